@@ -1,0 +1,136 @@
+// message_pass.h -- one pass over the bytes of a message as they arrive (DATA or BDAT).
+//
+// In that single pass over each received buffer:
+//   * DATA framing: end-of-data detection that accepts only CRLF "." CRLF (RFC 5321 §4.1.1.4)
+//     and dot-unstuffing (§4.5.2). A bare LF or bare CR never ends the data, whatever the mode:
+//     that is what closes SMTP smuggling ("\n.\n", "\r.\r", "\n.\r\n").
+//   * bare CR / bare LF in the content: refused by default, or normalised to CRLF when the
+//     listener is lenient;
+//   * header-block parsing: the header block (up to the empty line) is kept, bounded, with an
+//     index of its fields, for policy and DKIM;
+//   * UTF-8 validation of 8-bit content (RFC 3629), carried across buffer boundaries;
+//   * the size limit;
+//   * the output: the message bytes as they will be stored (unstuffed, CRLF lines) go to a
+//     `Sink`, and the body bytes (after the header block) also to an optional `BodyObserver`,
+//     which is where the DKIM body hash will be fed from the same pass.
+//
+// Pure: bytes in, results out; no I/O. Untrusted bytes: any input yields a verdict, never a
+// crash. Runs on a worker thread: no allocation per byte, no logging, bounded memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace relay::message {
+
+// What to do with a CR not followed by LF, or an LF not preceded by CR, in the content.
+enum class BareLineEndings {
+    reject,     // the message is refused (554 5.6.0) once the data is complete
+    normalize,  // each bare CR, bare LF is stored as CRLF
+};
+
+struct PassLimits {
+    std::uint64_t message_bytes_max = 0;         // 0: no limit. Counts the stored bytes.
+    std::size_t header_bytes_max = 256 * 1024;   // the header block kept for inspection
+    BareLineEndings bare_line_endings = BareLineEndings::reject;
+    bool require_valid_utf8 = true;              // 8-bit content must be well-formed UTF-8
+};
+
+// Receives the stored bytes of the message, in order, in as many calls as it takes.
+class Sink {
+public:
+    virtual void append(std::string_view bytes) = 0;
+
+protected:
+    ~Sink() = default;
+};
+
+// Receives the body bytes (everything after the empty line ending the header block), exactly as
+// stored. The DKIM part implements this to hash the canonical body in the same pass.
+class BodyObserver {
+public:
+    virtual void body(std::string_view bytes) = 0;
+
+protected:
+    ~BodyObserver() = default;
+};
+
+// Why a message is refused. The session maps each to one SMTP reply (see docs/smtp-replies.md).
+enum class Verdict {
+    accepted,
+    bare_line_ending,   // 554 5.6.0 (reject mode only)
+    invalid_utf8,       // 554 5.6.0
+    too_large,          // 552 5.3.4
+    header_too_large,   // 552 5.3.4 (header block longer than header_bytes_max)
+};
+
+// One header field inside `HeaderBlock::bytes`.
+struct HeaderField {
+    std::uint32_t offset = 0;       // start of the field name
+    std::uint32_t name_bytes = 0;   // length of the name (without the colon)
+    std::uint32_t field_bytes = 0;  // the whole field, including folded lines and the final CRLF
+};
+
+// The header block as stored (CRLF line endings), up to and including the empty line.
+struct HeaderBlock {
+    std::string bytes;
+    std::vector<HeaderField> fields;
+    bool complete = false;  // the empty line was seen (a message may be headers only)
+
+    // The unfolded value of the first field with this name (case-insensitive), without the
+    // leading whitespace and the CRLF; empty if absent.
+    std::string_view raw_field(std::size_t index) const;
+    const HeaderField* find(std::string_view name) const;
+};
+
+struct Outcome {
+    Verdict verdict = Verdict::accepted;
+    std::uint64_t stored_bytes = 0;  // bytes handed to the sink (unstuffed, normalised)
+    bool has_8bit = false;           // any octet >= 0x80
+    std::uint64_t bare_line_endings = 0;  // how many were seen (normalised or not)
+};
+
+class MessagePass {
+public:
+    explicit MessagePass(const PassLimits& limits);
+
+    // Starts a new message. `dot_stuffed`: DATA framing; otherwise BDAT chunks.
+    void start(bool dot_stuffed);
+
+    // DATA: consumes received bytes. The bytes may be modified (the pass may unstuff in place).
+    // Returns how many bytes belong to the message, including the final CRLF.CRLF when it is
+    // found; `finished` then reports that the data is complete and the rest of `bytes` is the
+    // next command(s) (pipelining).
+    struct Fed {
+        std::size_t consumed = 0;
+        bool finished = false;
+    };
+    Fed feed_dot_stuffed(std::span<char> bytes, Sink& sink, BodyObserver* observer);
+
+    // BDAT: consumes exactly the bytes of a chunk (the session counts the chunk size).
+    void feed_chunk(std::span<char> bytes, Sink& sink, BodyObserver* observer);
+    // BDAT LAST: the message is complete.
+    void finish_chunks(Sink& sink, BodyObserver* observer);
+
+    // The result so far; final once `finished` (DATA) or after finish_chunks (BDAT). Bytes after
+    // a refusal keep being consumed (to find the end) but no longer reach the sink.
+    const Outcome& outcome() const { return outcome_; }
+    const HeaderBlock& headers() const { return headers_; }
+
+private:
+    // State carried across buffer boundaries; the implementation owns the details.
+    PassLimits limits_;
+    Outcome outcome_;
+    HeaderBlock headers_;
+    bool dot_stuffed_ = true;
+    int state_ = 0;              // framing state machine
+    int header_state_ = 0;       // header-block state machine
+    std::uint32_t utf8_state_ = 0;  // UTF-8 decoder state
+    std::uint64_t header_bytes_seen_ = 0;
+};
+
+}  // namespace relay::message
