@@ -77,6 +77,11 @@ std::string take_pending() {
     return lines;
 }
 
+void put_back_pending(std::string_view bytes) {
+    std::string& pending = thread_state().pending;
+    pending.insert(0, bytes);
+}
+
 void write(Level level, std::string_view text) {
     ThreadState& state = thread_state();
     auto now = std::chrono::system_clock::now();

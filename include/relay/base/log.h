@@ -28,6 +28,8 @@ void set_thread_name(std::string_view name);
 void set_thread_deferred(bool deferred);
 // Moves the pending lines out (empty if none). Only meaningful in deferred mode.
 std::string take_pending();
+// Puts bytes that could not be written back in front of the pending lines.
+void put_back_pending(std::string_view bytes);
 
 void write(Level level, std::string_view text);
 
