@@ -34,44 +34,47 @@ enum class BareLineEndings {
 };
 
 struct PassLimits {
-    std::uint64_t message_bytes_max = 0;         // 0: no limit. Counts the stored bytes.
-    std::size_t header_bytes_max = 256 * 1024;   // the header block kept for inspection
+    std::uint64_t message_bytes_max = 0;        // 0: no limit. Counts the stored bytes.
+    std::size_t header_bytes_max = 256 * 1024;  // the header block kept for inspection
     BareLineEndings bare_line_endings = BareLineEndings::reject;
-    bool require_valid_utf8 = true;              // 8-bit content must be well-formed UTF-8
+    bool require_valid_utf8 = true;  // 8-bit content must be well-formed UTF-8
 };
 
 // Receives the stored bytes of the message, in order, in as many calls as it takes.
 class Sink {
-public:
+  public:
     virtual void append(std::string_view bytes) = 0;
 
-protected:
+  protected:
     ~Sink() = default;
 };
 
 // Receives the body bytes (everything after the empty line ending the header block), exactly as
 // stored. The DKIM part implements this to hash the canonical body in the same pass.
 class BodyObserver {
-public:
+  public:
     virtual void body(std::string_view bytes) = 0;
 
-protected:
+  protected:
     ~BodyObserver() = default;
 };
 
 // Why a message is refused. The session maps each to one SMTP reply (see docs/smtp-replies.md).
 enum class Verdict {
     accepted,
-    bare_line_ending,   // 554 5.6.0 (reject mode only)
-    invalid_utf8,       // 554 5.6.0
-    too_large,          // 552 5.3.4
-    header_too_large,   // 552 5.3.4 (header block longer than header_bytes_max)
+    bare_line_ending,  // 554 5.6.0 (reject mode only)
+    invalid_utf8,      // 554 5.6.0
+    too_large,         // 552 5.3.4
+    header_too_large,  // 552 5.3.4 (header block longer than header_bytes_max)
 };
 
 // One header field inside `HeaderBlock::bytes`.
 struct HeaderField {
-    std::uint32_t offset = 0;       // start of the field name
-    std::uint32_t name_bytes = 0;   // length of the name (without the colon)
+    std::uint32_t offset = 0;  // start of the field name
+    // Length of the name (without the colon and any whitespace before it). 0 when the first line
+    // of the field has no colon, starts with whitespace, or its name has bytes outside %d33-126
+    // (RFC 5322 §2.2): such a line is indexed but matches no name.
+    std::uint32_t name_bytes = 0;
     std::uint32_t field_bytes = 0;  // the whole field, including folded lines and the final CRLF
 };
 
@@ -81,21 +84,26 @@ struct HeaderBlock {
     std::vector<HeaderField> fields;
     bool complete = false;  // the empty line was seen (a message may be headers only)
 
-    // The unfolded value of the first field with this name (case-insensitive), without the
-    // leading whitespace and the CRLF; empty if absent.
+    // The value of `fields[index]` as stored: after the colon, without the leading whitespace
+    // (folding included) and without the final CRLF; folded lines keep their inner CRLFs. Empty
+    // if `index` is out of range or the field has no well-formed name (name_bytes == 0).
     std::string_view raw_field(std::size_t index) const;
+    // The same value unfolded (RFC 5322 §2.2.3: each CRLF before whitespace removed). Allocates;
+    // meant for the few fields policy reads once per message.
+    std::string unfolded_field(std::size_t index) const;
+    // The first field with this name (case-insensitive ASCII); nullptr if absent.
     const HeaderField* find(std::string_view name) const;
 };
 
 struct Outcome {
-    Verdict verdict = Verdict::accepted;
-    std::uint64_t stored_bytes = 0;  // bytes handed to the sink (unstuffed, normalised)
-    bool has_8bit = false;           // any octet >= 0x80
+    Verdict verdict = Verdict::accepted;  // the first refusal; later problems do not replace it
+    std::uint64_t stored_bytes = 0;       // bytes handed to the sink (unstuffed, normalised)
+    bool has_8bit = false;                // any octet >= 0x80
     std::uint64_t bare_line_endings = 0;  // how many were seen (normalised or not)
 };
 
 class MessagePass {
-public:
+  public:
     explicit MessagePass(const PassLimits& limits);
 
     // Starts a new message. `dot_stuffed`: DATA framing; otherwise BDAT chunks.
@@ -117,20 +125,57 @@ public:
     void finish_chunks(Sink& sink, BodyObserver* observer);
 
     // The result so far; final once `finished` (DATA) or after finish_chunks (BDAT). Bytes after
-    // a refusal keep being consumed (to find the end) but no longer reach the sink.
+    // a refusal keep being consumed (to find the end) but no longer reach the sink: the sink has
+    // then received exactly the stored bytes before the offending one (the first byte over a
+    // limit, the octet that makes the UTF-8 ill-formed, the place of the bare CR/LF), whatever
+    // the buffer boundaries were. `has_8bit` and `bare_line_endings` cover the whole message.
     const Outcome& outcome() const { return outcome_; }
     const HeaderBlock& headers() const { return headers_; }
 
-private:
-    // State carried across buffer boundaries; the implementation owns the details.
+  private:
+    // Where the DATA framing stands between two buffers. The bytes named in a state are held
+    // (not yet stored) until the next byte tells what they are.
+    enum class Framing : std::uint8_t {
+        text,        // inside a line
+        line_start,  // after CRLF: a "." here is either stuffing or the terminator
+        dot,         // "." at a line start seen (never stored)
+        dot_cr,      // "." CR at a line start seen; LF next ends the data
+        cr,          // CR held: CRLF, or a bare CR
+    };
+
+    const char* scan_text(const char* position, const char* end, const char*& run);
+    const char* resume(const char* position, const char* end, const char*& run);
+    void bare_cr(const char* cr, const char*& run);
+    void bare_lf(const char* lf, const char*& run);
+    void held_cr_was_bare();
+    void finish_message();
+
+    void store(const char* data, std::size_t size);
+    void store(const char* begin, const char* end) {
+        store(begin, static_cast<std::size_t>(end - begin));
+    }
+    void refuse(Verdict verdict);
+    void note_8bit(const char* data, std::size_t size);
+    std::size_t valid_utf8_prefix(const char* data, std::size_t size);
+    struct HeaderTake {
+        std::size_t bytes = 0;  // how many of the given bytes belong to the header block
+        bool too_large = false;
+    };
+    HeaderTake take_header(const char* data, std::size_t size);
+    bool end_header_line();
+    void index_header_line(std::uint32_t begin, std::uint32_t end);
+
     PassLimits limits_;
     Outcome outcome_;
     HeaderBlock headers_;
     bool dot_stuffed_ = true;
-    int state_ = 0;              // framing state machine
-    int header_state_ = 0;       // header-block state machine
-    std::uint32_t utf8_state_ = 0;  // UTF-8 decoder state
-    std::uint64_t header_bytes_seen_ = 0;
+    bool finished_ = false;
+    Framing framing_ = Framing::line_start;
+    bool header_done_ = false;              // the empty line seen, or the header block abandoned
+    std::uint32_t header_line_offset_ = 0;  // start of the current line in headers_.bytes
+    std::uint64_t utf8_state_ = 0;          // shift-encoded DFA state, 0 between characters
+    Sink* sink_ = nullptr;                  // set for the duration of one feed call
+    BodyObserver* observer_ = nullptr;
 };
 
 }  // namespace relay::message
