@@ -1,0 +1,115 @@
+// tcp_connection.h -- one TCP connection on a worker: multishot receive, queued sends, close.
+//
+// Receiving uses multishot recv with the worker's provided buffers: the handler sees each
+// received buffer once, during `on_receive`, and must copy what it keeps. Sending copies into an
+// output queue of two buffers: one owned by the kernel while a send is in flight, one the
+// handler appends to meanwhile.
+//
+// Lifetime: the connection counts its operations in flight; after `close`, it shuts the socket
+// down, waits for every completion, closes the descriptor and then calls `on_closed` (from a
+// deferred task, never from inside another handler call). Only then may its owner destroy it.
+//
+// Thread: one worker. Never blocks.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "relay/engine/operation.h"
+#include "relay/engine/reactor.h"
+#include "relay/engine/socket_address.h"
+
+namespace relay::engine {
+
+class ConnectionHandler {
+public:
+    // Connected (outbound connections only; accepted ones start connected). `error` is 0 on
+    // success, else an errno value and the connection is closing.
+    virtual void on_connected(int error) { (void)error; }
+    // Received bytes, valid only during the call; the handler may modify them in place.
+    virtual void on_receive(std::span<char> bytes) = 0;
+    // The peer closed (error 0) or the connection failed (errno). No more data will arrive.
+    virtual void on_disconnect(int error) = 0;
+    // Everything queued has been handed to the kernel.
+    virtual void on_sent() {}
+    // The descriptor is closed and no operation is in flight: the owner may destroy the
+    // connection and the handler now.
+    virtual void on_closed() = 0;
+
+protected:
+    ~ConnectionHandler() = default;
+};
+
+class TcpConnection {
+public:
+    // Adopts an accepted, connected socket.
+    TcpConnection(Reactor& reactor, int fd, const SocketAddress& peer, ConnectionHandler& handler);
+    // An outbound connection: `connect` starts it.
+    TcpConnection(Reactor& reactor, ConnectionHandler& handler);
+    ~TcpConnection();
+    TcpConnection(const TcpConnection&) = delete;
+    TcpConnection& operator=(const TcpConnection&) = delete;
+
+    // Outbound: creates the socket and connects; `on_connected` reports the outcome.
+    void connect(const SocketAddress& peer, const SocketAddress* local = nullptr);
+
+    // Starts (or resumes) receiving. Receiving stops on EOF, error, close, or `pause_receiving`.
+    void start_receiving();
+    // Stops asking for data (back-pressure: the kernel buffers, then TCP flow control).
+    void pause_receiving();
+    bool receiving() const { return want_receive_; }
+
+    // Queues bytes for sending (copied). `flush` starts the send; `send` does both.
+    std::string& output() { return queued_; }
+    void flush();
+    void send(std::string_view bytes) {
+        queued_.append(bytes);
+        flush();
+    }
+    std::size_t unsent_bytes() const { return queued_.size() + (sending_.size() - sent_); }
+
+    // Sends what is queued, then closes. Safe to call more than once.
+    void close();
+    // Closes now, dropping unsent output.
+    void abort();
+    bool closing() const { return closing_; }
+
+    int fd() const { return fd_; }
+    const SocketAddress& peer() const { return peer_; }
+    Reactor& reactor() { return reactor_; }
+
+private:
+    void arm_receive();
+    void start_send();
+    void shut_down();
+    void maybe_finish_close();
+    void on_receive_completion(int result, std::uint32_t flags);
+    void on_send_completion(int result, std::uint32_t flags);
+    void on_connect_completion(int result, std::uint32_t flags);
+
+    Reactor& reactor_;
+    ConnectionHandler& handler_;
+    SocketAddress peer_;
+    int fd_ = -1;
+
+    bool want_receive_ = false;
+    bool receive_in_flight_ = false;
+    bool send_in_flight_ = false;
+    bool connect_in_flight_ = false;
+    bool closing_ = false;
+    bool shut_down_ = false;
+    bool closed_ = false;
+    bool reported_disconnect_ = false;
+
+    std::string sending_;  // owned by the kernel while a send is in flight
+    std::size_t sent_ = 0;
+    std::string queued_;
+
+    MemberOperation<TcpConnection, &TcpConnection::on_receive_completion> receive_operation_{this};
+    MemberOperation<TcpConnection, &TcpConnection::on_send_completion> send_operation_{this};
+    MemberOperation<TcpConnection, &TcpConnection::on_connect_completion> connect_operation_{this};
+};
+
+}  // namespace relay::engine

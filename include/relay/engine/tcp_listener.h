@@ -1,0 +1,54 @@
+// tcp_listener.h -- a listening socket on one worker, accepting with multishot accept.
+//
+// Every worker opens its own socket on the same address with SO_REUSEPORT, so the kernel spreads
+// new connections over the workers and no accept lock is shared between threads.
+//
+// Thread: one worker. The socket is created synchronously at start-up (bind/listen never block);
+// accepting goes through the ring.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "relay/base/result.h"
+#include "relay/engine/operation.h"
+#include "relay/engine/reactor.h"
+#include "relay/engine/socket_address.h"
+
+namespace relay::engine {
+
+class TcpListener {
+public:
+    // Called with each accepted socket (non-blocking, close-on-exec, TCP_NODELAY set); the
+    // callee owns the descriptor.
+    using AcceptHandler = std::function<void(int fd, const SocketAddress& peer)>;
+
+    static Result<std::unique_ptr<TcpListener>> open(Reactor& reactor,
+                                                     const SocketAddress& address, int backlog,
+                                                     AcceptHandler handler);
+    ~TcpListener();
+    TcpListener(const TcpListener&) = delete;
+    TcpListener& operator=(const TcpListener&) = delete;
+
+    // Stops accepting. The listener may be destroyed once `stopped()`; until then the accept
+    // operation may still complete.
+    void stop();
+    bool stopped() const { return !accept_in_flight_ && fd_ < 0; }
+    const SocketAddress& address() const { return address_; }
+
+private:
+    TcpListener(Reactor& reactor, AcceptHandler handler) : reactor_(reactor), handler_(handler) {}
+    void arm();
+    void on_accept(int result, std::uint32_t flags);
+    void close_socket();
+
+    Reactor& reactor_;
+    AcceptHandler handler_;
+    SocketAddress address_;
+    int fd_ = -1;
+    bool accept_in_flight_ = false;
+    bool stopping_ = false;
+    MemberOperation<TcpListener, &TcpListener::on_accept> accept_operation_{this};
+};
+
+}  // namespace relay::engine

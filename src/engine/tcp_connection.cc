@@ -1,0 +1,238 @@
+// tcp_connection.cc -- receive/send/close state of one TCP connection.
+#include "relay/engine/tcp_connection.h"
+
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "relay/base/log.h"
+
+namespace relay::engine {
+
+TcpConnection::TcpConnection(Reactor& reactor, int fd, const SocketAddress& peer,
+                             ConnectionHandler& handler)
+    : reactor_(reactor), handler_(handler), peer_(peer), fd_(fd) {}
+
+TcpConnection::TcpConnection(Reactor& reactor, ConnectionHandler& handler)
+    : reactor_(reactor), handler_(handler) {}
+
+TcpConnection::~TcpConnection() {
+    RELAY_ASSERT(!receive_in_flight_ && !send_in_flight_ && !connect_in_flight_);
+    if (fd_ >= 0) {
+        ::close(fd_);
+    }
+}
+
+void TcpConnection::connect(const SocketAddress& peer, const SocketAddress* local) {
+    RELAY_ASSERT(fd_ < 0 && !closing_);
+    peer_ = peer;
+    fd_ = ::socket(peer.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd_ < 0) {
+        int error = errno;
+        closing_ = true;
+        reactor_.defer([this, error] {
+            handler_.on_connected(error);
+            maybe_finish_close();
+        });
+        return;
+    }
+    int one = 1;
+    (void)setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (local != nullptr && ::bind(fd_, local->get(), local->length()) < 0) {
+        int error = errno;
+        closing_ = true;
+        reactor_.defer([this, error] {
+            handler_.on_connected(error);
+            maybe_finish_close();
+        });
+        return;
+    }
+    io_uring_sqe* sqe = reactor_.prepare(&connect_operation_);
+    io_uring_prep_connect(sqe, fd_, peer_.get(), peer_.length());
+    connect_in_flight_ = true;
+}
+
+void TcpConnection::on_connect_completion(int result, std::uint32_t) {
+    connect_in_flight_ = false;
+    if (closing_) {
+        maybe_finish_close();
+        return;
+    }
+    if (result < 0) {
+        closing_ = true;
+        handler_.on_connected(-result);
+        shut_down();
+        maybe_finish_close();
+        return;
+    }
+    handler_.on_connected(0);
+}
+
+void TcpConnection::start_receiving() {
+    want_receive_ = true;
+    if (!receive_in_flight_ && !closing_ && fd_ >= 0) {
+        arm_receive();
+    }
+}
+
+void TcpConnection::pause_receiving() {
+    want_receive_ = false;
+    if (receive_in_flight_) {
+        io_uring_sqe* sqe = reactor_.prepare_detached();
+        io_uring_prep_cancel(sqe, &receive_operation_, 0);
+    }
+}
+
+void TcpConnection::arm_receive() {
+    io_uring_sqe* sqe = reactor_.prepare(&receive_operation_);
+    io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = reactor_.buffers().group();
+    receive_in_flight_ = true;
+}
+
+void TcpConnection::on_receive_completion(int result, std::uint32_t flags) {
+    if (!(flags & IORING_CQE_F_MORE)) {
+        receive_in_flight_ = false;
+    }
+    if (result > 0) {
+        RELAY_ASSERT(flags & IORING_CQE_F_BUFFER);
+        auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+        if (!closing_) {
+            handler_.on_receive(reactor_.buffers().buffer(id, static_cast<std::size_t>(result)));
+        }
+        reactor_.buffers().recycle(id);
+    } else if (result == -ENOBUFS) {
+        // Every receive buffer of this worker is in use: try again shortly. TCP holds the data.
+        if (!closing_ && want_receive_ && !receive_in_flight_) {
+            receive_in_flight_ = true;  // the timer stands in for the receive until it re-arms
+            reactor_.timers().add(reactor_.now() + std::chrono::milliseconds(1), [this] {
+                receive_in_flight_ = false;
+                if (!closing_ && want_receive_) {
+                    arm_receive();
+                } else {
+                    maybe_finish_close();
+                }
+            });
+        }
+        return;
+    } else if (result != -ECANCELED || !closing_) {
+        if (result == -ECANCELED && !want_receive_) {
+            return;  // paused
+        }
+        if (!closing_ && !reported_disconnect_) {
+            reported_disconnect_ = true;
+            handler_.on_disconnect(result == 0 ? 0 : -result);
+        }
+    }
+    if (!receive_in_flight_) {
+        if (closing_) {
+            maybe_finish_close();
+        } else if (want_receive_ && !reported_disconnect_) {
+            arm_receive();
+        }
+    }
+}
+
+void TcpConnection::flush() {
+    if (!send_in_flight_ && !queued_.empty() && fd_ >= 0 && !shut_down_) {
+        start_send();
+    }
+}
+
+void TcpConnection::start_send() {
+    if (sent_ == sending_.size()) {
+        sending_.clear();
+        sent_ = 0;
+        sending_.swap(queued_);
+    }
+    io_uring_sqe* sqe = reactor_.prepare(&send_operation_);
+    io_uring_prep_send(sqe, fd_, sending_.data() + sent_, sending_.size() - sent_, MSG_NOSIGNAL);
+    send_in_flight_ = true;
+}
+
+void TcpConnection::on_send_completion(int result, std::uint32_t) {
+    send_in_flight_ = false;
+    if (result < 0) {
+        sending_.clear();
+        sent_ = 0;
+        queued_.clear();
+        if (!closing_ && !reported_disconnect_) {
+            reported_disconnect_ = true;
+            handler_.on_disconnect(-result);
+        }
+        maybe_finish_close();
+        return;
+    }
+    sent_ += static_cast<std::size_t>(result);
+    if (sent_ < sending_.size() || !queued_.empty()) {
+        if (!shut_down_) {
+            start_send();
+            return;
+        }
+    }
+    if (closing_) {
+        shut_down();
+        maybe_finish_close();
+        return;
+    }
+    handler_.on_sent();
+}
+
+void TcpConnection::close() {
+    if (closing_) {
+        return;
+    }
+    closing_ = true;
+    want_receive_ = false;
+    if (send_in_flight_) {
+        return;  // on_send_completion finishes the close once the output is out
+    }
+    if (!queued_.empty() && fd_ >= 0 && !shut_down_) {
+        start_send();
+        return;
+    }
+    shut_down();
+    maybe_finish_close();
+}
+
+void TcpConnection::abort() {
+    closing_ = true;
+    want_receive_ = false;
+    queued_.clear();
+    shut_down();
+    maybe_finish_close();
+}
+
+void TcpConnection::shut_down() {
+    if (shut_down_ || fd_ < 0) {
+        return;
+    }
+    shut_down_ = true;
+    // shutdown(2) ends the multishot receive and any send at once; close(2) alone would not
+    // while the ring still holds a reference to the socket.
+    (void)::shutdown(fd_, SHUT_RDWR);
+    if (receive_in_flight_ || send_in_flight_ || connect_in_flight_) {
+        io_uring_sqe* sqe = reactor_.prepare_detached();
+        io_uring_prep_cancel_fd(sqe, fd_, IORING_ASYNC_CANCEL_ALL);
+    }
+}
+
+void TcpConnection::maybe_finish_close() {
+    if (!closing_ || closed_ || receive_in_flight_ || send_in_flight_ || connect_in_flight_) {
+        return;
+    }
+    if (!shut_down_) {
+        shut_down();
+    }
+    closed_ = true;
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    reactor_.defer([this] { handler_.on_closed(); });
+}
+
+}  // namespace relay::engine

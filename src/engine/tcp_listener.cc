@@ -1,0 +1,124 @@
+// tcp_listener.cc -- SO_REUSEPORT listening sockets and multishot accept.
+#include "relay/engine/tcp_listener.h"
+
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "relay/base/log.h"
+
+namespace relay::engine {
+
+Result<std::unique_ptr<TcpListener>> TcpListener::open(Reactor& reactor,
+                                                       const SocketAddress& address, int backlog,
+                                                       AcceptHandler handler) {
+    std::unique_ptr<TcpListener> listener(new TcpListener(reactor, std::move(handler)));
+    int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return system_error("cannot create a socket for " + address.to_string(), errno);
+    }
+    listener->fd_ = fd;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        return system_error("cannot set SO_REUSEPORT on " + address.to_string(), errno);
+    }
+    if (address.family() == AF_INET6) {
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (::bind(fd, address.get(), address.length()) < 0) {
+        return system_error("cannot listen on " + address.to_string(), errno);
+    }
+    if (::listen(fd, backlog) < 0) {
+        return system_error("cannot listen on " + address.to_string(), errno);
+    }
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof bound;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
+        listener->address_ =
+            SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
+    } else {
+        listener->address_ = address;
+    }
+    listener->arm();
+    return listener;
+}
+
+TcpListener::~TcpListener() {
+    RELAY_ASSERT(!accept_in_flight_);
+    close_socket();
+}
+
+void TcpListener::arm() {
+    io_uring_sqe* sqe = reactor_.prepare(&accept_operation_);
+    io_uring_prep_multishot_accept(sqe, fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    accept_in_flight_ = true;
+}
+
+void TcpListener::on_accept(int result, std::uint32_t flags) {
+    if (!(flags & IORING_CQE_F_MORE)) {
+        accept_in_flight_ = false;
+    }
+    if (result >= 0) {
+        int fd = result;
+        if (stopping_) {
+            ::close(fd);
+        } else {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            sockaddr_storage peer{};
+            socklen_t peer_length = sizeof peer;
+            if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) < 0) {
+                ::close(fd);  // the client is already gone
+            } else {
+                handler_(fd, SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer),
+                                                          peer_length));
+            }
+        }
+    } else if (result != -ECANCELED && result != -EINTR) {
+        // EMFILE/ENFILE/ENOMEM: the multishot ends; keep listening, the next accept may succeed.
+        log::warning("accept on {} failed: {}", address_.to_string(),
+                     system_error("accept", result).message);
+    }
+    if (!accept_in_flight_) {
+        if (stopping_) {
+            close_socket();
+        } else if (result < 0) {
+            // Out of descriptors or memory: retrying at once would spin on the same error.
+            accept_in_flight_ = true;  // the timer holds the place of the accept operation
+            reactor_.timers().add(reactor_.now() + std::chrono::milliseconds(100), [this] {
+                accept_in_flight_ = false;
+                if (stopping_) {
+                    close_socket();
+                } else {
+                    arm();
+                }
+            });
+        } else {
+            arm();
+        }
+    }
+}
+
+void TcpListener::stop() {
+    if (stopping_) {
+        return;
+    }
+    stopping_ = true;
+    if (accept_in_flight_ && fd_ >= 0) {
+        io_uring_sqe* sqe = reactor_.prepare_detached();
+        io_uring_prep_cancel(sqe, &accept_operation_, 0);
+    } else {
+        close_socket();
+    }
+}
+
+void TcpListener::close_socket() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+}
+
+}  // namespace relay::engine
