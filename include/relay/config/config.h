@@ -1,0 +1,104 @@
+// config.h -- relayd's configuration: one TOML file, loaded once, then immutable.
+//
+// Every limit is a named value with a default, bounds and a unit in its name; unknown keys are
+// errors, and every error names the key ("limits.command_line_bytes_max: ..."). Relative paths
+// resolve against the folder of the config file. docs/configuration.md lists every key;
+// config/relayd.example.toml shows them all with comments.
+//
+// Thread: loaded on the main thread; afterwards shared read-only by every thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "relay/base/result.h"
+#include "relay/engine/socket_address.h"
+#include "relay/message/message_pass.h"
+
+namespace relay::config {
+
+struct Server {
+    std::string hostname;       // greeting, EHLO, Received
+    int workers = 0;            // 0: one per CPU
+    std::string log_level = "info";
+    std::uint32_t shutdown_grace_s = 30;
+};
+
+struct Listener {
+    std::string name;
+    engine::SocketAddress address;
+    message::BareLineEndings bare_line_endings = message::BareLineEndings::reject;
+};
+
+struct Limits {
+    std::uint32_t command_line_bytes_max = 512;
+    std::uint32_t recipients_per_message_max = 1000;
+    std::uint64_t message_bytes_max = 0;  // 0: no limit (SIZE advertised only when set)
+    std::uint32_t header_bytes_max = 256 * 1024;
+    std::uint32_t errors_per_session_max = 10;
+    std::uint32_t connections_max = 10000;
+    std::uint32_t connections_per_client_max = 100;
+    std::uint32_t pending_input_bytes_max = 64 * 1024;
+    bool require_valid_utf8 = true;
+};
+
+struct Timeouts {
+    std::uint32_t command_s = 300;  // RFC 5321 §4.5.3.2.7
+    std::uint32_t data_s = 300;     // waiting for the next piece of message data
+};
+
+struct Spool {
+    std::string path;  // absolute after loading
+    std::uint64_t segment_bytes_max = 256ull << 20;
+    std::uint32_t chunk_bytes = 1u << 20;
+    std::uint64_t cache_bytes_max = 256ull << 20;  // message bodies kept in memory, per process
+};
+
+enum class TlsPolicy { none, opportunistic, required };
+
+struct Route {
+    std::string domain;  // a recipient domain, or "*" for every domain (smarthost)
+    std::string host;    // "IP:PORT" or "name:port" (resolved through DNS, A/AAAA)
+    TlsPolicy tls = TlsPolicy::opportunistic;
+    std::string auth_username;
+    std::string auth_password;
+};
+
+struct Delivery {
+    std::vector<std::string> resolvers;  // "IP:PORT"; empty: /etc/resolv.conf
+    std::uint32_t dns_timeout_ms = 5000;
+    std::uint16_t port = 25;
+    TlsPolicy tls = TlsPolicy::opportunistic;
+    std::string ca_file = "/etc/ssl/certs/ca-certificates.crt";
+    std::vector<std::uint32_t> retry_schedule_s = {60, 300, 900, 1800, 3600, 7200, 14400};
+    std::uint32_t maximum_age_s = 5 * 24 * 3600;
+    std::uint32_t connections_per_host_max = 20;
+    std::uint32_t messages_per_connection_max = 1000;
+    std::uint32_t hosts_per_domain_max = 10;
+    std::uint32_t connect_timeout_s = 30;
+    std::uint32_t greeting_timeout_s = 300;  // RFC 5321 §4.5.3.2.1
+    std::uint32_t command_timeout_s = 300;   // MAIL, RCPT: §4.5.3.2.2-3
+    std::uint32_t data_timeout_s = 120;      // DATA initiation: §4.5.3.2.4
+    std::uint32_t block_timeout_s = 180;     // each data block: §4.5.3.2.5
+    std::uint32_t final_timeout_s = 600;     // after the final dot: §4.5.3.2.6
+    std::uint32_t tls_plaintext_fallback_s = 3600;  // remember a host that failed STARTTLS
+    std::vector<Route> routes;
+};
+
+struct Config {
+    std::string file;  // absolute path of the file loaded
+    Server server;
+    std::vector<Listener> listeners;
+    Limits limits;
+    Timeouts timeouts;
+    Spool spool;
+    Delivery delivery;
+};
+
+Result<Config> load(const std::string& path);
+// Parses TOML text; relative paths resolve against `base_folder`.
+Result<Config> parse(std::string_view text, const std::string& base_folder,
+                     const std::string& file_name);
+
+}  // namespace relay::config

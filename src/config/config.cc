@@ -1,0 +1,426 @@
+// config.cc -- reading and validating the TOML configuration.
+//
+// tomlplusplus throws on syntax errors; this file is the boundary where that becomes a Result.
+// All problems found are reported together, one per line, each naming its key and line.
+#include "relay/config/config.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace relay::config {
+namespace {
+
+// One TOML table being read: tracks the keys used so that the rest can be reported unknown.
+class Section {
+public:
+    Section(const toml::table* table, std::string prefix, std::vector<std::string>& errors,
+            const std::string& file)
+        : table_(table), prefix_(std::move(prefix)), errors_(errors), file_(file) {}
+
+    template <class T>
+    void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return;
+        }
+        auto value = node->value<std::int64_t>();
+        if (!node->is_integer() || !value) {
+            fail(node, key, "must be an integer");
+        } else if (*value < min || *value > max) {
+            fail(node, key,
+                 "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                     " (got " + std::to_string(*value) + ")");
+        } else {
+            out = static_cast<T>(*value);
+        }
+    }
+
+    void string(std::string_view key, std::string& out, bool allow_empty = false) {
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return;
+        }
+        if (!node->is_string()) {
+            fail(node, key, "must be a string");
+            return;
+        }
+        std::string value = *node->value<std::string>();
+        if (value.empty() && !allow_empty) {
+            fail(node, key, "must not be empty");
+            return;
+        }
+        out = std::move(value);
+    }
+
+    void boolean(std::string_view key, bool& out) {
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return;
+        }
+        if (!node->is_boolean()) {
+            fail(node, key, "must be true or false");
+            return;
+        }
+        out = *node->value<bool>();
+    }
+
+    template <class E>
+    void choice(std::string_view key, E& out,
+                std::initializer_list<std::pair<std::string_view, E>> choices) {
+        std::string text;
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return;
+        }
+        string(key, text);
+        std::string allowed;
+        for (const auto& [name, value] : choices) {
+            if (name == text) {
+                out = value;
+                return;
+            }
+            allowed += allowed.empty() ? "" : ", ";
+            allowed += "\"" + std::string(name) + "\"";
+        }
+        if (node->is_string()) {
+            fail(node, key, "must be one of " + allowed + " (got \"" + text + "\")");
+        }
+    }
+
+    void string_list(std::string_view key, std::vector<std::string>& out) {
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return;
+        }
+        const toml::array* array = node->as_array();
+        if (array == nullptr) {
+            fail(node, key, "must be an array of strings");
+            return;
+        }
+        out.clear();
+        for (const toml::node& item : *array) {
+            if (!item.is_string()) {
+                fail(&item, key, "must be an array of strings");
+                return;
+            }
+            out.push_back(*item.value<std::string>());
+        }
+    }
+
+    void integer_list(std::string_view key, std::vector<std::uint32_t>& out, std::int64_t min,
+                      std::int64_t max) {
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return;
+        }
+        const toml::array* array = node->as_array();
+        if (array == nullptr || array->empty()) {
+            fail(node, key, "must be a non-empty array of integers");
+            return;
+        }
+        out.clear();
+        for (const toml::node& item : *array) {
+            auto value = item.value<std::int64_t>();
+            if (!item.is_integer() || !value || *value < min || *value > max) {
+                fail(&item, key,
+                     "must hold integers between " + std::to_string(min) + " and " +
+                         std::to_string(max));
+                return;
+            }
+            out.push_back(static_cast<std::uint32_t>(*value));
+        }
+    }
+
+    // A sub-table; nullptr when absent. Marks the key as known.
+    const toml::table* table(std::string_view key) {
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return nullptr;
+        }
+        if (!node->is_table()) {
+            fail(node, key, "must be a table ([" + name(key) + "])");
+            return nullptr;
+        }
+        return node->as_table();
+    }
+
+    // An array of tables ([[key]]); empty when absent.
+    std::vector<const toml::table*> tables(std::string_view key) {
+        std::vector<const toml::table*> result;
+        const toml::node* node = find(key);
+        if (node == nullptr) {
+            return result;
+        }
+        const toml::array* array = node->as_array();
+        if (array == nullptr) {
+            fail(node, key, "must be an array of tables ([[" + name(key) + "]])");
+            return result;
+        }
+        for (const toml::node& item : *array) {
+            if (!item.is_table()) {
+                fail(&item, key, "must be an array of tables ([[" + name(key) + "]])");
+                return {};
+            }
+            result.push_back(item.as_table());
+        }
+        return result;
+    }
+
+    // Reports every key of the table that no accessor asked for.
+    void finish() {
+        if (table_ == nullptr) {
+            return;
+        }
+        for (const auto& [key, node] : *table_) {
+            if (!used_.contains(std::string(key.str()))) {
+                fail(&node, key.str(), "unknown key");
+            }
+        }
+    }
+
+    void fail(const toml::node* node, std::string_view key, const std::string& message) {
+        std::ostringstream line;
+        line << file_;
+        if (node != nullptr && node->source().begin.line > 0) {
+            line << ":" << node->source().begin.line;
+        }
+        line << ": " << name(key) << ": " << message;
+        errors_.push_back(line.str());
+    }
+
+    std::string name(std::string_view key) const {
+        return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
+    }
+
+private:
+    const toml::node* find(std::string_view key) {
+        used_.insert(std::string(key));
+        if (table_ == nullptr) {
+            return nullptr;
+        }
+        return table_->get(key);
+    }
+
+    const toml::table* table_;
+    std::string prefix_;
+    std::vector<std::string>& errors_;
+    const std::string& file_;
+    std::set<std::string> used_;
+};
+
+std::string default_hostname() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+        return "localhost";
+    }
+    return name;
+}
+
+std::string resolve_path(const std::string& base_folder, const std::string& path) {
+    std::filesystem::path resolved(path);
+    if (resolved.is_relative()) {
+        resolved = std::filesystem::path(base_folder) / resolved;
+    }
+    return resolved.lexically_normal().string();
+}
+
+void read_server(Section& root, Config& config, std::vector<std::string>& errors,
+                 const std::string& file) {
+    Section server(root.table("server"), "server", errors, file);
+    config.server.hostname = default_hostname();
+    server.string("hostname", config.server.hostname);
+    server.integer("workers", config.server.workers, 0, 256);
+    server.choice("log_level", config.server.log_level,
+                  {{"debug", std::string("debug")},
+                   {"info", std::string("info")},
+                   {"warning", std::string("warning")},
+                   {"error", std::string("error")}});
+    server.integer("shutdown_grace_s", config.server.shutdown_grace_s, 0, 3600);
+    server.finish();
+}
+
+void read_listeners(Section& root, Config& config, std::vector<std::string>& errors,
+                    const std::string& file) {
+    int index = 0;
+    for (const toml::table* table : root.tables("listener")) {
+        Section section(table, "listener[" + std::to_string(index++) + "]", errors, file);
+        Listener listener;
+        listener.name = "smtp";
+        section.string("name", listener.name);
+        std::string address;
+        section.string("address", address);
+        if (address.empty()) {
+            section.fail(table, "address", "is required (\"IP:PORT\")");
+        } else if (auto parsed = engine::SocketAddress::parse(address)) {
+            listener.address = *parsed;
+        } else {
+            section.fail(table->get("address"), "address",
+                         "must be \"IP:PORT\" or \"[IPv6]:PORT\" (got \"" + address + "\")");
+        }
+        section.choice("bare_line_endings", listener.bare_line_endings,
+                       {{"reject", message::BareLineEndings::reject},
+                        {"normalize", message::BareLineEndings::normalize}});
+        section.finish();
+        config.listeners.push_back(std::move(listener));
+    }
+    if (config.listeners.empty()) {
+        root.fail(nullptr, "listener", "at least one [[listener]] is required");
+    }
+}
+
+void read_limits(Section& root, Config& config, std::vector<std::string>& errors,
+                 const std::string& file) {
+    Section limits(root.table("limits"), "limits", errors, file);
+    Limits& l = config.limits;
+    limits.integer("command_line_bytes_max", l.command_line_bytes_max, 512, 65536);
+    limits.integer("recipients_per_message_max", l.recipients_per_message_max, 1, 100000);
+    limits.integer("message_bytes_max", l.message_bytes_max, 0,
+                   std::numeric_limits<std::int64_t>::max());
+    limits.integer("header_bytes_max", l.header_bytes_max, 1024, 64 << 20);
+    limits.integer("errors_per_session_max", l.errors_per_session_max, 1, 1000);
+    limits.integer("connections_max", l.connections_max, 1, 1000000);
+    limits.integer("connections_per_client_max", l.connections_per_client_max, 1, 1000000);
+    limits.integer("pending_input_bytes_max", l.pending_input_bytes_max, 4096, 16 << 20);
+    limits.boolean("require_valid_utf8", l.require_valid_utf8);
+    limits.finish();
+}
+
+void read_timeouts(Section& root, Config& config, std::vector<std::string>& errors,
+                   const std::string& file) {
+    Section timeouts(root.table("timeouts"), "timeouts", errors, file);
+    timeouts.integer("command_s", config.timeouts.command_s, 1, 86400);
+    timeouts.integer("data_s", config.timeouts.data_s, 1, 86400);
+    timeouts.finish();
+}
+
+void read_spool(Section& root, Config& config, std::vector<std::string>& errors,
+                const std::string& file, const std::string& base_folder) {
+    Section spool(root.table("spool"), "spool", errors, file);
+    std::string path = "spool";
+    spool.string("path", path);
+    config.spool.path = resolve_path(base_folder, path);
+    spool.integer("segment_bytes_max", config.spool.segment_bytes_max, 1 << 20,
+                  std::int64_t{1} << 40);
+    spool.integer("chunk_bytes", config.spool.chunk_bytes, 64 << 10, 64 << 20);
+    spool.integer("cache_bytes_max", config.spool.cache_bytes_max, 0, std::int64_t{1} << 40);
+    spool.finish();
+}
+
+TlsPolicy read_tls_policy(Section& section, TlsPolicy fallback) {
+    TlsPolicy policy = fallback;
+    section.choice("tls", policy,
+                   {{"none", TlsPolicy::none},
+                    {"opportunistic", TlsPolicy::opportunistic},
+                    {"required", TlsPolicy::required}});
+    return policy;
+}
+
+void read_routes(Section& root, Config& config, std::vector<std::string>& errors,
+                 const std::string& file) {
+    int index = 0;
+    for (const toml::table* table : root.tables("route")) {
+        Section section(table, "route[" + std::to_string(index++) + "]", errors, file);
+        Route route;
+        section.string("domain", route.domain);
+        section.string("host", route.host);
+        if (route.domain.empty()) {
+            section.fail(table, "domain", "is required (a recipient domain, or \"*\")");
+        }
+        if (route.host.empty()) {
+            section.fail(table, "host", "is required (\"HOST:PORT\")");
+        } else if (route.host.rfind(':') == std::string::npos) {
+            section.fail(table->get("host"), "host", "must be \"HOST:PORT\"");
+        }
+        route.tls = read_tls_policy(section, config.delivery.tls);
+        section.string("auth_username", route.auth_username);
+        section.string("auth_password", route.auth_password);
+        section.finish();
+        config.delivery.routes.push_back(std::move(route));
+    }
+}
+
+void read_delivery(Section& root, Config& config, std::vector<std::string>& errors,
+                   const std::string& file, const std::string& base_folder) {
+    Section delivery(root.table("delivery"), "delivery", errors, file);
+    Delivery& d = config.delivery;
+    delivery.string_list("resolvers", d.resolvers);
+    for (const std::string& resolver : d.resolvers) {
+        if (!engine::SocketAddress::parse(resolver)) {
+            delivery.fail(nullptr, "resolvers",
+                          "entries must be \"IP:PORT\" (got \"" + resolver + "\")");
+        }
+    }
+    delivery.integer("dns_timeout_ms", d.dns_timeout_ms, 100, 60000);
+    delivery.integer("port", d.port, 1, 65535);
+    d.tls = read_tls_policy(delivery, d.tls);
+    delivery.string("ca_file", d.ca_file);
+    d.ca_file = resolve_path(base_folder, d.ca_file);
+    delivery.integer_list("retry_schedule_s", d.retry_schedule_s, 1, 7 * 86400);
+    delivery.integer("maximum_age_s", d.maximum_age_s, 60, 60 * 86400);
+    delivery.integer("connections_per_host_max", d.connections_per_host_max, 1, 10000);
+    delivery.integer("messages_per_connection_max", d.messages_per_connection_max, 1, 1000000);
+    delivery.integer("hosts_per_domain_max", d.hosts_per_domain_max, 1, 100);
+    delivery.integer("connect_timeout_s", d.connect_timeout_s, 1, 3600);
+    delivery.integer("greeting_timeout_s", d.greeting_timeout_s, 1, 3600);
+    delivery.integer("command_timeout_s", d.command_timeout_s, 1, 3600);
+    delivery.integer("data_timeout_s", d.data_timeout_s, 1, 3600);
+    delivery.integer("block_timeout_s", d.block_timeout_s, 1, 3600);
+    delivery.integer("final_timeout_s", d.final_timeout_s, 1, 3600);
+    delivery.integer("tls_plaintext_fallback_s", d.tls_plaintext_fallback_s, 0, 7 * 86400);
+    delivery.finish();
+    read_routes(root, config, errors, file);
+}
+
+}  // namespace
+
+Result<Config> parse(std::string_view text, const std::string& base_folder,
+                     const std::string& file_name) {
+    toml::table document;
+    try {
+        document = toml::parse(text, file_name);
+    } catch (const toml::parse_error& error) {
+        std::ostringstream line;
+        line << file_name << ":" << error.source().begin.line << ": " << error.description();
+        return Error{line.str()};
+    }
+    Config config;
+    config.file = file_name;
+    std::vector<std::string> errors;
+    Section root(&document, "", errors, file_name);
+    read_server(root, config, errors, file_name);
+    read_listeners(root, config, errors, file_name);
+    read_limits(root, config, errors, file_name);
+    read_timeouts(root, config, errors, file_name);
+    read_spool(root, config, errors, file_name, base_folder);
+    read_delivery(root, config, errors, file_name, base_folder);
+    root.finish();
+    if (!errors.empty()) {
+        std::string message;
+        for (const std::string& error : errors) {
+            message += message.empty() ? "" : "\n";
+            message += error;
+        }
+        return Error{message};
+    }
+    return config;
+}
+
+Result<Config> load(const std::string& path) {
+    std::ifstream input(path, std::ios::binary);
+    if (!input) {
+        return system_error("cannot read config file " + path, errno);
+    }
+    std::ostringstream text;
+    text << input.rdbuf();
+    std::error_code ignored;
+    std::filesystem::path absolute = std::filesystem::absolute(path, ignored).lexically_normal();
+    return parse(text.str(), absolute.parent_path().string(), absolute.string());
+}
+
+}  // namespace relay::config
