@@ -1,0 +1,100 @@
+// message_record.h -- what the spool knows about a message: envelope, chunks, delivery state,
+// and the payloads of the records that persist them.
+//
+// Pure: encoding and decoding, no I/O. Decoding handles bytes read back from disk.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relay/spool/queue_id.h"
+
+namespace relay::spool {
+
+// Where a piece of the message's stored bytes lies: the record header's offset in a segment.
+struct ChunkRef {
+    std::uint64_t segment = 0;  // segment sequence number
+    std::uint64_t offset = 0;   // offset of the body_chunk record's header
+    std::uint32_t bytes = 0;    // payload bytes of that record
+};
+
+enum class RecipientStatus : std::uint8_t {
+    pending = 0,
+    delivered = 1,
+    failed = 2,   // permanent failure (5xx, null MX, expired): a DSN is due
+    deleted = 3,  // removed by an operator: no DSN
+};
+const char* recipient_status_name(RecipientStatus status);
+
+struct Recipient {
+    std::string address;
+    RecipientStatus status = RecipientStatus::pending;
+    std::string remote;  // the host that gave the final answer, if any
+    std::string reply;   // that answer, or why it failed locally ("null MX", "expired")
+};
+
+enum class Origin : std::uint8_t {
+    client = 0,  // accepted over SMTP
+    dsn = 1,     // a delivery status notification relay generated
+};
+
+// Everything that is fixed when the message is accepted.
+struct Envelope {
+    std::string reverse_path;  // empty for the null sender
+    bool smtputf8 = false;
+    bool eight_bit = false;  // BODY=8BITMIME or 8-bit content seen
+    std::uint64_t received_unix_ms = 0;
+    std::string client_ip;
+    std::string client_helo;
+    std::string protocol;  // SMTP, ESMTP, ESMTPS, ESMTPSA (RFC 3848)
+    std::string listener;
+    Origin origin = Origin::client;
+    std::uint64_t body_bytes = 0;
+    std::uint64_t body_hash = 0;  // XXH3-64 of the stored bytes
+    std::uint32_t header_bytes = 0;
+    std::vector<ChunkRef> chunks;
+};
+
+struct QueuedMessage {
+    QueueId id = 0;
+    Envelope envelope;
+    std::vector<Recipient> recipients;
+    std::uint32_t attempts = 0;
+    std::uint64_t next_attempt_unix_ms = 0;  // 0: as soon as possible
+    std::string last_error;
+
+    bool finished() const;           // no recipient pending
+    std::size_t pending_count() const;
+};
+
+// Payload of a `message` record: the envelope, chunk list, and the delivery state at the time
+// it is written (all pending for a new message; the current state for a copy made when a
+// segment is compacted).
+std::string encode_message(const QueuedMessage& message);
+std::optional<QueuedMessage> decode_message(QueueId id, std::string_view payload);
+
+struct RecipientDone {
+    std::uint32_t index = 0;
+    RecipientStatus status = RecipientStatus::delivered;
+    std::string remote;
+    std::string reply;
+};
+std::string encode_recipient_done(const RecipientDone& done);
+std::optional<RecipientDone> decode_recipient_done(std::string_view payload);
+
+struct Deferral {
+    std::uint32_t attempts = 0;
+    std::uint64_t next_attempt_unix_ms = 0;
+    std::string last_error;
+};
+std::string encode_deferral(const Deferral& deferral);
+std::optional<Deferral> decode_deferral(std::string_view payload);
+
+// Applies a record to a message's state (recovery and live updates share this).
+void apply(QueuedMessage& message, const RecipientDone& done);
+void apply(QueuedMessage& message, const Deferral& deferral);
+
+}  // namespace relay::spool

@@ -1,0 +1,156 @@
+// worker_spool.h -- one worker's share of the durable queue.
+//
+// Each worker owns the segments it writes (and those it adopted at recovery), the index of the
+// unfinished messages homed in them, and a cache of recently accepted message bodies so that
+// delivery rarely reads them back from disk. Nothing here is shared with other workers.
+//
+// Ingress: `begin_message` gives a Sink for the message pass; bytes are staged in memory and
+// written as body_chunk records of up to chunk_bytes; `commit` appends the message record and
+// reports the queue id only after group commit made it durable.
+//
+// Delivery: `find`, `read_body`, and the outcome records (`record_recipient`,
+// `record_deferral`, `finish`). Outcome records ride along with the next group commit, or a
+// flush shortly after: a completion on disk is never retried after a restart; one lost in the
+// last moments before a crash is retried (at-least-once delivery).
+//
+// Segment lifetime: a segment may be deleted when it is sealed, no unfinished message has
+// records in it, and every older segment of this worker is deleted (records about a message
+// always lie in its home segment or later ones). A long-deferred message would pin every later
+// segment, so `compact` copies the few unfinished messages of the oldest segment forward.
+//
+// Thread: one worker. Never blocks after `open`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "relay/base/result.h"
+#include "relay/engine/reactor.h"
+#include "relay/message/message_pass.h"
+#include "relay/spool/message_record.h"
+#include "relay/spool/recovery.h"
+#include "relay/spool/spool_writer.h"
+
+struct XXH3_state_s;
+
+namespace relay::spool {
+
+struct SpoolOptions {
+    std::string segments_folder;
+    std::uint64_t segment_bytes_max = 256ull << 20;
+    std::uint32_t chunk_bytes = 1u << 20;
+    std::uint64_t cache_bytes_max = 128ull << 20;  // this worker's share
+};
+
+using Body = std::shared_ptr<const std::string>;
+
+class WorkerSpool {
+public:
+    // The stored bytes of one message while it is received.
+    class Incoming final : public message::Sink {
+    public:
+        void append(std::string_view bytes) override;
+        std::uint64_t size_bytes() const { return total_bytes_; }
+
+    private:
+        friend class WorkerSpool;
+        explicit Incoming(WorkerSpool& spool, QueueId id);
+        void write_chunk();
+
+        WorkerSpool& spool_;
+        QueueId id_;
+        std::uint64_t epoch_;
+        std::string buffer_;
+        std::vector<ChunkRef> chunks_;
+        std::uint64_t total_bytes_ = 0;
+        XXH3_state_s* hash_state_;  // whole-message XXH3-64, fed as bytes arrive
+
+    public:
+        ~Incoming();
+        Incoming(const Incoming&) = delete;
+        Incoming& operator=(const Incoming&) = delete;
+    };
+
+    WorkerSpool(engine::Reactor& reactor, int worker, SpoolOptions options,
+                std::atomic<std::uint64_t>& next_sequence, QueueId largest_recovered_id);
+    ~WorkerSpool();
+
+    // Start-up (blocking): opens the adopted segments, indexes the adopted messages, creates
+    // this worker's first new segment.
+    Status open(std::vector<SegmentSummary> segments, std::vector<RecoveredMessage> messages);
+
+    // --- ingress ---
+    std::unique_ptr<Incoming> begin_message(std::uint64_t size_hint);
+    // `message` carries the envelope and recipients; the spool fills in id, chunks and hashes.
+    void commit(std::unique_ptr<Incoming> incoming, QueuedMessage message,
+                std::function<void(Result<QueueId>)> done);
+
+    // --- delivery ---
+    void set_on_queued(std::function<void(QueueId)> callback) { on_queued_ = std::move(callback); }
+    QueuedMessage* find(QueueId id);
+    template <class Visit>
+    void for_each(Visit visit) {
+        for (auto& [id, entry] : messages_) {
+            visit(entry.message);
+        }
+    }
+    std::size_t size() const { return messages_.size(); }
+    // The stored bytes, from the cache or the disk (checked against the body hash).
+    void read_body(QueueId id, std::function<void(Result<Body>)> done);
+    void record_recipient(QueueId id, const RecipientDone& done);
+    void record_deferral(QueueId id, const Deferral& deferral);
+    void record_retry_now(QueueId id);
+    // Every recipient is final (or the operator deleted the message): drop it.
+    void finish(QueueId id);
+
+    // Calls `done` once everything appended so far is on disk.
+    void flush(std::function<void()> done);
+    // Copies unfinished messages out of old segments that they alone keep alive.
+    void compact();
+
+    std::uint64_t cached_bytes() const { return cache_bytes_; }
+    std::size_t segment_count() const { return segments_.size(); }
+
+private:
+    struct Entry {
+        QueuedMessage message;
+        std::uint64_t home_segment = 0;
+        Body cached;
+        bool copying = false;
+    };
+    struct SegmentState {
+        int fd = -1;
+        std::string path;
+        std::uint64_t pins = 0;  // unfinished messages with a message or chunk record here
+        bool sealed = false;
+    };
+    struct BodyRead;
+
+    void pin(const Entry& entry, int delta);
+    void delete_unpinned_segments();
+    void schedule_flush();
+    void index(QueuedMessage message, std::uint64_t home, Body cached);
+    void start_read(std::unique_ptr<BodyRead> read);
+    void on_body_read(BodyRead* read, int result);
+    void copy_forward(QueueId id);
+
+    engine::Reactor& reactor_;
+    int worker_;
+    SpoolOptions options_;
+    QueueIdGenerator ids_;
+    SpoolWriter writer_;
+    std::map<std::uint64_t, SegmentState> segments_;  // by sequence: oldest first
+    std::unordered_map<QueueId, Entry> messages_;
+    std::uint64_t cache_bytes_ = 0;
+    std::function<void(QueueId)> on_queued_;
+    bool flush_scheduled_ = false;
+    std::uint64_t reads_in_flight_ = 0;
+};
+
+}  // namespace relay::spool

@@ -1,0 +1,159 @@
+// Record format and payload encodings: round trips, and damage is always detected.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "relay/spool/message_record.h"
+#include "relay/spool/queue_id.h"
+#include "relay/spool/record.h"
+
+namespace relay::spool {
+namespace {
+
+TEST(Record, RoundTripAndPadding) {
+    std::string out;
+    append_record(out, RecordType::body_chunk, 0x1234, "hello");
+    ASSERT_EQ(out.size(), record_bytes(5));
+    ASSERT_EQ(out.size() % 8, 0u);
+    auto header = decode_header(out);
+    ASSERT_TRUE(header);
+    EXPECT_EQ(header->type, RecordType::body_chunk);
+    EXPECT_EQ(header->payload_bytes, 5u);
+    EXPECT_EQ(header->queue_id, 0x1234u);
+    EXPECT_TRUE(checksum_matches(out, std::string_view(out).substr(record_header_bytes, 5)));
+}
+
+TEST(Record, EveryFlippedBitIsDetected) {
+    std::string out;
+    append_record(out, RecordType::message, 77, "payload of some length");
+    std::size_t payload = std::string_view("payload of some length").size();
+    for (std::size_t byte = 0; byte < record_header_bytes + payload; ++byte) {
+        for (int bit = 0; bit < 8; ++bit) {
+            std::string damaged = out;
+            damaged[byte] = static_cast<char>(damaged[byte] ^ (1 << bit));
+            auto header = decode_header(damaged);
+            bool valid = header && header->payload_bytes == payload &&
+                         checksum_matches(damaged, std::string_view(damaged).substr(
+                                                       record_header_bytes, payload));
+            EXPECT_FALSE(valid) << "byte " << byte << " bit " << bit;
+        }
+    }
+}
+
+TEST(Record, ImpossibleHeadersAreRefused) {
+    EXPECT_FALSE(decode_header(std::string(24, '\0')));
+    EXPECT_FALSE(decode_header("short"));
+    std::string out;
+    append_record(out, RecordType::deferred, 1, "x");
+    out[0] = 99;  // unknown type
+    EXPECT_FALSE(decode_header(out));
+}
+
+QueuedMessage sample_message() {
+    QueuedMessage message;
+    message.id = 0xABCDEF;
+    message.envelope.reverse_path = "sender@example.com";
+    message.envelope.smtputf8 = true;
+    message.envelope.eight_bit = true;
+    message.envelope.received_unix_ms = 1'700'000'000'123;
+    message.envelope.client_ip = "192.0.2.7";
+    message.envelope.client_helo = "client.example.com";
+    message.envelope.protocol = "ESMTP";
+    message.envelope.listener = "submission";
+    message.envelope.body_bytes = 300;
+    message.envelope.body_hash = 0x1122334455667788;
+    message.envelope.header_bytes = 120;
+    message.envelope.chunks = {{1, 64, 100}, {2, 32, 200}};
+    message.recipients = {{"a@example.net"}, {"b@example.org"}, {"ü@example.de"}};
+    message.recipients[1].status = RecipientStatus::failed;
+    message.recipients[1].remote = "mx[192.0.2.1]:25";
+    message.recipients[1].reply = "550 5.1.1 no such user";
+    message.attempts = 3;
+    message.next_attempt_unix_ms = 1'700'000'900'000;
+    message.last_error = "451 4.7.1 greylisted";
+    return message;
+}
+
+TEST(MessageRecord, RoundTrip) {
+    QueuedMessage original = sample_message();
+    auto decoded = decode_message(original.id, encode_message(original));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->envelope.reverse_path, original.envelope.reverse_path);
+    EXPECT_TRUE(decoded->envelope.smtputf8);
+    EXPECT_TRUE(decoded->envelope.eight_bit);
+    EXPECT_EQ(decoded->envelope.received_unix_ms, original.envelope.received_unix_ms);
+    EXPECT_EQ(decoded->envelope.client_helo, original.envelope.client_helo);
+    EXPECT_EQ(decoded->envelope.body_hash, original.envelope.body_hash);
+    EXPECT_EQ(decoded->envelope.header_bytes, 120u);
+    ASSERT_EQ(decoded->envelope.chunks.size(), 2u);
+    EXPECT_EQ(decoded->envelope.chunks[1].segment, 2u);
+    EXPECT_EQ(decoded->envelope.chunks[1].offset, 32u);
+    EXPECT_EQ(decoded->envelope.chunks[1].bytes, 200u);
+    ASSERT_EQ(decoded->recipients.size(), 3u);
+    EXPECT_EQ(decoded->recipients[2].address, "ü@example.de");
+    EXPECT_EQ(decoded->recipients[1].status, RecipientStatus::failed);
+    EXPECT_EQ(decoded->recipients[1].reply, "550 5.1.1 no such user");
+    EXPECT_EQ(decoded->recipients[0].status, RecipientStatus::pending);
+    EXPECT_EQ(decoded->attempts, 3u);
+    EXPECT_EQ(decoded->last_error, original.last_error);
+    EXPECT_EQ(decoded->pending_count(), 2u);
+}
+
+TEST(MessageRecord, TruncatedOrRandomPayloadsNeverCrash) {
+    std::string payload = encode_message(sample_message());
+    for (std::size_t length = 0; length < payload.size(); ++length) {
+        auto decoded = decode_message(1, std::string_view(payload).substr(0, length));
+        if (decoded) {
+            // A prefix that ends on a field boundary may decode; it must still be coherent.
+            EXPECT_FALSE(decoded->recipients.empty());
+        }
+    }
+    std::mt19937 random(7);
+    for (int round = 0; round < 2000; ++round) {
+        std::string noise(random() % 200, '\0');
+        for (char& c : noise) {
+            c = static_cast<char>(random());
+        }
+        (void)decode_message(1, noise);
+        (void)decode_recipient_done(noise);
+        (void)decode_deferral(noise);
+    }
+}
+
+TEST(MessageRecord, OutcomesApply) {
+    QueuedMessage message = sample_message();
+    auto done = decode_recipient_done(
+        encode_recipient_done({0, RecipientStatus::delivered, "mx[1.2.3.4]:25", "250 ok"}));
+    ASSERT_TRUE(done);
+    apply(message, *done);
+    EXPECT_EQ(message.recipients[0].status, RecipientStatus::delivered);
+    auto deferral = decode_deferral(encode_deferral({5, 42, "timeout"}));
+    ASSERT_TRUE(deferral);
+    apply(message, *deferral);
+    EXPECT_EQ(message.attempts, 5u);
+    EXPECT_EQ(message.next_attempt_unix_ms, 42u);
+    // An index beyond the recipients (a damaged record) changes nothing.
+    apply(message, RecipientDone{9, RecipientStatus::delivered, "", ""});
+    EXPECT_EQ(message.pending_count(), 1u);
+}
+
+TEST(QueueId, UniqueOrderedAndPrintable) {
+    QueueIdGenerator generator(3, 0);
+    QueueId previous = 0;
+    for (int index = 0; index < 40000; ++index) {  // more than one millisecond's counter
+        QueueId id = generator.next(1'700'000'000'000);
+        EXPECT_GT(id, previous);
+        previous = id;
+    }
+    std::string text = format_queue_id(previous);
+    EXPECT_EQ(text.size(), 16u);
+    EXPECT_EQ(parse_queue_id(text), previous);
+    EXPECT_FALSE(parse_queue_id("XYZ"));
+    EXPECT_FALSE(parse_queue_id("0123456789ABCDEFG"));
+    // After a restart, ids stay above everything recovered, even if the clock went back.
+    QueueIdGenerator restarted(3, previous);
+    EXPECT_GT(restarted.next(1'600'000'000'000), previous);
+}
+
+}  // namespace
+}  // namespace relay::spool

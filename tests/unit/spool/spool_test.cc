@@ -1,0 +1,310 @@
+// The spool on a real io_uring and a real file system: what was committed is recovered intact,
+// what was damaged is never served, finished messages free their segments.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+
+#include "relay/engine/reactor.h"
+#include "relay/spool/recovery.h"
+#include "relay/spool/worker_spool.h"
+
+namespace relay::spool {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SpoolTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char pattern[] = "/tmp/relay-spool-test-XXXXXX";
+        ASSERT_NE(mkdtemp(pattern), nullptr);
+        root_ = pattern;
+        fs::create_directories(segments());
+        engine::ReactorOptions options;
+        options.ring_entries = 256;
+        options.receive_buffer_count = 16;
+        options.receive_buffer_bytes = 4096;
+        auto reactor = engine::Reactor::create(0, options);
+        ASSERT_TRUE(reactor) << reactor.error().message;
+        reactor_ = std::move(reactor.value());
+    }
+    void TearDown() override {
+        spool_.reset();
+        reactor_.reset();
+        fs::remove_all(root_);
+    }
+
+    std::string segments() const { return (root_ / "segments").string(); }
+
+    void open_spool(std::uint64_t segment_bytes_max = 64 << 20, std::uint32_t chunk_bytes = 1 << 20,
+                    std::uint64_t cache_bytes_max = 64 << 20) {
+        auto recovered = recover(segments(), false);
+        ASSERT_TRUE(recovered);
+        sequence_ = recovered->next_sequence;
+        SpoolOptions options{segments(), segment_bytes_max, chunk_bytes, cache_bytes_max};
+        spool_ = std::make_unique<WorkerSpool>(*reactor_, 0, options, sequence_,
+                                               recovered->largest_queue_id);
+        Status opened = spool_->open(std::move(recovered->segments),
+                                     std::move(recovered->messages));
+        ASSERT_TRUE(opened) << opened.error().message;
+    }
+
+    // Runs the loop until `done` holds (or fails the test after 10 s).
+    void run_until(const std::function<bool()>& done) {
+        auto deadline = engine::Clock::now() + std::chrono::seconds(10);
+        std::function<void()> check = [&] {
+            if (done() || engine::Clock::now() > deadline) {
+                reactor_->stop();
+                return;
+            }
+            reactor_->timers().add(reactor_->now() + std::chrono::milliseconds(1), check);
+        };
+        reactor_->defer(check);
+        reactor_->run();
+        ASSERT_TRUE(done()) << "condition not reached in time";
+    }
+
+    // Commits a message and waits for its queue id.
+    QueueId commit(const std::string& bytes, std::vector<std::string> recipients = {"r@example.net"}) {
+        auto incoming = spool_->begin_message(bytes.size());
+        // Feed in uneven pieces, as the network would.
+        std::size_t offset = 0;
+        std::size_t step = 1 + bytes.size() / 7;
+        while (offset < bytes.size()) {
+            std::size_t take = std::min(step, bytes.size() - offset);
+            incoming->append(std::string_view(bytes).substr(offset, take));
+            offset += take;
+        }
+        QueuedMessage message;
+        message.envelope.reverse_path = "s@example.com";
+        message.envelope.received_unix_ms = 1'700'000'000'000;
+        for (auto& recipient : recipients) {
+            message.recipients.push_back(Recipient{recipient});
+        }
+        std::optional<Result<QueueId>> outcome;
+        spool_->commit(std::move(incoming), std::move(message),
+                       [&](Result<QueueId> result) { outcome.emplace(std::move(result)); });
+        run_until([&] { return outcome.has_value(); });
+        EXPECT_TRUE(outcome->ok());
+        return outcome->ok() ? outcome->value() : 0;
+    }
+
+    void flush() {
+        bool flushed = false;
+        spool_->flush([&] { flushed = true; });
+        run_until([&] { return flushed; });
+    }
+
+    std::vector<fs::path> segment_files() const {
+        std::vector<fs::path> files;
+        for (const auto& entry : fs::directory_iterator(segments())) {
+            files.push_back(entry.path());
+        }
+        std::sort(files.begin(), files.end());
+        return files;
+    }
+
+    static std::string make_bytes(std::size_t size, unsigned seed) {
+        std::mt19937 random(seed);
+        std::string bytes = "Subject: test " + std::to_string(seed) + "\r\n\r\n";
+        while (bytes.size() < size) {
+            bytes.push_back(static_cast<char>('a' + random() % 26));
+            if (random() % 70 == 0) {
+                bytes += "\r\n";
+            }
+        }
+        bytes.resize(size);
+        return bytes;
+    }
+
+    fs::path root_;
+    std::unique_ptr<engine::Reactor> reactor_;
+    std::atomic<std::uint64_t> sequence_{1};
+    std::unique_ptr<WorkerSpool> spool_;
+};
+
+TEST_F(SpoolTest, CommittedMessagesAreRecoveredByteIdentical) {
+    open_spool(64 << 20, 64 << 10);
+    std::map<QueueId, std::string> committed;
+    for (unsigned index = 0; index < 40; ++index) {
+        std::size_t size = index % 5 == 0 ? 300'000 : 1000 + index * 997;  // some multi-chunk
+        std::string bytes = make_bytes(size, index);
+        committed[commit(bytes, {"a@x.example", "b@y.example"})] = bytes;
+    }
+    spool_.reset();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), committed.size());
+    for (const RecoveredMessage& message : recovered->messages) {
+        auto bytes = read_message_bytes(segments(), message.message);
+        ASSERT_TRUE(bytes) << bytes.error().message;
+        EXPECT_EQ(bytes.value(), committed.at(message.message.id));
+        EXPECT_EQ(message.message.recipients.size(), 2u);
+    }
+}
+
+TEST_F(SpoolTest, TornTailNeverServesDamagedData) {
+    open_spool();
+    std::map<QueueId, std::string> committed;
+    for (unsigned index = 0; index < 20; ++index) {
+        std::string bytes = make_bytes(5000 + index * 100, index);
+        committed[commit(bytes)] = bytes;
+    }
+    spool_.reset();
+    fs::path file = segment_files().front();
+    std::string whole;
+    {
+        std::ifstream input(file, std::ios::binary);
+        whole.assign(std::istreambuf_iterator<char>(input), {});
+    }
+    std::size_t previous_count = 0;
+    for (std::size_t cut = 0; cut <= whole.size(); cut += 997) {
+        {
+            std::ofstream output(file, std::ios::binary | std::ios::trunc);
+            output.write(whole.data(), static_cast<std::streamsize>(cut));
+        }
+        auto recovered = recover(segments(), false);
+        ASSERT_TRUE(recovered);
+        EXPECT_GE(recovered->messages.size(), previous_count) << "a longer file lost messages";
+        previous_count = recovered->messages.size();
+        for (const RecoveredMessage& message : recovered->messages) {
+            auto bytes = read_message_bytes(segments(), message.message);
+            ASSERT_TRUE(bytes);
+            EXPECT_EQ(bytes.value(), committed.at(message.message.id));
+        }
+    }
+    std::ofstream(file, std::ios::binary | std::ios::trunc).write(
+        whole.data(), static_cast<std::streamsize>(whole.size()));
+    EXPECT_EQ(recover(segments(), false)->messages.size(), committed.size());
+}
+
+TEST_F(SpoolTest, DamagedChunkDiscardsOnlyThatMessage) {
+    open_spool();
+    std::vector<QueueId> ids;
+    for (unsigned index = 0; index < 10; ++index) {
+        ids.push_back(commit(make_bytes(20000, index)));
+    }
+    spool_.reset();
+    fs::path file = segment_files().front();
+    std::string whole;
+    {
+        std::ifstream input(file, std::ios::binary);
+        whole.assign(std::istreambuf_iterator<char>(input), {});
+    }
+    // Inside the stored bytes of the fourth message.
+    std::size_t middle = whole.find(make_bytes(20000, 3).substr(0, 200)) + 5000;
+    ASSERT_LT(middle, whole.size());
+    std::fstream data(file, std::ios::in | std::ios::out | std::ios::binary);
+    data.seekg(static_cast<std::streamoff>(middle));
+    char byte = 0;
+    data.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x55);
+    data.seekp(static_cast<std::streamoff>(middle));
+    data.write(&byte, 1);
+    data.close();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    EXPECT_EQ(recovered->messages.size(), ids.size() - 1);
+    EXPECT_EQ(recovered->discarded_messages, 1u);
+    EXPECT_FALSE(recovered->problems.empty());
+}
+
+TEST_F(SpoolTest, OutcomesAndDeferralsAreRecovered) {
+    open_spool();
+    QueueId first = commit(make_bytes(3000, 1), {"a@x.example", "b@y.example"});
+    QueueId second = commit(make_bytes(3000, 2));
+    spool_->record_recipient(first, {0, RecipientStatus::delivered, "mx[192.0.2.1]:25", "250 ok"});
+    spool_->record_deferral(first, {2, 1'800'000'000'000, "451 4.7.1 try later"});
+    spool_->finish(second);
+    flush();
+    spool_.reset();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), 1u);
+    const QueuedMessage& message = recovered->messages.front().message;
+    EXPECT_EQ(message.id, first);
+    EXPECT_EQ(message.recipients[0].status, RecipientStatus::delivered);
+    EXPECT_EQ(message.recipients[1].status, RecipientStatus::pending);
+    EXPECT_EQ(message.attempts, 2u);
+    EXPECT_EQ(message.last_error, "451 4.7.1 try later");
+}
+
+TEST_F(SpoolTest, FinishedMessagesFreeTheirSegments) {
+    open_spool(1 << 20, 64 << 10);
+    std::vector<QueueId> ids;
+    for (unsigned index = 0; index < 100; ++index) {
+        ids.push_back(commit(make_bytes(50'000, index)));
+    }
+    EXPECT_GE(segment_files().size(), 4u);
+    for (QueueId id : ids) {
+        spool_->finish(id);
+    }
+    flush();
+    run_until([&] { return segment_files().size() <= 2; });  // the active one (and a spare)
+    spool_.reset();
+    EXPECT_TRUE(recover(segments(), false)->messages.empty());
+}
+
+TEST_F(SpoolTest, CompactionCopiesALongLivedMessageForward) {
+    open_spool(1 << 20, 64 << 10);
+    std::string kept = make_bytes(40'000, 999);
+    QueueId survivor = commit(kept, {"a@x.example", "b@y.example"});
+    spool_->record_recipient(survivor, {0, RecipientStatus::delivered, "mx", "250 ok"});
+    std::vector<QueueId> others;
+    for (unsigned index = 0; index < 60; ++index) {
+        others.push_back(commit(make_bytes(50'000, index)));
+    }
+    for (QueueId id : others) {
+        spool_->finish(id);
+    }
+    flush();
+    fs::path oldest = segment_files().front();
+    ASSERT_TRUE(fs::exists(oldest));  // pinned by the survivor
+    spool_->compact();
+    run_until([&] { return !fs::exists(oldest); });
+    flush();
+    spool_.reset();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), 1u);
+    const QueuedMessage& message = recovered->messages.front().message;
+    EXPECT_EQ(message.id, survivor);
+    EXPECT_EQ(message.recipients[0].status, RecipientStatus::delivered);
+    EXPECT_EQ(read_message_bytes(segments(), message).value(), kept);
+}
+
+TEST_F(SpoolTest, BodiesAreReadBackFromDiskWhenNotCached) {
+    open_spool(64 << 20, 64 << 10, 0);
+    std::string bytes = make_bytes(200'000, 5);
+    QueueId id = commit(bytes);
+    std::optional<Result<Body>> body;
+    spool_->read_body(id, [&](Result<Body> result) { body.emplace(std::move(result)); });
+    run_until([&] { return body.has_value(); });
+    ASSERT_TRUE(body->ok()) << body->error().message;
+    EXPECT_EQ(*body->value(), bytes);
+}
+
+TEST_F(SpoolTest, RecoveredMessagesKeepWorkingAfterRestart) {
+    open_spool();
+    std::string bytes = make_bytes(10'000, 3);
+    QueueId id = commit(bytes);
+    spool_.reset();
+    open_spool();
+    ASSERT_NE(spool_->find(id), nullptr);
+    std::optional<Result<Body>> body;
+    spool_->read_body(id, [&](Result<Body> result) { body.emplace(std::move(result)); });
+    run_until([&] { return body.has_value(); });
+    ASSERT_TRUE(body->ok());
+    EXPECT_EQ(*body->value(), bytes);
+    QueueId next = commit(make_bytes(100, 4));
+    EXPECT_GT(next, id);
+}
+
+}  // namespace
+}  // namespace relay::spool
