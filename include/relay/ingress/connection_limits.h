@@ -1,0 +1,44 @@
+// connection_limits.h -- the connection counts shared by all workers: total and per client IP.
+//
+// Checked once per accepted connection, never on the data path. The per-IP table is split into
+// stripes by a hash of the address, each with its own small mutex, so that two workers
+// accepting at the same moment rarely meet.
+//
+// Thread: any.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace relay::ingress {
+
+class ConnectionLimits {
+public:
+    ConnectionLimits(std::uint32_t total_max, std::uint32_t per_client_max)
+        : total_max_(total_max), per_client_max_(per_client_max) {}
+
+    enum class Admission { admitted, too_many_total, too_many_from_client };
+    // On `admitted` the caller must call `release` with the same IP when the connection ends.
+    Admission admit(const std::string& client_ip);
+    void release(const std::string& client_ip);
+    std::uint32_t total() const { return total_.load(std::memory_order_relaxed); }
+
+private:
+    static constexpr std::size_t stripes = 64;
+    struct Stripe {
+        std::mutex mutex;
+        std::unordered_map<std::string, std::uint32_t> counts;
+    };
+    Stripe& stripe_for(const std::string& client_ip);
+
+    const std::uint32_t total_max_;
+    const std::uint32_t per_client_max_;
+    std::atomic<std::uint32_t> total_{0};
+    std::array<Stripe, stripes> stripes_;
+};
+
+}  // namespace relay::ingress

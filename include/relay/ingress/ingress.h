@@ -1,0 +1,67 @@
+// ingress.h -- one worker's SMTP listeners and sessions: the engine meets the SMTP state
+// machine and the spool here.
+//
+// For each accepted connection a Session owns the TCP connection and the pure ServerSession,
+// feeds received buffers to it, sends its replies, hands messages to the worker's spool and
+// answers only once the spool says they are durable. Idle timeouts are checked by one sweep per
+// second over the worker's sessions rather than a timer per command.
+//
+// Thread: one worker; created and destroyed there.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "relay/base/result.h"
+#include "relay/config/config.h"
+#include "relay/engine/reactor.h"
+#include "relay/engine/tcp_listener.h"
+#include "relay/ingress/connection_limits.h"
+#include "relay/smtp/server_session.h"
+#include "relay/spool/worker_spool.h"
+
+namespace relay::ingress {
+
+class Ingress {
+public:
+    Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
+            ConnectionLimits& limits);
+    ~Ingress();
+    Ingress(const Ingress&) = delete;
+    Ingress& operator=(const Ingress&) = delete;
+
+    Status listen();
+    // Stops accepting, asks every session to finish (a message in DATA may complete within the
+    // grace period), and calls `done` once no session is left.
+    void shutdown(std::function<void()> done);
+    std::size_t session_count() const { return sessions_.size(); }
+
+private:
+    class Session;
+    struct ListenerState {
+        const config::Listener* config;
+        smtp::ServerSettings settings;
+        std::unique_ptr<engine::TcpListener> listener;
+    };
+
+    void accept(ListenerState& listener, int fd, const engine::SocketAddress& peer);
+    void sweep_idle();
+    void release(Session* session);
+    void maybe_finish_shutdown();
+
+    engine::Reactor& reactor_;
+    const config::Config& config_;
+    spool::WorkerSpool& spool_;
+    ConnectionLimits& limits_;
+    std::vector<std::unique_ptr<ListenerState>> listeners_;
+    std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+    engine::TimerQueue::TimerId sweep_timer_ = 0;
+    bool shutting_down_ = false;
+    std::function<void()> shutdown_done_;
+    engine::TimerQueue::TimerId grace_timer_ = 0;
+};
+
+}  // namespace relay::ingress

@@ -1,0 +1,176 @@
+// server_session.h -- the SMTP server state machine for one client connection (RFC 5321 §3-4,
+// RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8,
+// RFC 2034 ENHANCEDSTATUSCODES).
+//
+// Pure: bytes in (`receive`), reply bytes out (`output`), decisions about the message handed to
+// `ServerHooks`. No sockets, no files, no clock: the connection driver feeds bytes, flushes the
+// output, closes when asked, and reports timeouts. That is what lets tests and fuzzers drive a
+// whole session without a kernel.
+//
+// Untrusted bytes: every input. Bounded: a command line (command_line_bytes_max), the input held
+// while a commit is pending (pending_input_bytes_max; above it the driver stops reading), the
+// recipient list, the error count.
+//
+// Every reply the session can give is listed in docs/smtp-replies.md.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "relay/message/message_pass.h"
+#include "relay/smtp/command.h"
+
+namespace relay::smtp {
+
+struct ServerSettings {
+    std::string hostname = "localhost";
+    std::uint32_t command_line_bytes_max = 512;  // including CRLF (RFC 5321 §4.5.3.1.4)
+    std::uint32_t recipients_per_message_max = 1000;
+    std::uint32_t errors_per_session_max = 10;
+    std::uint32_t pending_input_bytes_max = 64 * 1024;
+    message::PassLimits pass;  // size, header, bare line endings, UTF-8
+};
+
+// A reply chosen by policy for a sender or recipient (4xx or 5xx).
+struct PolicyReply {
+    int code = 550;
+    std::string enhanced = "5.7.1";
+    std::string text;
+};
+
+// The envelope of the message in progress, kept by the session (copies, not views).
+struct Transaction {
+    std::string reverse_path;  // empty for "<>"
+    std::vector<std::string> recipients;
+    bool smtputf8 = false;
+    BodyType body = BodyType::unspecified;
+    std::optional<std::uint64_t> declared_size;
+};
+
+// What the session needs from the rest of relay.
+class ServerHooks {
+  public:
+    // A message's data begins; the stored bytes go to the returned sink until the session calls
+    // commit_message or abandon_message.
+    virtual message::Sink& open_message(const Transaction& transaction) = 0;
+    virtual message::BodyObserver* body_observer() { return nullptr; }
+    // The data passed every check: make it durable, then call ServerSession::commit_done.
+    virtual void commit_message(const Transaction& transaction,
+                                const message::MessagePass& pass) = 0;
+    // The data was refused or the transaction ended early: drop what the sink received.
+    virtual void abandon_message() = 0;
+    // Policy seams (sender and recipient checks, limits); nullopt accepts.
+    virtual std::optional<PolicyReply> check_sender(const Transaction& transaction) {
+        (void)transaction;
+        return std::nullopt;
+    }
+    virtual std::optional<PolicyReply> check_recipient(const Transaction& transaction,
+                                                       std::string_view recipient) {
+        (void)transaction;
+        (void)recipient;
+        return std::nullopt;
+    }
+
+  protected:
+    ~ServerHooks() = default;
+};
+
+class ServerSession {
+  public:
+    ServerSession(const ServerSettings& settings, ServerHooks& hooks);
+
+    // Writes the greeting. `refusal` (e.g. too many connections) sends that 421 instead and
+    // closes.
+    void start();
+    void refuse(std::string_view enhanced, std::string_view text);
+
+    // Feeds received bytes (valid only during the call; may be modified in place).
+    void receive(std::span<char> bytes);
+    // The client closed its side.
+    void end_of_input();
+    // The idle timeout for the current phase expired.
+    void timeout();
+    // The service is stopping: 421 at the next opportunity, unless a message is in DATA or
+    // committing (it may finish first).
+    void shutdown();
+
+    // The commit requested through ServerHooks::commit_message finished.
+    void commit_done(std::optional<std::string> queue_id, std::string_view failure = {});
+
+    // Reply bytes to send; the driver takes them (clears the string) after each call above.
+    std::string& output() { return output_; }
+    // Close once the output is sent.
+    bool wants_close() const { return phase_ == Phase::closing; }
+    // The driver should stop reading (a commit is pending and the held input is full).
+    bool wants_pause() const { return pending_.size() >= settings_.pending_input_bytes_max; }
+    // In DATA or BDAT: the driver uses the data timeout, else the command timeout.
+    bool in_data() const { return phase_ == Phase::data || phase_ == Phase::bdat_chunk; }
+    bool committing() const { return phase_ == Phase::committing; }
+    const std::string& helo() const { return helo_; }
+    bool extended() const { return extended_; }
+    std::uint64_t messages_accepted() const { return messages_accepted_; }
+
+  private:
+    enum class Phase { greeting, command, data, bdat_chunk, committing, closing };
+
+    void process(std::span<char> bytes);
+    std::size_t take_command_line(std::span<char> bytes);
+    void handle_line(std::string_view line);
+    void handle(const Hello& command);
+    void handle(const Mail& command);
+    void handle(const Rcpt& command);
+    void handle(const Data& command);
+    void handle(const Bdat& command);
+    void handle(const Rset& command);
+    void handle(const Noop& command);
+    void handle(const Quit& command);
+    void handle(const Vrfy& command);
+    void handle(const Expn& command);
+    void handle(const Help& command);
+    void handle(const StartTls& command);
+    void handle(const Auth& command);
+    void handle(const Unknown& command);
+    void handle(const Invalid& command);
+
+    std::size_t feed_data(std::span<char> bytes);
+    std::size_t feed_bdat(std::span<char> bytes);
+    void end_of_chunk();
+    void finish_message();
+    void after_message();
+    void reset_transaction();
+    void reply(int code, std::string_view enhanced, std::string_view text);
+    void error_reply(int code, std::string_view enhanced, std::string_view text);
+    void close_with(std::string_view enhanced, std::string_view text);
+
+    const ServerSettings& settings_;
+    ServerHooks& hooks_;
+    message::MessagePass pass_;
+    Phase phase_ = Phase::greeting;
+    std::string output_;
+    std::string line_;              // a command line split across receives
+    bool discarding_line_ = false;  // inside an over-long line: skip to its LF
+    std::string pending_;           // input received while a commit is pending
+    std::string helo_;
+    bool extended_ = false;
+    bool shutting_down_ = false;
+    bool input_ended_ = false;
+    std::uint32_t errors_ = 0;
+    std::uint64_t messages_accepted_ = 0;
+
+    Transaction transaction_;
+    bool have_mail_ = false;
+    bool message_open_ = false;  // the hooks' sink is receiving
+    message::Sink* sink_ = nullptr;
+    PolicyReply bdat_refusal_;
+    bool bdat_refused_ = false;  // chunks are read and discarded (RFC 3030 §3)
+    bool bdat_started_ = false;
+    bool bdat_last_ = false;
+    std::uint64_t bdat_remaining_ = 0;
+    std::uint64_t bdat_total_ = 0;
+};
+
+}  // namespace relay::smtp

@@ -1,0 +1,316 @@
+// ingress.cc -- accepting connections and driving SMTP sessions on one worker.
+#include "relay/ingress/ingress.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "relay/base/log.h"
+#include "relay/engine/tcp_connection.h"
+
+namespace relay::ingress {
+namespace {
+
+constexpr auto sweep_interval = std::chrono::seconds(1);
+
+std::uint64_t unix_ms_now() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+smtp::ServerSettings settings_for(const config::Config& config, const config::Listener& listener) {
+    smtp::ServerSettings settings;
+    settings.hostname = config.server.hostname;
+    settings.command_line_bytes_max = config.limits.command_line_bytes_max;
+    settings.recipients_per_message_max = config.limits.recipients_per_message_max;
+    settings.errors_per_session_max = config.limits.errors_per_session_max;
+    settings.pending_input_bytes_max = config.limits.pending_input_bytes_max;
+    settings.pass.message_bytes_max = config.limits.message_bytes_max;
+    settings.pass.header_bytes_max = config.limits.header_bytes_max;
+    settings.pass.bare_line_endings = listener.bare_line_endings;
+    settings.pass.require_valid_utf8 = config.limits.require_valid_utf8;
+    return settings;
+}
+
+}  // namespace
+
+// One client connection: TCP in, SMTP state machine, spool out.
+class Ingress::Session final : public engine::ConnectionHandler, public smtp::ServerHooks {
+public:
+    Session(Ingress& ingress, ListenerState& listener, int fd, const engine::SocketAddress& peer,
+            bool admitted)
+        : ingress_(ingress),
+          listener_(listener),
+          connection_(ingress.reactor_, fd, peer, *this),
+          smtp_(listener.settings, *this),
+          client_ip_(peer.ip()),
+          admitted_(admitted),
+          last_activity_(ingress.reactor_.now()) {}
+
+    ~Session() {
+        if (admitted_) {
+            ingress_.limits_.release(client_ip_);
+        }
+    }
+
+    void start(std::optional<std::pair<std::string_view, std::string_view>> refusal) {
+        if (refusal) {
+            smtp_.refuse(refusal->first, refusal->second);
+        } else {
+            smtp_.start();
+            connection_.start_receiving();
+        }
+        after_smtp();
+    }
+
+    // --- engine::ConnectionHandler ---
+    void on_receive(std::span<char> bytes) override {
+        last_activity_ = ingress_.reactor_.now();
+        smtp_.receive(bytes);
+        after_smtp();
+    }
+    void on_disconnect(int) override {
+        smtp_.end_of_input();
+        after_smtp();
+    }
+    void on_closed() override {
+        closed_ = true;
+        if (!committing_) {
+            ingress_.release(this);
+        }
+    }
+
+    // --- smtp::ServerHooks ---
+    message::Sink& open_message(const smtp::Transaction& transaction) override {
+        incoming_ = ingress_.spool_.begin_message(transaction.declared_size.value_or(0));
+        return *incoming_;
+    }
+    void abandon_message() override { incoming_.reset(); }
+    void commit_message(const smtp::Transaction& transaction,
+                        const message::MessagePass& pass) override;
+
+    void check_idle(engine::Clock::time_point now, const config::Timeouts& timeouts) {
+        if (closed_ || committing_ || connection_.closing()) {
+            return;
+        }
+        auto limit = std::chrono::seconds(smtp_.in_data() ? timeouts.data_s : timeouts.command_s);
+        if (now - last_activity_ >= limit) {
+            smtp_.timeout();
+            after_smtp();
+        }
+    }
+
+    void shutdown() {
+        if (closed_) {
+            return;
+        }
+        smtp_.shutdown();
+        after_smtp();
+    }
+    void abort() {
+        if (!closed_) {
+            connection_.abort();
+        }
+    }
+
+private:
+    // Sends what the state machine wrote, and follows its wishes about reading and closing.
+    void after_smtp() {
+        std::string& output = smtp_.output();
+        if (!output.empty() && !connection_.closing()) {
+            connection_.output().append(output);
+            connection_.flush();
+        }
+        output.clear();
+        if (smtp_.wants_close()) {
+            connection_.close();
+            return;
+        }
+        if (smtp_.wants_pause()) {
+            connection_.pause_receiving();
+        } else if (!connection_.receiving() && !connection_.closing()) {
+            connection_.start_receiving();
+        }
+    }
+
+    void on_committed(Result<spool::QueueId> queued, const smtp::Transaction& transaction,
+                      std::uint64_t size_bytes);
+
+    Ingress& ingress_;
+    ListenerState& listener_;
+    engine::TcpConnection connection_;
+    smtp::ServerSession smtp_;
+    std::string client_ip_;
+    bool admitted_;
+    engine::Clock::time_point last_activity_;
+    std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
+    bool committing_ = false;
+    bool closed_ = false;
+};
+
+void Ingress::Session::commit_message(const smtp::Transaction& transaction,
+                                      const message::MessagePass& pass) {
+    spool::QueuedMessage message;
+    spool::Envelope& envelope = message.envelope;
+    envelope.reverse_path = transaction.reverse_path;
+    envelope.smtputf8 = transaction.smtputf8;
+    envelope.eight_bit =
+        transaction.body == smtp::BodyType::eight_bit_mime || pass.outcome().has_8bit;
+    envelope.received_unix_ms = unix_ms_now();
+    envelope.client_ip = client_ip_;
+    envelope.client_helo = smtp_.helo();
+    envelope.protocol = smtp_.extended() ? "ESMTP" : "SMTP";
+    envelope.listener = listener_.config->name;
+    envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
+    message.recipients.reserve(transaction.recipients.size());
+    for (const std::string& recipient : transaction.recipients) {
+        message.recipients.push_back(spool::Recipient{recipient});
+    }
+    committing_ = true;
+    auto summary = std::make_shared<smtp::Transaction>(transaction);
+    std::uint64_t size_bytes = incoming_->size_bytes();
+    ingress_.spool_.commit(std::move(incoming_), std::move(message),
+                           [this, summary, size_bytes](Result<spool::QueueId> queued) {
+                               on_committed(std::move(queued), *summary, size_bytes);
+                           });
+}
+
+void Ingress::Session::on_committed(Result<spool::QueueId> queued,
+                                    const smtp::Transaction& transaction,
+                                    std::uint64_t size_bytes) {
+    committing_ = false;
+    if (queued) {
+        std::string id = spool::format_queue_id(queued.value());
+        log::info("{}: client={} from=<{}> recipients={} size={}", id, client_ip_,
+                  transaction.reverse_path, transaction.recipients.size(), size_bytes);
+        if (!closed_) {
+            smtp_.commit_done(id);
+        }
+    } else {
+        log::error("client={}: message not queued: {}", client_ip_, queued.error().message);
+        if (!closed_) {
+            smtp_.commit_done(std::nullopt, queued.error().message);
+        }
+    }
+    if (closed_) {
+        ingress_.release(this);
+        return;
+    }
+    after_smtp();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Ingress::Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
+                 ConnectionLimits& limits)
+    : reactor_(reactor), config_(config), spool_(spool), limits_(limits) {}
+
+Ingress::~Ingress() {
+    reactor_.timers().cancel(sweep_timer_);
+    reactor_.timers().cancel(grace_timer_);
+}
+
+Status Ingress::listen() {
+    for (const config::Listener& listener : config_.listeners) {
+        auto state = std::make_unique<ListenerState>();
+        state->config = &listener;
+        state->settings = settings_for(config_, listener);
+        ListenerState* raw = state.get();
+        auto opened = engine::TcpListener::open(
+            reactor_, listener.address, 4096,
+            [this, raw](int fd, const engine::SocketAddress& peer) { accept(*raw, fd, peer); });
+        if (!opened) {
+            return opened.error();
+        }
+        state->listener = std::move(opened.value());
+        listeners_.push_back(std::move(state));
+    }
+    sweep_timer_ = reactor_.timers().add(reactor_.now() + sweep_interval, [this] { sweep_idle(); });
+    return {};
+}
+
+void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddress& peer) {
+    std::string ip = peer.ip();
+    ConnectionLimits::Admission admission = limits_.admit(ip);
+    bool admitted = admission == ConnectionLimits::Admission::admitted;
+    auto session = std::make_unique<Session>(*this, listener, fd, peer, admitted);
+    Session* raw = session.get();
+    sessions_.emplace(raw, std::move(session));
+    if (admission == ConnectionLimits::Admission::too_many_total) {
+        log::warning("refusing {}: too many connections", ip);
+        raw->start(std::pair{"4.7.0", "Error: too many connections"});
+    } else if (admission == ConnectionLimits::Admission::too_many_from_client) {
+        log::warning("refusing {}: too many connections from this address", ip);
+        raw->start(std::pair{"4.7.0", "Error: too many connections from your address"});
+    } else {
+        raw->start(std::nullopt);
+    }
+}
+
+void Ingress::sweep_idle() {
+    engine::Clock::time_point now = reactor_.now();
+    std::vector<Session*> sessions;
+    sessions.reserve(sessions_.size());
+    for (auto& [raw, owned] : sessions_) {
+        sessions.push_back(raw);
+    }
+    for (Session* session : sessions) {
+        if (sessions_.contains(session)) {
+            session->check_idle(now, config_.timeouts);
+        }
+    }
+    sweep_timer_ = reactor_.timers().add(reactor_.now() + sweep_interval, [this] { sweep_idle(); });
+}
+
+void Ingress::release(Session* session) {
+    // Destroy on a later turn: the caller is still inside one of the session's methods.
+    reactor_.defer([this, session] {
+        sessions_.erase(session);
+        maybe_finish_shutdown();
+    });
+}
+
+void Ingress::shutdown(std::function<void()> done) {
+    shutting_down_ = true;
+    shutdown_done_ = std::move(done);
+    for (auto& listener : listeners_) {
+        listener->listener->stop();
+    }
+    std::vector<Session*> sessions;
+    for (auto& [raw, owned] : sessions_) {
+        sessions.push_back(raw);
+    }
+    for (Session* session : sessions) {
+        session->shutdown();
+    }
+    grace_timer_ = reactor_.timers().add(
+        reactor_.now() + std::chrono::seconds(config_.server.shutdown_grace_s), [this] {
+            grace_timer_ = 0;
+            for (auto& [raw, owned] : sessions_) {
+                raw->abort();
+            }
+        });
+    maybe_finish_shutdown();
+}
+
+void Ingress::maybe_finish_shutdown() {
+    if (!shutting_down_ || !sessions_.empty() || !shutdown_done_) {
+        return;
+    }
+    for (auto& listener : listeners_) {
+        if (!listener->listener->stopped()) {
+            // The accept cancellation is still in flight; look again shortly.
+            reactor_.timers().add(reactor_.now() + std::chrono::milliseconds(10),
+                                  [this] { maybe_finish_shutdown(); });
+            return;
+        }
+    }
+    reactor_.timers().cancel(grace_timer_);
+    reactor_.timers().cancel(sweep_timer_);
+    auto done = std::move(shutdown_done_);
+    shutdown_done_ = nullptr;
+    done();
+}
+
+}  // namespace relay::ingress

@@ -1,0 +1,447 @@
+// server_session.cc -- command dispatch, DATA/BDAT phases and replies of one SMTP session.
+#include "relay/smtp/server_session.h"
+
+#include <algorithm>
+#include <cstring>
+#include <variant>
+
+#include "relay/base/assert.h"
+#include "relay/smtp/reply.h"
+
+namespace relay::smtp {
+
+ServerSession::ServerSession(const ServerSettings& settings, ServerHooks& hooks)
+    : settings_(settings), hooks_(hooks), pass_(settings.pass) {}
+
+void ServerSession::start() {
+    RELAY_ASSERT(phase_ == Phase::greeting);
+    phase_ = Phase::command;
+    reply(220, {}, settings_.hostname + " ESMTP relay");
+}
+
+void ServerSession::refuse(std::string_view enhanced, std::string_view text) {
+    close_with(enhanced, text);
+}
+
+void ServerSession::reply(int code, std::string_view enhanced, std::string_view text) {
+    append_reply(output_, code, enhanced, text);
+}
+
+void ServerSession::error_reply(int code, std::string_view enhanced, std::string_view text) {
+    reply(code, enhanced, text);
+    if (++errors_ >= settings_.errors_per_session_max) {
+        close_with("4.7.0", "Error: too many errors");
+    }
+}
+
+void ServerSession::close_with(std::string_view enhanced, std::string_view text) {
+    if (phase_ == Phase::closing) {
+        return;
+    }
+    if (message_open_) {
+        hooks_.abandon_message();
+        message_open_ = false;
+    }
+    reply(421, enhanced, settings_.hostname + " " + std::string(text));
+    phase_ = Phase::closing;
+}
+
+void ServerSession::receive(std::span<char> bytes) {
+    if (phase_ == Phase::committing) {
+        pending_.append(bytes.data(), bytes.size());
+        return;
+    }
+    process(bytes);
+}
+
+void ServerSession::process(std::span<char> bytes) {
+    while (!bytes.empty()) {
+        std::size_t consumed = 0;
+        switch (phase_) {
+            case Phase::greeting:
+            case Phase::closing:
+                return;  // nothing more is read from a closing session
+            case Phase::committing:
+                pending_.append(bytes.data(), bytes.size());
+                return;
+            case Phase::command:
+                consumed = take_command_line(bytes);
+                break;
+            case Phase::data:
+                consumed = feed_data(bytes);
+                break;
+            case Phase::bdat_chunk:
+                consumed = feed_bdat(bytes);
+                break;
+        }
+        bytes = bytes.subspan(consumed);
+    }
+}
+
+std::size_t ServerSession::take_command_line(std::span<char> bytes) {
+    const char* newline = static_cast<const char*>(std::memchr(bytes.data(), '\n', bytes.size()));
+    if (newline == nullptr) {
+        if (!discarding_line_) {
+            if (line_.size() + bytes.size() >= settings_.command_line_bytes_max) {
+                discarding_line_ = true;
+                line_.clear();
+            } else {
+                line_.append(bytes.data(), bytes.size());
+            }
+        }
+        return bytes.size();
+    }
+    std::size_t through_newline = static_cast<std::size_t>(newline - bytes.data()) + 1;
+    if (discarding_line_ || line_.size() + through_newline > settings_.command_line_bytes_max) {
+        discarding_line_ = false;
+        line_.clear();
+        error_reply(500, "5.5.2", "Error: command line too long");
+        return through_newline;
+    }
+    std::string_view line;
+    if (line_.empty()) {
+        line = std::string_view(bytes.data(), through_newline - 1);  // no copy: the usual case
+    } else {
+        line_.append(bytes.data(), through_newline - 1);
+        line = line_;
+    }
+    if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+    }
+    handle_line(line);
+    line_.clear();
+    return through_newline;
+}
+
+void ServerSession::handle_line(std::string_view line) {
+    Command command = parse_command(line);
+    std::visit([this](const auto& parsed) { handle(parsed); }, command);
+}
+
+void ServerSession::reset_transaction() {
+    if (message_open_) {
+        hooks_.abandon_message();
+        message_open_ = false;
+    }
+    transaction_ = Transaction{};
+    have_mail_ = false;
+    bdat_refused_ = false;
+    bdat_started_ = false;
+    bdat_last_ = false;
+    bdat_remaining_ = 0;
+    bdat_total_ = 0;
+}
+
+void ServerSession::handle(const Hello& command) {
+    reset_transaction();
+    helo_ = std::string(command.domain);
+    extended_ = command.extended;
+    if (!command.extended) {
+        reply(250, {}, settings_.hostname);
+        return;
+    }
+    append_reply(output_, 250, {}, settings_.hostname, true);
+    append_reply(output_, 250, {}, "PIPELINING", true);
+    if (settings_.pass.message_bytes_max > 0) {
+        append_reply(output_, 250, {}, "SIZE " + std::to_string(settings_.pass.message_bytes_max),
+                     true);
+    }
+    append_reply(output_, 250, {}, "8BITMIME", true);
+    append_reply(output_, 250, {}, "SMTPUTF8", true);
+    append_reply(output_, 250, {}, "ENHANCEDSTATUSCODES", true);
+    append_reply(output_, 250, {}, "CHUNKING");
+}
+
+void ServerSession::handle(const Mail& command) {
+    if (shutting_down_) {
+        close_with("4.3.2", "Service shutting down");
+        return;
+    }
+    if (helo_.empty()) {
+        error_reply(503, "5.5.1", "Error: send HELO/EHLO first");
+        return;
+    }
+    if (have_mail_) {
+        error_reply(503, "5.5.1", "Error: nested MAIL command");
+        return;
+    }
+    const MailParameters& parameters = command.parameters;
+    if (parameters.body == BodyType::binary_mime) {
+        error_reply(555, "5.5.4", "Error: BODY=BINARYMIME is not supported");
+        return;
+    }
+    if (parameters.smtputf8 && !extended_) {
+        error_reply(555, "5.5.4", "Error: SMTPUTF8 requires EHLO");
+        return;
+    }
+    if (command.reverse_path.has_utf8 && !parameters.smtputf8) {
+        error_reply(553, "5.6.7", "Error: a non-ASCII address requires SMTPUTF8");
+        return;
+    }
+    if (parameters.size && settings_.pass.message_bytes_max > 0 &&
+        *parameters.size > settings_.pass.message_bytes_max) {
+        reply(552, "5.3.4", "Error: message size exceeds fixed limit");
+        return;
+    }
+    transaction_ = Transaction{};
+    transaction_.reverse_path = std::string(command.reverse_path.mailbox);
+    transaction_.smtputf8 = parameters.smtputf8;
+    transaction_.body = parameters.body;
+    transaction_.declared_size = parameters.size;
+    if (auto refusal = hooks_.check_sender(transaction_)) {
+        transaction_ = Transaction{};
+        reply(refusal->code, refusal->enhanced, refusal->text);
+        return;
+    }
+    have_mail_ = true;
+    reply(250, "2.1.0", "Ok");
+}
+
+void ServerSession::handle(const Rcpt& command) {
+    if (!have_mail_) {
+        error_reply(503, "5.5.1", "Error: need MAIL command");
+        return;
+    }
+    const Path& path = command.forward_path;
+    if (path.has_utf8 && !transaction_.smtputf8) {
+        error_reply(553, "5.6.7", "Error: a non-ASCII address requires SMTPUTF8");
+        return;
+    }
+    if (transaction_.recipients.size() >= settings_.recipients_per_message_max) {
+        reply(452, "4.5.3", "Error: too many recipients");
+        return;
+    }
+    std::string recipient(path.mailbox);
+    if (path.domain.empty()) {
+        // RFC 5321 §4.5.1: "Postmaster" without a domain is this host's postmaster.
+        recipient = "postmaster@" + settings_.hostname;
+    }
+    if (auto refusal = hooks_.check_recipient(transaction_, recipient)) {
+        reply(refusal->code, refusal->enhanced, refusal->text);
+        return;
+    }
+    if (std::find(transaction_.recipients.begin(), transaction_.recipients.end(), recipient) ==
+        transaction_.recipients.end()) {
+        transaction_.recipients.push_back(std::move(recipient));
+    }
+    reply(250, "2.1.5", "Ok");
+}
+
+void ServerSession::handle(const Data&) {
+    if (!have_mail_) {
+        error_reply(503, "5.5.1", "Error: need MAIL command");
+        return;
+    }
+    if (bdat_started_) {
+        error_reply(503, "5.5.1", "Error: DATA cannot follow BDAT");
+        return;
+    }
+    if (transaction_.recipients.empty()) {
+        error_reply(554, "5.5.1", "Error: no valid recipients");
+        return;
+    }
+    sink_ = &hooks_.open_message(transaction_);
+    message_open_ = true;
+    pass_.start(true);
+    phase_ = Phase::data;
+    reply(354, {}, "End data with <CR><LF>.<CR><LF>");
+}
+
+std::size_t ServerSession::feed_data(std::span<char> bytes) {
+    message::MessagePass::Fed fed = pass_.feed_dot_stuffed(bytes, *sink_, hooks_.body_observer());
+    if (fed.finished) {
+        finish_message();
+    }
+    return fed.consumed;
+}
+
+void ServerSession::handle(const Bdat& command) {
+    bdat_remaining_ = command.size;
+    bdat_last_ = command.last;
+    bdat_refused_ = false;
+    phase_ = Phase::bdat_chunk;
+    // RFC 3030 §3: a refused chunk is still read, so the session stays in step with the client.
+    if (!have_mail_) {
+        bdat_refused_ = true;
+        bdat_refusal_ = {503, "5.5.1", "Error: need MAIL command"};
+    } else if (transaction_.recipients.empty()) {
+        bdat_refused_ = true;
+        bdat_refusal_ = {554, "5.5.1", "Error: no valid recipients"};
+    } else if (settings_.pass.message_bytes_max > 0 &&
+               bdat_total_ + command.size > settings_.pass.message_bytes_max) {
+        bdat_refused_ = true;
+        bdat_refusal_ = {552, "5.3.4", "Error: message size exceeds fixed limit"};
+    } else if (!bdat_started_) {
+        bdat_started_ = true;
+        sink_ = &hooks_.open_message(transaction_);
+        message_open_ = true;
+        pass_.start(false);
+    }
+    bdat_total_ += command.size;
+    if (bdat_remaining_ == 0) {
+        end_of_chunk();
+    }
+}
+
+std::size_t ServerSession::feed_bdat(std::span<char> bytes) {
+    std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(bdat_remaining_, bytes.size()));
+    if (!bdat_refused_) {
+        pass_.feed_chunk(bytes.first(take), *sink_, hooks_.body_observer());
+    }
+    bdat_remaining_ -= take;
+    if (bdat_remaining_ == 0) {
+        end_of_chunk();
+    }
+    return take;
+}
+
+void ServerSession::end_of_chunk() {
+    phase_ = Phase::command;
+    if (bdat_refused_) {
+        bool counts_as_error = bdat_refusal_.code == 503;
+        PolicyReply refusal = bdat_refusal_;
+        reset_transaction();
+        if (counts_as_error) {
+            error_reply(refusal.code, refusal.enhanced, refusal.text);
+        } else {
+            reply(refusal.code, refusal.enhanced, refusal.text);
+        }
+        return;
+    }
+    if (bdat_last_) {
+        pass_.finish_chunks(*sink_, hooks_.body_observer());
+        finish_message();
+        return;
+    }
+    reply(250, "2.0.0", "Ok: " + std::to_string(bdat_total_) + " octets received");
+}
+
+void ServerSession::finish_message() {
+    const message::Outcome& outcome = pass_.outcome();
+    switch (outcome.verdict) {
+        case message::Verdict::accepted:
+            phase_ = Phase::committing;
+            hooks_.commit_message(transaction_, pass_);
+            return;
+        case message::Verdict::bare_line_ending:
+            reply(554, "5.6.0", "Error: bare CR or LF in message content (lines must end in CRLF)");
+            break;
+        case message::Verdict::invalid_utf8:
+            reply(554, "5.6.0", "Error: message content is not valid UTF-8");
+            break;
+        case message::Verdict::too_large:
+            reply(552, "5.3.4", "Error: message size exceeds fixed limit");
+            break;
+        case message::Verdict::header_too_large:
+            reply(552, "5.3.4", "Error: message header exceeds fixed limit");
+            break;
+    }
+    reset_transaction();
+    phase_ = Phase::command;
+    after_message();
+}
+
+void ServerSession::commit_done(std::optional<std::string> queue_id, std::string_view failure) {
+    RELAY_ASSERT(phase_ == Phase::committing);
+    message_open_ = false;  // the hooks own the outcome now
+    phase_ = Phase::command;
+    if (queue_id) {
+        ++messages_accepted_;
+        reply(250, "2.0.0", "Ok: queued as " + *queue_id);
+    } else {
+        reply(451, "4.3.0",
+              "Error: local problem, message not queued" +
+                  (failure.empty() ? std::string() : " (" + std::string(failure) + ")"));
+    }
+    reset_transaction();
+    after_message();
+    if (input_ended_) {
+        phase_ = Phase::closing;
+        return;
+    }
+    if (phase_ == Phase::command && !pending_.empty()) {
+        std::string held;
+        held.swap(pending_);
+        process(std::span<char>(held.data(), held.size()));
+    }
+}
+
+void ServerSession::after_message() {
+    if (shutting_down_) {
+        close_with("4.3.2", "Service shutting down");
+    }
+}
+
+void ServerSession::handle(const Rset&) {
+    reset_transaction();
+    reply(250, "2.0.0", "Ok");
+}
+
+void ServerSession::handle(const Noop&) {
+    reply(250, "2.0.0", "Ok");
+}
+
+void ServerSession::handle(const Quit&) {
+    reset_transaction();
+    reply(221, "2.0.0", "Bye");
+    phase_ = Phase::closing;
+}
+
+void ServerSession::handle(const Vrfy&) {
+    reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+void ServerSession::handle(const Expn&) {
+    error_reply(502, "5.5.1", "Error: EXPN not available");
+}
+
+void ServerSession::handle(const Help&) {
+    reply(214, "2.0.0",
+          "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP; see RFC 5321");
+}
+
+void ServerSession::handle(const StartTls&) {
+    error_reply(502, "5.5.1", "Error: STARTTLS not available on this listener");
+}
+
+void ServerSession::handle(const Auth&) {
+    error_reply(502, "5.5.1", "Error: authentication not available on this listener");
+}
+
+void ServerSession::handle(const Unknown&) {
+    error_reply(500, "5.5.2", "Error: command not recognized");
+}
+
+void ServerSession::handle(const Invalid& command) {
+    error_reply(command.reply.code, command.reply.enhanced, command.reply.text);
+}
+
+void ServerSession::end_of_input() {
+    input_ended_ = true;
+    if (phase_ == Phase::committing) {
+        return;  // the commit finishes first; its reply has nowhere to go
+    }
+    if (message_open_) {
+        hooks_.abandon_message();
+        message_open_ = false;
+    }
+    phase_ = Phase::closing;
+}
+
+void ServerSession::timeout() {
+    if (phase_ == Phase::committing || phase_ == Phase::closing) {
+        return;
+    }
+    close_with("4.4.2", "Error: timeout exceeded");
+}
+
+void ServerSession::shutdown() {
+    shutting_down_ = true;
+    if (phase_ == Phase::command || phase_ == Phase::greeting) {
+        close_with("4.3.2", "Service shutting down");
+    }
+    // In DATA, BDAT or a commit: the message may finish; after_message closes then.
+}
+
+}  // namespace relay::smtp
