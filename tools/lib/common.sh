@@ -1,0 +1,58 @@
+# common.sh -- shared by tools/run, tools/test and bench/e2e: packages, wolfSSL, meson builds.
+# Sourced, not executed. Everything is idempotent and quiet when already done.
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+packages_build=(meson ninja-build pkg-config g++ make liburing-dev libxxhash-dev libmimalloc-dev
+  libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
+  libc-ares-dev nlohmann-json3-dev dpkg-dev autoconf automake libtool openssl ca-certificates)
+packages_test=(clang libfuzzer-14-dev libclang-rt-14-dev swaks python3-aiosmtpd python3-dkim
+  python3-dnspython python3-pytest dnsmasq-base iproute2 procps)
+
+# Installs the named Debian packages that are missing.
+ensure_packages() {
+  local missing=()
+  local package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: packages missing and not root: ${missing[*]}" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Prints the pkg-config folder of the wolfSSL to build against (RELAY_WOLFSSL=system: Debian's).
+wolfssl_pkgconfig() {
+  if [ "${RELAY_WOLFSSL:-source}" = system ]; then
+    ensure_packages libwolfssl-dev >&2
+    echo ""
+  else
+    echo "$("$repo_root/tools/build-wolfssl")/lib/pkgconfig"
+  fi
+}
+
+# meson_build DIR [meson options...]: configures DIR once (or when the options change), builds.
+meson_build() {
+  local dir=$1
+  shift
+  local pkgconfig
+  pkgconfig=$(wolfssl_pkgconfig)
+  local options=("$@")
+  [ -n "$pkgconfig" ] && options+=("-Dpkg_config_path=$pkgconfig")
+  local stamp="$repo_root/$dir/.relay-options"
+  local wanted="${options[*]}"
+  if [ ! -f "$repo_root/$dir/build.ninja" ]; then
+    (cd "$repo_root" && meson setup "$dir" "${options[@]}" >/dev/null)
+  elif [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    (cd "$repo_root" && meson configure "$dir" "${options[@]}" >/dev/null)
+  fi
+  echo "$wanted" > "$stamp"
+  ninja -C "$repo_root/$dir" >/dev/null
+}
