@@ -360,6 +360,24 @@ void ServerSession::commit_done(std::optional<std::string> queue_id, std::string
         phase_ = Phase::closing;
         return;
     }
+    resume_pending();
+}
+
+void ServerSession::commit_refused(const PolicyReply& refusal) {
+    RELAY_ASSERT(phase_ == Phase::committing);
+    message_open_ = false;
+    phase_ = Phase::command;
+    reply(refusal.code, refusal.enhanced, refusal.text);
+    reset_transaction();
+    after_message();
+    if (input_ended_) {
+        phase_ = Phase::closing;
+        return;
+    }
+    resume_pending();
+}
+
+void ServerSession::resume_pending() {
     if (phase_ == Phase::command && !pending_.empty()) {
         std::string held;
         held.swap(pending_);

@@ -100,6 +100,9 @@ class ServerSession {
 
     // The commit requested through ServerHooks::commit_message finished.
     void commit_done(std::optional<std::string> queue_id, std::string_view failure = {});
+    // The hooks refused the message after its data (a policy decision, or a test server that
+    // answers like a real destination would).
+    void commit_refused(const PolicyReply& reply);
 
     // Reply bytes to send; the driver takes them (clears the string) after each call above.
     std::string& output() { return output_; }
@@ -141,6 +144,7 @@ class ServerSession {
     void end_of_chunk();
     void finish_message();
     void after_message();
+    void resume_pending();
     void reset_transaction();
     void reply(int code, std::string_view enhanced, std::string_view text);
     void error_reply(int code, std::string_view enhanced, std::string_view text);
