@@ -1,8 +1,14 @@
 // queue_commands.cc -- reading the spool for `relayctl queue list|show`.
 #include "queue_commands.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <map>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -208,6 +214,147 @@ int show(const config::Config& config, const QueueArguments& arguments) {
     return 1;
 }
 
+// Sends one request to the running relayd's control socket and returns its answer.
+Result<json> ask_relayd(const config::Config& config, const json& request) {
+    std::string path = config.spool.path + "/control.sock";
+    sockaddr_un address{};
+    if (path.size() >= sizeof address.sun_path) {
+        return Error{"control socket path " + path + " is too long"};
+    }
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return system_error("cannot create a socket", errno);
+    }
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, path.data(), path.size());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        int error = errno;
+        ::close(fd);
+        if (error == ENOENT || error == ECONNREFUSED) {
+            return Error{"relayd is not running (no control socket at " + path +
+                         "); changing the queue needs a running relayd"};
+        }
+        return system_error("cannot reach relayd at " + path, error);
+    }
+    std::string line = request.dump() + "\n";
+    if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+        int error = errno;
+        ::close(fd);
+        return system_error("cannot talk to relayd", error);
+    }
+    std::string answer;
+    char buffer[4096];
+    while (answer.find('\n') == std::string::npos) {
+        ssize_t received = ::recv(fd, buffer, sizeof buffer, 0);
+        if (received <= 0) {
+            break;
+        }
+        answer.append(buffer, static_cast<std::size_t>(received));
+    }
+    ::close(fd);
+    json parsed = json::parse(answer, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+        return Error{"relayd gave no answer"};
+    }
+    if (!parsed.value("ok", false)) {
+        return Error{"relayd: " + parsed.value("error", std::string("request refused"))};
+    }
+    return parsed;
+}
+
+int change(const config::Config& config, const std::string& command,
+           const QueueArguments& arguments) {
+    json request = {{"command", command}};
+    if (!arguments.id.empty()) {
+        if (!spool::parse_queue_id(arguments.id)) {
+            std::fprintf(stderr, "relayctl: \"%s\" is not a queue id (16 hex digits)\n",
+                         arguments.id.c_str());
+            return 1;
+        }
+        request["id"] = arguments.id;
+    } else if (!arguments.domain.empty()) {
+        request["domain"] = arguments.domain;
+    } else if (arguments.all) {
+        request["all"] = true;
+    } else {
+        std::fprintf(stderr, "relayctl: queue %s needs a queue id%s\n", command.c_str(),
+                     command == "retry" ? ", --domain D or --all" : " or --domain D");
+        return 2;
+    }
+    auto answer = ask_relayd(config, request);
+    if (!answer) {
+        std::fprintf(stderr, "relayctl: %s\n", answer.error().message.c_str());
+        return 1;
+    }
+    std::size_t messages = answer.value().value("messages", std::size_t{0});
+    if (arguments.json) {
+        std::printf("%s\n", answer.value().dump().c_str());
+    } else {
+        std::printf("%s: %zu message%s\n", command.c_str(), messages, messages == 1 ? "" : "s");
+    }
+    if (messages == 0 && !arguments.id.empty()) {
+        std::fprintf(stderr, "relayctl: no message %s in the queue\n", arguments.id.c_str());
+        return 1;
+    }
+    return 0;
+}
+
+// Per destination domain: messages waiting, the oldest, the last error.
+int summary(const config::Config& config, const QueueArguments& arguments) {
+    auto queue = read_queue(config);
+    if (!queue) {
+        std::fprintf(stderr, "relayctl: %s\n", queue.error().message.c_str());
+        return 1;
+    }
+    struct Row {
+        std::size_t messages = 0;
+        std::uint64_t oldest_unix_ms = 0;
+        std::string last_error;
+    };
+    std::map<std::string, Row> rows;
+    for (const spool::RecoveredMessage& recovered : queue->messages) {
+        const spool::QueuedMessage& message = recovered.message;
+        std::vector<std::string> seen;
+        for (const spool::Recipient& recipient : message.recipients) {
+            std::string domain = domain_of(recipient.address);
+            if (recipient.status != spool::RecipientStatus::pending ||
+                std::find(seen.begin(), seen.end(), domain) != seen.end()) {
+                continue;
+            }
+            seen.push_back(domain);
+            Row& row = rows[domain];
+            ++row.messages;
+            if (row.oldest_unix_ms == 0 ||
+                message.envelope.received_unix_ms < row.oldest_unix_ms) {
+                row.oldest_unix_ms = message.envelope.received_unix_ms;
+            }
+            if (!message.last_error.empty()) {
+                row.last_error = message.last_error;
+            }
+        }
+    }
+    if (arguments.json) {
+        json out = json::array();
+        for (const auto& [domain, row] : rows) {
+            out.push_back({{"destination", domain},
+                           {"messages", row.messages},
+                           {"oldest", format_time(row.oldest_unix_ms)},
+                           {"oldest_age_s", (unix_ms_now() - std::min(unix_ms_now(),
+                                                                      row.oldest_unix_ms)) /
+                                                1000},
+                           {"last_error", row.last_error}});
+        }
+        std::printf("%s\n", out.dump(2).c_str());
+        return 0;
+    }
+    std::printf("%-32s %8s %6s  %s\n", "DESTINATION", "MESSAGES", "OLDEST", "LAST ERROR");
+    for (const auto& [domain, row] : rows) {
+        std::printf("%-32s %8zu %6s  %s\n", domain.c_str(), row.messages,
+                    format_age(row.oldest_unix_ms).c_str(), row.last_error.c_str());
+    }
+    return 0;
+}
+
 }  // namespace
 
 CLI::App* add_queue_commands(CLI::App& app, QueueArguments& arguments) {
@@ -220,6 +367,22 @@ CLI::App* add_queue_commands(CLI::App& app, QueueArguments& arguments) {
     show_command->add_option("id", arguments.id, "queue id")->required();
     show_command->add_flag("--json", arguments.json, "machine-readable output");
     show_command->add_flag("--data", arguments.data, "print the stored message bytes only");
+    CLI::App* retry = queue->add_subcommand("retry", "deliver now instead of at the next retry");
+    retry->add_option("id", arguments.id, "queue id");
+    retry->add_option("--domain", arguments.domain, "messages to this domain");
+    retry->add_flag("--all", arguments.all, "every message");
+    CLI::App* remove = queue->add_subcommand("delete", "drop recipients without notification");
+    remove->add_option("id", arguments.id, "queue id");
+    remove->add_option("--domain", arguments.domain, "recipients in this domain");
+    CLI::App* bounce = queue->add_subcommand("bounce", "fail recipients and notify the sender");
+    bounce->add_option("id", arguments.id, "queue id");
+    bounce->add_option("--domain", arguments.domain, "recipients in this domain");
+    for (CLI::App* command : {retry, remove, bounce}) {
+        command->add_flag("--json", arguments.json, "machine-readable output");
+    }
+    CLI::App* summary_command =
+        queue->add_subcommand("summary", "messages per destination, oldest, last error");
+    summary_command->add_flag("--json", arguments.json, "machine-readable output");
     return queue;
 }
 
@@ -230,6 +393,14 @@ int run_queue_command(const config::Config& config, const CLI::App& queue,
     }
     if (queue.got_subcommand("show")) {
         return show(config, arguments);
+    }
+    if (queue.got_subcommand("summary")) {
+        return summary(config, arguments);
+    }
+    for (const char* command : {"retry", "delete", "bounce"}) {
+        if (queue.got_subcommand(command)) {
+            return change(config, command, arguments);
+        }
     }
     return 2;
 }

@@ -1,4 +1,5 @@
-// queue_commands.h -- `relayctl queue ...`: listing and inspecting the spool.
+// queue_commands.h -- `relayctl queue ...`: listing and inspecting the spool (read directly),
+// and retry/delete/bounce (asked of the running relayd through its control socket).
 //
 // Thread: relayctl's only thread. Blocking reads of the spool files are fine here.
 #pragma once
@@ -13,6 +14,7 @@ namespace relay::ctl {
 struct QueueArguments {
     std::string id;
     std::string domain;
+    bool all = false;
     bool json = false;
     bool data = false;  // show: print the stored message bytes only
 };

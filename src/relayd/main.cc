@@ -22,6 +22,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <future>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -32,6 +34,7 @@
 #include "relay/ingress/connection_limits.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
+#include "control_server.h"
 #include "relay_worker.h"
 
 namespace {
@@ -49,6 +52,60 @@ log::Level parse_level(const std::string& name) {
         return log::Level::error;
     }
     return log::Level::info;
+}
+
+// One queue operation from relayctl, run on every worker (each owns part of the queue).
+std::string handle_control(const std::string& request, engine::WorkerPool& pool,
+                           const std::vector<RelayWorker*>& workers) {
+    using nlohmann::json;
+    auto failure = [](const std::string& message) {
+        return json{{"ok", false}, {"error", message}}.dump();
+    };
+    json in = json::parse(request, nullptr, false);
+    if (in.is_discarded() || !in.is_object()) {
+        return failure("the request is not a JSON object");
+    }
+    std::string command = in.value("command", "");
+    if (command != "retry" && command != "delete" && command != "bounce") {
+        return failure("unknown command \"" + command + "\"");
+    }
+    delivery::QueueSelector selector;
+    if (in.contains("id")) {
+        auto id = spool::parse_queue_id(in.value("id", ""));
+        if (!id) {
+            return failure("not a queue id: " + in.value("id", ""));
+        }
+        selector.id = *id;
+    }
+    selector.domain = in.value("domain", "");
+    for (char& c : selector.domain) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    selector.all = in.value("all", false);
+    if (!selector.id && selector.domain.empty() && !selector.all) {
+        return failure("name a queue id, a domain or all");
+    }
+    auto total = std::make_shared<std::atomic<std::size_t>>(0);
+    auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(workers.size()));
+    auto finished = std::make_shared<std::promise<void>>();
+    std::future<void> done = finished->get_future();
+    for (std::size_t index = 0; index < workers.size(); ++index) {
+        RelayWorker* worker = workers[index];
+        pool.post(static_cast<int>(index), [=] {
+            delivery::Delivery& delivery = worker->delivery();
+            std::size_t touched = command == "retry"    ? delivery.retry_now(selector)
+                                  : command == "delete" ? delivery.remove(selector)
+                                                        : delivery.bounce(selector);
+            *total += touched;
+            if (--*remaining == 0) {
+                finished->set_value();
+            }
+        });
+    }
+    if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+        return failure("the workers did not answer within 10 s");
+    }
+    return json{{"ok", true}, {"messages", total->load()}}.dump();
 }
 
 int run(const config::Config& config) {
@@ -101,6 +158,13 @@ int run(const config::Config& config) {
     for (const config::Listener& listener : config.listeners) {
         addresses += (addresses.empty() ? "" : ", ") + listener.address.to_string();
     }
+    auto control = ControlServer::start(
+        config.spool.path + "/control.sock",
+        [&](const std::string& request) { return handle_control(request, pool, registry); });
+    if (!control) {
+        log::warning("{}: relayctl cannot change the queue while relayd runs",
+                     control.error().message);
+    }
     log::info("relayd started: {} workers, listening on {}, {} messages in the queue", workers,
               addresses, folder.value()->recovered_messages());
 
@@ -115,6 +179,9 @@ int run(const config::Config& config) {
         }
         log::info("signal {}: stopping", received);
         break;
+    }
+    if (control) {
+        control.value().reset();  // no queue operations while stopping
     }
     for (int index = 0; index < workers; ++index) {
         RelayWorker* worker = registry[static_cast<std::size_t>(index)];

@@ -27,6 +27,7 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
       config_(config),
       spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
+      delivery_(reactor, config, spool_),
       ingress_(reactor, config, spool_, limits) {}
 
 RelayWorker::~RelayWorker() { reactor_.timers().cancel(compact_timer_); }
@@ -42,6 +43,10 @@ Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor
     Status opened = worker->spool_.open(std::move(share.segments), std::move(share.messages));
     if (!opened) {
         return opened.error();
+    }
+    Status delivering = worker->delivery_.start();
+    if (!delivering) {
+        return delivering.error();
     }
     Status listening = worker->ingress_.listen();
     if (!listening) {
@@ -61,7 +66,9 @@ void RelayWorker::schedule_compaction() {
 void RelayWorker::shutdown() {
     reactor_.timers().cancel(compact_timer_);
     ingress_.shutdown([this] {
-        spool_.flush([this] { reactor_.stop(); });
+        delivery_.shutdown([this] {
+            spool_.flush([this] { reactor_.stop(); });
+        });
     });
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "relay/config/config.h"
+#include "relay/delivery/delivery.h"
 #include "relay/engine/reactor.h"
 #include "relay/engine/worker_pool.h"
 #include "relay/ingress/connection_limits.h"
@@ -29,7 +30,7 @@ public:
     // Graceful stop: no new connections, sessions and deliveries finish, spool flushed; then
     // the loop ends.
     void shutdown();
-
+    delivery::Delivery& delivery() { return delivery_; }
 
 private:
     RelayWorker(engine::Reactor& reactor, const config::Config& config,
@@ -39,6 +40,7 @@ private:
     engine::Reactor& reactor_;
     const config::Config& config_;
     spool::WorkerSpool spool_;
+    delivery::Delivery delivery_;
     ingress::Ingress ingress_;
     engine::TimerQueue::TimerId compact_timer_ = 0;
 };

@@ -1,0 +1,131 @@
+// delivery.h -- one worker's deliveries: routing, destination queues, connections, retries,
+// bounces, and the queue operations relayctl asks for.
+//
+// A message's pending recipients are grouped by domain into jobs (one transaction per domain,
+// RFC 5321 §3.3 allows many recipients per transaction). Each destination (a recipient domain,
+// or a static route shared by many domains) has a queue of jobs, a resolved plan of hosts to
+// try (MX order, A/AAAA), and up to connections_per_host_max connections on this worker, each
+// taking jobs one after another (connection reuse) up to messages_per_connection_max.
+//
+// Outcomes: 2xx delivered, 5xx failed (a DSN goes to the sender, never for the null sender),
+// 4xx or any connection, TLS or DNS trouble deferred to the next retry time; past the maximum
+// age, deferred recipients fail as expired. Every outcome is written to the spool before the
+// message is dropped, and reported to the OutcomeListeners.
+//
+// Thread: one worker. Never blocks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "relay/base/result.h"
+#include "relay/config/config.h"
+#include "relay/delivery/mx_plan.h"
+#include "relay/delivery/outbound_connection.h"
+#include "relay/delivery/outcome.h"
+#include "relay/delivery/resolver.h"
+#include "relay/delivery/retry_policy.h"
+#include "relay/engine/reactor.h"
+#include "relay/spool/worker_spool.h"
+#include "relay/tls/context.h"
+
+namespace relay::delivery {
+
+// Which messages, and which of their recipients, a queue operation applies to.
+struct QueueSelector {
+    std::optional<spool::QueueId> id;  // one message (all its pending recipients)
+    std::string domain;                // pending recipients in this domain (lower case)
+    bool all = false;                  // every message
+
+    bool matches_recipient(const std::string& address) const;
+};
+
+class Delivery final : public OutboundOwner {
+  public:
+    Delivery(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool);
+    ~Delivery();
+    Delivery(const Delivery&) = delete;
+    Delivery& operator=(const Delivery&) = delete;
+
+    // Creates the resolver and TLS context, and schedules every message already in the spool.
+    Status start();
+    // A message became durable: schedule it.
+    void enqueue(spool::QueueId id);
+    // Stops starting deliveries; lets transactions in flight end (or aborts them after the
+    // grace period); calls `done` when no connection is left.
+    void shutdown(std::function<void()> done);
+
+    void add_listener(OutcomeListener* listener) { listeners_.push_back(listener); }
+
+    // Queue operations (relayctl). Each returns how many messages of this worker it touched.
+    std::size_t retry_now(const QueueSelector& selector);
+    std::size_t remove(const QueueSelector& selector);
+    std::size_t bounce(const QueueSelector& selector);
+
+    // OutboundOwner
+    void on_ready(OutboundConnection& connection) override;
+    void on_result(OutboundConnection& connection, smtp::TransactionResult result) override;
+    void on_failed(OutboundConnection& connection, const std::string& reason) override;
+    void on_closed(OutboundConnection& connection) override;
+
+  private:
+    struct Job {
+        spool::QueueId id = 0;
+        std::vector<std::uint32_t> recipients;
+    };
+    struct Destination;
+    struct Link;  // a connection and the job it carries
+    struct Attempt {
+        std::uint32_t jobs_outstanding = 0;
+        std::string last_error;
+    };
+    class ResolverLoop;
+
+    void dispatch(spool::QueueId id);
+    Destination& destination_for(const std::string& domain);
+    void kick(Destination& destination);
+    void resolve(Destination& destination);
+    void resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s);
+    bool open_connection(Destination& destination);
+    void give_job(Link& link, Destination& destination);
+    void send_job(Link& link, spool::Body body);
+    void defer_queue(Destination& destination, const std::string& reason);
+    void fail_queue(Destination& destination, const RouteFailure& failure);
+    void record(spool::QueuedMessage& message, std::uint32_t recipient, RecipientOutcome outcome);
+    void job_done(spool::QueueId id, const std::string& error);
+    void attempt_done(spool::QueueId id, const std::string& error);
+    void complete(spool::QueueId id);
+    void send_dsn(spool::QueueId id);
+    void schedule_retry(spool::QueueId id, std::uint64_t at_unix_ms);
+    void maybe_finish_shutdown();
+    std::vector<spool::QueueId> select(const QueueSelector& selector);
+    void retry_one(spool::QueueId id);
+    void cancel_retry(spool::QueueId id);
+
+    engine::Reactor& reactor_;
+    const config::Config& config_;
+    spool::WorkerSpool& spool_;
+    RetryPolicy retry_;
+    std::unique_ptr<ResolverLoop> resolver_;
+    std::optional<tls::Context> tls_opportunistic_;
+    std::optional<tls::Context> tls_required_;
+    std::vector<OutcomeListener*> listeners_;
+
+    std::unordered_map<std::string, std::unique_ptr<Destination>> destinations_;
+    std::unordered_map<spool::QueueId, Attempt> attempts_;
+    std::unordered_map<spool::QueueId, engine::TimerQueue::TimerId> retry_timers_;
+    std::unordered_map<OutboundConnection*, std::unique_ptr<Link>> links_;
+    std::unordered_map<std::string, std::uint64_t> plaintext_until_ms_;  // hosts failing TLS
+
+    bool stopping_ = false;
+    std::function<void()> shutdown_done_;
+    engine::TimerQueue::TimerId grace_timer_ = 0;
+};
+
+}  // namespace relay::delivery

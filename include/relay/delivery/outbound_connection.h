@@ -1,0 +1,104 @@
+// outbound_connection.h -- one SMTP connection to a destination host, on the engine.
+//
+// Drives a ClientSession over a TcpConnection, with STARTTLS through a tls::Session working on
+// memory buffers: ciphertext moves between the socket and the TLS session, plaintext between
+// the TLS session and the SMTP state machine. It tells its owner when it is ready for a
+// transaction, hands back each transaction's result, and reports why it can no longer be used.
+// Timeouts follow what the session waits for (RFC 5321 §4.5.3.2).
+//
+// Thread: one worker. Never blocks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "relay/config/config.h"
+#include "relay/delivery/mx_plan.h"
+#include "relay/engine/reactor.h"
+#include "relay/engine/tcp_connection.h"
+#include "relay/smtp/client_session.h"
+#include "relay/tls/session.h"
+
+namespace relay::delivery {
+
+class OutboundConnection;
+
+class OutboundOwner {
+  public:
+    // The session is ready for a transaction (after the greeting, or after a result).
+    virtual void on_ready(OutboundConnection& connection) = 0;
+    virtual void on_result(OutboundConnection& connection, smtp::TransactionResult result) = 0;
+    // The connection failed or ended; `reason` is empty after an orderly QUIT. The owner
+    // must not use it any more; `on_closed` follows.
+    virtual void on_failed(OutboundConnection& connection, const std::string& reason) = 0;
+    virtual void on_closed(OutboundConnection& connection) = 0;
+
+  protected:
+    ~OutboundOwner() = default;
+};
+
+struct OutboundSettings {
+    smtp::ClientSettings client;
+    const tls::Context* tls = nullptr;  // nullptr: never STARTTLS
+    const config::Delivery* timeouts = nullptr;
+};
+
+class OutboundConnection final : public engine::ConnectionHandler {
+  public:
+    OutboundConnection(engine::Reactor& reactor, OutboundOwner& owner, DeliveryTarget target,
+                       OutboundSettings settings);
+    ~OutboundConnection();
+
+    void connect();
+    // Starts a transaction; the body must stay valid until on_result.
+    void send(const smtp::OutboundMessage& message);
+    void quit();
+    void abort();
+
+    const DeliveryTarget& target() const { return target_; }
+    // "mx.example.net[192.0.2.1]:25"
+    const std::string& name() const { return name_; }
+    bool ready() const { return session_.state() == smtp::ClientSession::State::ready; }
+    bool reached_server() const { return reached_server_; }
+    bool tls_failed() const { return tls_failed_; }
+    bool tls_active() const { return session_.tls_active(); }
+    std::uint32_t transactions() const { return transactions_; }
+
+    // engine::ConnectionHandler
+    void on_connected(int error) override;
+    void on_receive(std::span<char> bytes) override;
+    void on_disconnect(int error) override;
+    void on_closed() override;
+
+  private:
+    void after_session();
+    void feed_plaintext(std::string_view plaintext);
+    void pump_tls();
+    void flush_plaintext();
+    void start_tls();
+    void arm_timeout();
+    void fail(const std::string& reason);
+
+    engine::Reactor& reactor_;
+    OutboundOwner& owner_;
+    DeliveryTarget target_;
+    OutboundSettings settings_;
+    smtp::ClientSettings client_settings_;
+    engine::TcpConnection connection_;
+    smtp::ClientSession session_;
+    std::optional<tls::Session> tls_;
+    std::string name_;
+    std::string pending_ciphertext_;  // received while the TLS session's input was full
+    engine::TimerQueue::TimerId timer_ = 0;
+    bool reached_server_ = false;
+    bool tls_failed_ = false;
+    bool failed_ = false;
+    bool in_transaction_ = false;
+    bool ready_announced_ = false;
+    bool quitting_ = false;
+    std::uint32_t transactions_ = 0;
+};
+
+}  // namespace relay::delivery

@@ -1,0 +1,329 @@
+// outbound_connection.cc -- bytes between socket, TLS and the SMTP client state machine.
+#include "relay/delivery/outbound_connection.h"
+
+#include <cstring>
+
+#include "relay/base/log.h"
+#include "relay/base/result.h"
+
+namespace relay::delivery {
+namespace {
+
+std::uint32_t timeout_for(smtp::Wait wait, const config::Delivery& timeouts) {
+    switch (wait) {
+        case smtp::Wait::greeting:
+            return timeouts.greeting_timeout_s;
+        case smtp::Wait::command:
+            return timeouts.command_timeout_s;
+        case smtp::Wait::data_start:
+            return timeouts.data_timeout_s;
+        case smtp::Wait::data_block:
+            return timeouts.block_timeout_s;
+        case smtp::Wait::data_end:
+            return timeouts.final_timeout_s;
+        case smtp::Wait::nothing:
+            return 0;
+    }
+    return 0;
+}
+
+const char* wait_name(smtp::Wait wait) {
+    switch (wait) {
+        case smtp::Wait::greeting:
+            return "the greeting";
+        case smtp::Wait::command:
+            return "a reply";
+        case smtp::Wait::data_start:
+            return "the reply to DATA";
+        case smtp::Wait::data_block:
+            return "the data to be sent";
+        case smtp::Wait::data_end:
+            return "the reply to the end of data";
+        case smtp::Wait::nothing:
+            return "nothing";
+    }
+    return "?";
+}
+
+std::string target_name(const DeliveryTarget& target) {
+    std::string ip = target.address.to_string();
+    if (!target.address.is_ipv4()) {
+        ip = "[" + ip + "]";
+    }
+    return target.host + "[" + target.address.to_string() + "]:" + std::to_string(target.port);
+}
+
+}  // namespace
+
+OutboundConnection::OutboundConnection(engine::Reactor& reactor, OutboundOwner& owner,
+                                       DeliveryTarget target, OutboundSettings settings)
+    : reactor_(reactor),
+      owner_(owner),
+      target_(std::move(target)),
+      settings_(settings),
+      client_settings_(settings.client),
+      connection_(reactor, *this),
+      session_(client_settings_),
+      name_(target_name(target_)) {
+    if (settings_.tls == nullptr) {
+        client_settings_.try_starttls = false;
+    }
+}
+
+OutboundConnection::~OutboundConnection() {
+    reactor_.timers().cancel(timer_);
+}
+
+void OutboundConnection::connect() {
+    SocketAddress address = target_.address.to_socket_address(target_.port);
+    engine::SocketAddress peer =
+        engine::SocketAddress::from_sockaddr(address.get(), address.length);
+    reactor_.timers().cancel(timer_);
+    timer_ = reactor_.timers().add(
+        reactor_.now() + std::chrono::seconds(settings_.timeouts->connect_timeout_s), [this] {
+            timer_ = 0;
+            fail("connect to " + name_ + ": timed out");
+        });
+    connection_.connect(peer);
+}
+
+void OutboundConnection::on_connected(int error) {
+    if (error != 0) {
+        fail("connect to " + name_ + ": " + std::strerror(error));
+        return;
+    }
+    connection_.start_receiving();
+    arm_timeout();
+}
+
+void OutboundConnection::on_receive(std::span<char> bytes) {
+    reached_server_ = true;
+    if (failed_) {
+        return;
+    }
+    if (!tls_) {
+        session_.receive(std::string_view(bytes.data(), bytes.size()));
+        after_session();
+        return;
+    }
+    std::span<const std::byte> input(reinterpret_cast<const std::byte*>(bytes.data()),
+                                     bytes.size());
+    while (!input.empty() && !failed_) {
+        std::size_t fed = tls_->feed(input);
+        input = input.subspan(fed);
+        pump_tls();
+        if (fed == 0 && !input.empty() && tls_->input_room_bytes() == 0) {
+            fail("TLS with " + name_ + ": input did not drain");
+            return;
+        }
+    }
+}
+
+void OutboundConnection::start_tls() {
+    auto session = tls::Session::client(*settings_.tls, target_.tls_server_name());
+    if (!session) {
+        tls_failed_ = true;
+        fail("TLS with " + name_ + ": " + session.error().message);
+        return;
+    }
+    tls_.emplace(std::move(session.value()));
+    pump_tls();
+}
+
+void OutboundConnection::pump_tls() {
+    auto move_output = [this] {
+        std::span<const std::byte> out = tls_->output();
+        if (!out.empty()) {
+            connection_.output().append(reinterpret_cast<const char*>(out.data()), out.size());
+            tls_->consume_output(out.size());
+            connection_.flush();
+        }
+    };
+    if (tls_->state() == tls::State::handshaking) {
+        tls::Progress progress = tls_->handshake();
+        move_output();
+        if (progress == tls::Progress::failed || tls_->state() == tls::State::failed) {
+            tls_failed_ = true;
+            std::string reason =
+                "TLS handshake with " + name_ + " failed: " + std::string(tls_->failure_reason());
+            session_.tls_failed(reason);
+            fail(reason);
+            return;
+        }
+        if (tls_->state() != tls::State::established) {
+            return;
+        }
+        log::debug("TLS with {}: {} {}", name_, tls_->protocol_version(), tls_->cipher_name());
+        session_.tls_established();
+        after_session();
+    }
+    char plaintext[16384];
+    while (!failed_ && tls_->state() == tls::State::established) {
+        tls::IoResult read = tls_->read(
+            std::span<std::byte>(reinterpret_cast<std::byte*>(plaintext), sizeof plaintext));
+        move_output();
+        if (read.bytes > 0) {
+            session_.receive(std::string_view(plaintext, read.bytes));
+            after_session();
+            continue;
+        }
+        if (read.progress == tls::Progress::closed) {
+            session_.connection_lost("TLS closed by " + name_);
+            after_session();
+        } else if (read.progress == tls::Progress::failed) {
+            session_.connection_lost("TLS with " + name_ +
+                                     " failed: " + std::string(tls_->failure_reason()));
+            after_session();
+        }
+        break;
+    }
+}
+
+void OutboundConnection::flush_plaintext() {
+    std::string& output = session_.output();
+    if (output.empty()) {
+        return;
+    }
+    if (!tls_) {
+        connection_.output().append(output);
+        output.clear();
+        connection_.flush();
+        return;
+    }
+    if (tls_->state() != tls::State::established) {
+        return;  // nothing may go out before the handshake ends
+    }
+    std::size_t offset = 0;
+    while (offset < output.size()) {
+        tls::IoResult written = tls_->write(std::span<const std::byte>(
+            reinterpret_cast<const std::byte*>(output.data()) + offset, output.size() - offset));
+        offset += written.bytes;
+        std::span<const std::byte> out = tls_->output();
+        connection_.output().append(reinterpret_cast<const char*>(out.data()), out.size());
+        tls_->consume_output(out.size());
+        if (written.progress == tls::Progress::failed) {
+            output.clear();
+            fail("TLS with " + name_ + " failed: " + std::string(tls_->failure_reason()));
+            return;
+        }
+        if (written.bytes == 0 && written.progress != tls::Progress::want_output) {
+            break;
+        }
+    }
+    output.clear();
+    connection_.flush();
+}
+
+void OutboundConnection::after_session() {
+    if (failed_) {
+        return;
+    }
+    flush_plaintext();
+    using State = smtp::ClientSession::State;
+    State state = session_.state();
+    if (in_transaction_ && state != State::transaction) {
+        if (auto result = session_.take_result()) {
+            in_transaction_ = false;
+            owner_.on_result(*this, std::move(*result));
+            if (failed_) {
+                return;
+            }
+            state = session_.state();
+        }
+    }
+    switch (state) {
+        case State::tls_needed:
+            if (!tls_) {
+                start_tls();
+            }
+            break;
+        case State::ready:
+            if (!ready_announced_) {
+                ready_announced_ = true;
+                owner_.on_ready(*this);
+            }
+            break;
+        case State::closed:
+            fail(quitting_ ? std::string() : "connection closed by " + name_);
+            return;
+        case State::failed:
+            fail(session_.failure().empty() ? "session with " + name_ + " failed"
+                                            : session_.failure() + " (" + name_ + ")");
+            return;
+        default:
+            break;
+    }
+    arm_timeout();
+}
+
+void OutboundConnection::send(const smtp::OutboundMessage& message) {
+    RELAY_ASSERT(ready() && !in_transaction_);
+    in_transaction_ = true;
+    ++transactions_;
+    session_.send(message);
+    after_session();
+}
+
+void OutboundConnection::quit() {
+    if (failed_) {
+        return;
+    }
+    quitting_ = true;
+    session_.quit();
+    after_session();
+}
+
+void OutboundConnection::abort() {
+    if (!failed_) {
+        failed_ = true;
+        reactor_.timers().cancel(timer_);
+        timer_ = 0;
+        owner_.on_failed(*this, "aborted");
+    }
+    connection_.abort();
+}
+
+void OutboundConnection::arm_timeout() {
+    reactor_.timers().cancel(timer_);
+    timer_ = 0;
+    std::uint32_t seconds = tls_ && tls_->state() == tls::State::handshaking
+                                ? settings_.timeouts->command_timeout_s
+                                : timeout_for(session_.waiting_for(), *settings_.timeouts);
+    if (seconds == 0) {
+        return;
+    }
+    smtp::Wait wait = session_.waiting_for();
+    timer_ = reactor_.timers().add(reactor_.now() + std::chrono::seconds(seconds), [this, wait] {
+        timer_ = 0;
+        session_.connection_lost(std::string("timed out waiting for ") + wait_name(wait) +
+                                 " from " + name_);
+        after_session();
+        fail(std::string("timed out waiting for ") + wait_name(wait) + " from " + name_);
+    });
+}
+
+void OutboundConnection::on_disconnect(int error) {
+    std::string reason = error == 0
+                             ? "connection closed by " + name_
+                             : "connection with " + name_ + " broke: " + std::strerror(error);
+    session_.connection_lost(reason);
+    after_session();
+    fail(quitting_ ? std::string() : reason);
+}
+
+void OutboundConnection::fail(const std::string& reason) {
+    if (failed_) {
+        return;
+    }
+    failed_ = true;
+    reactor_.timers().cancel(timer_);
+    timer_ = 0;
+    owner_.on_failed(*this, reason);
+    connection_.close();
+}
+
+void OutboundConnection::on_closed() {
+    owner_.on_closed(*this);
+}
+
+}  // namespace relay::delivery
