@@ -7,6 +7,7 @@
 
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
+#include "relay/smtp/server_replies.h"
 
 namespace relay::ingress {
 namespace {
@@ -54,9 +55,9 @@ public:
         }
     }
 
-    void start(std::optional<std::pair<std::string_view, std::string_view>> refusal) {
-        if (refusal) {
-            smtp_.refuse(refusal->first, refusal->second);
+    void start(const smtp::SyntaxReply* refusal) {
+        if (refusal != nullptr) {
+            smtp_.refuse(refusal->enhanced, refusal->text);
         } else {
             smtp_.start();
             connection_.start_receiving();
@@ -239,12 +240,12 @@ void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddres
     sessions_.emplace(raw, std::move(session));
     if (admission == ConnectionLimits::Admission::too_many_total) {
         log::warning("refusing {}: too many connections", ip);
-        raw->start(std::pair{"4.7.0", "Error: too many connections"});
+        raw->start(&smtp::server_replies::too_many_connections);
     } else if (admission == ConnectionLimits::Admission::too_many_from_client) {
         log::warning("refusing {}: too many connections from this address", ip);
-        raw->start(std::pair{"4.7.0", "Error: too many connections from your address"});
+        raw->start(&smtp::server_replies::too_many_connections_from_client);
     } else {
-        raw->start(std::nullopt);
+        raw->start(nullptr);
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include "relay/base/assert.h"
 #include "relay/smtp/reply.h"
+#include "relay/smtp/server_replies.h"
 
 namespace relay::smtp {
 
@@ -27,10 +28,18 @@ void ServerSession::reply(int code, std::string_view enhanced, std::string_view 
     append_reply(output_, code, enhanced, text);
 }
 
+void ServerSession::reply(const SyntaxReply& fixed) { reply(fixed.code, fixed.enhanced, fixed.text); }
+
+void ServerSession::error_reply(const SyntaxReply& fixed) {
+    error_reply(fixed.code, fixed.enhanced, fixed.text);
+}
+
+void ServerSession::close_with(const SyntaxReply& fixed) { close_with(fixed.enhanced, fixed.text); }
+
 void ServerSession::error_reply(int code, std::string_view enhanced, std::string_view text) {
     reply(code, enhanced, text);
     if (++errors_ >= settings_.errors_per_session_max) {
-        close_with("4.7.0", "Error: too many errors");
+        close_with(server_replies::too_many_errors);
     }
 }
 
@@ -95,7 +104,7 @@ std::size_t ServerSession::take_command_line(std::span<char> bytes) {
     if (discarding_line_ || line_.size() + through_newline > settings_.command_line_bytes_max) {
         discarding_line_ = false;
         line_.clear();
-        error_reply(500, "5.5.2", "Error: command line too long");
+        error_reply(server_replies::line_too_long);
         return through_newline;
     }
     std::string_view line;
@@ -154,33 +163,33 @@ void ServerSession::handle(const Hello& command) {
 
 void ServerSession::handle(const Mail& command) {
     if (shutting_down_) {
-        close_with("4.3.2", "Service shutting down");
+        close_with(server_replies::shutting_down);
         return;
     }
     if (helo_.empty()) {
-        error_reply(503, "5.5.1", "Error: send HELO/EHLO first");
+        error_reply(server_replies::need_helo);
         return;
     }
     if (have_mail_) {
-        error_reply(503, "5.5.1", "Error: nested MAIL command");
+        error_reply(server_replies::nested_mail);
         return;
     }
     const MailParameters& parameters = command.parameters;
     if (parameters.body == BodyType::binary_mime) {
-        error_reply(555, "5.5.4", "Error: BODY=BINARYMIME is not supported");
+        error_reply(server_replies::binarymime);
         return;
     }
     if (parameters.smtputf8 && !extended_) {
-        error_reply(555, "5.5.4", "Error: SMTPUTF8 requires EHLO");
+        error_reply(server_replies::smtputf8_needs_ehlo);
         return;
     }
     if (command.reverse_path.has_utf8 && !parameters.smtputf8) {
-        error_reply(553, "5.6.7", "Error: a non-ASCII address requires SMTPUTF8");
+        error_reply(server_replies::address_needs_smtputf8);
         return;
     }
     if (parameters.size && settings_.pass.message_bytes_max > 0 &&
         *parameters.size > settings_.pass.message_bytes_max) {
-        reply(552, "5.3.4", "Error: message size exceeds fixed limit");
+        reply(server_replies::message_too_large);
         return;
     }
     transaction_ = Transaction{};
@@ -194,21 +203,21 @@ void ServerSession::handle(const Mail& command) {
         return;
     }
     have_mail_ = true;
-    reply(250, "2.1.0", "Ok");
+    reply(server_replies::sender_ok);
 }
 
 void ServerSession::handle(const Rcpt& command) {
     if (!have_mail_) {
-        error_reply(503, "5.5.1", "Error: need MAIL command");
+        error_reply(server_replies::need_mail);
         return;
     }
     const Path& path = command.forward_path;
     if (path.has_utf8 && !transaction_.smtputf8) {
-        error_reply(553, "5.6.7", "Error: a non-ASCII address requires SMTPUTF8");
+        error_reply(server_replies::address_needs_smtputf8);
         return;
     }
     if (transaction_.recipients.size() >= settings_.recipients_per_message_max) {
-        reply(452, "4.5.3", "Error: too many recipients");
+        reply(server_replies::too_many_recipients);
         return;
     }
     std::string recipient(path.mailbox);
@@ -224,27 +233,27 @@ void ServerSession::handle(const Rcpt& command) {
         transaction_.recipients.end()) {
         transaction_.recipients.push_back(std::move(recipient));
     }
-    reply(250, "2.1.5", "Ok");
+    reply(server_replies::recipient_ok);
 }
 
 void ServerSession::handle(const Data&) {
     if (!have_mail_) {
-        error_reply(503, "5.5.1", "Error: need MAIL command");
+        error_reply(server_replies::need_mail);
         return;
     }
     if (bdat_started_) {
-        error_reply(503, "5.5.1", "Error: DATA cannot follow BDAT");
+        error_reply(server_replies::data_after_bdat);
         return;
     }
     if (transaction_.recipients.empty()) {
-        error_reply(554, "5.5.1", "Error: no valid recipients");
+        error_reply(server_replies::no_recipients);
         return;
     }
     sink_ = &hooks_.open_message(transaction_);
     message_open_ = true;
     pass_.start(true);
     phase_ = Phase::data;
-    reply(354, {}, "End data with <CR><LF>.<CR><LF>");
+    reply(server_replies::start_data);
 }
 
 std::size_t ServerSession::feed_data(std::span<char> bytes) {
@@ -263,14 +272,14 @@ void ServerSession::handle(const Bdat& command) {
     // RFC 3030 §3: a refused chunk is still read, so the session stays in step with the client.
     if (!have_mail_) {
         bdat_refused_ = true;
-        bdat_refusal_ = {503, "5.5.1", "Error: need MAIL command"};
+        bdat_refusal_ = server_replies::need_mail;
     } else if (transaction_.recipients.empty()) {
         bdat_refused_ = true;
-        bdat_refusal_ = {554, "5.5.1", "Error: no valid recipients"};
+        bdat_refusal_ = server_replies::no_recipients;
     } else if (settings_.pass.message_bytes_max > 0 &&
                bdat_total_ + command.size > settings_.pass.message_bytes_max) {
         bdat_refused_ = true;
-        bdat_refusal_ = {552, "5.3.4", "Error: message size exceeds fixed limit"};
+        bdat_refusal_ = server_replies::message_too_large;
     } else if (!bdat_started_) {
         bdat_started_ = true;
         sink_ = &hooks_.open_message(transaction_);
@@ -299,13 +308,12 @@ std::size_t ServerSession::feed_bdat(std::span<char> bytes) {
 void ServerSession::end_of_chunk() {
     phase_ = Phase::command;
     if (bdat_refused_) {
-        bool counts_as_error = bdat_refusal_.code == 503;
-        PolicyReply refusal = bdat_refusal_;
+        SyntaxReply refusal = bdat_refusal_;
         reset_transaction();
-        if (counts_as_error) {
-            error_reply(refusal.code, refusal.enhanced, refusal.text);
+        if (refusal.code == 503) {
+            error_reply(refusal);  // a sequence error counts against the session
         } else {
-            reply(refusal.code, refusal.enhanced, refusal.text);
+            reply(refusal);
         }
         return;
     }
@@ -325,16 +333,16 @@ void ServerSession::finish_message() {
             hooks_.commit_message(transaction_, pass_);
             return;
         case message::Verdict::bare_line_ending:
-            reply(554, "5.6.0", "Error: bare CR or LF in message content (lines must end in CRLF)");
+            reply(server_replies::bare_line_ending);
             break;
         case message::Verdict::invalid_utf8:
-            reply(554, "5.6.0", "Error: message content is not valid UTF-8");
+            reply(server_replies::invalid_utf8);
             break;
         case message::Verdict::too_large:
-            reply(552, "5.3.4", "Error: message size exceeds fixed limit");
+            reply(server_replies::message_too_large);
             break;
         case message::Verdict::header_too_large:
-            reply(552, "5.3.4", "Error: message header exceeds fixed limit");
+            reply(server_replies::header_too_large);
             break;
     }
     reset_transaction();
@@ -387,48 +395,47 @@ void ServerSession::resume_pending() {
 
 void ServerSession::after_message() {
     if (shutting_down_) {
-        close_with("4.3.2", "Service shutting down");
+        close_with(server_replies::shutting_down);
     }
 }
 
 void ServerSession::handle(const Rset&) {
     reset_transaction();
-    reply(250, "2.0.0", "Ok");
+    reply(server_replies::ok);
 }
 
 void ServerSession::handle(const Noop&) {
-    reply(250, "2.0.0", "Ok");
+    reply(server_replies::ok);
 }
 
 void ServerSession::handle(const Quit&) {
     reset_transaction();
-    reply(221, "2.0.0", "Bye");
+    reply(server_replies::bye);
     phase_ = Phase::closing;
 }
 
 void ServerSession::handle(const Vrfy&) {
-    reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
+    reply(server_replies::vrfy);
 }
 
 void ServerSession::handle(const Expn&) {
-    error_reply(502, "5.5.1", "Error: EXPN not available");
+    error_reply(server_replies::expn_unavailable);
 }
 
 void ServerSession::handle(const Help&) {
-    reply(214, "2.0.0",
-          "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP; see RFC 5321");
+    reply(server_replies::help);
 }
 
 void ServerSession::handle(const StartTls&) {
-    error_reply(502, "5.5.1", "Error: STARTTLS not available on this listener");
+    error_reply(server_replies::starttls_unavailable);
 }
 
 void ServerSession::handle(const Auth&) {
-    error_reply(502, "5.5.1", "Error: authentication not available on this listener");
+    error_reply(server_replies::auth_unavailable);
 }
 
 void ServerSession::handle(const Unknown&) {
-    error_reply(500, "5.5.2", "Error: command not recognized");
+    error_reply(parser_replies::unknown_command);
 }
 
 void ServerSession::handle(const Invalid& command) {
@@ -451,13 +458,13 @@ void ServerSession::timeout() {
     if (phase_ == Phase::committing || phase_ == Phase::closing) {
         return;
     }
-    close_with("4.4.2", "Error: timeout exceeded");
+    close_with(server_replies::timeout);
 }
 
 void ServerSession::shutdown() {
     shutting_down_ = true;
     if (phase_ == Phase::command || phase_ == Phase::greeting) {
-        close_with("4.3.2", "Service shutting down");
+        close_with(server_replies::shutting_down);
     }
     // In DATA, BDAT or a commit: the message may finish; after_message closes then.
 }

@@ -147,8 +147,11 @@ class ServerSession {
     void resume_pending();
     void reset_transaction();
     void reply(int code, std::string_view enhanced, std::string_view text);
+    void reply(const SyntaxReply& fixed);
     void error_reply(int code, std::string_view enhanced, std::string_view text);
+    void error_reply(const SyntaxReply& fixed);
     void close_with(std::string_view enhanced, std::string_view text);
+    void close_with(const SyntaxReply& fixed);
 
     const ServerSettings& settings_;
     ServerHooks& hooks_;
@@ -169,7 +172,7 @@ class ServerSession {
     bool have_mail_ = false;
     bool message_open_ = false;  // the hooks' sink is receiving
     message::Sink* sink_ = nullptr;
-    PolicyReply bdat_refusal_;
+    SyntaxReply bdat_refusal_{};
     bool bdat_refused_ = false;  // chunks are read and discarded (RFC 3030 §3)
     bool bdat_started_ = false;
     bool bdat_last_ = false;

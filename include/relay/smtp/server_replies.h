@@ -1,0 +1,73 @@
+// server_replies.h -- every fixed reply the SMTP server session gives, one constant each.
+//
+// Together with parser_replies (command.h) this is the complete list docs/smtp-replies.md
+// documents; a test checks that every entry appears there. Replies whose text carries a value
+// (the greeting, "queued as <id>", 421 with the host name) are described in the docs as
+// patterns. Enhanced status codes are RFC 3463's.
+#pragma once
+
+#include "relay/smtp/command.h"
+
+namespace relay::smtp::server_replies {
+
+inline constexpr SyntaxReply ok{250, "2.0.0", "Ok"};
+inline constexpr SyntaxReply sender_ok{250, "2.1.0", "Ok"};
+inline constexpr SyntaxReply recipient_ok{250, "2.1.5", "Ok"};
+inline constexpr SyntaxReply start_data{354, "", "End data with <CR><LF>.<CR><LF>"};
+inline constexpr SyntaxReply bye{221, "2.0.0", "Bye"};
+inline constexpr SyntaxReply vrfy{252, "2.5.2",
+                                  "Cannot VRFY user, but will accept message and attempt delivery"};
+inline constexpr SyntaxReply help{
+    214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP; see RFC 5321"};
+
+// Sequence errors (RFC 5321 §4.1.4).
+inline constexpr SyntaxReply need_helo{503, "5.5.1", "Error: send HELO/EHLO first"};
+inline constexpr SyntaxReply nested_mail{503, "5.5.1", "Error: nested MAIL command"};
+inline constexpr SyntaxReply need_mail{503, "5.5.1", "Error: need MAIL command"};
+inline constexpr SyntaxReply data_after_bdat{503, "5.5.1", "Error: DATA cannot follow BDAT"};
+inline constexpr SyntaxReply no_recipients{554, "5.5.1", "Error: no valid recipients"};
+
+// Commands that are known but not offered here.
+inline constexpr SyntaxReply expn_unavailable{502, "5.5.1", "Error: EXPN not available"};
+inline constexpr SyntaxReply starttls_unavailable{502, "5.5.1",
+                                                  "Error: STARTTLS not available on this listener"};
+inline constexpr SyntaxReply auth_unavailable{
+    502, "5.5.1", "Error: authentication not available on this listener"};
+
+// Arguments the parser accepts but this server does not.
+inline constexpr SyntaxReply binarymime{555, "5.5.4", "Error: BODY=BINARYMIME is not supported"};
+inline constexpr SyntaxReply smtputf8_needs_ehlo{555, "5.5.4", "Error: SMTPUTF8 requires EHLO"};
+inline constexpr SyntaxReply address_needs_smtputf8{
+    553, "5.6.7", "Error: a non-ASCII address requires SMTPUTF8"};
+
+// Limits.
+inline constexpr SyntaxReply line_too_long{500, "5.5.2", "Error: command line too long"};
+inline constexpr SyntaxReply too_many_recipients{452, "4.5.3", "Error: too many recipients"};
+inline constexpr SyntaxReply message_too_large{552, "5.3.4",
+                                               "Error: message size exceeds fixed limit"};
+inline constexpr SyntaxReply header_too_large{552, "5.3.4",
+                                              "Error: message header exceeds fixed limit"};
+
+// Content (the message pass's verdicts).
+inline constexpr SyntaxReply bare_line_ending{
+    554, "5.6.0", "Error: bare CR or LF in message content (lines must end in CRLF)"};
+inline constexpr SyntaxReply invalid_utf8{554, "5.6.0",
+                                          "Error: message content is not valid UTF-8"};
+
+// 421 replies: the text follows the host name; the connection closes after them.
+inline constexpr SyntaxReply too_many_errors{421, "4.7.0", "Error: too many errors"};
+inline constexpr SyntaxReply timeout{421, "4.4.2", "Error: timeout exceeded"};
+inline constexpr SyntaxReply shutting_down{421, "4.3.2", "Service shutting down"};
+inline constexpr SyntaxReply too_many_connections{421, "4.7.0", "Error: too many connections"};
+inline constexpr SyntaxReply too_many_connections_from_client{
+    421, "4.7.0", "Error: too many connections from your address"};
+
+inline constexpr SyntaxReply all[] = {
+    ok, sender_ok, recipient_ok, start_data, bye, vrfy, help, need_helo, nested_mail, need_mail,
+    data_after_bdat, no_recipients, expn_unavailable, starttls_unavailable, auth_unavailable,
+    binarymime, smtputf8_needs_ehlo, address_needs_smtputf8, line_too_long, too_many_recipients,
+    message_too_large, header_too_large, bare_line_ending, invalid_utf8, too_many_errors, timeout,
+    shutting_down, too_many_connections, too_many_connections_from_client,
+};
+
+}  // namespace relay::smtp::server_replies
