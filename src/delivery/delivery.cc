@@ -9,6 +9,7 @@
 
 #include "relay/base/log.h"
 #include "relay/delivery/dsn.h"
+#include "relay/delivery/idna.h"
 
 namespace relay::delivery {
 namespace {
@@ -366,12 +367,7 @@ void Delivery::kick(Destination& destination) {
     if (stopping_ || destination.jobs.empty()) {
         return;
     }
-    std::uint64_t now = unix_ms_now();
-    if (!destination.plan || now >= destination.plan_expires_ms) {
-        resolve(destination);
-        return;
-    }
-    if (!destination.plan->ok()) {
+    if (destination.plan && !destination.plan->ok()) {
         RouteFailure failure = *destination.plan->failure;
         destination.plan.reset();  // the next attempt looks the route up again
         if (failure.permanent) {
@@ -379,6 +375,10 @@ void Delivery::kick(Destination& destination) {
         } else {
             defer_queue(destination, failure.reason);
         }
+        return;
+    }
+    if (!destination.plan || unix_ms_now() >= destination.plan_expires_ms) {
+        resolve(destination);
         return;
     }
     std::size_t starting = 0;
@@ -425,7 +425,9 @@ void Delivery::resolve(Destination& destination) {
             RoutePlan failed;
             failed.domain = hosts.domain;
             failed.failure = hosts.failure;
-            resolved(*target, std::move(failed), 0);
+            reactor_.defer([this, target, failed = std::move(failed)]() mutable {
+                resolved(*target, std::move(failed), 0);
+            });
             return;
         }
         auto lookups = std::make_shared<std::vector<AddressLookup>>();
@@ -433,7 +435,10 @@ void Delivery::resolve(Destination& destination) {
         auto plan_hosts = std::make_shared<HostPlan>(std::move(hosts));
         auto finish = [this, target, options, lookups, plan_hosts] {
             RoutePlan plan = plan_targets(*plan_hosts, *lookups, options, thread_random_source());
-            resolved(*target, std::move(plan), route_cache_s);
+            // Never from inside resolve(): kick -> resolve -> resolved -> kick would recurse.
+            reactor_.defer([this, target, plan = std::move(plan)]() mutable {
+                resolved(*target, std::move(plan), route_cache_s);
+            });
         };
         for (const PlannedHost& host : plan_hosts->hosts) {
             if (!host.needs_address_lookup()) {
@@ -478,13 +483,15 @@ void Delivery::resolve(Destination& destination) {
         expand(std::move(hosts));
         return;
     }
-    if (auto literal = plan_hosts_without_dns(destination.domain)) {
+    // DNS needs the A-label form of an internationalised domain (the envelope keeps UTF-8).
+    std::string lookup = domain_to_ascii(destination.domain).value_or(destination.domain);
+    if (auto literal = plan_hosts_without_dns(lookup)) {
         expand(std::move(*literal));
         return;
     }
     auto started = resolver_->resolver().lookup_mx(
-        destination.domain, [this, expand, target, options](MxLookup mx) {
-            expand(plan_hosts(target->domain, mx, options, thread_random_source()));
+        lookup, [expand, lookup, options](MxLookup mx) {
+            expand(plan_hosts(lookup, mx, options, thread_random_source()));
         });
     resolver_->after_call();
     if (!started) {
@@ -503,9 +510,6 @@ void Delivery::resolved(Destination& destination, RoutePlan plan, std::uint32_t 
     destination.plan = std::move(plan);
     destination.plan_expires_ms = unix_ms_now() + std::uint64_t{ttl_s} * 1000;
     kick(destination);
-    if (destination.plan && destination.plan_expires_ms <= unix_ms_now()) {
-        destination.plan.reset();
-    }
 }
 
 bool Delivery::open_connection(Destination& destination) {

@@ -1,0 +1,255 @@
+// The SMTP server state machine driven without a kernel: replies, phases, pipelining across a
+// pending commit, BDAT bookkeeping, limits and smuggling.
+#include "relay/smtp/server_session.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace relay::smtp {
+namespace {
+
+class StringSink final : public message::Sink {
+public:
+    void append(std::string_view bytes) override { stored.append(bytes); }
+    std::string stored;
+};
+
+class Hooks final : public ServerHooks {
+public:
+    message::Sink& open_message(const Transaction&) override {
+        sink = StringSink{};
+        ++opened;
+        return sink;
+    }
+    void commit_message(const Transaction& transaction, const message::MessagePass&) override {
+        committed.push_back(transaction);
+        messages.push_back(sink.stored);
+    }
+    void abandon_message() override { ++abandoned; }
+    std::optional<PolicyReply> check_recipient(const Transaction&,
+                                               std::string_view recipient) override {
+        if (recipient == "refused@example.net") {
+            return PolicyReply{550, "5.7.1", "Recipient refused"};
+        }
+        return std::nullopt;
+    }
+
+    StringSink sink;
+    std::vector<Transaction> committed;
+    std::vector<std::string> messages;
+    int opened = 0;
+    int abandoned = 0;
+};
+
+class ServerSessionTest : public ::testing::Test {
+protected:
+    ServerSessionTest() {
+        settings.hostname = "relay.test";
+        settings.recipients_per_message_max = 3;
+        settings.errors_per_session_max = 4;
+    }
+
+    void start() {
+        session.emplace(settings, hooks);
+        session->start();
+        take();
+    }
+    // Feeds `input` (optionally one byte at a time) and returns the replies written.
+    std::string feed(std::string input, bool bytewise = false) {
+        if (bytewise) {
+            for (char& c : input) {
+                session->receive(std::span<char>(&c, 1));
+            }
+        } else {
+            session->receive(std::span<char>(input.data(), input.size()));
+        }
+        return take();
+    }
+    std::string take() {
+        std::string out;
+        out.swap(session->output());
+        return out;
+    }
+
+    ServerSettings settings;
+    Hooks hooks;
+    std::optional<ServerSession> session;
+};
+
+TEST_F(ServerSessionTest, GreetingAndCapabilities) {
+    session.emplace(settings, hooks);
+    session->start();
+    EXPECT_EQ(take(), "220 relay.test ESMTP relay\r\n");
+    std::string ehlo = feed("EHLO client.example\r\n");
+    EXPECT_EQ(ehlo,
+              "250-relay.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
+              "250-ENHANCEDSTATUSCODES\r\n250 CHUNKING\r\n");
+    EXPECT_EQ(feed("HELO client.example\r\n"), "250 relay.test\r\n");
+}
+
+TEST_F(ServerSessionTest, SizeIsAdvertisedOnlyWithALimit) {
+    settings.pass.message_bytes_max = 1000;
+    start();
+    EXPECT_NE(feed("EHLO c\r\n").find("250-SIZE 1000\r\n"), std::string::npos);
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com> SIZE=1001\r\n"),
+              "552 5.3.4 Error: message size exceeds fixed limit\r\n");
+}
+
+TEST_F(ServerSessionTest, ReplyToTheDataWaitsForTheCommit) {
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+    EXPECT_EQ(feed("RCPT TO:<b@example.net>\r\n"), "250 2.1.5 Ok\r\n");
+    EXPECT_EQ(feed("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+    // The data, then pipelined commands that must wait for the commit.
+    EXPECT_EQ(feed("Subject: x\r\n\r\n..dot\r\nbody\r\n.\r\nNOOP\r\nQUIT\r\n"), "");
+    ASSERT_EQ(hooks.committed.size(), 1u);
+    EXPECT_EQ(hooks.messages[0], "Subject: x\r\n\r\n.dot\r\nbody\r\n");
+    EXPECT_TRUE(session->committing());
+    session->commit_done(std::string("0123456789ABCDEF"));
+    EXPECT_EQ(take(), "250 2.0.0 Ok: queued as 0123456789ABCDEF\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
+    EXPECT_TRUE(session->wants_close());
+}
+
+TEST_F(ServerSessionTest, FailedCommitSays451AndTheSessionGoesOn) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    feed("x\r\n.\r\n");
+    session->commit_done(std::nullopt, "disk full");
+    EXPECT_EQ(take(), "451 4.3.0 Error: local problem, message not queued (disk full)\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, HeldInputIsBoundedAndAsksForAPause) {
+    settings.pending_input_bytes_max = 4096;
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nx\r\n.\r\n");
+    ASSERT_TRUE(session->committing());
+    EXPECT_FALSE(session->wants_pause());
+    feed(std::string(5000, 'N'));
+    EXPECT_TRUE(session->wants_pause());
+}
+
+TEST_F(ServerSessionTest, SequenceErrors) {
+    settings.errors_per_session_max = 10;
+    start();
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("RCPT TO:<b@example.net>\r\n"), "503 5.5.1 Error: need MAIL command\r\n");
+    feed("MAIL FROM:<a@example.com>\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "503 5.5.1 Error: nested MAIL command\r\n");
+    EXPECT_EQ(feed("DATA\r\n"), "554 5.5.1 Error: no valid recipients\r\n");
+}
+
+TEST_F(ServerSessionTest, TooManyErrorsCloses) {
+    start();
+    feed("BOGUS\r\nBOGUS\r\nBOGUS\r\n");
+    EXPECT_FALSE(session->wants_close());
+    std::string last = feed("BOGUS\r\n");
+    EXPECT_EQ(last,
+              "500 5.5.2 Command unrecognized\r\n421 4.7.0 relay.test Error: too many errors\r\n");
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(feed("NOOP\r\n"), "");  // nothing more is read
+}
+
+TEST_F(ServerSessionTest, OverlongLineIsRefusedAndTheSessionContinues) {
+    start();
+    std::string reply = feed("NOOP " + std::string(600, 'x') + "\r\nNOOP\r\n");
+    EXPECT_EQ(reply, "500 5.5.2 Error: command line too long\r\n250 2.0.0 Ok\r\n");
+    // The same split into single bytes.
+    reply = feed("NOOP " + std::string(600, 'x') + "\r\nNOOP\r\n", true);
+    EXPECT_EQ(reply, "500 5.5.2 Error: command line too long\r\n250 2.0.0 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, RecipientLimitAndPolicy) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\n");
+    EXPECT_EQ(feed("RCPT TO:<refused@example.net>\r\n"), "550 5.7.1 Recipient refused\r\n");
+    feed("RCPT TO:<1@example.net>\r\nRCPT TO:<2@example.net>\r\nRCPT TO:<3@example.net>\r\n");
+    EXPECT_EQ(feed("RCPT TO:<4@example.net>\r\n"), "452 4.5.3 Error: too many recipients\r\n");
+}
+
+TEST_F(ServerSessionTest, Utf8AddressesNeedSmtputf8) {
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<jöran@example.com>\r\n"),
+              "553 5.6.7 Error: a non-ASCII address requires SMTPUTF8\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<jöran@example.com> SMTPUTF8\r\n"), "250 2.1.0 Ok\r\n");
+    EXPECT_EQ(feed("RCPT TO:<用户@例子.广告>\r\n"), "250 2.1.5 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, BdatChunksAndARefusedChunkStayInStep) {
+    start();
+    feed("EHLO c\r\n");
+    // Without MAIL the chunk is still read (RFC 3030 §3), and the next command works.
+    EXPECT_EQ(feed("BDAT 5\r\nHELLONOOP\r\n"),
+              "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n");
+    feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n");
+    EXPECT_EQ(feed("BDAT 7\r\nA\r\n.\r\nB"), "250 2.0.0 Ok: 7 octets received\r\n");
+    EXPECT_EQ(feed("BDAT 3 LAST\r\nC\r\n"), "");
+    ASSERT_EQ(hooks.messages.size(), 1u);
+    EXPECT_EQ(hooks.messages[0], "A\r\n.\r\nBC\r\n");  // no unstuffing, no end at "."
+    session->commit_done(std::string("ID"));
+    EXPECT_EQ(take(), "250 2.0.0 Ok: queued as ID\r\n");
+    EXPECT_EQ(feed("DATA\r\n"), "503 5.5.1 Error: need MAIL command\r\n");
+}
+
+TEST_F(ServerSessionTest, SmugglingSequencesDoNotEndTheData) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    std::string smuggled =
+        "x\n.\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\n"
+        "y\r.\rz\n.\r\n";
+    EXPECT_EQ(feed(smuggled), "");  // still in DATA: nothing was executed
+    EXPECT_TRUE(session->in_data());
+    EXPECT_EQ(feed(".\r\n"),
+              "554 5.6.0 Error: bare CR or LF in message content (lines must end in CRLF)\r\n");
+    EXPECT_TRUE(hooks.committed.empty());
+    EXPECT_EQ(hooks.abandoned, 1);
+}
+
+TEST_F(ServerSessionTest, ShutdownLetsAMessageInDataFinish) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    session->shutdown();
+    EXPECT_EQ(take(), "");
+    EXPECT_FALSE(session->wants_close());
+    feed("x\r\n.\r\n");
+    session->commit_done(std::string("ID"));
+    EXPECT_EQ(take(),
+              "250 2.0.0 Ok: queued as ID\r\n421 4.3.2 relay.test Service shutting down\r\n");
+    EXPECT_TRUE(session->wants_close());
+}
+
+TEST_F(ServerSessionTest, TimeoutClosesAndAbandonsTheMessage) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\npartial");
+    session->timeout();
+    EXPECT_EQ(take(), "421 4.4.2 relay.test Error: timeout exceeded\r\n");
+    EXPECT_EQ(hooks.abandoned, 1);
+    EXPECT_TRUE(session->wants_close());
+}
+
+TEST_F(ServerSessionTest, ByteByByteEqualsOneShot) {
+    std::string script =
+        "EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@x.org>\r\n"
+        "DATA\r\nSubject: t\r\n\r\n.leading\r\n..two\r\n.\r\nRSET\r\nVRFY x\r\nHELP\r\n";
+    start();
+    std::string whole = feed(script);
+    session->commit_done(std::string("ID"));
+    whole += take();
+    Hooks first = hooks;
+    hooks = Hooks{};
+    start();
+    std::string split = feed(script, true);
+    session->commit_done(std::string("ID"));
+    split += take();
+    EXPECT_EQ(whole, split);
+    EXPECT_EQ(first.messages, hooks.messages);
+}
+
+}  // namespace
+}  // namespace relay::smtp
