@@ -226,6 +226,7 @@ struct Delivery::Link {
     std::optional<Job> job;
     spool::Body body;  // keeps the bytes alive while they are sent
     engine::TimerQueue::TimerId idle_timer = 0;
+    config::TlsPolicy tls_policy = config::TlsPolicy::opportunistic;
     bool done = false;  // failed or quit: takes no more jobs
 };
 
@@ -559,6 +560,7 @@ bool Delivery::open_connection(Destination& destination) {
     }
     auto link = std::make_unique<Link>();
     link->destination = &destination;
+    link->tls_policy = policy;
     link->connection =
         std::make_unique<OutboundConnection>(reactor_, *this, *chosen, std::move(settings));
     OutboundConnection* connection = link->connection.get();
@@ -704,9 +706,10 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
         return;  // an orderly QUIT
     }
     destination.last_error = reason;
-    if (connection.tls_failed() && !connection.tls_active()) {
-        // RFC 7435: a host whose STARTTLS fails gets plaintext for a while (opportunistic only:
-        // under `required` the session refuses to continue without TLS anyway).
+    if (connection.tls_failed() && !connection.tls_active() &&
+        link.tls_policy == config::TlsPolicy::opportunistic) {
+        // RFC 7435: under opportunistic TLS, a host whose STARTTLS fails gets plaintext for a
+        // while. Under `required` it is a failed host like any other.
         plaintext_until_ms_[connection.target().host] =
             unix_ms_now() + std::uint64_t{config_.delivery.tls_plaintext_fallback_s} * 1000;
         log::warning("{}; retrying {} without TLS", reason, connection.target().host);

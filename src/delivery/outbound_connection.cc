@@ -53,6 +53,16 @@ std::string target_name(const DeliveryTarget& target) {
     return target.host + "[" + target.address.to_string() + "]:" + std::to_string(target.port);
 }
 
+// Without a TLS context there is nothing to run STARTTLS with: the session must not ask for it.
+// (Decided before the session is built: it keeps its own copy of the settings.)
+smtp::ClientSettings client_settings_for(const OutboundSettings& settings) {
+    smtp::ClientSettings client = settings.client;
+    if (settings.tls == nullptr) {
+        client.try_starttls = false;
+    }
+    return client;
+}
+
 }  // namespace
 
 OutboundConnection::OutboundConnection(engine::Reactor& reactor, OutboundOwner& owner,
@@ -61,14 +71,10 @@ OutboundConnection::OutboundConnection(engine::Reactor& reactor, OutboundOwner& 
       owner_(owner),
       target_(std::move(target)),
       settings_(settings),
-      client_settings_(settings.client),
+      client_settings_(client_settings_for(settings)),
       connection_(reactor, *this),
       session_(client_settings_),
-      name_(target_name(target_)) {
-    if (settings_.tls == nullptr) {
-        client_settings_.try_starttls = false;
-    }
-}
+      name_(target_name(target_)) {}
 
 OutboundConnection::~OutboundConnection() {
     reactor_.timers().cancel(timer_);
@@ -120,6 +126,13 @@ void OutboundConnection::on_receive(std::span<char> bytes) {
 }
 
 void OutboundConnection::start_tls() {
+    if (settings_.tls == nullptr) {
+        // Only under `required` with no usable trust anchors: the session insists on TLS.
+        tls_failed_ = true;
+        session_.tls_failed("TLS is required but no client context could be set up");
+        fail("TLS with " + name_ + ": no client context (check delivery.ca_file)");
+        return;
+    }
     auto session = tls::Session::client(*settings_.tls, target_.tls_server_name());
     if (!session) {
         tls_failed_ = true;
@@ -303,6 +316,9 @@ void OutboundConnection::arm_timeout() {
 }
 
 void OutboundConnection::on_disconnect(int error) {
+    if (tls_ && tls_->state() == tls::State::handshaking) {
+        tls_failed_ = true;  // a server that hangs up mid-handshake cannot do TLS with us
+    }
     std::string reason = error == 0
                              ? "connection closed by " + name_
                              : "connection with " + name_ + " broke: " + std::strerror(error);

@@ -45,6 +45,29 @@ Result<std::unique_ptr<TcpListener>> TcpListener::open(Reactor& reactor,
     return listener;
 }
 
+Status TcpListener::check_available(const SocketAddress& address) {
+    int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return system_error("cannot create a socket for " + address.to_string(), errno);
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // TIME_WAIT is fine
+    if (address.family() == AF_INET6) {
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    int bound = ::bind(fd, address.get(), address.length());
+    int error = errno;
+    ::close(fd);
+    if (bound != 0) {
+        if (error == EADDRINUSE) {
+            return Error{"cannot listen on " + address.to_string() +
+                         ": the address is already in use (another relayd or another server)"};
+        }
+        return system_error("cannot listen on " + address.to_string(), error);
+    }
+    return {};
+}
+
 TcpListener::~TcpListener() {
     RELAY_ASSERT(!accept_in_flight_);
     close_socket();

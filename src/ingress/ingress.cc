@@ -67,8 +67,11 @@ public:
 
     // --- engine::ConnectionHandler ---
     void on_receive(std::span<char> bytes) override {
-        last_activity_ = ingress_.reactor_.now();
+        std::uint64_t before = smtp_.progress();
         smtp_.receive(bytes);
+        if (smtp_.progress() != before) {
+            last_activity_ = ingress_.reactor_.now();
+        }
         after_smtp();
     }
     void on_disconnect(int) override {

@@ -30,6 +30,7 @@
 
 #include "relay/base/log.h"
 #include "relay/config/config.h"
+#include "relay/engine/tcp_listener.h"
 #include "relay/engine/worker_pool.h"
 #include "relay/ingress/connection_limits.h"
 #include "relay/spool/spool_folder.h"
@@ -117,6 +118,12 @@ int run(const config::Config& config) {
     if (Status tls = tls::initialize(); !tls) {
         std::fprintf(stderr, "relayd: %s\n", tls.error().message.c_str());
         return 1;
+    }
+    for (const config::Listener& listener : config.listeners) {
+        if (Status free = engine::TcpListener::check_available(listener.address); !free) {
+            std::fprintf(stderr, "relayd: %s\n", free.error().message.c_str());
+            return 1;
+        }
     }
     auto folder = spool::SpoolFolder::open(config.spool.path, workers);
     if (!folder) {

@@ -123,6 +123,7 @@ std::size_t ServerSession::take_command_line(std::span<char> bytes) {
 }
 
 void ServerSession::handle_line(std::string_view line) {
+    ++progress_;
     Command command = parse_command(line);
     std::visit([this](const auto& parsed) { handle(parsed); }, command);
 }
@@ -257,6 +258,7 @@ void ServerSession::handle(const Data&) {
 }
 
 std::size_t ServerSession::feed_data(std::span<char> bytes) {
+    ++progress_;
     message::MessagePass::Fed fed = pass_.feed_dot_stuffed(bytes, *sink_, hooks_.body_observer());
     if (fed.finished) {
         finish_message();
@@ -293,6 +295,7 @@ void ServerSession::handle(const Bdat& command) {
 }
 
 std::size_t ServerSession::feed_bdat(std::span<char> bytes) {
+    ++progress_;
     std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(bdat_remaining_, bytes.size()));
     if (!bdat_refused_) {

@@ -27,6 +27,11 @@ public:
                                                      const SocketAddress& address, int backlog,
                                                      AcceptHandler handler);
     ~TcpListener();
+
+    // SO_REUSEPORT would let a second server join an address another one listens on and split
+    // its connections: before the workers bind, check with a plain bind that nobody is there.
+    // Start-up only (blocking is fine).
+    static Status check_available(const SocketAddress& address);
     TcpListener(const TcpListener&) = delete;
     TcpListener& operator=(const TcpListener&) = delete;
 

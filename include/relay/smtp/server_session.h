@@ -116,6 +116,10 @@ class ServerSession {
     const std::string& helo() const { return helo_; }
     bool extended() const { return extended_; }
     std::uint64_t messages_accepted() const { return messages_accepted_; }
+    // Grows with each command line handled and each piece of message data taken: the idle
+    // timeout counts from the last progress, so trickling bytes into one endless (or
+    // discarded, over-long) line does not keep a session alive.
+    std::uint64_t progress() const { return progress_; }
 
   private:
     enum class Phase { greeting, command, data, bdat_chunk, committing, closing };
@@ -167,6 +171,7 @@ class ServerSession {
     bool input_ended_ = false;
     std::uint32_t errors_ = 0;
     std::uint64_t messages_accepted_ = 0;
+    std::uint64_t progress_ = 0;
 
     Transaction transaction_;
     bool have_mail_ = false;
