@@ -119,16 +119,16 @@ int run(const config::Config& config) {
         std::fprintf(stderr, "relayd: %s\n", tls.error().message.c_str());
         return 1;
     }
+    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
+    if (!folder) {
+        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+        return 1;
+    }
     for (const config::Listener& listener : config.listeners) {
         if (Status free = engine::TcpListener::check_available(listener.address); !free) {
             std::fprintf(stderr, "relayd: %s\n", free.error().message.c_str());
             return 1;
         }
-    }
-    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
-    if (!folder) {
-        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
-        return 1;
     }
 
     // Signals are taken by sigwait on this thread only; workers never see them.
