@@ -49,10 +49,14 @@ meson_build() {
   local stamp="$repo_root/$dir/.relay-options"
   local wanted="${options[*]}"
   if [ ! -f "$repo_root/$dir/build.ninja" ]; then
-    (cd "$repo_root" && meson setup "$dir" "${options[@]}" >/dev/null)
+    (cd "$repo_root" && meson setup "$dir" "${options[@]}" > /dev/null) || return 1
   elif [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     (cd "$repo_root" && meson configure "$dir" "${options[@]}" >/dev/null)
   fi
   echo "$wanted" > "$stamp"
-  ninja -C "$repo_root/$dir" >/dev/null
+  if ! ninja -C "$repo_root/$dir" > "$repo_root/$dir/build.log" 2>&1; then
+    grep -E 'error|FAILED' -A5 "$repo_root/$dir/build.log" | head -60 >&2
+    echo "build in $dir failed (full output: $dir/build.log)" >&2
+    return 1
+  fi
 }
