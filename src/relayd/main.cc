@@ -145,7 +145,23 @@ int run(const config::Config& config) {
     std::mutex registry_mutex;
     std::vector<RelayWorker*> registry(static_cast<std::size_t>(workers), nullptr);
 
+    // The control socket exists before the first client is accepted, so that whoever sees
+    // relayd answer SMTP can also reach it; requests wait until the workers are up.
     engine::WorkerPool pool;
+    std::promise<bool> workers_started;
+    std::shared_future<bool> workers_ready = workers_started.get_future().share();
+    auto control = ControlServer::start(
+        config.spool.path + "/control.sock", [&](const std::string& request) {
+            if (workers_ready.wait_for(std::chrono::seconds(10)) != std::future_status::ready ||
+                !workers_ready.get()) {
+                return std::string(R"({"ok": false, "error": "relayd is starting"})");
+            }
+            return handle_control(request, pool, registry);
+        });
+    if (!control) {
+        log::warning("{}: relayctl cannot change the queue while relayd runs",
+                     control.error().message);
+    }
     Status started = pool.start(
         workers, engine::ReactorOptions{},
         [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
@@ -157,6 +173,7 @@ int run(const config::Config& config) {
             registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
             return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
         });
+    workers_started.set_value(started.ok());
     if (!started) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());
         return 1;
@@ -164,13 +181,6 @@ int run(const config::Config& config) {
     std::string addresses;
     for (const config::Listener& listener : config.listeners) {
         addresses += (addresses.empty() ? "" : ", ") + listener.address.to_string();
-    }
-    auto control = ControlServer::start(
-        config.spool.path + "/control.sock",
-        [&](const std::string& request) { return handle_control(request, pool, registry); });
-    if (!control) {
-        log::warning("{}: relayctl cannot change the queue while relayd runs",
-                     control.error().message);
     }
     log::info("relayd started: {} workers, listening on {}, {} messages in the queue", workers,
               addresses, folder.value()->recovered_messages());

@@ -14,8 +14,6 @@
 namespace relay::spool {
 namespace {
 
-constexpr auto flush_delay = std::chrono::milliseconds(20);
-
 std::uint64_t unix_ms_now() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -209,8 +207,11 @@ void WorkerSpool::schedule_flush() {
     if (flush_scheduled_) {
         return;
     }
+    // At the end of this loop turn: the outcomes of one batch of completions share a write,
+    // and a completion reaches the page cache within microseconds, so that even kill -9 (which
+    // keeps the page cache) rarely makes relayd send a delivered message again.
     flush_scheduled_ = true;
-    reactor_.timers().add(reactor_.now() + flush_delay, [this] {
+    reactor_.defer([this] {
         flush_scheduled_ = false;
         writer_.flush();
     });

@@ -1,0 +1,150 @@
+"""test_delivery_data.py -- what leaves relayd is what the client handed in: the same bytes, with
+only trace header fields prepended, whether relayd sends them with DATA (dot-stuffed, RFC 5321
+§4.5.2) to a server without CHUNKING or with BDAT (RFC 3030) to one that offers it; SMTPUTF8
+envelopes (RFC 6531) reach a server that offers SMTPUTF8 and bounce (5.6.7) at one that does
+not; many recipients of one domain travel in one transaction.
+
+The server without CHUNKING is aiosmtpd. The server with CHUNKING is a second relayd, whose
+spool is read back with `relayctl queue show ID --data`; a TCP proxy between the two records
+the commands the sending relayd used.
+"""
+import pytest
+
+from conftest import free_port
+from delivery_support import (SENDER, delivery_settings, message_bytes, message_id_of,
+                              network_fixture, parse_dsn, strip_prefix, submit, submit_bdat,
+                              wait_gone, wait_until)
+
+
+@pytest.fixture
+def net(tmp_path, relayd_factory):
+    yield from network_fixture(tmp_path, relayd_factory)
+
+
+DOT_BODY = (b"First line.\r\n"
+            b".starts with a dot\r\n"
+            b"..starts with two dots\r\n"
+            b".\r\n"
+            b"...\r\n"
+            b" .space then dot\r\n"
+            b"\r\n"
+            b".\r\n"
+            b"last line\r\n")
+
+
+def bodies():
+    """(name, message bytes, submit with BDAT): every tricky line, and a message whose last
+    line has no CRLF (possible with BDAT only)."""
+    return [
+        ("dots", message_bytes("dots", to="user@data.test", body=DOT_BODY), False),
+        ("no-final-crlf", message_bytes("no final crlf", to="user@data.test",
+                                        body=DOT_BODY + b".the end, no line break"), True),
+        ("lone-dot-last", message_bytes("lone dot last", to="user@data.test",
+                                        body=b"text\r\n."), True),
+    ]
+
+
+def expected_delivery(original):
+    # A last line without CRLF gets one: SMTP cannot carry a message that lacks it.
+    return original if original.endswith(b"\r\n") else original + b"\r\n"
+
+
+def send(relayd, original, bdat):
+    if bdat:
+        return submit_bdat(relayd, SENDER, ["user@data.test"], original)
+    return submit(relayd, SENDER, ["user@data.test"], original)
+
+
+def test_data_without_chunking_is_byte_identical(net):
+    net.dnsmasq(mx=[("data.test", "mx.data.test", 10)], hosts=[("mx.data.test", "127.0.0.2")])
+    receiver = net.receiver("127.0.0.2")
+    relayd = net.relayd()
+    cases = bodies()
+    for _, original, bdat in cases:
+        send(relayd, original, bdat)
+    received = receiver.wait_for(len(cases))
+    by_id = {item.message_id: item for item in received}
+    for name, original, _ in cases:
+        item = by_id[message_id_of(original)]
+        prefix, rest = strip_prefix(item.data, original)
+        assert rest == expected_delivery(original), name
+        assert b"by relay.test" in prefix, prefix
+    wait_until(lambda: not relayd.queue(), message="an empty queue")
+
+
+def test_bdat_to_a_chunking_server_is_byte_identical(net):
+    # The receiving side is another relayd; it keeps what it gets (its own deliveries go to a
+    # port where nothing listens, and are retried only in an hour).
+    downstream = net.factory(
+        settings=delivery_settings(None, 25, retry="[3600]",
+                                   routes=[("*", f"127.0.0.1:{free_port()}")]),
+        name="downstream")
+    spy = net.spy(downstream.port)
+    relayd = net.relayd(routes=[("data.test", f"127.0.0.1:{spy.port}")])
+    cases = bodies()
+    for _, original, bdat in cases:
+        queue_id = send(relayd, original, bdat)
+        wait_gone(relayd, queue_id)
+    stored = {}
+    for queue_id in downstream.queue():
+        data = downstream.message_data(queue_id)
+        stored[message_id_of(data)] = data
+    assert len(stored) == len(cases)
+    for name, original, _ in cases:
+        prefix, rest = strip_prefix(stored[message_id_of(original)], original)
+        assert rest == expected_delivery(original), name
+        assert b"by relay.test" in prefix, prefix
+    sent = bytes(spy.client_bytes)
+    assert b"\r\nBDAT " in sent, "CHUNKING was offered, so BDAT should have been used"
+    assert b"\r\nDATA\r\n" not in sent
+
+
+def test_smtputf8_to_a_server_that_offers_it(net):
+    idn = "bücher.test".encode("idna").decode()
+    net.dnsmasq(mx=[("utf8.test", "mx.utf8.test", 10), (idn, "mx.utf8.test", 10)],
+                hosts=[("mx.utf8.test", "127.0.0.2")])
+    receiver = net.receiver("127.0.0.2", smtputf8=True)
+    relayd = net.relayd()
+    recipients = ["δοκιμή@utf8.test", "user@bücher.test"]
+    data = message_bytes("utf8", to="δοκιμή@utf8.test",
+                         body="Grüße, δοκιμή.\r\n".encode("utf-8"))
+    queue_id = submit(relayd, SENDER, recipients, data, smtputf8=True, eight_bit=True)
+    received = receiver.wait_for(2)
+    assert sorted(r for item in received for r in item.recipients) == sorted(recipients)
+    for item in received:
+        assert "SMTPUTF8" in [option.upper() for option in item.mail_options], item
+        assert item.mail_from == SENDER
+        _, rest = strip_prefix(item.data, data)
+        assert rest == data
+    wait_gone(relayd, queue_id)
+
+
+def test_smtputf8_to_a_server_without_it_bounces(net):
+    net.dnsmasq(mx=[("ascii.test", "mx.ascii.test", 10)], hosts=[("mx.ascii.test", "127.0.0.2")])
+    receiver = net.receiver("127.0.0.2", smtputf8=False)
+    sender_box = net.sender_box()
+    relayd = net.relayd(retry="[3600]")
+    data = message_bytes("utf8 to ascii", to="δοκιμή@ascii.test")
+    queue_id = submit(relayd, SENDER, ["δοκιμή@ascii.test"], data, smtputf8=True)
+    [dsn] = sender_box.wait_for(1, what="the DSN for the SMTPUTF8 message")
+    message, _, [recipient], _ = parse_dsn(dsn.data)
+    assert recipient["status"] == "5.6.7", recipient
+    assert "δοκιμή@ascii.test" in recipient["final-recipient"], recipient
+    text = message.get_payload()[0].get_payload(decode=True).decode("utf-8", "replace")
+    assert "SMTPUTF8" in text, text
+    assert receiver.received == []
+    assert not any("δοκιμή" in event.address for event in receiver.rcpt_events)
+    wait_gone(relayd, queue_id)
+
+
+def test_many_recipients_of_one_domain_share_one_transaction(net):
+    net.dnsmasq(mx=[("many.test", "mx.many.test", 10)], hosts=[("mx.many.test", "127.0.0.2")])
+    receiver = net.receiver("127.0.0.2")
+    relayd = net.relayd()
+    recipients = [f"user{index:02d}@many.test" for index in range(25)]
+    queue_id = submit(relayd, SENDER, recipients, message_bytes("many", to=recipients[0]))
+    [received] = receiver.wait_for(1)
+    assert received.recipients == recipients
+    assert receiver.transactions == 1 and receiver.connections == 1
+    assert len(receiver.rcpt_events) == len(recipients)
+    wait_gone(relayd, queue_id)
