@@ -26,6 +26,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
 #include "relay/engine/tcp_listener.h"
@@ -211,13 +212,8 @@ int main(int argc, char** argv) {
                    "share of recipients answered 550 5.1.1")
         ->check(CLI::Range(0, 100));
     app.add_option("--hostname", options.hostname, "name in the greeting");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& help) {
-        return app.exit(help);
-    } catch (const CLI::ParseError& error) {
-        app.exit(error);
-        return 2;
+    if (auto status = relay::parse_command_line(app, argc, argv)) {
+        return *status;
     }
     auto address = engine::SocketAddress::parse(options.listen);
     if (!address) {

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <ctime>
 
+#include "relay/base/clock.h"
 #include "relay/base/log.h"
 #include "relay/delivery/dsn.h"
 #include "relay/delivery/idna.h"
+#include "relay/smtp/address.h"
 
 namespace relay::delivery {
 namespace {
@@ -17,36 +19,6 @@ namespace {
 constexpr auto idle_connection_keep = std::chrono::seconds(2);
 constexpr std::uint32_t route_cache_s = 300;
 constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
-
-std::uint64_t unix_ms_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
-
-std::string lower(std::string_view text) {
-    std::string result(text);
-    for (char& c : result) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return result;
-}
-
-std::string domain_of(const std::string& address) {
-    std::size_t at = address.rfind('@');
-    return lower(at == std::string::npos ? std::string_view()
-                                         : std::string_view(address).substr(at + 1));
-}
-
-// RFC 5322 date-time in UTC, "Sat, 28 Nov 2026 03:45:52 +0000".
-std::string rfc5322_date(std::uint64_t unix_ms) {
-    std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char text[64];
-    std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S +0000", &utc);
-    return text;
-}
 
 // The Received: trace field (RFC 5321 §4.4) prepended at send time.
 std::string received_header(const spool::QueuedMessage& message, const std::string& hostname,
@@ -323,7 +295,7 @@ void Delivery::dispatch(spool::QueueId id) {
         if (recipient.status != spool::RecipientStatus::pending) {
             continue;
         }
-        std::string domain = domain_of(recipient.address);
+        std::string domain = smtp::domain_of(recipient.address);
         auto same = std::find_if(jobs.begin(), jobs.end(),
                                  [&](const auto& job) { return job.first == domain; });
         if (same == jobs.end()) {
@@ -345,7 +317,7 @@ Delivery::Destination& Delivery::destination_for(const std::string& domain) {
     std::string key = domain;
     for (std::size_t index = 0; index < config_.delivery.routes.size(); ++index) {
         const config::Route& candidate = config_.delivery.routes[index];
-        if (lower(candidate.domain) == domain || candidate.domain == "*") {
+        if (smtp::ascii_lower(candidate.domain) == domain || candidate.domain == "*") {
             route = &candidate;
             key = "route:" + std::to_string(index);
             break;
@@ -418,7 +390,7 @@ void Delivery::resolve(Destination& destination) {
     MxPlanOptions options;
     options.hosts_max = config_.delivery.hosts_per_domain_max;
     options.port = config_.delivery.port;
-    options.local_host_names = {lower(config_.server.hostname)};
+    options.local_host_names = {smtp::ascii_lower(config_.server.hostname)};
     Destination* target = &destination;
 
     auto expand = [this, target, options](HostPlan hosts) {
@@ -480,7 +452,7 @@ void Delivery::resolve(Destination& destination) {
         }
         HostPlan hosts;
         hosts.domain = destination.domain;
-        hosts.hosts.push_back(PlannedHost{lower(name), 0, false, std::nullopt});
+        hosts.hosts.push_back(PlannedHost{smtp::ascii_lower(name), 0, false, std::nullopt});
         expand(std::move(hosts));
         return;
     }
@@ -944,7 +916,7 @@ void Delivery::send_dsn(spool::QueueId id) {
 // Queue operations
 
 bool QueueSelector::matches_recipient(const std::string& address) const {
-    return domain.empty() || domain_of(address) == domain;
+    return domain.empty() || smtp::domain_of(address) == domain;
 }
 
 std::vector<spool::QueueId> Delivery::select(const QueueSelector& selector) {
@@ -992,7 +964,9 @@ std::size_t Delivery::retry_now(const QueueSelector& selector) {
     return ids.size();
 }
 
-std::size_t Delivery::remove(const QueueSelector& selector) {
+std::size_t Delivery::settle(const QueueSelector& selector,
+                             const std::function<void(spool::QueuedMessage&, std::uint32_t)>&
+                                 settle_recipient) {
     std::vector<spool::QueueId> ids = select(selector);
     for (spool::QueueId id : ids) {
         spool::QueuedMessage* message = spool_.find(id);
@@ -1000,43 +974,35 @@ std::size_t Delivery::remove(const QueueSelector& selector) {
             const spool::Recipient& recipient = message->recipients[index];
             if (recipient.status == spool::RecipientStatus::pending &&
                 selector.matches_recipient(recipient.address)) {
-                spool_.record_recipient(id, spool::RecipientDone{index,
-                                                                 spool::RecipientStatus::deleted,
-                                                                 {}, "deleted by the operator"});
-                log::info("{}: to=<{}>, deleted by the operator", spool::format_queue_id(id),
-                          recipient.address);
+                settle_recipient(*message, index);
             }
         }
         if (message->pending_count() == 0) {
             cancel_retry(id);
             if (!attempts_.contains(id)) {
-                complete(id);
+                complete(id);  // otherwise the attempt in flight completes it
             }
         }
     }
     return ids.size();
 }
 
+std::size_t Delivery::remove(const QueueSelector& selector) {
+    return settle(selector, [this](spool::QueuedMessage& message, std::uint32_t index) {
+        spool_.record_recipient(message.id,
+                                spool::RecipientDone{index, spool::RecipientStatus::deleted, {},
+                                                     "deleted by the operator"});
+        log::info("{}: to=<{}>, deleted by the operator", spool::format_queue_id(message.id),
+                  message.recipients[index].address);
+    });
+}
+
 std::size_t Delivery::bounce(const QueueSelector& selector) {
-    std::vector<spool::QueueId> ids = select(selector);
-    for (spool::QueueId id : ids) {
-        spool::QueuedMessage* message = spool_.find(id);
-        for (std::uint32_t index = 0; index < message->recipients.size(); ++index) {
-            if (message->recipients[index].status == spool::RecipientStatus::pending &&
-                selector.matches_recipient(message->recipients[index].address)) {
-                record(*message, index,
-                       RecipientOutcome{RecipientOutcome::Kind::failed, {},
-                                        "554 5.0.0 returned to the sender by the operator"});
-            }
-        }
-        if (message->pending_count() == 0) {
-            cancel_retry(id);
-            if (!attempts_.contains(id)) {
-                complete(id);
-            }
-        }
-    }
-    return ids.size();
+    return settle(selector, [this](spool::QueuedMessage& message, std::uint32_t index) {
+        record(message, index,
+               RecipientOutcome{RecipientOutcome::Kind::failed, {},
+                                "554 5.0.0 returned to the sender by the operator"});
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

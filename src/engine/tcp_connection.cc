@@ -30,28 +30,27 @@ void TcpConnection::connect(const SocketAddress& peer, const SocketAddress* loca
     peer_ = peer;
     fd_ = ::socket(peer.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd_ < 0) {
-        int error = errno;
-        closing_ = true;
-        reactor_.defer([this, error] {
-            handler_.on_connected(error);
-            maybe_finish_close();
-        });
+        fail_connect(errno);
         return;
     }
     int one = 1;
     (void)setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (local != nullptr && ::bind(fd_, local->get(), local->length()) < 0) {
-        int error = errno;
-        closing_ = true;
-        reactor_.defer([this, error] {
-            handler_.on_connected(error);
-            maybe_finish_close();
-        });
+        fail_connect(errno);
         return;
     }
     io_uring_sqe* sqe = reactor_.prepare(&connect_operation_);
     io_uring_prep_connect(sqe, fd_, peer_.get(), peer_.length());
     connect_in_flight_ = true;
+}
+
+void TcpConnection::fail_connect(int error) {
+    // Reported on the next turn: the caller is still inside connect().
+    closing_ = true;
+    reactor_.defer([this, error] {
+        handler_.on_connected(error);
+        maybe_finish_close();
+    });
 }
 
 void TcpConnection::on_connect_completion(int result, std::uint32_t) {

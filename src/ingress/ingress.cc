@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "relay/base/clock.h"
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
 #include "relay/smtp/server_replies.h"
@@ -14,11 +15,6 @@ namespace {
 
 constexpr auto sweep_interval = std::chrono::seconds(1);
 
-std::uint64_t unix_ms_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
 
 smtp::ServerSettings settings_for(const config::Config& config, const config::Listener& listener) {
     smtp::ServerSettings settings;

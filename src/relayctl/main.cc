@@ -17,6 +17,7 @@
 #include <string>
 
 #include "queue_commands.h"
+#include "relay/base/command_line.h"
 #include "relay/config/config.h"
 
 int main(int argc, char** argv) {
@@ -30,13 +31,8 @@ int main(int argc, char** argv) {
     relay::ctl::QueueArguments queue_arguments;
     CLI::App* queue = relay::ctl::add_queue_commands(app, queue_arguments);
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& help) {
-        return app.exit(help);
-    } catch (const CLI::ParseError& error) {
-        app.exit(error);
-        return 2;
+    if (auto status = relay::parse_command_line(app, argc, argv)) {
+        return *status;
     }
     auto config = relay::config::load(config_path);
     if (!config) {

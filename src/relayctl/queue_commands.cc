@@ -12,30 +12,14 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "relay/base/clock.h"
+#include "relay/smtp/address.h"
 #include "relay/spool/recovery.h"
 
 namespace relay::ctl {
 namespace {
 
 using nlohmann::json;
-
-std::uint64_t unix_ms_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
-
-std::string format_time(std::uint64_t unix_ms) {
-    if (unix_ms == 0) {
-        return "-";
-    }
-    std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return text;
-}
 
 std::string format_age(std::uint64_t since_unix_ms) {
     std::uint64_t now = unix_ms_now();
@@ -54,22 +38,13 @@ std::string format_age(std::uint64_t since_unix_ms) {
     return text;
 }
 
-std::string domain_of(const std::string& address) {
-    std::size_t at = address.rfind('@');
-    std::string domain = at == std::string::npos ? std::string() : address.substr(at + 1);
-    for (char& c : domain) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return domain;
-}
-
 bool has_pending_domain(const spool::QueuedMessage& message, const std::string& domain) {
     if (domain.empty()) {
         return true;
     }
     for (const spool::Recipient& recipient : message.recipients) {
         if (recipient.status == spool::RecipientStatus::pending &&
-            domain_of(recipient.address) == domain_of("@" + domain)) {
+            smtp::domain_of(recipient.address) == smtp::ascii_lower(domain)) {
             return true;
         }
     }
@@ -82,10 +57,10 @@ json message_json(const spool::QueuedMessage& message, bool detailed) {
         {"id", spool::format_queue_id(message.id)},
         {"size", envelope.body_bytes},
         {"from", envelope.reverse_path},
-        {"received", format_time(envelope.received_unix_ms)},
+        {"received", iso8601_time(envelope.received_unix_ms)},
         {"age_s", (unix_ms_now() - std::min(unix_ms_now(), envelope.received_unix_ms)) / 1000},
         {"attempts", message.attempts},
-        {"next_attempt", format_time(message.next_attempt_unix_ms)},
+        {"next_attempt", iso8601_time(message.next_attempt_unix_ms)},
         {"last_error", message.last_error},
     };
     json recipients = json::array();
@@ -316,7 +291,7 @@ int summary(const config::Config& config, const QueueArguments& arguments) {
         const spool::QueuedMessage& message = recovered.message;
         std::vector<std::string> seen;
         for (const spool::Recipient& recipient : message.recipients) {
-            std::string domain = domain_of(recipient.address);
+            std::string domain = smtp::domain_of(recipient.address);
             if (recipient.status != spool::RecipientStatus::pending ||
                 std::find(seen.begin(), seen.end(), domain) != seen.end()) {
                 continue;
@@ -338,7 +313,7 @@ int summary(const config::Config& config, const QueueArguments& arguments) {
         for (const auto& [domain, row] : rows) {
             out.push_back({{"destination", domain},
                            {"messages", row.messages},
-                           {"oldest", format_time(row.oldest_unix_ms)},
+                           {"oldest", iso8601_time(row.oldest_unix_ms)},
                            {"oldest_age_s", (unix_ms_now() - std::min(unix_ms_now(),
                                                                       row.oldest_unix_ms)) /
                                                 1000},

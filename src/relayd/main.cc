@@ -28,9 +28,11 @@
 #include <mutex>
 #include <vector>
 
+#include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
 #include "relay/engine/tcp_listener.h"
+#include "relay/smtp/address.h"
 #include "relay/engine/worker_pool.h"
 #include "relay/ingress/connection_limits.h"
 #include "relay/spool/spool_folder.h"
@@ -78,10 +80,7 @@ std::string handle_control(const std::string& request, engine::WorkerPool& pool,
         }
         selector.id = *id;
     }
-    selector.domain = in.value("domain", "");
-    for (char& c : selector.domain) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    selector.domain = smtp::ascii_lower(in.value("domain", ""));
     selector.all = in.value("all", false);
     if (!selector.id && selector.domain.empty() && !selector.all) {
         return failure("name a queue id, a domain or all");
@@ -217,13 +216,8 @@ int main(int argc, char** argv) {
     bool check_only = false;
     app.add_option("--config", config_path, "configuration file (TOML)")->required();
     app.add_flag("--check-config", check_only, "validate the configuration and exit");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& help) {
-        return app.exit(help);
-    } catch (const CLI::ParseError& error) {
-        app.exit(error);
-        return 2;
+    if (auto status = relay::parse_command_line(app, argc, argv)) {
+        return *status;
     }
 
     auto config = relay::config::load(config_path);

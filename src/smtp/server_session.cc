@@ -354,31 +354,25 @@ void ServerSession::finish_message() {
 }
 
 void ServerSession::commit_done(std::optional<std::string> queue_id, std::string_view failure) {
-    RELAY_ASSERT(phase_ == Phase::committing);
-    message_open_ = false;  // the hooks own the outcome now
-    phase_ = Phase::command;
     if (queue_id) {
         ++messages_accepted_;
-        reply(250, "2.0.0", "Ok: queued as " + *queue_id);
+        finish_commit(250, "2.0.0", "Ok: queued as " + *queue_id);
     } else {
-        reply(451, "4.3.0",
-              "Error: local problem, message not queued" +
-                  (failure.empty() ? std::string() : " (" + std::string(failure) + ")"));
+        finish_commit(451, "4.3.0",
+                      "Error: local problem, message not queued" +
+                          (failure.empty() ? std::string() : " (" + std::string(failure) + ")"));
     }
-    reset_transaction();
-    after_message();
-    if (input_ended_) {
-        phase_ = Phase::closing;
-        return;
-    }
-    resume_pending();
 }
 
 void ServerSession::commit_refused(const PolicyReply& refusal) {
+    finish_commit(refusal.code, refusal.enhanced, refusal.text);
+}
+
+void ServerSession::finish_commit(int code, std::string_view enhanced, std::string_view text) {
     RELAY_ASSERT(phase_ == Phase::committing);
-    message_open_ = false;
+    message_open_ = false;  // the hooks own the outcome now
     phase_ = Phase::command;
-    reply(refusal.code, refusal.enhanced, refusal.text);
+    reply(code, enhanced, text);
     reset_transaction();
     after_message();
     if (input_ended_) {

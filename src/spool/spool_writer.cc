@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "relay/base/clock.h"
 #include "relay/base/log.h"
 
 namespace relay::spool {
@@ -24,11 +25,6 @@ std::string segment_file_name(std::uint64_t sequence) {
     return name;
 }
 
-std::uint64_t unix_ms_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
 
 }  // namespace
 

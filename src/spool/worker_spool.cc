@@ -9,16 +9,12 @@
 #include <chrono>
 #include <cstring>
 
+#include "relay/base/clock.h"
 #include "relay/base/log.h"
 
 namespace relay::spool {
 namespace {
 
-std::uint64_t unix_ms_now() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
 
 }  // namespace
 

@@ -107,6 +107,11 @@ class Delivery final : public OutboundOwner {
     std::vector<spool::QueueId> select(const QueueSelector& selector);
     void retry_one(spool::QueueId id);
     void cancel_retry(spool::QueueId id);
+    // Applies `settle_recipient` to the selected pending recipients; completes messages left
+    // without pending recipients. Returns how many messages were selected.
+    std::size_t settle(const QueueSelector& selector,
+                       const std::function<void(spool::QueuedMessage&, std::uint32_t)>&
+                           settle_recipient);
 
     engine::Reactor& reactor_;
     const config::Config& config_;

@@ -81,6 +81,7 @@ public:
     Reactor& reactor() { return reactor_; }
 
 private:
+    void fail_connect(int error);
     void arm_receive();
     void start_send();
     void shut_down();

@@ -148,6 +148,7 @@ class ServerSession {
     void end_of_chunk();
     void finish_message();
     void after_message();
+    void finish_commit(int code, std::string_view enhanced, std::string_view text);
     void resume_pending();
     void reset_transaction();
     void reply(int code, std::string_view enhanced, std::string_view text);
