@@ -17,7 +17,7 @@ namespace {
 using namespace relay;
 
 class Hooks final : public smtp::ServerHooks {
-public:
+  public:
     struct NullSink final : message::Sink {
         std::size_t bytes = 0;
         void append(std::string_view data) override { bytes += data.size(); }
@@ -27,7 +27,8 @@ public:
         open = true;
         return sink;
     }
-    void commit_message(const smtp::Transaction& transaction, const message::MessagePass&) override {
+    void commit_message(const smtp::Transaction& transaction,
+                        const message::MessagePass&) override {
         RELAY_ASSERT(open && !transaction.recipients.empty());
         pending = true;
     }
@@ -70,8 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     settings.errors_per_session_max = 3 + ((choice >> 2) & 7);
     settings.pending_input_bytes_max = 4096;
     settings.pass.message_bytes_max = (choice & 0x20) ? 300 : 0;
-    settings.pass.bare_line_endings = (choice & 0x40) ? message::BareLineEndings::normalize
-                                                      : message::BareLineEndings::reject;
+    settings.pass.bare_line_endings =
+        (choice & 0x40) ? message::BareLineEndings::normalize : message::BareLineEndings::reject;
     std::uint8_t step = data[1] == 0 ? 1 : data[1];
     Hooks hooks;
     smtp::ServerSession session(settings, hooks);

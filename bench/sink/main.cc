@@ -61,10 +61,10 @@ bool chosen(std::uint64_t count, unsigned percent) {
 }
 
 class SinkSession final : public engine::ConnectionHandler, public smtp::ServerHooks {
-public:
+  public:
     SinkSession(engine::Reactor& reactor, int fd, const engine::SocketAddress& peer,
-                const smtp::ServerSettings& settings, const Options& options,
-                Counters& counters, std::function<void(SinkSession*)> release)
+                const smtp::ServerSettings& settings, const Options& options, Counters& counters,
+                std::function<void(SinkSession*)> release)
         : connection_(reactor, fd, peer, *this),
           session_(settings, *this),
           options_(options),
@@ -111,7 +111,7 @@ public:
         }
     }
 
-private:
+  private:
     struct CountingSink final : message::Sink {
         std::uint64_t bytes = 0;
         void append(std::string_view data) override { bytes += data.size(); }
@@ -137,7 +137,7 @@ private:
 };
 
 class SinkWorker final : public engine::WorkerContext {
-public:
+  public:
     SinkWorker(engine::Reactor& reactor, const Options& options, Counters& counters)
         : reactor_(reactor), options_(options), counters_(counters) {
         settings_.hostname = options.hostname;
@@ -148,8 +148,7 @@ public:
         auto listener = engine::TcpListener::open(
             reactor_, address, 4096, [this](int fd, const engine::SocketAddress& peer) {
                 auto session = std::make_unique<SinkSession>(
-                    reactor_, fd, peer, settings_, options_, counters_,
-                    [this](SinkSession* done) {
+                    reactor_, fd, peer, settings_, options_, counters_, [this](SinkSession* done) {
                         reactor_.defer([this, done] { sessions_.erase(done); });
                     });
                 SinkSession* raw = session.get();
@@ -162,7 +161,7 @@ public:
         return {};
     }
 
-private:
+  private:
     engine::Reactor& reactor_;
     const Options& options_;
     Counters& counters_;
@@ -230,16 +229,16 @@ int main(int argc, char** argv) {
     Counters counters;
     engine::WorkerPool pool;
     std::vector<engine::Reactor*> reactors(static_cast<std::size_t>(options.workers));
-    Status started = pool.start(
-        options.workers, engine::ReactorOptions{},
-        [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-            auto worker = std::make_unique<SinkWorker>(reactor, options, counters);
-            if (Status listening = worker->listen(*address); !listening) {
-                return listening.error();
-            }
-            reactors[static_cast<std::size_t>(reactor.index())] = &reactor;
-            return std::unique_ptr<engine::WorkerContext>(std::move(worker));
-        });
+    Status started =
+        pool.start(options.workers, engine::ReactorOptions{},
+                   [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
+                       auto worker = std::make_unique<SinkWorker>(reactor, options, counters);
+                       if (Status listening = worker->listen(*address); !listening) {
+                           return listening.error();
+                       }
+                       reactors[static_cast<std::size_t>(reactor.index())] = &reactor;
+                       return std::unique_ptr<engine::WorkerContext>(std::move(worker));
+                   });
     if (!started) {
         std::fprintf(stderr, "relay-sink: %s\n", started.error().message.c_str());
         return 1;

@@ -56,11 +56,17 @@ void write_all(std::string_view bytes) {
 
 }  // namespace
 
-void set_level(Level minimum) { minimum_level.store(static_cast<int>(minimum)); }
+void set_level(Level minimum) {
+    minimum_level.store(static_cast<int>(minimum));
+}
 
-bool enabled(Level level) { return static_cast<int>(level) >= minimum_level.load(); }
+bool enabled(Level level) {
+    return static_cast<int>(level) >= minimum_level.load();
+}
 
-void set_thread_name(std::string_view name) { thread_state().name = name; }
+void set_thread_name(std::string_view name) {
+    thread_state().name = name;
+}
 
 void set_thread_deferred(bool deferred) {
     ThreadState& state = thread_state();
@@ -86,8 +92,8 @@ void write(Level level, std::string_view text) {
     ThreadState& state = thread_state();
     auto now = std::chrono::system_clock::now();
     std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) %
-                  1000;
+    auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
     std::tm utc{};
     gmtime_r(&seconds, &utc);
     char stamp[32];

@@ -4,6 +4,7 @@
 // All problems found are reported together, one per line, each naming its key and line.
 #include "relay/config/config.h"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -11,14 +12,13 @@
 #include <limits>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace relay::config {
 namespace {
 
 // One TOML table being read: tracks the keys used so that the rest can be reported unknown.
 class Section {
-public:
+  public:
     Section(const toml::table* table, std::string prefix, std::vector<std::string>& errors,
             const std::string& file)
         : table_(table), prefix_(std::move(prefix)), errors_(errors), file_(file) {}
@@ -198,7 +198,7 @@ public:
         return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
     }
 
-private:
+  private:
     const toml::node* find(std::string_view key) {
         used_.insert(std::string(key));
         if (table_ == nullptr) {

@@ -462,10 +462,9 @@ void Delivery::resolve(Destination& destination) {
         expand(std::move(*literal));
         return;
     }
-    auto started = resolver_->resolver().lookup_mx(
-        lookup, [expand, lookup, options](MxLookup mx) {
-            expand(plan_hosts(lookup, mx, options, thread_random_source()));
-        });
+    auto started = resolver_->resolver().lookup_mx(lookup, [expand, lookup, options](MxLookup mx) {
+        expand(plan_hosts(lookup, mx, options, thread_random_source()));
+    });
     resolver_->after_call();
     if (!started) {
         RoutePlan failed;
@@ -887,8 +886,8 @@ void Delivery::send_dsn(spool::QueueId id) {
         // SMTPUTF8 is needed when the notification's envelope or header fields carry UTF-8,
         // that is when the address it goes to does (RFC 6533 body parts need only 8BITMIME).
         const std::string& notified = message->envelope.reverse_path;
-        dsn.envelope.smtputf8 = std::any_of(notified.begin(), notified.end(),
-                                            [](char c) { return (c & 0x80) != 0; });
+        dsn.envelope.smtputf8 =
+            std::any_of(notified.begin(), notified.end(), [](char c) { return (c & 0x80) != 0; });
         dsn.envelope.eight_bit =
             std::any_of(bytes.begin(), bytes.end(), [](char c) { return (c & 0x80) != 0; });
         dsn.envelope.received_unix_ms = input.now_unix_ms;
@@ -930,9 +929,9 @@ std::vector<spool::QueueId> Delivery::select(const QueueSelector& selector) {
     spool_.for_each([&](const spool::QueuedMessage& message) {
         bool wanted = selector.all;
         for (const spool::Recipient& recipient : message.recipients) {
-            wanted = wanted || (recipient.status == spool::RecipientStatus::pending &&
-                                !selector.domain.empty() &&
-                                selector.matches_recipient(recipient.address));
+            wanted = wanted ||
+                     (recipient.status == spool::RecipientStatus::pending &&
+                      !selector.domain.empty() && selector.matches_recipient(recipient.address));
         }
         if (wanted) {
             ids.push_back(message.id);
@@ -964,9 +963,9 @@ std::size_t Delivery::retry_now(const QueueSelector& selector) {
     return ids.size();
 }
 
-std::size_t Delivery::settle(const QueueSelector& selector,
-                             const std::function<void(spool::QueuedMessage&, std::uint32_t)>&
-                                 settle_recipient) {
+std::size_t Delivery::settle(
+    const QueueSelector& selector,
+    const std::function<void(spool::QueuedMessage&, std::uint32_t)>& settle_recipient) {
     std::vector<spool::QueueId> ids = select(selector);
     for (spool::QueueId id : ids) {
         spool::QueuedMessage* message = spool_.find(id);
@@ -989,9 +988,9 @@ std::size_t Delivery::settle(const QueueSelector& selector,
 
 std::size_t Delivery::remove(const QueueSelector& selector) {
     return settle(selector, [this](spool::QueuedMessage& message, std::uint32_t index) {
-        spool_.record_recipient(message.id,
-                                spool::RecipientDone{index, spool::RecipientStatus::deleted, {},
-                                                     "deleted by the operator"});
+        spool_.record_recipient(
+            message.id, spool::RecipientDone{
+                            index, spool::RecipientStatus::deleted, {}, "deleted by the operator"});
         log::info("{}: to=<{}>, deleted by the operator", spool::format_queue_id(message.id),
                   message.recipients[index].address);
     });
@@ -1000,7 +999,8 @@ std::size_t Delivery::remove(const QueueSelector& selector) {
 std::size_t Delivery::bounce(const QueueSelector& selector) {
     return settle(selector, [this](spool::QueuedMessage& message, std::uint32_t index) {
         record(message, index,
-               RecipientOutcome{RecipientOutcome::Kind::failed, {},
+               RecipientOutcome{RecipientOutcome::Kind::failed,
+                                {},
                                 "554 5.0.0 returned to the sender by the operator"});
     });
 }

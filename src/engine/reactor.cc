@@ -21,10 +21,10 @@ struct RequiredOpcode {
 };
 
 constexpr RequiredOpcode required_opcodes[] = {
-    {IORING_OP_ACCEPT, "ACCEPT"},   {IORING_OP_RECV, "RECV"},
-    {IORING_OP_SEND, "SEND"},       {IORING_OP_READ, "READ"},
-    {IORING_OP_WRITE, "WRITE"},     {IORING_OP_FSYNC, "FSYNC"},
-    {IORING_OP_OPENAT, "OPENAT"},   {IORING_OP_CONNECT, "CONNECT"},
+    {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_RECV, "RECV"},
+    {IORING_OP_SEND, "SEND"},         {IORING_OP_READ, "READ"},
+    {IORING_OP_WRITE, "WRITE"},       {IORING_OP_FSYNC, "FSYNC"},
+    {IORING_OP_OPENAT, "OPENAT"},     {IORING_OP_CONNECT, "CONNECT"},
     {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
     {IORING_OP_SOCKET, "SOCKET"},
 };
@@ -122,7 +122,9 @@ io_uring_sqe* Reactor::prepare_detached() {
     return sqe;
 }
 
-void Reactor::defer(std::function<void()> task) { deferred_.push_back(std::move(task)); }
+void Reactor::defer(std::function<void()> task) {
+    deferred_.push_back(std::move(task));
+}
 
 void Reactor::post(std::function<void()> task) {
     {

@@ -45,7 +45,8 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view text) {
         return std::nullopt;  // an IPv6 address needs brackets when a port follows
     }
     unsigned port = 0;
-    auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    auto [end, error] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (error != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
         return std::nullopt;
     }
@@ -54,8 +55,7 @@ std::optional<SocketAddress> SocketAddress::parse(std::string_view text) {
 
 SocketAddress SocketAddress::from_sockaddr(const sockaddr* address, socklen_t length) {
     SocketAddress result;
-    std::memcpy(&result.storage_, address,
-                std::min<std::size_t>(length, sizeof result.storage_));
+    std::memcpy(&result.storage_, address, std::min<std::size_t>(length, sizeof result.storage_));
     return result;
 }
 

@@ -46,7 +46,9 @@ int WorkerPool::default_count() {
     return std::max(1, CPU_COUNT(&allowed));
 }
 
-WorkerPool::~WorkerPool() { join(); }
+WorkerPool::~WorkerPool() {
+    join();
+}
 
 Status WorkerPool::start(int count, const ReactorOptions& options, Setup setup) {
     RELAY_ASSERT(threads_.empty() && count > 0);

@@ -15,7 +15,6 @@ namespace {
 
 constexpr auto sweep_interval = std::chrono::seconds(1);
 
-
 smtp::ServerSettings settings_for(const config::Config& config, const config::Listener& listener) {
     smtp::ServerSettings settings;
     settings.hostname = config.server.hostname;
@@ -34,7 +33,7 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
 
 // One client connection: TCP in, SMTP state machine, spool out.
 class Ingress::Session final : public engine::ConnectionHandler, public smtp::ServerHooks {
-public:
+  public:
     Session(Ingress& ingress, ListenerState& listener, int fd, const engine::SocketAddress& peer,
             bool admitted)
         : ingress_(ingress),
@@ -114,7 +113,7 @@ public:
         }
     }
 
-private:
+  private:
     // Sends what the state machine wrote, and follows its wishes about reading and closing.
     void after_smtp() {
         std::string& output = smtp_.output();

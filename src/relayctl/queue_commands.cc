@@ -8,8 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "relay/base/clock.h"
@@ -32,8 +32,7 @@ std::string format_age(std::uint64_t since_unix_ms) {
     } else if (seconds < 172800) {
         std::snprintf(text, sizeof text, "%lluh", static_cast<unsigned long long>(seconds / 3600));
     } else {
-        std::snprintf(text, sizeof text, "%llud",
-                      static_cast<unsigned long long>(seconds / 86400));
+        std::snprintf(text, sizeof text, "%llud", static_cast<unsigned long long>(seconds / 86400));
     }
     return text;
 }
@@ -107,7 +106,8 @@ int list(const config::Config& config, const QueueArguments& arguments) {
         std::printf("%s\n", messages.dump(2).c_str());
         return 0;
     }
-    std::printf("%-16s %10s %6s %8s  %s\n", "ID", "SIZE", "AGE", "ATTEMPTS", "SENDER -> RECIPIENTS");
+    std::printf("%-16s %10s %6s %8s  %s\n", "ID", "SIZE", "AGE", "ATTEMPTS",
+                "SENDER -> RECIPIENTS");
     for (const spool::RecoveredMessage& recovered : queue->messages) {
         const spool::QueuedMessage& message = recovered.message;
         if (!has_pending_domain(message, arguments.domain)) {
@@ -165,21 +165,22 @@ int show(const config::Config& config, const QueueArguments& arguments) {
         }
         for (auto& [key, value] : details.items()) {
             if (key != "recipients") {
-                std::printf("%-13s %s\n", (key + ":").c_str(),
-                            value.is_string() ? value.get<std::string>().c_str()
-                                              : value.dump().c_str());
+                std::printf(
+                    "%-13s %s\n", (key + ":").c_str(),
+                    value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
             }
         }
         for (const auto& recipient : details["recipients"]) {
-            std::printf("%-13s %s (%s)%s\n", "recipient:",
-                        recipient["address"].get<std::string>().c_str(),
+            std::printf("%-13s %s (%s)%s\n",
+                        "recipient:", recipient["address"].get<std::string>().c_str(),
                         recipient["status"].get<std::string>().c_str(),
                         recipient["reply"].get<std::string>().empty()
                             ? ""
                             : (": " + recipient["reply"].get<std::string>()).c_str());
         }
         if (bytes) {
-            std::printf("\n%s", bytes.value().substr(0, recovered.message.envelope.header_bytes).c_str());
+            std::printf("\n%s",
+                        bytes.value().substr(0, recovered.message.envelope.header_bytes).c_str());
         } else {
             std::printf("data:         DAMAGED (%s)\n", bytes.error().message.c_str());
         }
@@ -299,8 +300,7 @@ int summary(const config::Config& config, const QueueArguments& arguments) {
             seen.push_back(domain);
             Row& row = rows[domain];
             ++row.messages;
-            if (row.oldest_unix_ms == 0 ||
-                message.envelope.received_unix_ms < row.oldest_unix_ms) {
+            if (row.oldest_unix_ms == 0 || message.envelope.received_unix_ms < row.oldest_unix_ms) {
                 row.oldest_unix_ms = message.envelope.received_unix_ms;
             }
             if (!message.last_error.empty()) {
@@ -314,9 +314,8 @@ int summary(const config::Config& config, const QueueArguments& arguments) {
             out.push_back({{"destination", domain},
                            {"messages", row.messages},
                            {"oldest", iso8601_time(row.oldest_unix_ms)},
-                           {"oldest_age_s", (unix_ms_now() - std::min(unix_ms_now(),
-                                                                      row.oldest_unix_ms)) /
-                                                1000},
+                           {"oldest_age_s",
+                            (unix_ms_now() - std::min(unix_ms_now(), row.oldest_unix_ms)) / 1000},
                            {"last_error", row.last_error}});
         }
         std::printf("%s\n", out.dump(2).c_str());

@@ -93,8 +93,8 @@ void ControlServer::answer(int client) {
     std::string response = handler_(request.substr(0, newline)) + "\n";
     std::size_t sent = 0;
     while (sent < response.size()) {
-        ssize_t written = ::send(client, response.data() + sent, response.size() - sent,
-                                 MSG_NOSIGNAL);
+        ssize_t written =
+            ::send(client, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
         if (written <= 0) {
             return;
         }

@@ -17,13 +17,13 @@
 namespace relay {
 
 class ControlServer {
-public:
+  public:
     using Handler = std::function<std::string(const std::string& request)>;
 
     static Result<std::unique_ptr<ControlServer>> start(const std::string& path, Handler handler);
     ~ControlServer();  // stops accepting and waits for the thread
 
-private:
+  private:
     ControlServer() = default;
     void serve();
     void answer(int client);

@@ -23,21 +23,21 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <future>
-#include <nlohmann/json.hpp>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <vector>
 
+#include "control_server.h"
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
 #include "relay/engine/tcp_listener.h"
-#include "relay/smtp/address.h"
 #include "relay/engine/worker_pool.h"
 #include "relay/ingress/connection_limits.h"
+#include "relay/smtp/address.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
-#include "control_server.h"
 #include "relay_worker.h"
 
 namespace {
@@ -110,8 +110,8 @@ std::string handle_control(const std::string& request, engine::WorkerPool& pool,
 
 int run(const config::Config& config) {
     log::set_level(parse_level(config.server.log_level));
-    int workers = config.server.workers > 0 ? config.server.workers
-                                            : engine::WorkerPool::default_count();
+    int workers =
+        config.server.workers > 0 ? config.server.workers : engine::WorkerPool::default_count();
     workers = std::min(workers, 1 << spool::QueueIdGenerator::worker_bits);
 
     if (Status tls = tls::initialize(); !tls) {
@@ -149,8 +149,8 @@ int run(const config::Config& config) {
     engine::WorkerPool pool;
     std::promise<bool> workers_started;
     std::shared_future<bool> workers_ready = workers_started.get_future().share();
-    auto control = ControlServer::start(
-        config.spool.path + "/control.sock", [&](const std::string& request) {
+    auto control =
+        ControlServer::start(config.spool.path + "/control.sock", [&](const std::string& request) {
             if (workers_ready.wait_for(std::chrono::seconds(10)) != std::future_status::ready ||
                 !workers_ready.get()) {
                 return std::string(R"({"ok": false, "error": "relayd is starting"})");

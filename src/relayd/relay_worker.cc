@@ -30,7 +30,9 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
       delivery_(reactor, config, spool_),
       ingress_(reactor, config, spool_, limits) {}
 
-RelayWorker::~RelayWorker() { reactor_.timers().cancel(compact_timer_); }
+RelayWorker::~RelayWorker() {
+    reactor_.timers().cancel(compact_timer_);
+}
 
 Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor,
                                                         const config::Config& config,
@@ -65,11 +67,8 @@ void RelayWorker::schedule_compaction() {
 
 void RelayWorker::shutdown() {
     reactor_.timers().cancel(compact_timer_);
-    ingress_.shutdown([this] {
-        delivery_.shutdown([this] {
-            spool_.flush([this] { reactor_.stop(); });
-        });
-    });
+    ingress_.shutdown(
+        [this] { delivery_.shutdown([this] { spool_.flush([this] { reactor_.stop(); }); }); });
 }
 
 }  // namespace relay

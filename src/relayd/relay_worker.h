@@ -19,7 +19,7 @@
 namespace relay {
 
 class RelayWorker final : public engine::WorkerContext {
-public:
+  public:
     static Result<std::unique_ptr<RelayWorker>> start(engine::Reactor& reactor,
                                                       const config::Config& config,
                                                       spool::SpoolFolder& folder,
@@ -32,9 +32,9 @@ public:
     void shutdown();
     delivery::Delivery& delivery() { return delivery_; }
 
-private:
-    RelayWorker(engine::Reactor& reactor, const config::Config& config,
-                spool::SpoolFolder& folder, ingress::ConnectionLimits& limits, int worker_count);
+  private:
+    RelayWorker(engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
+                ingress::ConnectionLimits& limits, int worker_count);
     void schedule_compaction();
 
     engine::Reactor& reactor_;

@@ -28,13 +28,17 @@ void ServerSession::reply(int code, std::string_view enhanced, std::string_view 
     append_reply(output_, code, enhanced, text);
 }
 
-void ServerSession::reply(const SyntaxReply& fixed) { reply(fixed.code, fixed.enhanced, fixed.text); }
+void ServerSession::reply(const SyntaxReply& fixed) {
+    reply(fixed.code, fixed.enhanced, fixed.text);
+}
 
 void ServerSession::error_reply(const SyntaxReply& fixed) {
     error_reply(fixed.code, fixed.enhanced, fixed.text);
 }
 
-void ServerSession::close_with(const SyntaxReply& fixed) { close_with(fixed.enhanced, fixed.text); }
+void ServerSession::close_with(const SyntaxReply& fixed) {
+    close_with(fixed.enhanced, fixed.text);
+}
 
 void ServerSession::error_reply(int code, std::string_view enhanced, std::string_view text) {
     reply(code, enhanced, text);

@@ -152,7 +152,9 @@ const char* recipient_status_name(RecipientStatus status) {
     return "unknown";
 }
 
-bool QueuedMessage::finished() const { return pending_count() == 0; }
+bool QueuedMessage::finished() const {
+    return pending_count() == 0;
+}
 
 std::size_t QueuedMessage::pending_count() const {
     std::size_t count = 0;
@@ -171,8 +173,8 @@ std::string encode_message(const QueuedMessage& message) {
     for (const Recipient& recipient : message.recipients) {
         writer.bytes(tag_recipient, recipient.address);
     }
-    writer.u64(tag_flags, (envelope.smtputf8 ? flag_smtputf8 : 0) |
-                              (envelope.eight_bit ? flag_eight_bit : 0));
+    writer.u64(tag_flags,
+               (envelope.smtputf8 ? flag_smtputf8 : 0) | (envelope.eight_bit ? flag_eight_bit : 0));
     writer.u64(tag_received_unix_ms, envelope.received_unix_ms);
     writer.bytes(tag_client_ip, envelope.client_ip);
     writer.bytes(tag_client_helo, envelope.client_helo);

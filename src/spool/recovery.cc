@@ -18,7 +18,7 @@ namespace {
 
 // A read-only view of a whole file.
 class MappedFile {
-public:
+  public:
     static Result<MappedFile> open(const std::string& path) {
         MappedFile file;
         int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -54,7 +54,7 @@ public:
     }
     std::string_view bytes() const { return {data_, size_}; }
 
-private:
+  private:
     const char* data_ = nullptr;
     std::size_t size_ = 0;
 };
@@ -167,8 +167,8 @@ void apply_record(Rebuild& rebuild, std::uint64_t segment, const ScannedRecord& 
             break;
         }
         case RecordType::recipient_done:
-            if (auto done = decode_recipient_done(record.payload); done && found !=
-                                                                           rebuild.messages.end()) {
+            if (auto done = decode_recipient_done(record.payload);
+                done && found != rebuild.messages.end()) {
                 apply(found->second.message, *done);
             }
             break;
@@ -253,10 +253,10 @@ Result<Recovery> recover(const std::string& segments_folder, bool quarantine) {
 
     Rebuild rebuild;
     for (const std::string& path : paths) {
-        auto summary = scan_segment(path, [&](const SegmentSummary& segment,
-                                              const ScannedRecord& record) {
-            apply_record(rebuild, segment.sequence, record, recovery);
-        });
+        auto summary =
+            scan_segment(path, [&](const SegmentSummary& segment, const ScannedRecord& record) {
+                apply_record(rebuild, segment.sequence, record, recovery);
+            });
         if (!summary) {
             recovery.problems.push_back(summary.error().message);
             recovery.corrupt_files.push_back(path);
@@ -269,16 +269,15 @@ Result<Recovery> recover(const std::string& segments_folder, bool quarantine) {
         if (summary->damaged_bytes > 0 || summary->valid_bytes < summary->file_bytes) {
             recovery.problems.push_back(
                 "segment " + path + ": skipped " + std::to_string(summary->damaged_bytes) +
-                " damaged bytes and " +
-                std::to_string(summary->file_bytes - summary->valid_bytes) + " bytes of torn tail");
+                " damaged bytes and " + std::to_string(summary->file_bytes - summary->valid_bytes) +
+                " bytes of torn tail");
         }
         recovery.next_sequence = std::max(recovery.next_sequence, summary->sequence + 1);
         recovery.segments.push_back(std::move(summary.value()));
     }
-    std::sort(recovery.segments.begin(), recovery.segments.end(),
-              [](const SegmentSummary& a, const SegmentSummary& b) {
-                  return a.sequence < b.sequence;
-              });
+    std::sort(
+        recovery.segments.begin(), recovery.segments.end(),
+        [](const SegmentSummary& a, const SegmentSummary& b) { return a.sequence < b.sequence; });
     // Names are chosen from sequence numbers, so a file's name also bounds the next sequence
     // (an empty or corrupt file must not have its name reused).
     for (const auto* list : {&recovery.empty_files, &recovery.corrupt_files}) {
@@ -301,8 +300,7 @@ Result<Recovery> recover(const std::string& segments_folder, bool quarantine) {
             std::filesystem::path(segments_folder).parent_path() / "corrupt";
         std::filesystem::create_directories(corrupt, error);
         for (const std::string& path : recovery.corrupt_files) {
-            std::filesystem::rename(path, corrupt / std::filesystem::path(path).filename(),
-                                    error);
+            std::filesystem::rename(path, corrupt / std::filesystem::path(path).filename(), error);
             if (error) {
                 recovery.problems.push_back("cannot move " + path + " to " + corrupt.string() +
                                             ": " + error.message());

@@ -25,7 +25,6 @@ std::string segment_file_name(std::uint64_t sequence) {
     return name;
 }
 
-
 }  // namespace
 
 struct SpoolWriter::Segment {
@@ -62,8 +61,8 @@ struct SpoolWriter::Batch {
 };
 
 SpoolWriter::SpoolWriter(engine::Reactor& reactor, int worker, std::string segments_folder,
-                         std::uint64_t segment_bytes_max,
-                         std::atomic<std::uint64_t>& next_sequence, SegmentEvents events)
+                         std::uint64_t segment_bytes_max, std::atomic<std::uint64_t>& next_sequence,
+                         SegmentEvents events)
     : reactor_(reactor),
       worker_(worker),
       folder_(std::move(segments_folder)),
@@ -109,9 +108,13 @@ Status SpoolWriter::open() {
     return {};
 }
 
-std::uint64_t SpoolWriter::active_sequence() const { return segments_.back()->sequence; }
+std::uint64_t SpoolWriter::active_sequence() const {
+    return segments_.back()->sequence;
+}
 
-SpoolWriter::Segment& SpoolWriter::active() { return *segments_.back(); }
+SpoolWriter::Segment& SpoolWriter::active() {
+    return *segments_.back();
+}
 
 void SpoolWriter::write_segment_header(Segment& segment) {
     std::string payload;

@@ -13,10 +13,7 @@
 #include "relay/base/log.h"
 
 namespace relay::spool {
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Incoming
@@ -27,7 +24,9 @@ WorkerSpool::Incoming::Incoming(WorkerSpool& spool, QueueId id)
     XXH3_64bits_reset(hash_state_);
 }
 
-WorkerSpool::Incoming::~Incoming() { XXH3_freeState(hash_state_); }
+WorkerSpool::Incoming::~Incoming() {
+    XXH3_freeState(hash_state_);
+}
 
 void WorkerSpool::Incoming::append(std::string_view bytes) {
     XXH3_64bits_update(hash_state_, bytes.data(), bytes.size());
@@ -109,8 +108,8 @@ Status WorkerSpool::open(std::vector<SegmentSummary> segments,
 
 std::unique_ptr<WorkerSpool::Incoming> WorkerSpool::begin_message(std::uint64_t size_hint) {
     std::unique_ptr<Incoming> incoming(new Incoming(*this, ids_.next(unix_ms_now())));
-    incoming->buffer_.reserve(static_cast<std::size_t>(
-        std::clamp<std::uint64_t>(size_hint, 4096, options_.chunk_bytes)));
+    incoming->buffer_.reserve(
+        static_cast<std::size_t>(std::clamp<std::uint64_t>(size_hint, 4096, options_.chunk_bytes)));
     return incoming;
 }
 
@@ -344,6 +343,22 @@ void WorkerSpool::on_body_read(BodyRead* raw, int result) {
 // ---------------------------------------------------------------------------------------------
 // Segment retirement and compaction
 
+struct WorkerSpool::SegmentUnlink final : engine::Operation {
+    SegmentUnlink(WorkerSpool& owner_, std::string path_) : owner(owner_), path(std::move(path_)) {}
+
+    void complete(int result, std::uint32_t) override {
+        if (result < 0 && result != -ENOENT) {
+            log::warning("cannot remove spool segment {}: {}", path,
+                         system_error("unlink", result).message);
+        }
+        owner.unlinks_.erase(self);  // destroys this
+    }
+
+    WorkerSpool& owner;
+    std::string path;
+    std::list<std::unique_ptr<SegmentUnlink>>::iterator self;
+};
+
 void WorkerSpool::delete_unpinned_segments() {
     while (!segments_.empty()) {
         auto oldest = segments_.begin();
@@ -355,19 +370,9 @@ void WorkerSpool::delete_unpinned_segments() {
             return;  // a read may target it; retried at the next finish
         }
         // Unlinking a large file frees its extents, which may take a while: the ring does it.
-        struct Unlink final : engine::Operation {
-            std::string path;
-            void complete(int result, std::uint32_t) override {
-                if (result < 0 && result != -ENOENT) {
-                    log::warning("cannot remove spool segment {}: {}", path,
-                                 system_error("unlink", result).message);
-                }
-                delete this;
-            }
-        };
-        auto* unlink = new Unlink();
-        unlink->path = segment.path;
-        io_uring_sqe* sqe = reactor_.prepare(unlink);
+        auto& unlink = unlinks_.emplace_back(std::make_unique<SegmentUnlink>(*this, segment.path));
+        unlink->self = std::prev(unlinks_.end());
+        io_uring_sqe* sqe = reactor_.prepare(unlink.get());
         io_uring_prep_unlinkat(sqe, AT_FDCWD, unlink->path.c_str(), 0);
         ::close(segment.fd);
         segments_.erase(oldest);
@@ -410,8 +415,8 @@ void WorkerSpool::copy_forward(QueueId id) {
         Entry& entry = found->second;
         entry.copying = false;
         if (!body) {
-            log::error("message {}: cannot copy it out of an old segment: {}",
-                       format_queue_id(id), body.error().message);
+            log::error("message {}: cannot copy it out of an old segment: {}", format_queue_id(id),
+                       body.error().message);
             return;
         }
         // Append the copy's chunks and its message record now, with the state as it is now;

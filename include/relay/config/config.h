@@ -19,8 +19,8 @@
 namespace relay::config {
 
 struct Server {
-    std::string hostname;       // greeting, EHLO, Received
-    int workers = 0;            // 0: one per CPU
+    std::string hostname;  // greeting, EHLO, Received
+    int workers = 0;       // 0: one per CPU
     std::string log_level = "info";
     std::uint32_t shutdown_grace_s = 30;
 };
@@ -77,11 +77,11 @@ struct Delivery {
     std::uint32_t messages_per_connection_max = 1000;
     std::uint32_t hosts_per_domain_max = 10;
     std::uint32_t connect_timeout_s = 30;
-    std::uint32_t greeting_timeout_s = 300;  // RFC 5321 §4.5.3.2.1
-    std::uint32_t command_timeout_s = 300;   // MAIL, RCPT: §4.5.3.2.2-3
-    std::uint32_t data_timeout_s = 120;      // DATA initiation: §4.5.3.2.4
-    std::uint32_t block_timeout_s = 180;     // each data block: §4.5.3.2.5
-    std::uint32_t final_timeout_s = 600;     // after the final dot: §4.5.3.2.6
+    std::uint32_t greeting_timeout_s = 300;         // RFC 5321 §4.5.3.2.1
+    std::uint32_t command_timeout_s = 300;          // MAIL, RCPT: §4.5.3.2.2-3
+    std::uint32_t data_timeout_s = 120;             // DATA initiation: §4.5.3.2.4
+    std::uint32_t block_timeout_s = 180;            // each data block: §4.5.3.2.5
+    std::uint32_t final_timeout_s = 600;            // after the final dot: §4.5.3.2.6
     std::uint32_t tls_plaintext_fallback_s = 3600;  // remember a host that failed STARTTLS
     std::vector<Route> routes;
 };

@@ -109,9 +109,9 @@ class Delivery final : public OutboundOwner {
     void cancel_retry(spool::QueueId id);
     // Applies `settle_recipient` to the selected pending recipients; completes messages left
     // without pending recipients. Returns how many messages were selected.
-    std::size_t settle(const QueueSelector& selector,
-                       const std::function<void(spool::QueuedMessage&, std::uint32_t)>&
-                           settle_recipient);
+    std::size_t settle(
+        const QueueSelector& selector,
+        const std::function<void(spool::QueuedMessage&, std::uint32_t)>& settle_recipient);
 
     engine::Reactor& reactor_;
     const config::Config& config_;

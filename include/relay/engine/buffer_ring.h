@@ -21,7 +21,7 @@
 namespace relay::engine {
 
 class BufferRing {
-public:
+  public:
     static Result<std::unique_ptr<BufferRing>> create(io_uring* ring, std::uint16_t group,
                                                       std::uint32_t count,
                                                       std::uint32_t buffer_bytes);
@@ -35,7 +35,7 @@ public:
     // Hands the buffer back to the kernel.
     void recycle(std::uint16_t id);
 
-private:
+  private:
     BufferRing() = default;
 
     io_uring* ring_ = nullptr;

@@ -18,11 +18,11 @@
 namespace relay::engine {
 
 class Operation {
-public:
+  public:
     // `result` is the CQE's res (bytes, a file descriptor, or -errno); `flags` its flags.
     virtual void complete(int result, std::uint32_t flags) = 0;
 
-protected:
+  protected:
     ~Operation() = default;
 };
 
@@ -30,11 +30,11 @@ protected:
 // operations without a virtual base per kind.
 template <class Owner, void (Owner::*handler)(int, std::uint32_t)>
 class MemberOperation final : public Operation {
-public:
+  public:
     explicit MemberOperation(Owner* owner) : owner_(owner) {}
     void complete(int result, std::uint32_t flags) override { (owner_->*handler)(result, flags); }
 
-private:
+  private:
     Owner* owner_;
 };
 

@@ -38,7 +38,7 @@ struct ReactorOptions {
 };
 
 class Reactor {
-public:
+  public:
     // Must be called on the thread that will run the reactor.
     static Result<std::unique_ptr<Reactor>> create(int index, const ReactorOptions& options);
     ~Reactor();
@@ -66,7 +66,7 @@ public:
     void run();
     void stop() { stopping_ = true; }
 
-private:
+  private:
     Reactor() = default;
     Status initialize(int index, const ReactorOptions& options);
     void arm_inbox();

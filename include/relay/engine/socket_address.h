@@ -15,7 +15,7 @@
 namespace relay::engine {
 
 class SocketAddress {
-public:
+  public:
     SocketAddress() = default;
     static std::optional<SocketAddress> parse(std::string_view text);
     // An IP without a port ("192.0.2.1", "2001:db8::1", or bracketed) with the given port.
@@ -29,13 +29,13 @@ public:
     std::uint16_t port() const;
     void set_port(std::uint16_t port);
 
-    std::string ip() const;        // "192.0.2.1", "2001:db8::1"
+    std::string ip() const;         // "192.0.2.1", "2001:db8::1"
     std::string to_string() const;  // "192.0.2.1:25", "[2001:db8::1]:25"
     bool is_loopback() const;
 
     bool operator==(const SocketAddress& other) const;
 
-private:
+  private:
     sockaddr_storage storage_{};
 };
 

@@ -24,7 +24,7 @@
 namespace relay::engine {
 
 class ConnectionHandler {
-public:
+  public:
     // Connected (outbound connections only; accepted ones start connected). `error` is 0 on
     // success, else an errno value and the connection is closing.
     virtual void on_connected(int error) { (void)error; }
@@ -38,12 +38,12 @@ public:
     // connection and the handler now.
     virtual void on_closed() = 0;
 
-protected:
+  protected:
     ~ConnectionHandler() = default;
 };
 
 class TcpConnection {
-public:
+  public:
     // Adopts an accepted, connected socket.
     TcpConnection(Reactor& reactor, int fd, const SocketAddress& peer, ConnectionHandler& handler);
     // An outbound connection: `connect` starts it.
@@ -80,7 +80,7 @@ public:
     const SocketAddress& peer() const { return peer_; }
     Reactor& reactor() { return reactor_; }
 
-private:
+  private:
     void fail_connect(int error);
     void arm_receive();
     void start_send();

@@ -18,14 +18,13 @@
 namespace relay::engine {
 
 class TcpListener {
-public:
+  public:
     // Called with each accepted socket (non-blocking, close-on-exec, TCP_NODELAY set); the
     // callee owns the descriptor.
     using AcceptHandler = std::function<void(int fd, const SocketAddress& peer)>;
 
-    static Result<std::unique_ptr<TcpListener>> open(Reactor& reactor,
-                                                     const SocketAddress& address, int backlog,
-                                                     AcceptHandler handler);
+    static Result<std::unique_ptr<TcpListener>> open(Reactor& reactor, const SocketAddress& address,
+                                                     int backlog, AcceptHandler handler);
     ~TcpListener();
 
     // SO_REUSEPORT would let a second server join an address another one listens on and split
@@ -41,7 +40,7 @@ public:
     bool stopped() const { return !accept_in_flight_ && fd_ < 0; }
     const SocketAddress& address() const { return address_; }
 
-private:
+  private:
     TcpListener(Reactor& reactor, AcceptHandler handler) : reactor_(reactor), handler_(handler) {}
     void arm();
     void on_accept(int result, std::uint32_t flags);

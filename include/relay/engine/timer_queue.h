@@ -20,7 +20,7 @@ namespace relay::engine {
 using Clock = std::chrono::steady_clock;
 
 class TimerQueue {
-public:
+  public:
     using TimerId = std::uint64_t;  // 0 is never a valid id
     using Callback = std::function<void()>;
 
@@ -32,7 +32,7 @@ public:
     std::size_t run_expired(Clock::time_point now);
     std::size_t size() const { return callbacks_.size(); }
 
-private:
+  private:
     struct Entry {
         Clock::time_point deadline;
         TimerId id;

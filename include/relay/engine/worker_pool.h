@@ -21,12 +21,12 @@ namespace relay::engine {
 // What a worker runs besides its reactor (listeners, spool, delivery). Created by the setup
 // function on the worker thread and destroyed there after the loop ends, before the reactor.
 class WorkerContext {
-public:
+  public:
     virtual ~WorkerContext() = default;
 };
 
 class WorkerPool {
-public:
+  public:
     // Runs on each worker thread before its loop starts; an error aborts the start.
     using Setup = std::function<Result<std::unique_ptr<WorkerContext>>(Reactor&)>;
 
@@ -45,7 +45,7 @@ public:
     // One worker per CPU this process may run on.
     static int default_count();
 
-private:
+  private:
     std::vector<std::thread> threads_;
     std::vector<Reactor*> reactors_;
 };

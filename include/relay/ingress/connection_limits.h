@@ -17,7 +17,7 @@
 namespace relay::ingress {
 
 class ConnectionLimits {
-public:
+  public:
     ConnectionLimits(std::uint32_t total_max, std::uint32_t per_client_max)
         : total_max_(total_max), per_client_max_(per_client_max) {}
 
@@ -27,7 +27,7 @@ public:
     void release(const std::string& client_ip);
     std::uint32_t total() const { return total_.load(std::memory_order_relaxed); }
 
-private:
+  private:
     static constexpr std::size_t stripes = 64;
     struct Stripe {
         std::mutex mutex;

@@ -26,7 +26,7 @@
 namespace relay::ingress {
 
 class Ingress {
-public:
+  public:
     Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
             ConnectionLimits& limits);
     ~Ingress();
@@ -39,7 +39,7 @@ public:
     void shutdown(std::function<void()> done);
     std::size_t session_count() const { return sessions_.size(); }
 
-private:
+  private:
     class Session;
     struct ListenerState {
         const config::Listener* config;

@@ -37,8 +37,8 @@ inline constexpr SyntaxReply auth_unavailable{
 // Arguments the parser accepts but this server does not.
 inline constexpr SyntaxReply binarymime{555, "5.5.4", "Error: BODY=BINARYMIME is not supported"};
 inline constexpr SyntaxReply smtputf8_needs_ehlo{555, "5.5.4", "Error: SMTPUTF8 requires EHLO"};
-inline constexpr SyntaxReply address_needs_smtputf8{
-    553, "5.6.7", "Error: a non-ASCII address requires SMTPUTF8"};
+inline constexpr SyntaxReply address_needs_smtputf8{553, "5.6.7",
+                                                    "Error: a non-ASCII address requires SMTPUTF8"};
 
 // Limits.
 inline constexpr SyntaxReply line_too_long{500, "5.5.2", "Error: command line too long"};
@@ -63,11 +63,35 @@ inline constexpr SyntaxReply too_many_connections_from_client{
     421, "4.7.0", "Error: too many connections from your address"};
 
 inline constexpr SyntaxReply all[] = {
-    ok, sender_ok, recipient_ok, start_data, bye, vrfy, help, need_helo, nested_mail, need_mail,
-    data_after_bdat, no_recipients, expn_unavailable, starttls_unavailable, auth_unavailable,
-    binarymime, smtputf8_needs_ehlo, address_needs_smtputf8, line_too_long, too_many_recipients,
-    message_too_large, header_too_large, bare_line_ending, invalid_utf8, too_many_errors, timeout,
-    shutting_down, too_many_connections, too_many_connections_from_client,
+    ok,
+    sender_ok,
+    recipient_ok,
+    start_data,
+    bye,
+    vrfy,
+    help,
+    need_helo,
+    nested_mail,
+    need_mail,
+    data_after_bdat,
+    no_recipients,
+    expn_unavailable,
+    starttls_unavailable,
+    auth_unavailable,
+    binarymime,
+    smtputf8_needs_ehlo,
+    address_needs_smtputf8,
+    line_too_long,
+    too_many_recipients,
+    message_too_large,
+    header_too_large,
+    bare_line_ending,
+    invalid_utf8,
+    too_many_errors,
+    timeout,
+    shutting_down,
+    too_many_connections,
+    too_many_connections_from_client,
 };
 
 }  // namespace relay::smtp::server_replies

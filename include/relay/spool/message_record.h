@@ -66,7 +66,7 @@ struct QueuedMessage {
     std::uint64_t next_attempt_unix_ms = 0;  // 0: as soon as possible
     std::string last_error;
 
-    bool finished() const;           // no recipient pending
+    bool finished() const;  // no recipient pending
     std::size_t pending_count() const;
 };
 

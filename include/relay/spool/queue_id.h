@@ -23,7 +23,7 @@ std::optional<QueueId> parse_queue_id(std::string_view text);
 std::uint64_t queue_id_unix_ms(QueueId id);
 
 class QueueIdGenerator {
-public:
+  public:
     static constexpr int worker_bits = 6;
     static constexpr int counter_bits = 14;
 
@@ -31,7 +31,7 @@ public:
     QueueIdGenerator(int worker, QueueId floor);
     QueueId next(std::uint64_t now_unix_ms);
 
-private:
+  private:
     std::uint64_t worker_;
     std::uint64_t last_ms_ = 0;
     std::uint64_t counter_ = 0;

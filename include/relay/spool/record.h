@@ -73,24 +73,24 @@ bool checksum_matches(std::string_view header_bytes, std::string_view payload);
 
 // TLV writing and reading for structured payloads.
 class TlvWriter {
-public:
+  public:
     explicit TlvWriter(std::string& out) : out_(out) {}
     void bytes(std::uint16_t tag, std::string_view value);
     void u64(std::uint16_t tag, std::uint64_t value);
 
-private:
+  private:
     std::string& out_;
 };
 
 class TlvReader {
-public:
+  public:
     explicit TlvReader(std::string_view payload) : rest_(payload) {}
     // The next field; false at the end or on a malformed list (then `malformed()` is true).
     bool next(std::uint16_t& tag, std::string_view& value);
     bool malformed() const { return malformed_; }
     static std::optional<std::uint64_t> as_u64(std::string_view value);
 
-private:
+  private:
     std::string_view rest_;
     bool malformed_ = false;
 };

@@ -55,15 +55,15 @@ struct RecoveredMessage {
 };
 
 struct Recovery {
-    std::vector<SegmentSummary> segments;       // valid segments, by sequence
-    std::vector<RecoveredMessage> messages;     // messages without message_done, by queue id
-    std::vector<std::string> empty_files;       // segments never written: safe to remove
-    std::vector<std::string> corrupt_files;     // unreadable headers (moved when quarantined)
+    std::vector<SegmentSummary> segments;    // valid segments, by sequence
+    std::vector<RecoveredMessage> messages;  // messages without message_done, by queue id
+    std::vector<std::string> empty_files;    // segments never written: safe to remove
+    std::vector<std::string> corrupt_files;  // unreadable headers (moved when quarantined)
     std::uint64_t next_sequence = 1;
     QueueId largest_queue_id = 0;
     std::uint64_t finished_messages = 0;
-    std::uint64_t discarded_messages = 0;       // acknowledged but damaged: logged by id
-    std::vector<std::string> problems;          // one line each, for the log
+    std::uint64_t discarded_messages = 0;  // acknowledged but damaged: logged by id
+    std::vector<std::string> problems;     // one line each, for the log
 };
 
 Result<Recovery> recover(const std::string& segments_folder, bool quarantine);

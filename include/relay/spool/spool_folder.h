@@ -28,7 +28,7 @@ struct WorkerShare {
 };
 
 class SpoolFolder {
-public:
+  public:
     static Result<std::unique_ptr<SpoolFolder>> open(const std::string& path, int workers);
     ~SpoolFolder();
 
@@ -42,7 +42,7 @@ public:
     // True if a running relayd holds the lock of the spool at `path`.
     static bool in_use(const std::string& path);
 
-private:
+  private:
     SpoolFolder() = default;
 
     int lock_fd_ = -1;

@@ -52,7 +52,7 @@ struct SegmentEvents {
 };
 
 class SpoolWriter {
-public:
+  public:
     SpoolWriter(engine::Reactor& reactor, int worker, std::string segments_folder,
                 std::uint64_t segment_bytes_max, std::atomic<std::uint64_t>& next_sequence,
                 SegmentEvents events);
@@ -67,8 +67,8 @@ public:
     RecordLocation append(RecordType type, std::uint64_t queue_id, std::string_view payload);
     // Appends a record whose payload is `payload`, which must stay valid and unchanged while
     // `keep_alive` lives; the writer holds `keep_alive` until the bytes are written.
-    RecordLocation append_shared(RecordType type, std::uint64_t queue_id,
-                                 std::string_view payload, std::shared_ptr<const void> keep_alive);
+    RecordLocation append_shared(RecordType type, std::uint64_t queue_id, std::string_view payload,
+                                 std::shared_ptr<const void> keep_alive);
 
     // Calls `done` once everything appended so far is durable (or could not be made durable).
     void commit(std::function<void(Status)> done);
@@ -81,7 +81,7 @@ public:
     bool idle() const { return !batch_in_flight_ && pending_empty(); }
     std::uint64_t active_sequence() const;
 
-private:
+  private:
     struct Segment;
     struct Batch;
 

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,14 +52,14 @@ struct SpoolOptions {
 using Body = std::shared_ptr<const std::string>;
 
 class WorkerSpool {
-public:
+  public:
     // The stored bytes of one message while it is received.
     class Incoming final : public message::Sink {
-    public:
+      public:
         void append(std::string_view bytes) override;
         std::uint64_t size_bytes() const { return total_bytes_; }
 
-    private:
+      private:
         friend class WorkerSpool;
         explicit Incoming(WorkerSpool& spool, QueueId id);
         void write_chunk();
@@ -71,7 +72,7 @@ public:
         std::uint64_t total_bytes_ = 0;
         XXH3_state_s* hash_state_;  // whole-message XXH3-64, fed as bytes arrive
 
-    public:
+      public:
         ~Incoming();
         Incoming(const Incoming&) = delete;
         Incoming& operator=(const Incoming&) = delete;
@@ -117,7 +118,7 @@ public:
     std::uint64_t cached_bytes() const { return cache_bytes_; }
     std::size_t segment_count() const { return segments_.size(); }
 
-private:
+  private:
     struct Entry {
         QueuedMessage message;
         std::uint64_t home_segment = 0;
@@ -131,6 +132,7 @@ private:
         bool sealed = false;
     };
     struct BodyRead;
+    struct SegmentUnlink;
 
     void pin(const Entry& entry, int delta);
     void delete_unpinned_segments();
@@ -151,6 +153,9 @@ private:
     std::function<void(QueueId)> on_queued_;
     bool flush_scheduled_ = false;
     std::uint64_t reads_in_flight_ = 0;
+    // Unlinks submitted to the ring; owned here so that a spool closed before they complete
+    // frees them.
+    std::list<std::unique_ptr<SegmentUnlink>> unlinks_;
 };
 
 }  // namespace relay::spool

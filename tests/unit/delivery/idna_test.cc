@@ -12,7 +12,9 @@ TEST(Idna, Utf8DomainsBecomeALabels) {
     EXPECT_EQ(domain_to_ascii("bücher.example"), "xn--bcher-kva.example");
     EXPECT_EQ(domain_to_ascii("例子.广告"), "xn--fsqu00a.xn--4rr70v");
     // NFC normalisation: "u" + combining diaeresis is the same name.
-    EXPECT_EQ(domain_to_ascii("bu\xCC\x88" "cher.example"), "xn--bcher-kva.example");
+    EXPECT_EQ(domain_to_ascii("bu\xCC\x88"
+                              "cher.example"),
+              "xn--bcher-kva.example");
 }
 
 TEST(Idna, AsciiIsOnlyLowerCased) {
@@ -21,7 +23,9 @@ TEST(Idna, AsciiIsOnlyLowerCased) {
 }
 
 TEST(Idna, InvalidNamesAreRefused) {
-    EXPECT_FALSE(domain_to_ascii("bad\xFF" "domain.example"));  // not UTF-8
+    EXPECT_FALSE(
+        domain_to_ascii("bad\xFF"
+                        "domain.example"));  // not UTF-8
     std::string long_label;
     for (int index = 0; index < 70; ++index) {
         long_label += "\xC3\xBC";  // 70 x "ü": more than 63 octets as an A-label

@@ -12,13 +12,13 @@ namespace relay::smtp {
 namespace {
 
 class StringSink final : public message::Sink {
-public:
+  public:
     void append(std::string_view bytes) override { stored.append(bytes); }
     std::string stored;
 };
 
 class Hooks final : public ServerHooks {
-public:
+  public:
     message::Sink& open_message(const Transaction&) override {
         sink = StringSink{};
         ++opened;
@@ -45,7 +45,7 @@ public:
 };
 
 class ServerSessionTest : public ::testing::Test {
-protected:
+  protected:
     ServerSessionTest() {
         settings.hostname = "relay.test";
         settings.recipients_per_message_max = 3;
@@ -110,7 +110,8 @@ TEST_F(ServerSessionTest, ReplyToTheDataWaitsForTheCommit) {
     EXPECT_EQ(hooks.messages[0], "Subject: x\r\n\r\n.dot\r\nbody\r\n");
     EXPECT_TRUE(session->committing());
     session->commit_done(std::string("0123456789ABCDEF"));
-    EXPECT_EQ(take(), "250 2.0.0 Ok: queued as 0123456789ABCDEF\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
+    EXPECT_EQ(take(),
+              "250 2.0.0 Ok: queued as 0123456789ABCDEF\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n");
     EXPECT_TRUE(session->wants_close());
 }
 

@@ -1,11 +1,12 @@
 // Record format and payload encodings: round trips, and damage is always detected.
+#include "relay/spool/record.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "relay/spool/message_record.h"
 #include "relay/spool/queue_id.h"
-#include "relay/spool/record.h"
 
 namespace relay::spool {
 namespace {

@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 class SpoolTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char pattern[] = "/tmp/relay-spool-test-XXXXXX";
         ASSERT_NE(mkdtemp(pattern), nullptr);
@@ -50,8 +50,8 @@ protected:
         SpoolOptions options{segments(), segment_bytes_max, chunk_bytes, cache_bytes_max};
         spool_ = std::make_unique<WorkerSpool>(*reactor_, 0, options, sequence_,
                                                recovered->largest_queue_id);
-        Status opened = spool_->open(std::move(recovered->segments),
-                                     std::move(recovered->messages));
+        Status opened =
+            spool_->open(std::move(recovered->segments), std::move(recovered->messages));
         ASSERT_TRUE(opened) << opened.error().message;
     }
 
@@ -71,7 +71,8 @@ protected:
     }
 
     // Commits a message and waits for its queue id.
-    QueueId commit(const std::string& bytes, std::vector<std::string> recipients = {"r@example.net"}) {
+    QueueId commit(const std::string& bytes,
+                   std::vector<std::string> recipients = {"r@example.net"}) {
         auto incoming = spool_->begin_message(bytes.size());
         // Feed in uneven pieces, as the network would.
         std::size_t offset = 0;
@@ -179,8 +180,8 @@ TEST_F(SpoolTest, TornTailNeverServesDamagedData) {
             EXPECT_EQ(bytes.value(), committed.at(message.message.id));
         }
     }
-    std::ofstream(file, std::ios::binary | std::ios::trunc).write(
-        whole.data(), static_cast<std::streamsize>(whole.size()));
+    std::ofstream(file, std::ios::binary | std::ios::trunc)
+        .write(whole.data(), static_cast<std::streamsize>(whole.size()));
     EXPECT_EQ(recover(segments(), false)->messages.size(), committed.size());
 }
 
