@@ -462,9 +462,10 @@ void Delivery::resolve(Destination& destination) {
         expand(std::move(*literal));
         return;
     }
-    auto started = resolver_->resolver().lookup_mx(lookup, [expand, lookup, options](MxLookup mx) {
-        expand(plan_hosts(lookup, mx, options, thread_random_source()));
-    });
+    auto started =
+        resolver_->resolver().lookup_mx(lookup, [expand, lookup, options](const MxLookup& mx) {
+            expand(plan_hosts(lookup, mx, options, thread_random_source()));
+        });
     resolver_->after_call();
     if (!started) {
         RoutePlan failed;

@@ -303,7 +303,7 @@ std::string status_part(const DsnInput& input, bool utf8, std::string_view mta) 
 // have the first as a prefix and the same length, so each occurrence of the first in the
 // content rules out at most one more candidate: the loop ends within occurrences + 2 rounds.
 std::string choose_boundary(const DsnInput& input, std::string_view content) {
-    const std::string base =
+    std::string base =
         fmt::format("=_relay_{}_{}", clean_token(input.queue_id, boundary_id_octets_max, false),
                     input.now_unix_ms);
     if (content.find(base) == std::string_view::npos) {

@@ -70,8 +70,8 @@ OutboundConnection::OutboundConnection(engine::Reactor& reactor, OutboundOwner& 
     : reactor_(reactor),
       owner_(owner),
       target_(std::move(target)),
-      settings_(settings),
-      client_settings_(client_settings_for(settings)),
+      settings_(std::move(settings)),
+      client_settings_(client_settings_for(settings_)),
       connection_(reactor, *this),
       session_(client_settings_),
       name_(target_name(target_)) {}

@@ -63,7 +63,7 @@ const char* find_line_byte(const char* position, const char* end) {
 constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
 
 std::uint64_t load64(const char* data) {
-    std::uint64_t word;
+    std::uint64_t word = 0;
     std::memcpy(&word, data, sizeof word);
     return word;
 }

@@ -24,7 +24,6 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
                          int worker_count)
     : reactor_(reactor),
-      config_(config),
       spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
       delivery_(reactor, config, spool_),
@@ -42,7 +41,7 @@ Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor
     std::unique_ptr<RelayWorker> worker(
         new RelayWorker(reactor, config, folder, limits, worker_count));
     spool::WorkerShare share = folder.take_share(reactor.index());
-    Status opened = worker->spool_.open(std::move(share.segments), std::move(share.messages));
+    Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {
         return opened.error();
     }

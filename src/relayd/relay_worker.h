@@ -38,7 +38,6 @@ class RelayWorker final : public engine::WorkerContext {
     void schedule_compaction();
 
     engine::Reactor& reactor_;
-    const config::Config& config_;
     spool::WorkerSpool spool_;
     delivery::Delivery delivery_;
     ingress::Ingress ingress_;

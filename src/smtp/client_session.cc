@@ -251,11 +251,11 @@ void ClientSession::receive(std::string_view bytes) {
             RELAY_ASSERT(bytes.empty());
             return;
         }
-        handle_reply(std::move(*reply));
+        handle_reply(*reply);
     }
 }
 
-void ClientSession::handle_reply(Reply reply) {
+void ClientSession::handle_reply(const Reply& reply) {
     if (expected_.empty()) {
         // Idle (a server ending an idle session says 421), or a server that answers more
         // than it was asked.

@@ -18,7 +18,7 @@ bool has_high_octet(std::string_view bytes) {
     constexpr std::uint64_t high_bits = 0x8080808080808080ULL;
     std::size_t index = 0;
     for (; index + 8 <= bytes.size(); index += 8) {
-        std::uint64_t word;
+        std::uint64_t word = 0;
         std::memcpy(&word, bytes.data() + index, sizeof word);
         if ((word & high_bits) != 0) {
             return true;

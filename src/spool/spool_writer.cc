@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -127,7 +128,7 @@ void SpoolWriter::write_segment_header(Segment& segment) {
     std::string record;
     append_record(record, RecordType::segment_header, 0, payload);
     char* space = arena_space(record.size());
-    std::memcpy(space, record.data(), record.size());
+    std::copy_n(record.data(), record.size(), space);
     add_piece(segment, space, record.size());
 }
 
@@ -231,7 +232,7 @@ RecordLocation SpoolWriter::append(RecordType type, std::uint64_t queue_id,
     record.reserve(bytes);
     append_record(record, type, queue_id, payload);
     char* space = arena_space(record.size());
-    std::memcpy(space, record.data(), record.size());
+    std::copy_n(record.data(), record.size(), space);
     add_piece(segment, space, record.size());
     return location;
 }

@@ -58,7 +58,6 @@ void WorkerSpool::Incoming::write_chunk() {
 WorkerSpool::WorkerSpool(engine::Reactor& reactor, int worker, SpoolOptions options,
                          std::atomic<std::uint64_t>& next_sequence, QueueId largest_recovered_id)
     : reactor_(reactor),
-      worker_(worker),
       options_(std::move(options)),
       ids_(worker, largest_recovered_id),
       writer_(reactor, worker, options_.segments_folder, options_.segment_bytes_max, next_sequence,
@@ -83,7 +82,7 @@ WorkerSpool::~WorkerSpool() {
     }
 }
 
-Status WorkerSpool::open(std::vector<SegmentSummary> segments,
+Status WorkerSpool::open(const std::vector<SegmentSummary>& segments,
                          std::vector<RecoveredMessage> messages) {
     for (const SegmentSummary& summary : segments) {
         int fd = ::open(summary.path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -140,7 +139,7 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
                  cache_bytes_ + body->size() <= options_.cache_bytes_max;
     auto pending = std::make_shared<QueuedMessage>(std::move(message));
     writer_.commit([this, pending, home, body = cache ? body : nullptr,
-                    done = std::move(done)](Status status) {
+                    done = std::move(done)](const Status& status) {
         if (!status) {
             done(status.error());
             return;
@@ -251,7 +250,7 @@ void WorkerSpool::finish(QueueId id) {
 }
 
 void WorkerSpool::flush(std::function<void()> done) {
-    writer_.commit([done = std::move(done)](Status) { done(); });
+    writer_.commit([done = std::move(done)](const Status&) { done(); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,7 +305,7 @@ void WorkerSpool::start_read(std::unique_ptr<BodyRead> read) {
     io_uring_prep_read(sqe, segment->second.fd, read->record.data(),
                        static_cast<unsigned>(read->record.size()), chunk.offset);
     ++reads_in_flight_;
-    read.release();  // owned by the ring until on_body_read
+    [[maybe_unused]] BodyRead* owned_by_ring = read.release();  // until on_body_read
 }
 
 void WorkerSpool::on_body_read(BodyRead* raw, int result) {
@@ -438,7 +437,7 @@ void WorkerSpool::copy_forward(QueueId id) {
         }
         RecordLocation home = writer_.append(RecordType::message, id, encode_message(copy));
         auto chunks = std::make_shared<std::vector<ChunkRef>>(copy.envelope.chunks);
-        writer_.commit([this, id, home, chunks, epoch](Status status) {
+        writer_.commit([this, id, home, chunks, epoch](const Status& status) {
             auto current = messages_.find(id);
             if (!status || epoch != writer_.epoch() || current == messages_.end()) {
                 return;  // the original stays authoritative

@@ -56,7 +56,7 @@ struct Session::Impl {
         }
     }
 
-    Progress fail(std::string reason);
+    Progress fail(std::string_view reason);
     Progress handle_error(int result);
     std::string describe_error(int error_code);
     void on_established();
@@ -174,7 +174,7 @@ Status set_peer_name(WOLFSSL* ssl, Verify verify, std::string host) {
 
 }  // namespace
 
-Progress Session::Impl::fail(std::string reason) {
+Progress Session::Impl::fail(std::string_view reason) {
     state = State::failed;
     failure_reason = internal::printable(reason, reason_length_max);
     // wolfSSL also queues its errors per thread; the reason above is all anyone needs.

@@ -128,18 +128,18 @@ class Session {
     };
 
     void process_replies(std::int64_t now_ns);
-    void handle_reply(Expect expect, const ParsedReply& reply, std::string_view bytes,
+    void handle_reply(Expect what, const ParsedReply& reply, std::string_view bytes,
                       std::int64_t now_ns);
-    void handle_session_reply(Expect expect, const ParsedReply& reply, std::string_view bytes,
+    void handle_session_reply(Expect what, const ParsedReply& reply, std::string_view bytes,
                               std::int64_t now_ns);
-    void handle_transaction_reply(Expect expect, const ParsedReply& reply, std::int64_t now_ns);
+    void handle_transaction_reply(Expect what, const ParsedReply& reply, std::int64_t now_ns);
     void on_ready(std::string_view ehlo_reply, std::int64_t now_ns);
     void next_message(std::int64_t now_ns);
     void start_transaction(std::int64_t now_ns);
     void add_content_command(bool last_on_connection);
     void send_next_recipient();
     void send_body();
-    void send_line(std::string_view line, Expect expect);
+    void send_line(std::string_view line, Expect what);
     void send_quit();
     void finish_transaction(int code, std::string_view last_line, std::int64_t now_ns);
     void protocol_error(std::int64_t now_ns);
@@ -194,7 +194,6 @@ class Session {
     std::size_t iov_count_ = 0;
     std::size_t iov_sent_ = 0;  // iovecs fully sent
     bool output_pending_ = false;
-    bool output_has_commands_ = false;
     msghdr msg_{};
 
     // Input.

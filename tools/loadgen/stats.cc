@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -106,7 +107,7 @@ std::uint64_t Histogram::percentile_us(double fraction) const {
     if (count_ == 0) {
         return 0;
     }
-    auto wanted = static_cast<std::uint64_t>(fraction * static_cast<double>(count_) + 0.5);
+    auto wanted = static_cast<std::uint64_t>(std::llround(fraction * static_cast<double>(count_)));
     wanted = std::clamp<std::uint64_t>(wanted, 1, count_);
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < counts_.size(); ++i) {

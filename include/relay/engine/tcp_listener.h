@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "relay/base/result.h"
 #include "relay/engine/operation.h"
@@ -41,7 +42,8 @@ class TcpListener {
     const SocketAddress& address() const { return address_; }
 
   private:
-    TcpListener(Reactor& reactor, AcceptHandler handler) : reactor_(reactor), handler_(handler) {}
+    TcpListener(Reactor& reactor, AcceptHandler handler)
+        : reactor_(reactor), handler_(std::move(handler)) {}
     void arm();
     void on_accept(int result, std::uint32_t flags);
     void close_socket();

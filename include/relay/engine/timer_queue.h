@@ -35,7 +35,7 @@ class TimerQueue {
   private:
     struct Entry {
         Clock::time_point deadline;
-        TimerId id;
+        TimerId id = 0;
         bool operator>(const Entry& other) const { return deadline > other.deadline; }
     };
     void drop_cancelled_top();

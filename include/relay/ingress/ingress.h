@@ -42,7 +42,7 @@ class Ingress {
   private:
     class Session;
     struct ListenerState {
-        const config::Listener* config;
+        const config::Listener* config = nullptr;
         smtp::ServerSettings settings;
         std::unique_ptr<engine::TcpListener> listener;
     };

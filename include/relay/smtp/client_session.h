@@ -180,7 +180,7 @@ class ClientSession {
         bool completed = false;  // the server ended the transaction (reply to the data)
     };
 
-    void handle_reply(Reply reply);
+    void handle_reply(const Reply& reply);
     void handle_greeting_up_reply(Expect expect, const Reply& reply);
     void handle_transaction_reply(Expect expect, const Reply& reply);
     void handle_greeting(const Reply& reply);

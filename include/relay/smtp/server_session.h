@@ -102,7 +102,7 @@ class ServerSession {
     void commit_done(std::optional<std::string> queue_id, std::string_view failure = {});
     // The hooks refused the message after its data (a policy decision, or a test server that
     // answers like a real destination would).
-    void commit_refused(const PolicyReply& reply);
+    void commit_refused(const PolicyReply& refusal);
 
     // Reply bytes to send; the driver takes them (clears the string) after each call above.
     std::string& output() { return output_; }

@@ -84,7 +84,8 @@ class WorkerSpool {
 
     // Start-up (blocking): opens the adopted segments, indexes the adopted messages, creates
     // this worker's first new segment.
-    Status open(std::vector<SegmentSummary> segments, std::vector<RecoveredMessage> messages);
+    Status open(const std::vector<SegmentSummary>& segments,
+                std::vector<RecoveredMessage> messages);
 
     // --- ingress ---
     std::unique_ptr<Incoming> begin_message(std::uint64_t size_hint);
@@ -139,11 +140,10 @@ class WorkerSpool {
     void schedule_flush();
     void index(QueuedMessage message, std::uint64_t home, Body cached);
     void start_read(std::unique_ptr<BodyRead> read);
-    void on_body_read(BodyRead* read, int result);
+    void on_body_read(BodyRead* raw, int result);
     void copy_forward(QueueId id);
 
     engine::Reactor& reactor_;
-    int worker_;
     SpoolOptions options_;
     QueueIdGenerator ids_;
     SpoolWriter writer_;
