@@ -26,10 +26,12 @@
 #include <arpa/nameser.h>
 #include <fmt/format.h>
 
+#include <array>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -160,46 +162,38 @@ struct FamilyAnswer {
     std::vector<IpAddress> addresses;
 };
 
-FamilyAnswer parse_ipv4_answer(int status, const unsigned char* answer, int answer_bytes,
-                               std::vector<ares_addrttl>& buffer) {
+// Parses an A (ares_addrttl) or AAAA (ares_addr6ttl) answer into `buffer`'s records.
+template <typename Record>
+FamilyAnswer parse_family_answer(int status, const unsigned char* answer, int answer_bytes,
+                                 std::vector<Record>& buffer) {
+    constexpr bool ipv4 = std::is_same_v<Record, ares_addrttl>;
     FamilyAnswer parsed;
     parsed.status = status;
     if (status != ARES_SUCCESS) {
         return parsed;
     }
     int count = static_cast<int>(buffer.size());
-    parsed.status = ares_parse_a_reply(answer, answer_bytes, nullptr, buffer.data(), &count);
+    if constexpr (ipv4) {
+        parsed.status = ares_parse_a_reply(answer, answer_bytes, nullptr, buffer.data(), &count);
+    } else {
+        parsed.status = ares_parse_aaaa_reply(answer, answer_bytes, nullptr, buffer.data(), &count);
+    }
     if (parsed.status == ARES_SUCCESS && count == 0) {
         parsed.status = ARES_ENODATA;
     } else if (parsed.status != ARES_SUCCESS && parsed.status != ARES_ENODATA) {
         parsed.status = ARES_EBADRESP;
     }
     for (int i = 0; parsed.status == ARES_SUCCESS && i < count; ++i) {
-        std::array<std::uint8_t, 4> bytes{};
-        std::memcpy(bytes.data(), &buffer[static_cast<std::size_t>(i)].ipaddr, bytes.size());
-        parsed.addresses.push_back(IpAddress::ipv4(bytes));
-    }
-    return parsed;
-}
-
-FamilyAnswer parse_ipv6_answer(int status, const unsigned char* answer, int answer_bytes,
-                               std::vector<ares_addr6ttl>& buffer) {
-    FamilyAnswer parsed;
-    parsed.status = status;
-    if (status != ARES_SUCCESS) {
-        return parsed;
-    }
-    int count = static_cast<int>(buffer.size());
-    parsed.status = ares_parse_aaaa_reply(answer, answer_bytes, nullptr, buffer.data(), &count);
-    if (parsed.status == ARES_SUCCESS && count == 0) {
-        parsed.status = ARES_ENODATA;
-    } else if (parsed.status != ARES_SUCCESS && parsed.status != ARES_ENODATA) {
-        parsed.status = ARES_EBADRESP;
-    }
-    for (int i = 0; parsed.status == ARES_SUCCESS && i < count; ++i) {
-        std::array<std::uint8_t, 16> bytes{};
-        std::memcpy(bytes.data(), &buffer[static_cast<std::size_t>(i)].ip6addr, bytes.size());
-        parsed.addresses.push_back(IpAddress::ipv6(bytes));
+        const Record& record = buffer[static_cast<std::size_t>(i)];
+        if constexpr (ipv4) {
+            std::array<std::uint8_t, 4> bytes{};
+            std::memcpy(bytes.data(), &record.ipaddr, bytes.size());
+            parsed.addresses.push_back(IpAddress::ipv4(bytes));
+        } else {
+            std::array<std::uint8_t, 16> bytes{};
+            std::memcpy(bytes.data(), &record.ip6addr, bytes.size());
+            parsed.addresses.push_back(IpAddress::ipv6(bytes));
+        }
     }
     return parsed;
 }
@@ -510,7 +504,7 @@ void Resolver::Impl::on_ipv4_answer(void* arg, int status, int /*timeouts*/, uns
         return;
     }
     if (!slot.cancelled) {
-        slot.ipv4 = parse_ipv4_answer(status, answer, answer_bytes, impl.ipv4_buffer_);
+        slot.ipv4 = parse_family_answer(status, answer, answer_bytes, impl.ipv4_buffer_);
     }
     impl.finish_query(slot);
 }
@@ -523,7 +517,7 @@ void Resolver::Impl::on_ipv6_answer(void* arg, int status, int /*timeouts*/, uns
         return;
     }
     if (!slot.cancelled) {
-        slot.ipv6 = parse_ipv6_answer(status, answer, answer_bytes, impl.ipv6_buffer_);
+        slot.ipv6 = parse_family_answer(status, answer, answer_bytes, impl.ipv6_buffer_);
     }
     impl.finish_query(slot);
 }

@@ -87,7 +87,7 @@ std::size_t question_end(const std::vector<std::uint8_t>& query) {
 
 }  // namespace
 
-Dnsmasq::Dnsmasq(std::vector<std::string> records) {
+Dnsmasq::Dnsmasq(const std::vector<std::string>& records) {
     for (int attempt = 0; attempt < dnsmasq_start_attempts && !running(); ++attempt) {
         if (start_once(records) && wait_until_listening()) {
             // dnsmasq keeps its log open; the name is only needed to report a failed start.
@@ -132,6 +132,7 @@ bool Dnsmasq::start_once(const std::vector<std::string>& records) {
         "--local=/test/"};
     arguments.insert(arguments.end(), records.begin(), records.end());
     std::vector<char*> argv;
+    argv.reserve(arguments.size() + 1);
     for (std::string& argument : arguments) {
         argv.push_back(argument.data());
     }

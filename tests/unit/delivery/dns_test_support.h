@@ -26,7 +26,7 @@ namespace relay::delivery::testing {
 class Dnsmasq {
   public:
     // `records`: dnsmasq options such as "--mx-host=a.test,mx.a.test,10". Check running().
-    explicit Dnsmasq(std::vector<std::string> records);
+    explicit Dnsmasq(const std::vector<std::string>& records);
     ~Dnsmasq();
     Dnsmasq(const Dnsmasq&) = delete;
     Dnsmasq& operator=(const Dnsmasq&) = delete;

@@ -324,7 +324,9 @@ TEST(Dsn, Utf8Variant) {
 
 TEST(Dsn, DiagnosticWithLineBreaksAndControlsIsSanitized) {
     DsnInput input = base_input();
+    // The NUL is meant: the literal stops there, and the string below adds one explicitly.
     input.recipients[0].diagnostic =
+        // NOLINTNEXTLINE(bugprone-string-literal-with-embedded-nul)
         "550-5.1.1 first line\r\n550 5.1.1 second\rline\nthird\x01\x07\x1b[31m\x7f end\x00x";
     input.recipients[0].diagnostic += std::string("\0tail", 5);
     input.recipients[0].remote_mta = "mx.example.org\r\nX-Injected: yes";

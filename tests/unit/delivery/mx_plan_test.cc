@@ -31,7 +31,7 @@ IpAddress ip(std::string_view text) {
     return IpAddress::parse(text).value();
 }
 
-AddressLookup resolved(std::string host, std::vector<std::string_view> addresses) {
+AddressLookup resolved(std::string host, const std::vector<std::string_view>& addresses) {
     AddressLookup lookup;
     lookup.host = std::move(host);
     lookup.outcome = DnsOutcome::found;
@@ -43,9 +43,10 @@ AddressLookup resolved(std::string host, std::vector<std::string_view> addresses
 
 AddressLookup unresolved(std::string host, DnsOutcome outcome) {
     AddressLookup lookup;
-    lookup.host = host;
+    lookup.host = std::move(host);
     lookup.outcome = outcome;
-    lookup.reason = "DNS lookup of A/AAAA for " + host + ": " + std::string(outcome_name(outcome));
+    lookup.reason =
+        "DNS lookup of A/AAAA for " + lookup.host + ": " + std::string(outcome_name(outcome));
     return lookup;
 }
 

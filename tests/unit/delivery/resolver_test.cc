@@ -89,7 +89,7 @@ class ResolverTest : public ::testing::Test {
     MxLookup mx(std::string_view domain) {
         std::optional<MxLookup> result;
         Result<LookupId> id =
-            resolver_->lookup_mx(domain, [&](MxLookup lookup) { result = std::move(lookup); });
+            resolver_->lookup_mx(domain, [&](const MxLookup& lookup) { result = lookup; });
         EXPECT_TRUE(id.ok());
         EXPECT_TRUE(loop_.run_until(*resolver_, [&] { return result.has_value(); }));
         return result.value_or(MxLookup{});
@@ -181,9 +181,9 @@ TEST_F(ResolverTest, RefusedAnswerIsTemporary) {
 TEST_F(ResolverTest, InvalidNameCompletesFromTheLoopNotFromLookup) {
     bool called = false;
     MxLookup result;
-    Result<LookupId> id = resolver_->lookup_mx("bad name.test", [&](MxLookup lookup) {
+    Result<LookupId> id = resolver_->lookup_mx("bad name.test", [&](const MxLookup& lookup) {
         called = true;
-        result = std::move(lookup);
+        result = lookup;
     });
     ASSERT_TRUE(id.ok());
     EXPECT_FALSE(called);
@@ -199,7 +199,7 @@ TEST_F(ResolverTest, InvalidNameCompletesFromTheLoopNotFromLookup) {
 TEST_F(ResolverTest, CallbacksRunOnlyFromTheLoop) {
     // Even an answer already in the socket is not delivered until the owner says so.
     bool called = false;
-    ASSERT_TRUE(resolver_->lookup_mx("multi.test", [&](MxLookup) { called = true; }).ok());
+    ASSERT_TRUE(resolver_->lookup_mx("multi.test", [&](const MxLookup&) { called = true; }).ok());
     EXPECT_FALSE(called);
     EXPECT_FALSE(loop_.watched().empty());  // the query's socket, handed to the owner
     usleep(100'000);
@@ -301,19 +301,20 @@ TEST_F(ResolverTest, QueueBoundFailsFastAndRecovers) {
     int called = 0;
     std::vector<LookupId> ids;
     for (int i = 0; i < 5; ++i) {
-        Result<LookupId> id = resolver_->lookup_mx(many_host_name(i), [&](MxLookup) { ++called; });
+        Result<LookupId> id =
+            resolver_->lookup_mx(many_host_name(i), [&](const MxLookup&) { ++called; });
         ASSERT_TRUE(id.ok());
         ids.push_back(id.value());
     }
     Result<LookupId> refused =
-        resolver_->lookup_mx("one-too-many.test", [&](MxLookup) { ++called; });
+        resolver_->lookup_mx("one-too-many.test", [&](const MxLookup&) { ++called; });
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.error().message,
               "DNS lookup of MX for one-too-many.test not started: 5 lookups already queued");
     // A waiting lookup cancelled makes room for one more.
     EXPECT_TRUE(resolver_->cancel(ids.back()));
     EXPECT_FALSE(resolver_->cancel(ids.back()));
-    EXPECT_TRUE(resolver_->lookup_mx("now-fits.test", [&](MxLookup) { ++called; }).ok());
+    EXPECT_TRUE(resolver_->lookup_mx("now-fits.test", [&](const MxLookup&) { ++called; }).ok());
     EXPECT_EQ(resolver_->lookups_outstanding(), 5u);
     EXPECT_FALSE(loop_.watched().empty());
     // Destroying the resolver drops every callback and releases every socket.
@@ -330,10 +331,11 @@ TEST_F(ResolverTest, WaitingLookupsRunWhenSlotsFree) {
     start(options);
     std::vector<std::string> order;
     for (const char* host : {"h1.test", "h2.test", "h3.test"}) {
-        ASSERT_TRUE(resolver_
-                        ->lookup_addresses(host, AddressFamilies::both,
-                                           [&order](AddressLookup l) { order.push_back(l.host); })
-                        .ok());
+        ASSERT_TRUE(
+            resolver_
+                ->lookup_addresses(host, AddressFamilies::both,
+                                   [&order](const AddressLookup& l) { order.push_back(l.host); })
+                .ok());
     }
     ASSERT_TRUE(loop_.run_until(*resolver_, [&] { return order.size() == 3; }));
     EXPECT_EQ(order, (std::vector<std::string>{"h1.test", "h2.test", "h3.test"}));  // FIFO
@@ -343,9 +345,9 @@ TEST_F(ResolverTest, CancelledLookupNeverCallsBack) {
     bool cancelled_called = false;
     bool other_called = false;
     Result<LookupId> cancelled =
-        resolver_->lookup_mx("multi.test", [&](MxLookup) { cancelled_called = true; });
+        resolver_->lookup_mx("multi.test", [&](const MxLookup&) { cancelled_called = true; });
     Result<LookupId> other =
-        resolver_->lookup_mx("plain.test", [&](MxLookup) { other_called = true; });
+        resolver_->lookup_mx("plain.test", [&](const MxLookup&) { other_called = true; });
     ASSERT_TRUE(cancelled.ok() && other.ok());
     EXPECT_NE(cancelled.value(), other.value());
     EXPECT_TRUE(resolver_->cancel(cancelled.value()));
@@ -359,9 +361,10 @@ TEST_F(ResolverTest, CancelledLookupNeverCallsBack) {
 TEST_F(ResolverTest, CancelAllDropsEverythingAndReleasesSockets) {
     int called = 0;
     for (int i = 0; i < 10; ++i) {
-        ASSERT_TRUE(resolver_->lookup_mx(many_host_name(i), [&](MxLookup) { ++called; }).ok());
+        ASSERT_TRUE(
+            resolver_->lookup_mx(many_host_name(i), [&](const MxLookup&) { ++called; }).ok());
     }
-    ASSERT_TRUE(resolver_->lookup_mx("bad name", [&](MxLookup) { ++called; }).ok());
+    ASSERT_TRUE(resolver_->lookup_mx("bad name", [&](const MxLookup&) { ++called; }).ok());
     resolver_->cancel_all();
     EXPECT_EQ(resolver_->lookups_outstanding(), 0u);
     EXPECT_TRUE(loop_.watched().empty());
@@ -374,17 +377,18 @@ TEST_F(ResolverTest, CancelAllDropsEverythingAndReleasesSockets) {
 
 TEST_F(ResolverTest, CallbackMayStartTheNextLookup) {
     std::optional<AddressLookup> address;
-    ASSERT_TRUE(resolver_
-                    ->lookup_mx("multi.test",
-                                [&](MxLookup lookup) {
-                                    ASSERT_FALSE(lookup.records.empty());
-                                    ASSERT_TRUE(resolver_
-                                                    ->lookup_addresses(
-                                                        "mx1.multi.test", AddressFamilies::both,
-                                                        [&](AddressLookup l) { address = l; })
-                                                    .ok());
-                                })
-                    .ok());
+    ASSERT_TRUE(
+        resolver_
+            ->lookup_mx("multi.test",
+                        [&](const MxLookup& lookup) {
+                            ASSERT_FALSE(lookup.records.empty());
+                            ASSERT_TRUE(
+                                resolver_
+                                    ->lookup_addresses("mx1.multi.test", AddressFamilies::both,
+                                                       [&](const AddressLookup& l) { address = l; })
+                                    .ok());
+                        })
+            .ok());
     ASSERT_TRUE(loop_.run_until(*resolver_, [&] { return address.has_value(); }));
     EXPECT_EQ(address_texts(address->addresses), std::set<std::string>{"192.0.2.11"});
 }

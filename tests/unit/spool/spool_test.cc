@@ -50,8 +50,7 @@ class SpoolTest : public ::testing::Test {
         SpoolOptions options{segments(), segment_bytes_max, chunk_bytes, cache_bytes_max};
         spool_ = std::make_unique<WorkerSpool>(*reactor_, 0, options, sequence_,
                                                recovered->largest_queue_id);
-        Status opened =
-            spool_->open(std::move(recovered->segments), std::move(recovered->messages));
+        Status opened = spool_->open(recovered->segments, std::move(recovered->messages));
         ASSERT_TRUE(opened) << opened.error().message;
     }
 
@@ -72,7 +71,7 @@ class SpoolTest : public ::testing::Test {
 
     // Commits a message and waits for its queue id.
     QueueId commit(const std::string& bytes,
-                   std::vector<std::string> recipients = {"r@example.net"}) {
+                   const std::vector<std::string>& recipients = {"r@example.net"}) {
         auto incoming = spool_->begin_message(bytes.size());
         // Feed in uneven pieces, as the network would.
         std::size_t offset = 0;

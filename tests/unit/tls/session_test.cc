@@ -519,6 +519,7 @@ TEST_F(SessionTest, SessionsRunOnSeveralThreadsAtOnce) {
     constexpr int sessions_per_thread = 20;
     std::vector<int> completed(threads_count, 0);
     std::vector<std::thread> threads;
+    threads.reserve(threads_count);
     for (int t = 0; t < threads_count; ++t) {
         threads.emplace_back([&, t] {
             Context client_ctx = client_context(Verify::required, signed_->ca_cert,
