@@ -198,8 +198,13 @@ void OutboundConnection::flush_plaintext() {
         return;
     }
     if (!tls_) {
-        connection_.output().append(output);
-        output.clear();
+        std::string& queued = connection_.output();
+        if (queued.empty()) {
+            queued.swap(output);  // a whole message body: hand the buffer over, do not copy it
+        } else {
+            queued.append(output);
+            output.clear();
+        }
         connection_.flush();
         return;
     }
