@@ -266,6 +266,7 @@ struct WorkerSpool::BodyRead final : engine::Operation {
     std::string record;  // the chunk record being read
     std::string body;
     std::function<void(Result<Body>)> done;
+    std::list<std::unique_ptr<BodyRead>>::iterator self;  // in spool->reads_ while in flight
 
     void complete(int result, std::uint32_t) override { spool->on_body_read(this, result); }
 };
@@ -304,13 +305,13 @@ void WorkerSpool::start_read(std::unique_ptr<BodyRead> read) {
     io_uring_sqe* sqe = reactor_.prepare(read.get());
     io_uring_prep_read(sqe, segment->second.fd, read->record.data(),
                        static_cast<unsigned>(read->record.size()), chunk.offset);
-    ++reads_in_flight_;
-    [[maybe_unused]] BodyRead* owned_by_ring = read.release();  // until on_body_read
+    reads_.push_back(std::move(read));
+    reads_.back()->self = std::prev(reads_.end());
 }
 
 void WorkerSpool::on_body_read(BodyRead* raw, int result) {
-    std::unique_ptr<BodyRead> read(raw);
-    --reads_in_flight_;
+    std::unique_ptr<BodyRead> read = std::move(*raw->self);
+    reads_.erase(raw->self);
     const ChunkRef& chunk = read->chunks[read->next_chunk];
     std::string_view record(read->record);
     bool valid = result == static_cast<int>(record.size());
@@ -365,7 +366,7 @@ void WorkerSpool::delete_unpinned_segments() {
         if (!segment.sealed || segment.pins > 0) {
             return;
         }
-        if (reads_in_flight_ > 0) {
+        if (!reads_.empty()) {
             return;  // a read may target it; retried at the next finish
         }
         // Unlinking a large file frees its extents, which may take a while: the ring does it.

@@ -152,9 +152,9 @@ class WorkerSpool {
     std::uint64_t cache_bytes_ = 0;
     std::function<void(QueueId)> on_queued_;
     bool flush_scheduled_ = false;
-    std::uint64_t reads_in_flight_ = 0;
-    // Unlinks submitted to the ring; owned here so that a spool closed before they complete
-    // frees them.
+    // Reads and unlinks submitted to the ring; owned here so that a spool closed before they
+    // complete frees them.
+    std::list<std::unique_ptr<BodyRead>> reads_;
     std::list<std::unique_ptr<SegmentUnlink>> unlinks_;
 };
 
