@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     bool json = false;
     app.add_option("--config", config_path, "relayd's configuration file")->required();
     app.add_flag("--json", json, "machine-readable output");
+    app.set_version_flag("--version", "relayctl " RELAY_VERSION, "print the version and exit");
 
     relay::ctl::QueueArguments queue_arguments;
     CLI::App* queue = relay::ctl::add_queue_commands(app, queue_arguments);

@@ -2,6 +2,7 @@
 //
 // SYNOPSIS
 //     relayd --config FILE [--check-config]
+//     relayd --version
 //
 // DESCRIPTION
 //     Loads the configuration, recovers the spool, starts one worker thread per core (each with
@@ -216,6 +217,7 @@ int main(int argc, char** argv) {
     bool check_only = false;
     app.add_option("--config", config_path, "configuration file (TOML)")->required();
     app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    app.set_version_flag("--version", "relayd " RELAY_VERSION, "print the version and exit");
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
     }

@@ -64,3 +64,12 @@ def test_every_relayd_option_is_documented():
     documented = "".join(path.read_text() for path in (REPO / "docs").glob("*.md"))
     missing = [option for option in options if option not in documented]
     assert not missing, f"relayd options missing from docs/: {missing}"
+
+
+def test_version_is_printed_without_a_config():
+    version = re.search(r"version: '([0-9.]+)'", (REPO / "meson.build").read_text()).group(1)
+    for program in ("src/relayd/relayd", "src/relayctl/relayctl"):
+        result = subprocess.run([str(BUILD / program), "--version"], capture_output=True,
+                                text=True, timeout=10)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"{program.rsplit('/', 1)[1]} {version}"
