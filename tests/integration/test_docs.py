@@ -1,7 +1,7 @@
 """The operator documentation keeps up with the code: every configuration key relayd reads is
 explained in docs/configuration.md and shown in the example configuration, and every relayctl
-command is in docs/relayctl.md. (docs/smtp-replies.md is checked by a unit test against the
-reply catalogue.)"""
+command is in docs/relayctl.md; both programs print the project's version. (docs/smtp-replies.md
+is checked by a unit test against the reply catalogue.)"""
 import re
 import subprocess
 
