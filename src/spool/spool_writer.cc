@@ -34,6 +34,7 @@ struct SpoolWriter::Segment {
     std::string path;
     std::uint64_t size = 0;     // bytes appended: the offset of the next record
     std::uint64_t written = 0;  // bytes handed to batches
+    std::uint64_t durable = 0;  // bytes of batches that succeeded
     std::vector<iovec> pending;
     bool sealed = false;
     bool needs_folder_sync = false;
@@ -73,6 +74,7 @@ SpoolWriter::SpoolWriter(engine::Reactor& reactor, int worker, std::string segme
 
 SpoolWriter::~SpoolWriter() {
     RELAY_ASSERT(!batch_in_flight_ && !spare_opening_);
+    reactor_.timers().cancel(retry_timer_);
     if (spare_ && spare_->fd >= 0) {
         ::close(spare_->fd);  // never handed out: an empty file the next recovery removes
     }
@@ -277,7 +279,7 @@ void SpoolWriter::commit(std::function<void(Status)> done) {
 }
 
 void SpoolWriter::flush() {
-    if (!batch_in_flight_ && !pending_empty()) {
+    if (!batch_in_flight_ && retry_timer_ == 0 && !pending_empty()) {
         start_batch();
     }
 }
@@ -363,10 +365,21 @@ void SpoolWriter::finish_batch() {
     Status status;
     if (batch->failed_result != 0) {
         status = system_error("cannot write the spool", batch->failed_result);
-        log::error("worker {}: {}; starting a new segment", worker_, status.error().message);
+        if (failures_in_a_row_++ == 0) {
+            log::error("worker {}: {}; messages are refused with 451 until writes succeed", worker_,
+                       status.error().message);
+        }
         ++epoch_;
-        // What follows the failure in this segment cannot be trusted to line up: seal it.
-        rotate();
+        recover_from_failure();
+    } else {
+        for (Segment* segment : batch->touched) {
+            segment->durable = segment->written;
+        }
+        if (failures_in_a_row_ > 0) {
+            log::info("worker {}: the spool is writable again after {} failed writes", worker_,
+                      failures_in_a_row_);
+            failures_in_a_row_ = 0;
+        }
     }
     // Segments that are sealed and fully written are handed to their owner for reading only.
     while (segments_.size() > 1 && segments_.front()->sealed &&
@@ -377,9 +390,41 @@ void SpoolWriter::finish_batch() {
     for (auto& done : batch->waiting) {
         done(status);
     }
-    if (!waiting_.empty() || !pending_empty()) {
+    if (!waiting_.empty() || (failures_in_a_row_ == 0 && !pending_empty())) {
         start_batch();
+    } else if (!pending_empty()) {
+        retry_later();
     }
+}
+
+void SpoolWriter::recover_from_failure() {
+    Segment& current = active();
+    if (current.durable == 0 && current.pending.empty()) {
+        // Nothing of this segment reached the disk and nothing is placed after the failed
+        // bytes: write it again from its start. Sealing it and opening another instead would
+        // make a new file per attempt while the disk stays full.
+        current.size = 0;
+        current.written = 0;
+        write_segment_header(current);
+        return;
+    }
+    // What follows the failure in this segment cannot be trusted to line up: seal it.
+    rotate();
+}
+
+void SpoolWriter::retry_later() {
+    if (retry_timer_ != 0) {
+        return;
+    }
+    // 100 ms after the first failure, doubling up to 5 s.
+    auto delay = std::chrono::milliseconds(100 << std::min(failures_in_a_row_ - 1, 6));
+    delay = std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(5));
+    retry_timer_ = reactor_.timers().add(reactor_.now() + delay, [this] {
+        retry_timer_ = 0;
+        if (!batch_in_flight_ && (!waiting_.empty() || !pending_empty())) {
+            start_batch();
+        }
+    });
 }
 
 }  // namespace relay::spool

@@ -95,6 +95,8 @@ class SpoolWriter {
     void submit_segment(Batch& batch, Segment& segment);
     void on_batch_operation();
     void finish_batch();
+    void recover_from_failure();
+    void retry_later();
     void prepare_spare();
     void on_spare_opened(int result, std::uint32_t flags);
     Result<int> create_segment_file_blocking(std::uint64_t sequence, std::string& path);
@@ -123,6 +125,9 @@ class SpoolWriter {
     std::unique_ptr<Batch> batch_;
     bool batch_in_flight_ = false;
     std::uint64_t epoch_ = 0;
+    // Failed batches in a row (a full or failing disk): background writes back off meanwhile.
+    int failures_in_a_row_ = 0;
+    engine::TimerQueue::TimerId retry_timer_ = 0;
 
     engine::MemberOperation<SpoolWriter, &SpoolWriter::on_spare_opened> spare_operation_{this};
 };
