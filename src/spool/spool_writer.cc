@@ -370,7 +370,7 @@ void SpoolWriter::finish_batch() {
                        status.error().message);
         }
         ++epoch_;
-        recover_from_failure();
+        recover_from_failure(batch->touched);
     } else {
         for (Segment* segment : batch->touched) {
             segment->durable = segment->written;
@@ -397,15 +397,32 @@ void SpoolWriter::finish_batch() {
     }
 }
 
-void SpoolWriter::recover_from_failure() {
+void SpoolWriter::recover_from_failure(const std::vector<Segment*>& touched) {
+    // Cut off what the failed batch left: a record of it that reached the disk whole must not
+    // be found by the next recovery, since its message was refused. Shrinking a file needs no
+    // free space, so this works on a full disk too. Blocking, but only on this error path.
+    bool cut = true;
+    for (Segment* segment : touched) {
+        if (::ftruncate(segment->fd, static_cast<off_t>(segment->durable)) != 0 ||
+            ::fdatasync(segment->fd) != 0) {
+            log::error("worker {}: {}", worker_,
+                       system_error("cannot cut spool segment " + segment->path + " back to " +
+                                        std::to_string(segment->durable) + " bytes",
+                                    errno)
+                           .message);
+            cut = false;
+        }
+    }
     Segment& current = active();
-    if (current.durable == 0 && current.pending.empty()) {
-        // Nothing of this segment reached the disk and nothing is placed after the failed
-        // bytes: write it again from its start. Sealing it and opening another instead would
-        // make a new file per attempt while the disk stays full.
-        current.size = 0;
-        current.written = 0;
-        write_segment_header(current);
+    if (cut && current.pending.empty()) {
+        // The file ends where its last good batch ended, and nothing is placed after the failed
+        // bytes: go on from there. Opening a new segment instead would make a file per attempt
+        // while the disk stays full.
+        current.size = current.durable;
+        current.written = current.durable;
+        if (current.size == 0) {
+            write_segment_header(current);
+        }
         return;
     }
     // What follows the failure in this segment cannot be trusted to line up: seal it.

@@ -95,7 +95,7 @@ class SpoolWriter {
     void submit_segment(Batch& batch, Segment& segment);
     void on_batch_operation();
     void finish_batch();
-    void recover_from_failure();
+    void recover_from_failure(const std::vector<Segment*>& touched);
     void retry_later();
     void prepare_spare();
     void on_spare_opened(int result, std::uint32_t flags);
