@@ -392,26 +392,28 @@ void Delivery::resolve(Destination& destination) {
     options.port = config_.delivery.port;
     options.local_host_names = {smtp::ascii_lower(config_.server.hostname)};
     Destination* target = &destination;
+    // Every plan reaches resolved() on a later turn, never from inside resolve():
+    // kick -> resolve -> resolved -> kick would recurse.
+    auto settle = [this, target](RoutePlan plan, std::uint32_t ttl_s) {
+        reactor_.defer([this, target, plan = std::move(plan), ttl_s]() mutable {
+            resolved(*target, std::move(plan), ttl_s);
+        });
+    };
 
-    auto expand = [this, target, options](HostPlan hosts) {
+    auto expand = [this, settle, options](HostPlan hosts) {
         if (!hosts.ok()) {
             RoutePlan failed;
             failed.domain = hosts.domain;
             failed.failure = hosts.failure;
-            reactor_.defer([this, target, failed = std::move(failed)]() mutable {
-                resolved(*target, std::move(failed), 0);
-            });
+            settle(std::move(failed), 0);
             return;
         }
         auto lookups = std::make_shared<std::vector<AddressLookup>>();
         auto outstanding = std::make_shared<std::size_t>(0);
         auto plan_hosts = std::make_shared<HostPlan>(std::move(hosts));
-        auto finish = [this, target, options, lookups, plan_hosts] {
-            RoutePlan plan = plan_targets(*plan_hosts, *lookups, options, thread_random_source());
-            // Never from inside resolve(): kick -> resolve -> resolved -> kick would recurse.
-            reactor_.defer([this, target, plan = std::move(plan)]() mutable {
-                resolved(*target, std::move(plan), route_cache_s);
-            });
+        auto finish = [settle, options, lookups, plan_hosts] {
+            settle(plan_targets(*plan_hosts, *lookups, options, thread_random_source()),
+                   route_cache_s);
         };
         for (const PlannedHost& host : plan_hosts->hosts) {
             if (!host.needs_address_lookup()) {
@@ -447,7 +449,7 @@ void Delivery::resolve(Destination& destination) {
             RoutePlan plan;
             plan.domain = destination.domain;
             plan.targets.push_back(DeliveryTarget{name, true, 0, *literal, port});
-            reactor_.defer([this, target, plan] { resolved(*target, plan, route_cache_s); });
+            settle(std::move(plan), route_cache_s);
             return;
         }
         HostPlan hosts;
@@ -471,7 +473,7 @@ void Delivery::resolve(Destination& destination) {
         RoutePlan failed;
         failed.domain = destination.domain;
         failed.failure = RouteFailure{false, 451, "4.4.3", started.error().message};
-        reactor_.defer([this, target, failed] { resolved(*target, failed, 0); });
+        settle(std::move(failed), 0);
     }
 }
 

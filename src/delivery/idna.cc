@@ -4,7 +4,8 @@
 #include <idn2.h>
 
 #include <algorithm>
-#include <cstdlib>
+
+#include "relay/smtp/address.h"
 
 namespace relay::delivery {
 
@@ -12,11 +13,7 @@ std::optional<std::string> domain_to_ascii(std::string_view domain) {
     bool ascii = std::all_of(domain.begin(), domain.end(),
                              [](char c) { return (static_cast<unsigned char>(c) & 0x80) == 0; });
     if (ascii) {
-        std::string lowered(domain);
-        std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](char c) {
-            return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        });
-        return lowered;
+        return smtp::ascii_lower(domain);
     }
     std::string input(domain);  // libidn2 wants a NUL-terminated string
     char* output = nullptr;

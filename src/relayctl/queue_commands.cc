@@ -21,9 +21,14 @@ namespace {
 
 using nlohmann::json;
 
-std::string format_age(std::uint64_t since_unix_ms) {
+// Whole seconds from `since_unix_ms` to now; 0 for a time in the future (clock steps).
+std::uint64_t seconds_since(std::uint64_t since_unix_ms) {
     std::uint64_t now = unix_ms_now();
-    std::uint64_t seconds = now > since_unix_ms ? (now - since_unix_ms) / 1000 : 0;
+    return now > since_unix_ms ? (now - since_unix_ms) / 1000 : 0;
+}
+
+std::string format_age(std::uint64_t since_unix_ms) {
+    std::uint64_t seconds = seconds_since(since_unix_ms);
     char text[32];
     if (seconds < 120) {
         std::snprintf(text, sizeof text, "%llus", static_cast<unsigned long long>(seconds));
@@ -57,7 +62,7 @@ json message_json(const spool::QueuedMessage& message, bool detailed) {
         {"size", envelope.body_bytes},
         {"from", envelope.reverse_path},
         {"received", iso8601_time(envelope.received_unix_ms)},
-        {"age_s", (unix_ms_now() - std::min(unix_ms_now(), envelope.received_unix_ms)) / 1000},
+        {"age_s", seconds_since(envelope.received_unix_ms)},
         {"attempts", message.attempts},
         {"next_attempt", iso8601_time(message.next_attempt_unix_ms)},
         {"last_error", message.last_error},
@@ -314,8 +319,7 @@ int summary(const config::Config& config, const QueueArguments& arguments) {
             out.push_back({{"destination", domain},
                            {"messages", row.messages},
                            {"oldest", iso8601_time(row.oldest_unix_ms)},
-                           {"oldest_age_s",
-                            (unix_ms_now() - std::min(unix_ms_now(), row.oldest_unix_ms)) / 1000},
+                           {"oldest_age_s", seconds_since(row.oldest_unix_ms)},
                            {"last_error", row.last_error}});
         }
         std::printf("%s\n", out.dump(2).c_str());

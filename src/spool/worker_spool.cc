@@ -266,7 +266,6 @@ struct WorkerSpool::BodyRead final : engine::Operation {
     std::string record;  // the chunk record being read
     std::string body;
     std::function<void(Result<Body>)> done;
-    std::list<std::unique_ptr<BodyRead>>::iterator self;  // in spool->reads_ while in flight
 
     void complete(int result, std::uint32_t) override { spool->on_body_read(this, result); }
 };
@@ -302,16 +301,14 @@ void WorkerSpool::start_read(std::unique_ptr<BodyRead> read) {
         return;
     }
     read->record.resize(record_bytes(chunk.bytes));
-    io_uring_sqe* sqe = reactor_.prepare(read.get());
-    io_uring_prep_read(sqe, segment->second.fd, read->record.data(),
-                       static_cast<unsigned>(read->record.size()), chunk.offset);
-    reads_.push_back(std::move(read));
-    reads_.back()->self = std::prev(reads_.end());
+    BodyRead* submitted = reads_.adopt(std::move(read));
+    io_uring_sqe* sqe = reactor_.prepare(submitted);
+    io_uring_prep_read(sqe, segment->second.fd, submitted->record.data(),
+                       static_cast<unsigned>(submitted->record.size()), chunk.offset);
 }
 
 void WorkerSpool::on_body_read(BodyRead* raw, int result) {
-    std::unique_ptr<BodyRead> read = std::move(*raw->self);
-    reads_.erase(raw->self);
+    std::unique_ptr<BodyRead> read = reads_.take(raw);
     const ChunkRef& chunk = read->chunks[read->next_chunk];
     std::string_view record(read->record);
     bool valid = result == static_cast<int>(record.size());
@@ -351,12 +348,11 @@ struct WorkerSpool::SegmentUnlink final : engine::Operation {
             log::warning("cannot remove spool segment {}: {}", path,
                          system_error("unlink", result).message);
         }
-        owner.unlinks_.erase(self);  // destroys this
+        owner.unlinks_.take(this);  // destroys this
     }
 
     WorkerSpool& owner;
     std::string path;
-    std::list<std::unique_ptr<SegmentUnlink>>::iterator self;
 };
 
 void WorkerSpool::delete_unpinned_segments() {
@@ -370,9 +366,9 @@ void WorkerSpool::delete_unpinned_segments() {
             return;  // a read may target it; retried at the next finish
         }
         // Unlinking a large file frees its extents, which may take a while: the ring does it.
-        auto& unlink = unlinks_.emplace_back(std::make_unique<SegmentUnlink>(*this, segment.path));
-        unlink->self = std::prev(unlinks_.end());
-        io_uring_sqe* sqe = reactor_.prepare(unlink.get());
+        SegmentUnlink* unlink =
+            unlinks_.adopt(std::make_unique<SegmentUnlink>(*this, segment.path));
+        io_uring_sqe* sqe = reactor_.prepare(unlink);
         io_uring_prep_unlinkat(sqe, AT_FDCWD, unlink->path.c_str(), 0);
         ::close(segment.fd);
         segments_.erase(oldest);

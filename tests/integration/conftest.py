@@ -119,15 +119,15 @@ class Relayd:
         return result.stdout
 
 
-@pytest.fixture
-def relayd_factory(tmp_path):
-    """Builds relayd instances; all are stopped at the end of the test."""
+def relayd_maker(tmp_path, kind=Relayd):
+    """Generator behind the relayd_factory fixtures: makes `kind` instances (extra keyword
+    arguments go to its constructor) and kills those still running at the end of the test."""
     started = []
 
-    def make(settings="", workers=2, start=True, name="relayd"):
+    def make(settings="", workers=2, start=True, name="relayd", **extra):
         folder = tmp_path / name
         folder.mkdir(exist_ok=True)
-        relayd = Relayd(folder, settings, workers)
+        relayd = kind(folder, settings, workers, **extra)
         started.append(relayd)
         return relayd.start() if start else relayd
 
@@ -136,6 +136,12 @@ def relayd_factory(tmp_path):
         if relayd.process and relayd.process.poll() is None:
             relayd.process.kill()
             relayd.process.wait()
+
+
+@pytest.fixture
+def relayd_factory(tmp_path):
+    """Builds relayd instances; all are stopped at the end of the test."""
+    yield from relayd_maker(tmp_path)
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ import socket
 import textwrap
 import time
 
-from conftest import Relayd
+import pytest
+
+from conftest import Relayd, relayd_maker
 
 QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9A-F]{16})$")
 REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -])(.*)$", re.S)
@@ -233,24 +235,14 @@ class QueuedRelayd(Relayd):
         self.config_path.write_text(base + textwrap.dedent(settings) + HOLD_DELIVERY)
 
 
-def relayd_maker(tmp_path):
-    """Generator behind the `relayd_factory` fixture of these tests' modules: conftest's
-    relayd_factory with QueuedRelayd, i.e. with `listener=` and `server=` and delivery held:
-        @pytest.fixture
-        def relayd_factory(tmp_path):
-            yield from relayd_maker(tmp_path)
-    """
-    started = []
+# conftest's relayd_factory and relayd fixtures with QueuedRelayd: delivery held, and
+# `listener=` and `server=` keyword arguments. A test module takes them with
+# `from helpers import relayd, relayd_factory`.
+@pytest.fixture
+def relayd_factory(tmp_path):
+    yield from relayd_maker(tmp_path, QueuedRelayd)
 
-    def make(settings="", workers=2, start=True, name="relayd", listener="", server=""):
-        folder = tmp_path / name
-        folder.mkdir(exist_ok=True)
-        relayd = QueuedRelayd(folder, settings, workers, listener, server)
-        started.append(relayd)
-        return relayd.start() if start else relayd
 
-    yield make
-    for relayd in started:
-        if relayd.process and relayd.process.poll() is None:
-            relayd.process.kill()
-            relayd.process.wait()
+@pytest.fixture
+def relayd(relayd_factory):
+    return relayd_factory()

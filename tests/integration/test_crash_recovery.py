@@ -16,21 +16,9 @@ import random
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from conftest import LOADGEN
-from helpers import relayd_maker, wait_until
+from helpers import relayd, relayd_factory, wait_until  # noqa: F401 (fixtures: delivery held)
 
-
-# conftest's fixtures, shadowed: the same relayd, with delivery held (helpers.HOLD_DELIVERY).
-@pytest.fixture
-def relayd_factory(tmp_path):
-    yield from relayd_maker(tmp_path)
-
-
-@pytest.fixture
-def relayd(relayd_factory):
-    return relayd_factory()
 
 SESSIONS = 20
 SIZE = 10240

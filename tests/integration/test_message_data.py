@@ -11,22 +11,12 @@ import time
 
 import pytest
 
-from helpers import SmtpClient, queue_id_of, relayd_maker, stuff
+from helpers import (SmtpClient, queue_id_of, stuff,  # noqa: F401
+                     relayd, relayd_factory)  # the fixtures: delivery held
 
-
-# conftest's fixtures, shadowed: the same relayd, with delivery held (helpers.HOLD_DELIVERY).
-@pytest.fixture
-def relayd_factory(tmp_path):
-    yield from relayd_maker(tmp_path)
-
-
-@pytest.fixture
-def relayd(relayd_factory):
-    return relayd_factory()
 
 HEADER = b"From: <sender@example.com>\r\nTo: <rcpt@example.net>\r\nSubject: data\r\n\r\n"
 NORMALIZE = 'bare_line_endings = "normalize"\n'
-
 
 
 @pytest.fixture

@@ -11,19 +11,8 @@ import time
 
 import pytest
 
-from helpers import (QueuedRelayd, SmtpClient, queue_id_of, relayd_maker, simple_message,
-                     stuff, wait_until)
-
-
-# conftest's fixtures, shadowed: the same relayd, with delivery held (helpers.HOLD_DELIVERY).
-@pytest.fixture
-def relayd_factory(tmp_path):
-    yield from relayd_maker(tmp_path)
-
-
-@pytest.fixture
-def relayd(relayd_factory):
-    return relayd_factory()
+from helpers import (QueuedRelayd, SmtpClient, queue_id_of, simple_message, stuff,  # noqa: F401
+                     wait_until, relayd, relayd_factory)  # the fixtures: delivery held
 
 
 @pytest.fixture(scope="module")

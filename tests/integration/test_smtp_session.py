@@ -16,20 +16,8 @@ import threading
 import pytest
 
 from conftest import RELAYD, REPO
-from helpers import (SmtpClient, queue_id_of, relayd_maker, simple_message, stuff,
-                     wait_until)
-
-
-# conftest's fixtures, shadowed: the same relayd, with delivery held (helpers.HOLD_DELIVERY).
-@pytest.fixture
-def relayd_factory(tmp_path):
-    yield from relayd_maker(tmp_path)
-
-
-@pytest.fixture
-def relayd(relayd_factory):
-    return relayd_factory()
-
+from helpers import (SmtpClient, queue_id_of, simple_message, stuff, wait_until,  # noqa: F401
+                     relayd, relayd_factory)  # the fixtures: delivery held
 
 
 def show(relayd, queue_id):

@@ -14,6 +14,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "relay/base/assert.h"
 
 namespace relay::engine {
 
@@ -36,6 +40,29 @@ class MemberOperation final : public Operation {
 
   private:
     Owner* owner_;
+};
+
+// Heap operations in flight, owned by whoever submitted them rather than released to the ring:
+// when the ring is torn down first (at shutdown, or at the end of a test), their completions
+// never come, and the owner's destructor still frees them. `adopt` before submitting, `take` in
+// the completion.
+template <class T>
+class OwnedOperations {
+  public:
+    T* adopt(std::unique_ptr<T> operation) {
+        T* raw = operation.get();
+        owned_.emplace(raw, std::move(operation));
+        return raw;
+    }
+    std::unique_ptr<T> take(T* operation) {
+        auto node = owned_.extract(operation);
+        RELAY_ASSERT(!node.empty());
+        return std::move(node.mapped());
+    }
+    bool empty() const { return owned_.empty(); }
+
+  private:
+    std::unordered_map<T*, std::unique_ptr<T>> owned_;
 };
 
 }  // namespace relay::engine

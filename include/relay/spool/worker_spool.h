@@ -23,7 +23,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -152,10 +151,8 @@ class WorkerSpool {
     std::uint64_t cache_bytes_ = 0;
     std::function<void(QueueId)> on_queued_;
     bool flush_scheduled_ = false;
-    // Reads and unlinks submitted to the ring; owned here so that a spool closed before they
-    // complete frees them.
-    std::list<std::unique_ptr<BodyRead>> reads_;
-    std::list<std::unique_ptr<SegmentUnlink>> unlinks_;
+    engine::OwnedOperations<BodyRead> reads_;
+    engine::OwnedOperations<SegmentUnlink> unlinks_;
 };
 
 }  // namespace relay::spool
