@@ -108,12 +108,55 @@ Reactor::~Reactor() {
 io_uring_sqe* Reactor::prepare(Operation* operation) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe == nullptr) {
-        io_uring_submit(&ring_);
+        submit_queued();
         sqe = io_uring_get_sqe(&ring_);
         RELAY_ASSERT(sqe != nullptr);
     }
     io_uring_sqe_set_data(sqe, operation);
     return sqe;
+}
+
+void Reactor::reserve(unsigned entries) {
+    RELAY_ASSERT(entries <= capacity());
+    if (io_uring_sq_space_left(&ring_) < entries) {
+        submit_queued();
+    }
+    RELAY_ASSERT(io_uring_sq_space_left(&ring_) >= entries);
+}
+
+// Hands every queued entry to the kernel. A full completion queue makes the kernel refuse new
+// submissions (EBUSY): the waiting completions are then moved to `stashed_` (never handled
+// here: the caller may be inside a handler) and the submit is tried again.
+void Reactor::submit_queued() {
+    constexpr int attempts_max = 64;
+    for (int attempt = 0; attempt < attempts_max; ++attempt) {
+        int result = io_uring_submit(&ring_);
+        if (result >= 0 && io_uring_sq_ready(&ring_) == 0) {
+            return;
+        }
+        if (result < 0 && result != -EBUSY && result != -EAGAIN && result != -EINTR) {
+            // EINVAL, EFAULT, EBADF...: a malformed entry, a bug in relay.
+            log::fatal("worker {}: io_uring_submit failed: {}", index_,
+                       system_error("submit", result).message);
+        }
+        stash_completions();
+    }
+    log::fatal("worker {}: the kernel kept refusing io_uring submissions", index_);
+}
+
+void Reactor::stash_completions() {
+    (void)io_uring_get_events(&ring_);  // runs deferred task work, posting completions
+    unsigned head = 0;
+    unsigned seen = 0;
+    io_uring_cqe* cqe = nullptr;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+        ++seen;
+        auto* operation = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
+        if (operation != nullptr) {
+            stashed_.push_back(Reaped{operation, cqe->res, cqe->flags});
+        }
+    }
+    io_uring_cq_advance(&ring_, seen);
 }
 
 io_uring_sqe* Reactor::prepare_detached() {
@@ -197,7 +240,7 @@ void Reactor::on_log_written(int result, std::uint32_t) {
 void Reactor::wait_and_dispatch() {
     __kernel_timespec timeout{};
     auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wait_cap);
-    if (!deferred_.empty()) {
+    if (!deferred_.empty() || !stashed_.empty()) {
         wait = std::chrono::nanoseconds(0);
     } else if (auto deadline = timers_.next_deadline()) {
         auto until = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - Clock::now());
@@ -212,6 +255,7 @@ void Reactor::wait_and_dispatch() {
     }
 
     reaped_.clear();
+    reaped_.swap(stashed_);  // taken off the ring earlier: they come first
     unsigned head = 0;
     unsigned seen = 0;
     io_uring_for_each_cqe(&ring_, head, cqe) {

@@ -181,8 +181,13 @@ void SpoolWriter::rotate() {
     Segment& current = active();
     std::unique_ptr<Segment> next;
     if (spare_) {
+        RELAY_ASSERT(spare_->sequence > current.sequence);
         next = std::move(spare_);
     } else {
+        // A spare still being opened has an older sequence number than the segment made now:
+        // it can never follow it (segments must be used in sequence order: recovery reads them
+        // so, and retirement deletes them so), so it is thrown away when it arrives.
+        spare_stale_ = spare_opening_;
         // The spare is not ready (or could not be created): create one now. Blocking, but only
         // when rotation outruns the asynchronous creation, which a 1 MiB+ segment makes rare.
         next = std::make_unique<Segment>();
@@ -215,6 +220,14 @@ void SpoolWriter::on_spare_opened(int result, std::uint32_t) {
     if (result < 0) {
         log::warning("cannot create spool segment {}: {}", spare_path_,
                      system_error("open", result).message);
+        return;
+    }
+    if (spare_stale_) {
+        spare_stale_ = false;
+        // An empty file: removing it is a quick metadata change, and this path is rare (only
+        // when rotation outran the asynchronous creation).
+        ::close(result);
+        ::unlink(spare_path_.c_str());
         return;
     }
     spare_ = std::make_unique<Segment>();
@@ -320,36 +333,46 @@ void SpoolWriter::start_batch() {
     }
 }
 
+// One linked chain per group of writes: writev... -> fdatasync, reserved whole in the submission
+// queue (links do not span submissions). A segment with more writes than one chain can hold
+// gets several chains, each with its own fdatasync: the batch completes only when all did.
 void SpoolWriter::submit_segment(Batch& batch, Segment& segment) {
     batch.iovec_lists.push_back(std::move(segment.pending));
     segment.pending.clear();
     std::vector<iovec>& iovecs = batch.iovec_lists.back();
     batch.touched.push_back(&segment);
+    const std::size_t chain_writes_max = reactor_.capacity() - 1;
     std::size_t index = 0;
     while (index < iovecs.size()) {
-        std::size_t count = std::min(iovecs_per_write_max, iovecs.size() - index);
-        std::int64_t bytes = 0;
-        for (std::size_t at = index; at < index + count; ++at) {
-            bytes += static_cast<std::int64_t>(iovecs[at].iov_len);
+        std::size_t writes =
+            std::min(chain_writes_max,
+                     (iovecs.size() - index + iovecs_per_write_max - 1) / iovecs_per_write_max);
+        reactor_.reserve(static_cast<unsigned>(writes + 1));
+        for (std::size_t write = 0; write < writes; ++write) {
+            std::size_t count = std::min(iovecs_per_write_max, iovecs.size() - index);
+            std::int64_t bytes = 0;
+            for (std::size_t at = index; at < index + count; ++at) {
+                bytes += static_cast<std::int64_t>(iovecs[at].iov_len);
+            }
+            auto step = std::make_unique<Batch::Step>();
+            step->writer = this;
+            step->expected = bytes;
+            io_uring_sqe* sqe = reactor_.prepare(step.get());
+            io_uring_prep_writev(sqe, segment.fd, &iovecs[index], static_cast<unsigned>(count),
+                                 segment.written);
+            sqe->flags |= IOSQE_IO_LINK;  // the fdatasync must not start before the writes end
+            segment.written += static_cast<std::uint64_t>(bytes);
+            batch.steps.push_back(std::move(step));
+            ++batch.outstanding;
+            index += count;
         }
-        auto step = std::make_unique<Batch::Step>();
-        step->writer = this;
-        step->expected = bytes;
-        io_uring_sqe* sqe = reactor_.prepare(step.get());
-        io_uring_prep_writev(sqe, segment.fd, &iovecs[index], static_cast<unsigned>(count),
-                             segment.written);
-        sqe->flags |= IOSQE_IO_LINK;  // the fdatasync must not start before the writes end
-        segment.written += static_cast<std::uint64_t>(bytes);
-        batch.steps.push_back(std::move(step));
+        auto sync = std::make_unique<Batch::Step>();
+        sync->writer = this;
+        io_uring_sqe* sqe = reactor_.prepare(sync.get());
+        io_uring_prep_fsync(sqe, segment.fd, IORING_FSYNC_DATASYNC);
+        batch.steps.push_back(std::move(sync));
         ++batch.outstanding;
-        index += count;
     }
-    auto sync = std::make_unique<Batch::Step>();
-    sync->writer = this;
-    io_uring_sqe* sqe = reactor_.prepare(sync.get());
-    io_uring_prep_fsync(sqe, segment.fd, IORING_FSYNC_DATASYNC);
-    batch.steps.push_back(std::move(sync));
-    ++batch.outstanding;
 }
 
 void SpoolWriter::on_batch_operation() {
@@ -389,6 +412,9 @@ void SpoolWriter::finish_batch() {
     }
     for (auto& done : batch->waiting) {
         done(status);
+    }
+    if (batch_in_flight_) {
+        return;  // a callback above appended and flushed: the next batch is on its way
     }
     if (!waiting_.empty() || (failures_in_a_row_ == 0 && !pending_empty())) {
         start_batch();

@@ -26,6 +26,21 @@ WorkerSpool::Incoming::Incoming(WorkerSpool& spool, QueueId id)
 
 WorkerSpool::Incoming::~Incoming() {
     XXH3_freeState(hash_state_);
+    for (std::uint64_t sequence : pinned_segments_) {
+        spool_.pin_segment(sequence, -1);
+    }
+    if (!pinned_segments_.empty()) {
+        spool_.delete_unpinned_segments();
+    }
+}
+
+void WorkerSpool::Incoming::add_chunk(const RecordLocation& at, std::uint32_t bytes) {
+    chunks_.push_back(ChunkRef{at.segment, at.offset, bytes});
+    if (pinned_segments_.empty() || pinned_segments_.back() != at.segment) {
+        RELAY_ASSERT(pinned_segments_.empty() || pinned_segments_.back() < at.segment);
+        spool_.pin_segment(at.segment, +1);
+        pinned_segments_.push_back(at.segment);
+    }
 }
 
 void WorkerSpool::Incoming::append(std::string_view bytes) {
@@ -48,7 +63,7 @@ void WorkerSpool::Incoming::write_chunk() {
     buffer_.reserve(spool_.options_.chunk_bytes);
     std::string_view bytes(*body);
     RecordLocation at = spool_.writer_.append_shared(RecordType::body_chunk, id_, bytes, body);
-    chunks_.push_back(ChunkRef{at.segment, at.offset, static_cast<std::uint32_t>(bytes.size())});
+    add_chunk(at, static_cast<std::uint32_t>(bytes.size()));
     spool_.writer_.flush();  // large messages stream to disk while they arrive
 }
 
@@ -126,26 +141,29 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
     if (!incoming->buffer_.empty() || incoming->chunks_.empty()) {
         body = std::make_shared<const std::string>(std::move(incoming->buffer_));
         RecordLocation at = writer_.append_shared(RecordType::body_chunk, id, *body, body);
-        incoming->chunks_.push_back(
-            ChunkRef{at.segment, at.offset, static_cast<std::uint32_t>(body->size())});
+        incoming->add_chunk(at, static_cast<std::uint32_t>(body->size()));
     }
     message.id = id;
     message.envelope.body_bytes = incoming->total_bytes_;
     message.envelope.body_hash = XXH3_64bits_digest(incoming->hash_state_);
-    message.envelope.chunks = std::move(incoming->chunks_);
+    message.envelope.chunks = incoming->chunks_;
     RecordLocation home = writer_.append(RecordType::message, id, encode_message(message));
     // Only a message held in one chunk is kept whole in memory; it is also the common case.
     bool cache = message.envelope.chunks.size() == 1 && body &&
                  cache_bytes_ + body->size() <= options_.cache_bytes_max;
     auto pending = std::make_shared<QueuedMessage>(std::move(message));
-    writer_.commit([this, pending, home, body = cache ? body : nullptr,
-                    done = std::move(done)](const Status& status) {
+    // The incoming message keeps its chunks' segments pinned until the index pins them.
+    std::shared_ptr<Incoming> arriving(std::move(incoming));
+    writer_.commit([this, pending, home, arriving, body = cache ? body : nullptr,
+                    done = std::move(done)](const Status& status) mutable {
         if (!status) {
+            arriving.reset();
             done(status.error());
             return;
         }
         QueueId queued = pending->id;
         index(std::move(*pending), home.segment, body);
+        arriving.reset();
         done(queued);
         if (on_queued_) {
             on_queued_(queued);
@@ -165,6 +183,19 @@ void WorkerSpool::index(QueuedMessage message, std::uint64_t home, Body cached) 
     pin(entry, +1);
 }
 
+void WorkerSpool::pin_segment(std::uint64_t sequence, int delta) {
+    auto found = segments_.find(sequence);
+    if (found == segments_.end()) {
+        return;
+    }
+    if (delta > 0) {
+        ++found->second.pins;
+    } else {
+        RELAY_ASSERT(found->second.pins > 0);
+        --found->second.pins;
+    }
+}
+
 void WorkerSpool::pin(const Entry& entry, int delta) {
     std::uint64_t last = 0;
     auto touch = [&](std::uint64_t sequence) {
@@ -172,16 +203,7 @@ void WorkerSpool::pin(const Entry& entry, int delta) {
             return;  // consecutive chunks in one segment pin it once
         }
         last = sequence;
-        auto found = segments_.find(sequence);
-        if (found == segments_.end()) {
-            return;
-        }
-        if (delta > 0) {
-            ++found->second.pins;
-        } else {
-            RELAY_ASSERT(found->second.pins > 0);
-            --found->second.pins;
-        }
+        pin_segment(sequence, delta);
     };
     for (const ChunkRef& chunk : entry.message.envelope.chunks) {
         touch(chunk.segment);

@@ -54,6 +54,13 @@ class Reactor {
 
     // A submission entry for `operation`; submits queued entries first when the queue is full.
     io_uring_sqe* prepare(Operation* operation);
+    // Makes room for `entries` consecutive entries (at most `capacity()`), submitting what is
+    // queued first if needed. A linked chain (IOSQE_IO_LINK) must be reserved whole before it is
+    // prepared: links do not span submissions, so a chain cut by a full queue would let its
+    // last entry (an fdatasync) run before the entries it was meant to wait for.
+    void reserve(unsigned entries);
+    // Entries the submission queue holds.
+    unsigned capacity() const { return ring_.sq.ring_entries; }
     // A submission entry whose completion is ignored (cancellations).
     io_uring_sqe* prepare_detached();
 
@@ -75,6 +82,8 @@ class Reactor {
     void run_tasks();
     void flush_log();
     void wait_and_dispatch();
+    void submit_queued();
+    void stash_completions();
 
     io_uring ring_{};
     bool ring_ready_ = false;
@@ -90,6 +99,9 @@ class Reactor {
         std::uint32_t flags;
     };
     std::vector<Reaped> reaped_;
+    // Completions taken off the ring outside the loop's wait (to free the completion queue when
+    // a submit found it full); dispatched at the start of the next loop turn.
+    std::vector<Reaped> stashed_;
     std::vector<std::function<void()>> deferred_;
 
     int inbox_fd_ = -1;

@@ -113,6 +113,7 @@ class SpoolWriter {
     std::deque<std::unique_ptr<Segment>> segments_;  // front: oldest with unwritten bytes
     std::unique_ptr<Segment> spare_;                 // created ahead of rotation
     bool spare_opening_ = false;
+    bool spare_stale_ = false;  // the spare being opened was overtaken by a newer segment
     std::string spare_path_;
     std::uint64_t spare_sequence_ = 0;
 

@@ -53,21 +53,28 @@ using Body = std::shared_ptr<const std::string>;
 class WorkerSpool {
   public:
     // The stored bytes of one message while it is received.
+    //
+    // Each segment that holds one of its chunks is pinned from the moment the chunk is
+    // appended until the message is indexed (or abandoned): a segment sealed while the message
+    // is still arriving must not be retired under it.
     class Incoming final : public message::Sink {
       public:
         void append(std::string_view bytes) override;
         std::uint64_t size_bytes() const { return total_bytes_; }
+        QueueId queue_id() const { return id_; }
 
       private:
         friend class WorkerSpool;
         explicit Incoming(WorkerSpool& spool, QueueId id);
         void write_chunk();
+        void add_chunk(const RecordLocation& at, std::uint32_t bytes);
 
         WorkerSpool& spool_;
         QueueId id_;
         std::uint64_t epoch_;
         std::string buffer_;
         std::vector<ChunkRef> chunks_;
+        std::vector<std::uint64_t> pinned_segments_;  // ascending, each pinned once
         std::uint64_t total_bytes_ = 0;
         XXH3_state_s* hash_state_;  // whole-message XXH3-64, fed as bytes arrive
 
@@ -135,6 +142,7 @@ class WorkerSpool {
     struct SegmentUnlink;
 
     void pin(const Entry& entry, int delta);
+    void pin_segment(std::uint64_t sequence, int delta);
     void delete_unpinned_segments();
     void schedule_flush();
     void index(QueuedMessage message, std::uint64_t home, Body cached);

@@ -290,6 +290,118 @@ TEST_F(SpoolTest, BodiesAreReadBackFromDiskWhenNotCached) {
     EXPECT_EQ(*body->value(), bytes);
 }
 
+// A message of several chunks whose chunks straddle segment rollovers: the sealed segments
+// holding its first chunks must live until it is committed (they were deleted while the
+// message was still arriving, so the 250 was followed by "a segment of message X is gone").
+TEST_F(SpoolTest, MultiChunkMessageAcrossSegmentRolloversIsKept) {
+    open_spool(64 << 10, 16 << 10, 0);
+    std::map<QueueId, std::string> committed;
+    for (unsigned index = 0; index < 4; ++index) {
+        std::string bytes = make_bytes(300'000 + index * 7'777, 40 + index);
+        committed[commit(bytes)] = bytes;
+    }
+    for (const auto& [id, bytes] : committed) {
+        std::optional<Result<Body>> body;
+        spool_->read_body(id, [&](Result<Body> result) { body.emplace(std::move(result)); });
+        run_until([&] { return body.has_value(); });
+        ASSERT_TRUE(body->ok()) << body->error().message;
+        EXPECT_EQ(*body->value(), bytes);
+    }
+    spool_.reset();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), committed.size());
+    for (const RecoveredMessage& message : recovered->messages) {
+        auto bytes = read_message_bytes(segments(), message.message);
+        ASSERT_TRUE(bytes) << bytes.error().message;
+        EXPECT_EQ(bytes.value(), committed.at(message.message.id));
+    }
+}
+
+// A session whose 250 arrives with its next message already buffered appends that message's
+// first chunks (and asks for a flush) from inside the commit callback, while the writer is
+// still finishing the batch: the writer must not start a second batch on top of it.
+TEST_F(SpoolTest, AppendingFromACommitCallbackDoesNotStartASecondBatch) {
+    open_spool(64 << 20, 16 << 10);
+    std::string first = make_bytes(40'000, 1);
+    std::string second = make_bytes(40'000, 2);
+    std::unique_ptr<WorkerSpool::Incoming> next;
+    auto incoming = spool_->begin_message(first.size());
+    incoming->append(first);
+    QueuedMessage message;
+    message.envelope.reverse_path = "s@example.com";
+    message.recipients.push_back(Recipient{"r@example.net"});
+    std::optional<Result<QueueId>> first_id;
+    std::optional<Result<QueueId>> second_id;
+    spool_->commit(std::move(incoming), message, [&](Result<QueueId> result) {
+        first_id.emplace(std::move(result));
+        next = spool_->begin_message(second.size());
+        next->append(second);  // more than a chunk: written (and flushed) at once
+    });
+    run_until([&] { return first_id.has_value(); });
+    ASSERT_TRUE(first_id->ok());
+    spool_->commit(std::move(next), message,
+                   [&](Result<QueueId> result) { second_id.emplace(std::move(result)); });
+    run_until([&] { return second_id.has_value(); });
+    ASSERT_TRUE(second_id->ok()) << second_id->error().message;
+    spool_.reset();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), 2u);
+    for (const RecoveredMessage& recovered_message : recovered->messages) {
+        auto bytes = read_message_bytes(segments(), recovered_message.message);
+        ASSERT_TRUE(bytes) << bytes.error().message;
+        EXPECT_EQ(bytes.value(),
+                  recovered_message.message.id == first_id->value() ? first : second);
+    }
+}
+
+// io_uring links do not span submissions. A group commit is a linked writev -> fdatasync
+// chain: when the submission queue fills up in the middle of it, the queue must be submitted
+// before the chain (not in its middle), or the fdatasync no longer waits for the writes and a
+// 250 can go out before the bytes are on disk.
+TEST_F(SpoolTest, GroupCommitChainIsNeverCutByAFullSubmissionQueue) {
+    engine::ReactorOptions options;
+    options.ring_entries = 4;
+    options.receive_buffer_count = 4;
+    options.receive_buffer_bytes = 4096;
+    spool_.reset();
+    reactor_.reset();
+    auto reactor = engine::Reactor::create(0, options);
+    ASSERT_TRUE(reactor) << reactor.error().message;
+    reactor_ = std::move(reactor.value());
+    open_spool();
+    io_uring* ring = reactor_->ring();
+    for (unsigned filler = 0; filler < 8; ++filler) {
+        // Leave one free entry: the chain's first entry fits, its fdatasync does not.
+        reactor_->reserve(1);
+        while (io_uring_sq_space_left(ring) > 1) {
+            io_uring_prep_nop(reactor_->prepare_detached());
+        }
+        auto incoming = spool_->begin_message(1000);
+        incoming->append(make_bytes(1000, filler));
+        QueuedMessage message;
+        message.recipients.push_back(Recipient{"r@example.net"});
+        std::optional<Result<QueueId>> outcome;
+        spool_->commit(std::move(incoming), std::move(message),
+                       [&](Result<QueueId> result) { outcome.emplace(std::move(result)); });
+        // Nothing submitted yet may end with a link: that link would lead into entries the
+        // kernel has not seen (a chain cut in two).
+        unsigned mask = *ring->sq.kring_mask;
+        const io_uring_sqe& last_submitted = ring->sq.sqes[(ring->sq.sqe_head - 1) & mask];
+        EXPECT_EQ(last_submitted.flags & IOSQE_IO_LINK, 0) << "a linked chain was cut";
+        bool saw_sync = false;
+        for (unsigned at = ring->sq.sqe_head; at != ring->sq.sqe_tail; ++at) {
+            saw_sync = saw_sync || ring->sq.sqes[at & mask].opcode == IORING_OP_FSYNC;
+        }
+        EXPECT_TRUE(saw_sync);
+        run_until([&] { return outcome.has_value(); });
+        ASSERT_TRUE(outcome->ok());
+    }
+    spool_.reset();
+    EXPECT_EQ(recover(segments(), false)->messages.size(), 8u);
+}
+
 TEST_F(SpoolTest, RecoveredMessagesKeepWorkingAfterRestart) {
     open_spool();
     std::string bytes = make_bytes(10'000, 3);
