@@ -397,6 +397,9 @@ void SpoolWriter::finish_batch() {
     } else {
         for (Segment* segment : batch->touched) {
             segment->durable = segment->written;
+            if (events_.durable) {
+                events_.durable(segment->sequence, segment->durable);
+            }
         }
         if (failures_in_a_row_ > 0) {
             log::info("worker {}: the spool is writable again after {} failed writes", worker_,

@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+
+#include "relay/spool/body_reader.h"
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
@@ -86,6 +88,11 @@ WorkerSpool::WorkerSpool(engine::Reactor& reactor, int worker, SpoolOptions opti
                           found->second.sealed = true;
                       }
                       delete_unpinned_segments();
+                  },
+                  [this](std::uint64_t sequence, std::uint64_t bytes) {
+                      if (on_durable_) {
+                          on_durable_(sequence, bytes);
+                      }
                   },
               }) {}
 
@@ -271,26 +278,53 @@ void WorkerSpool::finish(QueueId id) {
     delete_unpinned_segments();
 }
 
-void WorkerSpool::flush(std::function<void()> done) {
-    writer_.commit([done = std::move(done)](const Status&) { done(); });
+void WorkerSpool::flush(std::function<void(const Status&)> done) {
+    writer_.commit(std::move(done));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading bodies back
+// Reading bodies back (body_reader.cc reads the pieces)
 
-struct WorkerSpool::BodyRead final : engine::Operation {
-    WorkerSpool* spool = nullptr;
-    QueueId id = 0;
-    std::vector<ChunkRef> chunks;
-    std::uint64_t expected_hash = 0;
-    std::uint64_t expected_bytes = 0;
-    std::size_t next_chunk = 0;
-    std::string record;  // the chunk record being read
-    std::string body;
-    std::function<void(Result<Body>)> done;
+std::unique_ptr<WorkerSpool::BodyReader> WorkerSpool::open_body(QueueId id,
+                                                                std::size_t piece_bytes) {
+    auto found = messages_.find(id);
+    if (found == messages_.end()) {
+        return nullptr;
+    }
+    const Entry& entry = found->second;
+    return std::unique_ptr<BodyReader>(
+        new BodyReader(*this, id, entry.message.envelope, entry.cached, piece_bytes));
+}
 
-    void complete(int result, std::uint32_t) override { spool->on_body_read(this, result); }
+namespace {
+
+// Reads pieces until `wanted` bytes (or the whole body) are collected. Owns the reader.
+struct Collect : std::enable_shared_from_this<Collect> {
+    std::unique_ptr<WorkerSpool::BodyReader> reader;
+    std::uint64_t wanted = 0;
+    std::string bytes;
+    std::function<void(Result<std::string>)> done;
+
+    void next() {
+        if (reader->at_end() || bytes.size() >= wanted) {
+            bytes.resize(std::min<std::uint64_t>(bytes.size(), wanted));
+            auto finished = std::move(done);
+            finished(std::move(bytes));
+            return;
+        }
+        reader->read([self = shared_from_this()](Result<BodyPiece> piece) {
+            if (!piece) {
+                auto finished = std::move(self->done);
+                finished(piece.error());
+                return;
+            }
+            self->bytes.append(piece.value().bytes);
+            self->next();
+        });
+    }
 };
+
+}  // namespace
 
 void WorkerSpool::read_body(QueueId id, std::function<void(Result<Body>)> done) {
     auto found = messages_.find(id);
@@ -298,65 +332,41 @@ void WorkerSpool::read_body(QueueId id, std::function<void(Result<Body>)> done) 
         reactor_.defer([done = std::move(done)] { done(Error{"no such message"}); });
         return;
     }
-    Entry& entry = found->second;
-    if (entry.cached) {
-        reactor_.defer([body = entry.cached, done = std::move(done)] { done(body); });
+    if (found->second.cached) {
+        reactor_.defer([body = found->second.cached, done = std::move(done)] { done(body); });
         return;
     }
-    auto read = std::make_unique<BodyRead>();
-    read->spool = this;
-    read->id = id;
-    read->chunks = entry.message.envelope.chunks;
-    read->expected_hash = entry.message.envelope.body_hash;
-    read->expected_bytes = entry.message.envelope.body_bytes;
-    read->body.reserve(read->expected_bytes);
-    read->done = std::move(done);
-    start_read(std::move(read));
+    auto collect = std::make_shared<Collect>();
+    collect->reader = open_body(id, options_.chunk_bytes);
+    collect->wanted = found->second.message.envelope.body_bytes;
+    collect->bytes.reserve(collect->wanted);
+    collect->done = [done = std::move(done)](Result<std::string> bytes) {
+        if (!bytes) {
+            done(bytes.error());
+            return;
+        }
+        done(std::make_shared<const std::string>(std::move(bytes.value())));
+    };
+    collect->next();
 }
 
-void WorkerSpool::start_read(std::unique_ptr<BodyRead> read) {
-    const ChunkRef& chunk = read->chunks[read->next_chunk];
-    auto segment = segments_.find(chunk.segment);
-    if (segment == segments_.end()) {
-        auto done = std::move(read->done);
-        done(Error{"a segment of message " + format_queue_id(read->id) + " is gone"});
+void WorkerSpool::read_headers(QueueId id, std::function<void(Result<std::string>)> done) {
+    auto found = messages_.find(id);
+    if (found == messages_.end()) {
+        reactor_.defer([done = std::move(done)] { done(Error{"no such message"}); });
         return;
     }
-    read->record.resize(record_bytes(chunk.bytes));
-    BodyRead* submitted = reads_.adopt(std::move(read));
-    io_uring_sqe* sqe = reactor_.prepare(submitted);
-    io_uring_prep_read(sqe, segment->second.fd, submitted->record.data(),
-                       static_cast<unsigned>(submitted->record.size()), chunk.offset);
+    auto collect = std::make_shared<Collect>();
+    collect->wanted = found->second.message.envelope.header_bytes;
+    collect->reader = open_body(id, std::max<std::size_t>(collect->wanted, 1));
+    collect->done = std::move(done);
+    collect->next();
 }
 
-void WorkerSpool::on_body_read(BodyRead* raw, int result) {
-    std::unique_ptr<BodyRead> read = reads_.take(raw);
-    const ChunkRef& chunk = read->chunks[read->next_chunk];
-    std::string_view record(read->record);
-    bool valid = result == static_cast<int>(record.size());
-    if (valid) {
-        auto header = decode_header(record);
-        valid = header && header->type == RecordType::body_chunk && header->queue_id == read->id &&
-                header->payload_bytes == chunk.bytes &&
-                checksum_matches(record, record.substr(record_header_bytes, chunk.bytes));
+void WorkerSpool::after_read() {
+    if (reads_.empty()) {
+        delete_unpinned_segments();
     }
-    if (!valid) {
-        log::error("message {}: a data chunk in segment {:016x} at {} is unreadable",
-                   format_queue_id(read->id), chunk.segment, chunk.offset);
-        read->done(Error{"the stored message data is damaged"});
-        return;
-    }
-    read->body.append(record.substr(record_header_bytes, chunk.bytes));
-    if (++read->next_chunk < read->chunks.size()) {
-        start_read(std::move(read));
-        return;
-    }
-    if (read->body.size() != read->expected_bytes ||
-        XXH3_64bits(read->body.data(), read->body.size()) != read->expected_hash) {
-        read->done(Error{"the stored message data does not match its hash"});
-        return;
-    }
-    read->done(std::make_shared<const std::string>(std::move(read->body)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,76 +408,97 @@ void WorkerSpool::delete_unpinned_segments() {
 }
 
 void WorkerSpool::compact() {
-    if (segments_.size() < 2) {
+    if (segments_.size() < 2 || copying_ || !copy_queue_.empty()) {
         return;
     }
     auto oldest = segments_.begin();
     if (!oldest->second.sealed || oldest->second.pins == 0 || oldest->second.pins > 64) {
         return;
     }
-    std::vector<QueueId> pinning;
     for (auto& [id, entry] : messages_) {
-        if (entry.copying) {
-            continue;
-        }
         bool pins_oldest = entry.home_segment == oldest->first;
         for (const ChunkRef& chunk : entry.message.envelope.chunks) {
             pins_oldest = pins_oldest || chunk.segment == oldest->first;
         }
         if (pins_oldest) {
-            pinning.push_back(id);
+            copy_queue_.push_back(id);
         }
     }
-    for (QueueId id : pinning) {
-        copy_forward(id);
+    copy_next();
+}
+
+// A message being copied forward: its bytes are read piece by piece and appended as new
+// chunks as they come, so that a copy holds at most a piece or two in memory whatever the
+// message's size. The new message record is appended only after the last piece (whose read
+// verified the whole body): a copy cut short leaves chunks no message record names.
+struct WorkerSpool::Copy {
+    QueueId id = 0;
+    std::unique_ptr<BodyReader> reader;
+    std::vector<ChunkRef> chunks;
+    std::uint64_t epoch = 0;
+};
+
+void WorkerSpool::copy_next() {
+    while (!copying_ && !copy_queue_.empty()) {
+        QueueId id = copy_queue_.front();
+        copy_queue_.pop_front();
+        auto found = messages_.find(id);
+        if (found == messages_.end()) {
+            continue;  // finished meanwhile
+        }
+        auto copy = std::make_shared<Copy>();
+        copy->id = id;
+        copy->reader = open_body(id, options_.chunk_bytes);
+        copy->epoch = writer_.epoch();
+        copying_ = true;
+        copy_piece(std::move(copy));
     }
 }
 
-void WorkerSpool::copy_forward(QueueId id) {
-    messages_.at(id).copying = true;
-    read_body(id, [this, id](Result<Body> body) {
-        auto found = messages_.find(id);
-        if (found == messages_.end()) {
-            return;  // finished meanwhile
-        }
-        Entry& entry = found->second;
-        entry.copying = false;
-        if (!body) {
-            log::error("message {}: cannot copy it out of an old segment: {}", format_queue_id(id),
-                       body.error().message);
+void WorkerSpool::copy_piece(std::shared_ptr<Copy> copy) {
+    if (copy->reader->at_end()) {
+        finish_copy(std::move(copy));
+        return;
+    }
+    copy->reader->read([this, copy](Result<BodyPiece> piece) {
+        if (!piece || !messages_.contains(copy->id) || copy->epoch != writer_.epoch()) {
+            if (!piece) {
+                log::error("message {}: cannot copy it out of an old segment: {}",
+                           format_queue_id(copy->id), piece.error().message);
+            }
+            copying_ = false;  // the original stays authoritative
+            copy_next();
             return;
         }
-        // Append the copy's chunks and its message record now, with the state as it is now;
-        // later outcome records follow it in writing order.
-        QueuedMessage copy = entry.message;
-        copy.envelope.chunks.clear();
-        std::string_view bytes(*body.value());
-        std::uint64_t epoch = writer_.epoch();
-        while (true) {
-            std::size_t take = std::min<std::size_t>(bytes.size(), options_.chunk_bytes);
-            RecordLocation at = writer_.append_shared(RecordType::body_chunk, id,
-                                                      bytes.substr(0, take), body.value());
-            copy.envelope.chunks.push_back(
-                ChunkRef{at.segment, at.offset, static_cast<std::uint32_t>(take)});
-            bytes.remove_prefix(take);
-            if (bytes.empty()) {
-                break;
-            }
-        }
-        RecordLocation home = writer_.append(RecordType::message, id, encode_message(copy));
-        auto chunks = std::make_shared<std::vector<ChunkRef>>(copy.envelope.chunks);
-        writer_.commit([this, id, home, chunks, epoch](const Status& status) {
-            auto current = messages_.find(id);
-            if (!status || epoch != writer_.epoch() || current == messages_.end()) {
-                return;  // the original stays authoritative
-            }
-            Entry& moved = current->second;
-            pin(moved, -1);
-            moved.message.envelope.chunks = *chunks;
-            moved.home_segment = home.segment;
-            pin(moved, +1);
+        const BodyPiece& bytes = piece.value();
+        RecordLocation at =
+            writer_.append_shared(RecordType::body_chunk, copy->id, bytes.bytes, bytes.owner);
+        copy->chunks.push_back(
+            ChunkRef{at.segment, at.offset, static_cast<std::uint32_t>(bytes.bytes.size())});
+        writer_.flush();
+        copy_piece(copy);
+    });
+}
+
+void WorkerSpool::finish_copy(std::shared_ptr<Copy> copy) {
+    copy->reader.reset();
+    Entry& entry = messages_.at(copy->id);
+    // The copy carries the state as it is now; later outcome records follow it in writing order.
+    QueuedMessage moved = entry.message;
+    moved.envelope.chunks = copy->chunks;
+    RecordLocation home = writer_.append(RecordType::message, copy->id, encode_message(moved));
+    writer_.commit([this, copy, home](const Status& status) {
+        copying_ = false;
+        auto current = messages_.find(copy->id);
+        if (status && copy->epoch == writer_.epoch() && current != messages_.end()) {
+            Entry& entry = current->second;
+            pin(entry, -1);
+            entry.message.envelope.chunks = copy->chunks;
+            entry.home_segment = home.segment;
+            pin(entry, +1);
             delete_unpinned_segments();
-        });
+        }
+        copy_next();
     });
 }
 

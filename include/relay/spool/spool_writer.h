@@ -45,10 +45,12 @@ struct RecordLocation {
     std::uint64_t offset = 0;  // of the record header
 };
 
-// Called when the writer has sealed a segment (no more appends) or created one.
+// Called when the writer has sealed a segment (no more appends) or created one, and when a
+// batch made a segment durable up to `bytes` (before the batch's commits are answered).
 struct SegmentEvents {
     std::function<void(std::uint64_t sequence, int fd, const std::string& path)> created;
     std::function<void(std::uint64_t sequence)> sealed;
+    std::function<void(std::uint64_t sequence, std::uint64_t bytes)> durable;
 };
 
 class SpoolWriter {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,6 +41,10 @@
 struct XXH3_state_s;
 
 namespace relay::spool {
+
+namespace internal {
+struct BodyRead;
+}
 
 struct SpoolOptions {
     std::string segments_folder;
@@ -109,8 +114,14 @@ class WorkerSpool {
         }
     }
     std::size_t size() const { return messages_.size(); }
-    // The stored bytes, from the cache or the disk (checked against the body hash).
+    // Reads the stored bytes in pieces of at most `piece_bytes` (body_reader.h); nullptr if
+    // there is no such message.
+    class BodyReader;
+    std::unique_ptr<BodyReader> open_body(QueueId id, std::size_t piece_bytes);
+    // The stored bytes, whole, from the cache or the disk (checked against the body hash).
     void read_body(QueueId id, std::function<void(Result<Body>)> done);
+    // The header block as stored (at most the envelope's header_bytes).
+    void read_headers(QueueId id, std::function<void(Result<std::string>)> done);
     void record_recipient(QueueId id, const RecipientDone& done);
     void record_deferral(QueueId id, const Deferral& deferral);
     void record_retry_now(QueueId id);
@@ -118,19 +129,25 @@ class WorkerSpool {
     void finish(QueueId id);
 
     // Calls `done` once everything appended so far is on disk.
-    void flush(std::function<void()> done);
+    void flush(std::function<void(const Status&)> done);
     // Copies unfinished messages out of old segments that they alone keep alive.
     void compact();
+
+    // Called when a group commit made a segment durable up to `bytes`, before the commits it
+    // carried are answered (statistics, and the spool's crash tests).
+    void set_on_durable(std::function<void(std::uint64_t sequence, std::uint64_t bytes)> callback) {
+        on_durable_ = std::move(callback);
+    }
 
     std::uint64_t cached_bytes() const { return cache_bytes_; }
     std::size_t segment_count() const { return segments_.size(); }
 
   private:
+    friend struct internal::BodyRead;
     struct Entry {
         QueuedMessage message;
         std::uint64_t home_segment = 0;
         Body cached;
-        bool copying = false;
     };
     struct SegmentState {
         int fd = -1;
@@ -138,17 +155,18 @@ class WorkerSpool {
         std::uint64_t pins = 0;  // unfinished messages with a message or chunk record here
         bool sealed = false;
     };
-    struct BodyRead;
     struct SegmentUnlink;
+    struct Copy;
 
     void pin(const Entry& entry, int delta);
     void pin_segment(std::uint64_t sequence, int delta);
     void delete_unpinned_segments();
     void schedule_flush();
     void index(QueuedMessage message, std::uint64_t home, Body cached);
-    void start_read(std::unique_ptr<BodyRead> read);
-    void on_body_read(BodyRead* raw, int result);
-    void copy_forward(QueueId id);
+    void after_read();
+    void copy_next();
+    void copy_piece(std::shared_ptr<Copy> copy);
+    void finish_copy(std::shared_ptr<Copy> copy);
 
     engine::Reactor& reactor_;
     SpoolOptions options_;
@@ -158,8 +176,11 @@ class WorkerSpool {
     std::unordered_map<QueueId, Entry> messages_;
     std::uint64_t cache_bytes_ = 0;
     std::function<void(QueueId)> on_queued_;
+    std::function<void(std::uint64_t, std::uint64_t)> on_durable_;
     bool flush_scheduled_ = false;
-    engine::OwnedOperations<BodyRead> reads_;
+    engine::OwnedOperations<internal::BodyRead> reads_;
+    std::deque<QueueId> copy_queue_;  // compaction copies one message at a time
+    bool copying_ = false;
     engine::OwnedOperations<SegmentUnlink> unlinks_;
 };
 

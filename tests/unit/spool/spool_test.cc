@@ -97,7 +97,7 @@ class SpoolTest : public ::testing::Test {
 
     void flush() {
         bool flushed = false;
-        spool_->flush([&] { flushed = true; });
+        spool_->flush([&](const Status&) { flushed = true; });
         run_until([&] { return flushed; });
     }
 
