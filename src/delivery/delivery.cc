@@ -842,7 +842,7 @@ void Delivery::complete(spool::QueueId id) {
 
 void Delivery::send_dsn(spool::QueueId id) {
     attempts_[id].jobs_outstanding = 1;  // marks the message busy while its headers are read
-    spool_.read_body(id, [this, id](Result<spool::Body> body) {
+    spool_.read_headers(id, [this, id](Result<std::string> headers) {
         attempts_.erase(id);
         spool::QueuedMessage* message = spool_.find(id);
         if (message == nullptr) {
@@ -855,11 +855,9 @@ void Delivery::send_dsn(spool::QueueId id) {
         input.arrival_unix_ms = message->envelope.received_unix_ms;
         input.now_unix_ms = unix_ms_now();
         input.utf8 = message->envelope.smtputf8;
-        std::string headers;
-        if (body) {
-            headers = body.value()->substr(0, message->envelope.header_bytes);
+        if (headers) {
+            input.original_headers = headers.value();
         }
-        input.original_headers = headers;
         for (const spool::Recipient& recipient : message->recipients) {
             if (recipient.status != spool::RecipientStatus::failed) {
                 continue;
