@@ -287,6 +287,10 @@ void read_limits(Section& root, Config& config, std::vector<std::string>& errors
     limits.integer("connections_max", l.connections_max, 1, 1000000);
     limits.integer("connections_per_client_max", l.connections_per_client_max, 1, 1000000);
     limits.integer("pending_input_bytes_max", l.pending_input_bytes_max, 4096, 16 << 20);
+    limits.integer("session_output_bytes_max", l.session_output_bytes_max, 4096, 16 << 20);
+    limits.integer("session_unwritten_bytes_max", l.session_unwritten_bytes_max, 64 << 10,
+                   std::int64_t{1} << 32);
+    limits.integer("data_bytes_per_s_min", l.data_bytes_per_s_min, 0, 1 << 30);
     limits.boolean("require_valid_utf8", l.require_valid_utf8);
     limits.finish();
 }
@@ -296,6 +300,9 @@ void read_timeouts(Section& root, Config& config, std::vector<std::string>& erro
     Section timeouts(root.table("timeouts"), "timeouts", errors, file);
     timeouts.integer("command_s", config.timeouts.command_s, 1, 86400);
     timeouts.integer("data_s", config.timeouts.data_s, 1, 86400);
+    timeouts.integer("transaction_s", config.timeouts.transaction_s, 1, 7 * 86400);
+    timeouts.integer("data_rate_grace_s", config.timeouts.data_rate_grace_s, 1, 86400);
+    timeouts.integer("close_s", config.timeouts.close_s, 1, 3600);
     timeouts.finish();
 }
 

@@ -166,6 +166,7 @@ void TcpConnection::on_send_completion(int result, std::uint32_t) {
         return;
     }
     sent_ += static_cast<std::size_t>(result);
+    sent_total_ += static_cast<std::uint64_t>(result);
     if (sent_ < sending_.size() || !queued_.empty()) {
         if (!shut_down_) {
             start_send();

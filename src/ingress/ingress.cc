@@ -22,6 +22,7 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
     settings.recipients_per_message_max = config.limits.recipients_per_message_max;
     settings.errors_per_session_max = config.limits.errors_per_session_max;
     settings.pending_input_bytes_max = config.limits.pending_input_bytes_max;
+    settings.output_bytes_max = config.limits.session_output_bytes_max;
     settings.pass.message_bytes_max = config.limits.message_bytes_max;
     settings.pass.header_bytes_max = config.limits.header_bytes_max;
     settings.pass.bare_line_endings = listener.bare_line_endings;
@@ -48,6 +49,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         if (admitted_) {
             ingress_.limits_.release(client_ip_);
         }
+        ingress_.waiting_for_spool_.erase(this);
     }
 
     void start(const smtp::SyntaxReply* refusal) {
@@ -73,6 +75,13 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         smtp_.end_of_input();
         after_smtp();
     }
+    void on_sent() override {
+        if (connection_.closing()) {
+            return;
+        }
+        smtp_.resume_output();  // the client read its replies: held input goes on
+        after_smtp();
+    }
     void on_closed() override {
         closed_ = true;
         if (!committing_) {
@@ -89,16 +98,60 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     void commit_message(const smtp::Transaction& transaction,
                         const message::MessagePass& pass) override;
 
-    void check_idle(engine::Clock::time_point now, const config::Timeouts& timeouts) {
-        if (closed_ || committing_ || connection_.closing()) {
+    // Once a second: timeouts, the transaction's deadline and the minimum data rate.
+    void check_idle(engine::Clock::time_point now, const config::Config& config) {
+        const config::Timeouts& timeouts = config.timeouts;
+        if (closed_) {
             return;
+        }
+        if (connection_.closing()) {
+            // The last replies go to a client that may never read them: not for ever.
+            if (!closing_seen_) {
+                closing_seen_ = true;
+                closing_since_ = now;
+            } else if (now - closing_since_ >= std::chrono::seconds(timeouts.close_s)) {
+                connection_.abort();
+            }
+            return;
+        }
+        if (committing_) {
+            return;
+        }
+        if (connection_.sent_bytes() != sent_seen_) {
+            sent_seen_ = connection_.sent_bytes();  // the client reads: progress too
+            last_activity_ = now;
         }
         auto limit = std::chrono::seconds(smtp_.in_data() ? timeouts.data_s : timeouts.command_s);
         if (now - last_activity_ >= limit) {
             smtp_.timeout();
             after_smtp();
+            return;
+        }
+        if (in_transaction_ &&
+            now - transaction_started_ >= std::chrono::seconds(timeouts.transaction_s)) {
+            log::warning("client={}: transaction time limit of {} s exceeded; closing", client_ip_,
+                         timeouts.transaction_s);
+            smtp_.transaction_timeout();
+            after_smtp();
+            return;
+        }
+        // The data rate counts only seconds in which relay was reading: a pause for a slow disk
+        // or an unread reply is not the client's slowness.
+        if (smtp_.in_data() && connection_.receiving()) {
+            ++data_seconds_;
+        }
+        std::uint64_t rate_min = config.limits.data_bytes_per_s_min;
+        if (rate_min > 0 && data_seconds_ >= timeouts.data_rate_grace_s &&
+            smtp_.data_bytes() < data_seconds_ * rate_min) {
+            log::warning("client={}: message data at {} bytes/s, below {}; closing", client_ip_,
+                         smtp_.data_bytes() / data_seconds_, rate_min);
+            smtp_.data_too_slow();
+            after_smtp();
         }
     }
+
+    // The spool wrote some of this worker's chunks: a session paused for it may read again.
+    void spool_progressed() { after_smtp(); }
 
     void shutdown() {
         if (closed_) {
@@ -115,6 +168,8 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
 
   private:
     // Sends what the state machine wrote, and follows its wishes about reading and closing.
+    // Reading also pauses while the client has not read its replies, or while the message's
+    // bytes wait for the disk: memory per session stays within the configured bounds.
     void after_smtp() {
         std::string& output = smtp_.output();
         if (!output.empty() && !connection_.closing()) {
@@ -122,12 +177,30 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             connection_.flush();
         }
         output.clear();
+        bool transaction = smtp_.in_transaction();
+        if (transaction != in_transaction_) {
+            in_transaction_ = transaction;
+            transaction_started_ = ingress_.reactor_.now();
+            data_seconds_ = 0;
+        }
         if (smtp_.wants_close()) {
+            ingress_.waiting_for_spool_.erase(this);
             connection_.close();
             return;
         }
-        if (smtp_.wants_pause()) {
-            connection_.pause_receiving();
+        const config::Limits& limits = ingress_.config_.limits;
+        bool spool_behind =
+            incoming_ && incoming_->unwritten_bytes() >= limits.session_unwritten_bytes_max;
+        if (spool_behind) {
+            ingress_.waiting_for_spool_.insert(this);
+        } else {
+            ingress_.waiting_for_spool_.erase(this);
+        }
+        bool output_behind = connection_.unsent_bytes() >= limits.session_output_bytes_max;
+        if (smtp_.wants_pause() || spool_behind || output_behind) {
+            if (connection_.receiving()) {
+                connection_.pause_receiving();
+            }
         } else if (!connection_.receiving() && !connection_.closing()) {
             connection_.start_receiving();
         }
@@ -146,6 +219,12 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
     bool committing_ = false;
     bool closed_ = false;
+    std::uint64_t sent_seen_ = 0;
+    bool in_transaction_ = false;
+    engine::Clock::time_point transaction_started_{};
+    std::uint64_t data_seconds_ = 0;  // seconds in DATA/BDAT while relay was reading
+    bool closing_seen_ = false;
+    engine::Clock::time_point closing_since_{};
 };
 
 void Ingress::Session::commit_message(const smtp::Transaction& transaction,
@@ -211,6 +290,14 @@ Ingress::~Ingress() {
 }
 
 Status Ingress::listen() {
+    spool_.set_on_written([this] {
+        std::vector<Session*> waiting(waiting_for_spool_.begin(), waiting_for_spool_.end());
+        for (Session* session : waiting) {
+            if (waiting_for_spool_.contains(session)) {
+                session->spool_progressed();
+            }
+        }
+    });
     for (const config::Listener& listener : config_.listeners) {
         auto state = std::make_unique<ListenerState>();
         state->config = &listener;
@@ -256,7 +343,7 @@ void Ingress::sweep_idle() {
     }
     for (Session* session : sessions) {
         if (sessions_.contains(session)) {
-            session->check_idle(now, config_.timeouts);
+            session->check_idle(now, config_);
         }
     }
     sweep_timer_ = reactor_.timers().add(reactor_.now() + sweep_interval, [this] { sweep_idle(); });

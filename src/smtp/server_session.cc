@@ -60,7 +60,7 @@ void ServerSession::close_with(std::string_view enhanced, std::string_view text)
 }
 
 void ServerSession::receive(std::span<char> bytes) {
-    if (phase_ == Phase::committing) {
+    if (phase_ == Phase::committing || held_for_output_) {
         pending_.append(bytes.data(), bytes.size());
         return;
     }
@@ -78,6 +78,12 @@ void ServerSession::process(std::span<char> bytes) {
                 pending_.append(bytes.data(), bytes.size());
                 return;
             case Phase::command:
+                if (output_.size() >= settings_.output_bytes_max) {
+                    // Hold the rest until the client has read its replies (resume_output).
+                    held_for_output_ = true;
+                    pending_.append(bytes.data(), bytes.size());
+                    return;
+                }
                 consumed = take_command_line(bytes);
                 break;
             case Phase::data:
@@ -139,6 +145,7 @@ void ServerSession::reset_transaction() {
     }
     transaction_ = Transaction{};
     have_mail_ = false;
+    data_bytes_ = 0;
     bdat_refused_ = false;
     bdat_started_ = false;
     bdat_last_ = false;
@@ -264,6 +271,7 @@ void ServerSession::handle(const Data&) {
 std::size_t ServerSession::feed_data(std::span<char> bytes) {
     ++progress_;
     message::MessagePass::Fed fed = pass_.feed_dot_stuffed(bytes, *sink_, hooks_.body_observer());
+    data_bytes_ += fed.consumed;
     if (fed.finished) {
         finish_message();
     }
@@ -306,6 +314,7 @@ std::size_t ServerSession::feed_bdat(std::span<char> bytes) {
         pass_.feed_chunk(bytes.first(take), *sink_, hooks_.body_observer());
     }
     bdat_remaining_ -= take;
+    data_bytes_ += take;
     if (bdat_remaining_ == 0) {
         end_of_chunk();
     }
@@ -386,8 +395,16 @@ void ServerSession::finish_commit(int code, std::string_view enhanced, std::stri
     resume_pending();
 }
 
+void ServerSession::resume_output() {
+    if (!held_for_output_) {
+        return;
+    }
+    held_for_output_ = false;
+    resume_pending();
+}
+
 void ServerSession::resume_pending() {
-    if (phase_ == Phase::command && !pending_.empty()) {
+    if (phase_ == Phase::command && !held_for_output_ && !pending_.empty()) {
         std::string held;
         held.swap(pending_);
         process(std::span<char>(held.data(), held.size()));
@@ -460,6 +477,20 @@ void ServerSession::timeout() {
         return;
     }
     close_with(server_replies::timeout);
+}
+
+void ServerSession::transaction_timeout() {
+    if (phase_ == Phase::committing || phase_ == Phase::closing) {
+        return;  // the message is complete: its commit decides
+    }
+    close_with(server_replies::transaction_too_long);
+}
+
+void ServerSession::data_too_slow() {
+    if (phase_ == Phase::committing || phase_ == Phase::closing) {
+        return;
+    }
+    close_with(server_replies::data_too_slow);
 }
 
 void ServerSession::shutdown() {

@@ -111,6 +111,15 @@ Status SpoolWriter::open() {
     return {};
 }
 
+bool SpoolWriter::durable(const RecordLocation& at, std::size_t bytes) const {
+    for (const auto& segment : segments_) {
+        if (segment->sequence == at.segment) {
+            return at.offset + bytes <= segment->durable;
+        }
+    }
+    return true;
+}
+
 std::uint64_t SpoolWriter::active_sequence() const {
     return segments_.back()->sequence;
 }
@@ -415,6 +424,9 @@ void SpoolWriter::finish_batch() {
     }
     for (auto& done : batch->waiting) {
         done(status);
+    }
+    if (events_.batch_finished) {
+        events_.batch_finished();
     }
     if (batch_in_flight_) {
         return;  // a callback above appended and flushed: the next batch is on its way

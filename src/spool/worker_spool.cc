@@ -36,8 +36,22 @@ WorkerSpool::Incoming::~Incoming() {
     }
 }
 
+std::uint64_t WorkerSpool::Incoming::unwritten_bytes() {
+    if (epoch_ != spool_.writer_.epoch()) {
+        return 0;  // a write failed: the message is refused at its end, its chunks are dropped
+    }
+    while (!unwritten_.empty() &&
+           spool_.writer_.durable(unwritten_.front().at, unwritten_.front().bytes)) {
+        unwritten_chunk_bytes_ -= unwritten_.front().bytes;
+        unwritten_.pop_front();
+    }
+    return unwritten_chunk_bytes_;
+}
+
 void WorkerSpool::Incoming::add_chunk(const RecordLocation& at, std::uint32_t bytes) {
     chunks_.push_back(ChunkRef{at.segment, at.offset, bytes});
+    unwritten_.push_back(Unwritten{at, record_bytes(bytes)});
+    unwritten_chunk_bytes_ += record_bytes(bytes);
     if (pinned_segments_.empty() || pinned_segments_.back() != at.segment) {
         RELAY_ASSERT(pinned_segments_.empty() || pinned_segments_.back() < at.segment);
         spool_.pin_segment(at.segment, +1);
@@ -60,6 +74,12 @@ void WorkerSpool::Incoming::append(std::string_view bytes) {
 }
 
 void WorkerSpool::Incoming::write_chunk() {
+    if (epoch_ != spool_.writer_.epoch()) {
+        // A write failed since this message began: it will be refused (451) at its end, so
+        // its bytes are read to the end but no longer kept.
+        buffer_.clear();
+        return;
+    }
     auto body = std::make_shared<const std::string>(std::move(buffer_));
     buffer_ = std::string();
     buffer_.reserve(spool_.options_.chunk_bytes);
@@ -93,6 +113,16 @@ WorkerSpool::WorkerSpool(engine::Reactor& reactor, int worker, SpoolOptions opti
                       if (on_durable_) {
                           on_durable_(sequence, bytes);
                       }
+                  },
+                  [this] {
+                      if (!on_written_ || written_scheduled_) {
+                          return;
+                      }
+                      written_scheduled_ = true;
+                      reactor_.defer([this] {
+                          written_scheduled_ = false;
+                          on_written_();
+                      });
                   },
               }) {}
 

@@ -40,12 +40,21 @@ struct Limits {
     std::uint32_t connections_max = 10000;
     std::uint32_t connections_per_client_max = 100;
     std::uint32_t pending_input_bytes_max = 64 * 1024;
+    // Replies a session holds for a client that does not read them; above it, reading pauses.
+    std::uint32_t session_output_bytes_max = 64 * 1024;
+    // Message bytes a session has waiting for the disk; above it, reading pauses.
+    std::uint64_t session_unwritten_bytes_max = 4ull << 20;
+    // Slowest message data accepted, averaged over the data phase (0: no minimum).
+    std::uint32_t data_bytes_per_s_min = 1024;
     bool require_valid_utf8 = true;
 };
 
 struct Timeouts {
-    std::uint32_t command_s = 300;  // RFC 5321 §4.5.3.2.7
-    std::uint32_t data_s = 300;     // waiting for the next piece of message data
+    std::uint32_t command_s = 300;         // RFC 5321 §4.5.3.2.7
+    std::uint32_t data_s = 300;            // waiting for the next piece of message data
+    std::uint32_t transaction_s = 1800;    // from MAIL to the end of the data
+    std::uint32_t data_rate_grace_s = 30;  // data time before the minimum rate applies
+    std::uint32_t close_s = 10;            // for the last replies to be read before closing
 };
 
 struct Spool {

@@ -69,6 +69,8 @@ class TcpConnection {
         flush();
     }
     std::size_t unsent_bytes() const { return queued_.size() + (sending_.size() - sent_); }
+    // Bytes the kernel has taken so far: grows as long as the peer reads.
+    std::uint64_t sent_bytes() const { return sent_total_; }
 
     // Sends what is queued, then closes. Safe to call more than once.
     void close();
@@ -106,6 +108,7 @@ class TcpConnection {
 
     std::string sending_;  // owned by the kernel while a send is in flight
     std::size_t sent_ = 0;
+    std::uint64_t sent_total_ = 0;
     std::string queued_;
 
     MemberOperation<TcpConnection, &TcpConnection::on_receive_completion> receive_operation_{this};

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "relay/base/result.h"
@@ -58,6 +59,7 @@ class Ingress {
     ConnectionLimits& limits_;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+    std::unordered_set<Session*> waiting_for_spool_;  // paused until the spool writes more
     engine::TimerQueue::TimerId sweep_timer_ = 0;
     bool shutting_down_ = false;
     std::function<void()> shutdown_done_;

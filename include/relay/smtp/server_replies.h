@@ -57,6 +57,9 @@ inline constexpr SyntaxReply invalid_utf8{554, "5.6.0",
 // 421 replies: the text follows the host name; the connection closes after them.
 inline constexpr SyntaxReply too_many_errors{421, "4.7.0", "Error: too many errors"};
 inline constexpr SyntaxReply timeout{421, "4.4.2", "Error: timeout exceeded"};
+inline constexpr SyntaxReply transaction_too_long{421, "4.4.2",
+                                                  "Error: transaction time limit exceeded"};
+inline constexpr SyntaxReply data_too_slow{421, "4.4.2", "Error: message data arrives too slowly"};
 inline constexpr SyntaxReply shutting_down{421, "4.3.2", "Service shutting down"};
 inline constexpr SyntaxReply too_many_connections{421, "4.7.0", "Error: too many connections"};
 inline constexpr SyntaxReply too_many_connections_from_client{
@@ -89,6 +92,8 @@ inline constexpr SyntaxReply all[] = {
     invalid_utf8,
     too_many_errors,
     timeout,
+    transaction_too_long,
+    data_too_slow,
     shutting_down,
     too_many_connections,
     too_many_connections_from_client,

@@ -32,6 +32,10 @@ struct ServerSettings {
     std::uint32_t recipients_per_message_max = 1000;
     std::uint32_t errors_per_session_max = 10;
     std::uint32_t pending_input_bytes_max = 64 * 1024;
+    // Replies one receive may produce; past this, the rest of the input is held (and the driver
+    // stops reading) until resume_output: a client that pipelines and never reads cannot make
+    // the server buffer replies without bound.
+    std::uint32_t output_bytes_max = 64 * 1024;
     message::PassLimits pass;  // size, header, bare line endings, UTF-8
 };
 
@@ -94,6 +98,12 @@ class ServerSession {
     void end_of_input();
     // The idle timeout for the current phase expired.
     void timeout();
+    // The transaction's total deadline passed, or its data arrives below the minimum rate: the
+    // session closes (a message in DATA or BDAT is dropped).
+    void transaction_timeout();
+    void data_too_slow();
+    // The driver's output drained below its bound: held input is processed.
+    void resume_output();
     // The service is stopping: 421 at the next opportunity, unless a message is in DATA or
     // committing (it may finish first).
     void shutdown();
@@ -108,11 +118,19 @@ class ServerSession {
     std::string& output() { return output_; }
     // Close once the output is sent.
     bool wants_close() const { return phase_ == Phase::closing; }
-    // The driver should stop reading (a commit is pending and the held input is full).
-    bool wants_pause() const { return pending_.size() >= settings_.pending_input_bytes_max; }
+    // The driver should stop reading: a commit is pending and the held input is full, or
+    // input is held until the output drains.
+    bool wants_pause() const {
+        return held_for_output_ || pending_.size() >= settings_.pending_input_bytes_max;
+    }
+    bool held_for_output() const { return held_for_output_; }
     // In DATA or BDAT: the driver uses the data timeout, else the command timeout.
     bool in_data() const { return phase_ == Phase::data || phase_ == Phase::bdat_chunk; }
     bool committing() const { return phase_ == Phase::committing; }
+    // Between an accepted MAIL and the end of the transaction (its commit included).
+    bool in_transaction() const { return have_mail_ || phase_ == Phase::committing; }
+    // Message bytes taken in the current DATA or BDAT transaction (as received, stuffed).
+    std::uint64_t data_bytes() const { return data_bytes_; }
     const std::string& helo() const { return helo_; }
     bool extended() const { return extended_; }
     std::uint64_t messages_accepted() const { return messages_accepted_; }
@@ -169,6 +187,8 @@ class ServerSession {
     std::string helo_;
     bool extended_ = false;
     bool shutting_down_ = false;
+    bool held_for_output_ = false;  // pending_ waits for resume_output
+    std::uint64_t data_bytes_ = 0;
     bool input_ended_ = false;
     std::uint32_t errors_ = 0;
     std::uint64_t messages_accepted_ = 0;

@@ -51,6 +51,8 @@ struct SegmentEvents {
     std::function<void(std::uint64_t sequence, int fd, const std::string& path)> created;
     std::function<void(std::uint64_t sequence)> sealed;
     std::function<void(std::uint64_t sequence, std::uint64_t bytes)> durable;
+    // A batch ended (made durable, or failed), after its commits were answered.
+    std::function<void()> batch_finished;
 };
 
 class SpoolWriter {
@@ -76,6 +78,10 @@ class SpoolWriter {
     void commit(std::function<void(Status)> done);
     // Starts writing what is pending without anyone waiting (delivery state records).
     void flush();
+
+    // Whether the record of `bytes` at `at` is on disk: its segment's batches made it durable,
+    // or the segment left the writer (sealed and written).
+    bool durable(const RecordLocation& at, std::size_t bytes) const;
 
     // Incremented on every failed batch; a message whose first append happened in an older
     // epoch must not be acknowledged.

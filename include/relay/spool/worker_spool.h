@@ -67,6 +67,11 @@ class WorkerSpool {
         void append(std::string_view bytes) override;
         std::uint64_t size_bytes() const { return total_bytes_; }
         QueueId queue_id() const { return id_; }
+        // Bytes of this message's chunks handed to the writer and not yet on disk (besides
+        // them, only the chunk being filled is in memory). A session stops reading while this
+        // is over its bound, so that a slow disk slows the client instead of filling memory
+        // (WorkerSpool::set_on_written says when to look again).
+        std::uint64_t unwritten_bytes();
 
       private:
         friend class WorkerSpool;
@@ -80,6 +85,12 @@ class WorkerSpool {
         std::string buffer_;
         std::vector<ChunkRef> chunks_;
         std::vector<std::uint64_t> pinned_segments_;  // ascending, each pinned once
+        struct Unwritten {
+            RecordLocation at;
+            std::size_t bytes = 0;  // the whole record
+        };
+        std::deque<Unwritten> unwritten_;  // chunks not yet known to be on disk, oldest first
+        std::uint64_t unwritten_chunk_bytes_ = 0;
         std::uint64_t total_bytes_ = 0;
         XXH3_state_s* hash_state_;  // whole-message XXH3-64, fed as bytes arrive
 
@@ -133,6 +144,9 @@ class WorkerSpool {
     // Copies unfinished messages out of old segments that they alone keep alive.
     void compact();
 
+    // Called (from a deferred task) after each group commit ended: sessions paused because
+    // their unwritten bytes were over the bound look again.
+    void set_on_written(std::function<void()> callback) { on_written_ = std::move(callback); }
     // Called when a group commit made a segment durable up to `bytes`, before the commits it
     // carried are answered (statistics, and the spool's crash tests).
     void set_on_durable(std::function<void(std::uint64_t sequence, std::uint64_t bytes)> callback) {
@@ -177,6 +191,8 @@ class WorkerSpool {
     std::uint64_t cache_bytes_ = 0;
     std::function<void(QueueId)> on_queued_;
     std::function<void(std::uint64_t, std::uint64_t)> on_durable_;
+    std::function<void()> on_written_;
+    bool written_scheduled_ = false;
     bool flush_scheduled_ = false;
     engine::OwnedOperations<internal::BodyRead> reads_;
     std::deque<QueueId> copy_queue_;  // compaction copies one message at a time
