@@ -196,7 +196,6 @@ struct Delivery::Link {
     std::unique_ptr<OutboundConnection> connection;
     Destination* destination = nullptr;
     std::optional<Job> job;
-    spool::Body body;  // keeps the bytes alive while they are sent
     engine::TimerQueue::TimerId idle_timer = 0;
     config::TlsPolicy tls_policy = config::TlsPolicy::opportunistic;
     bool done = false;  // failed or quit: takes no more jobs
@@ -631,9 +630,10 @@ void Delivery::send_job(Link& link, spool::Body body) {
     outbound.smtputf8 = message->envelope.smtputf8;
     outbound.eight_bit = message->envelope.eight_bit;
     outbound.prefix = received_header(*message, config_.server.hostname, link.job->recipients);
-    link.body = std::move(body);
-    outbound.body = *link.body;
-    link.connection->send(outbound);
+    const std::string_view bytes = *body;
+    outbound.body_bytes = bytes.size();
+    outbound.body_ends_with_crlf = bytes.empty() || bytes.ends_with("\r\n");
+    link.connection->send(outbound, std::make_unique<MemoryBodySource>(std::move(body)));
 }
 
 void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult result) {
@@ -641,7 +641,6 @@ void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult
     RELAY_ASSERT(link.job.has_value());
     Job job = std::move(*link.job);
     link.job.reset();
-    link.body.reset();
     std::string error;
     if (spool::QueuedMessage* message = spool_.find(job.id)) {
         bool complete = result.recipient_replies.size() == job.recipients.size();

@@ -1,6 +1,8 @@
-// outbound_connection.cc -- bytes between socket, TLS and the SMTP client state machine.
+// outbound_connection.cc -- bytes between socket, TLS and the SMTP client state machine, and
+// the message body streamed from its source in bounded pieces.
 #include "relay/delivery/outbound_connection.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "relay/base/log.h"
@@ -64,6 +66,13 @@ smtp::ClientSettings client_settings_for(const OutboundSettings& settings) {
 }
 
 }  // namespace
+
+Result<std::string_view> MemoryBodySource::next_piece(std::size_t bytes_max) {
+    RELAY_ASSERT(bytes_max > 0 && offset_ < body_->size());
+    const std::string_view piece = std::string_view(*body_).substr(offset_, bytes_max);
+    offset_ += piece.size();
+    return piece;
+}
 
 OutboundConnection::OutboundConnection(engine::Reactor& reactor, OutboundOwner& owner,
                                        DeliveryTarget target, OutboundSettings settings)
@@ -192,35 +201,35 @@ void OutboundConnection::pump_tls() {
     }
 }
 
+// The session's output (commands, the prefix, the end of the data) into the socket's queue.
 void OutboundConnection::flush_plaintext() {
     std::string& output = session_.output();
     if (output.empty()) {
         return;
     }
-    if (!tls_) {
-        std::string& queued = connection_.output();
-        if (queued.empty()) {
-            queued.swap(output);  // a whole message body: hand the buffer over, do not copy it
-        } else {
-            queued.append(output);
-            output.clear();
-        }
-        connection_.flush();
-        return;
-    }
-    if (tls_->state() != tls::State::established) {
+    if (tls_ && tls_->state() != tls::State::established) {
         return;  // nothing may go out before the handshake ends
     }
+    queue_plaintext(output);
+    output.clear();
+}
+
+// Appends to the socket's queue, through TLS when it is on; the caller flushes.
+void OutboundConnection::queue_plaintext(std::string_view plaintext) {
+    if (!tls_) {
+        connection_.output().append(plaintext);
+        return;
+    }
     std::size_t offset = 0;
-    while (offset < output.size()) {
+    while (offset < plaintext.size()) {
         tls::IoResult written = tls_->write(std::span<const std::byte>(
-            reinterpret_cast<const std::byte*>(output.data()) + offset, output.size() - offset));
+            reinterpret_cast<const std::byte*>(plaintext.data()) + offset,
+            plaintext.size() - offset));
         offset += written.bytes;
         std::span<const std::byte> out = tls_->output();
         connection_.output().append(reinterpret_cast<const char*>(out.data()), out.size());
         tls_->consume_output(out.size());
         if (written.progress == tls::Progress::failed) {
-            output.clear();
             fail("TLS with " + name_ + " failed: " + std::string(tls_->failure_reason()));
             return;
         }
@@ -228,8 +237,36 @@ void OutboundConnection::flush_plaintext() {
             break;
         }
     }
-    output.clear();
-    connection_.flush();
+}
+
+// While the session wants the body and the socket keeps up: the next piece from the source,
+// through the session (which stuffs it for DATA), into the socket's queue. on_sent() comes back
+// here once the queue has drained. A source that cannot be read fails the transaction
+// (RFC 5321 gives no way to abort DATA or BDAT: the connection is dropped mid-data).
+void OutboundConnection::stream_body() {
+    while (!failed_ && session_.body_due()) {
+        if (body_left_bytes_ == 0) {
+            // At once, not once the queue has drained: the reply to the data may follow the
+            // last octets closely, and the session must be waiting for it by then.
+            session_.body_sent();
+            return;
+        }
+        if (connection_.unsent_bytes() >= body_queue_bytes_max) {
+            return;
+        }
+        const std::size_t bytes_max = static_cast<std::size_t>(
+            std::min<std::uint64_t>(body_left_bytes_, body_piece_bytes_max));
+        Result<std::string_view> piece = body_->next_piece(bytes_max);
+        if (!piece) {
+            session_.body_failed(
+                smtp::Reply{554, "5.3.0",
+                            "the queued copy of the message is damaged: " + piece.error().message});
+            return;
+        }
+        RELAY_ASSERT(!piece->empty() && piece->size() <= bytes_max);
+        body_left_bytes_ -= piece->size();
+        queue_plaintext(session_.body_piece(*piece));
+    }
 }
 
 void OutboundConnection::after_session() {
@@ -237,11 +274,18 @@ void OutboundConnection::after_session() {
         return;
     }
     flush_plaintext();
+    stream_body();
+    flush_plaintext();  // the end of the data, once the body is all queued
+    if (failed_) {
+        return;
+    }
+    connection_.flush();
     using State = smtp::ClientSession::State;
     State state = session_.state();
     if (in_transaction_ && state != State::transaction) {
         if (auto result = session_.take_result()) {
             in_transaction_ = false;
+            body_.reset();
             owner_.on_result(*this, std::move(*result));
             if (failed_) {
                 return;
@@ -274,12 +318,22 @@ void OutboundConnection::after_session() {
     arm_timeout();
 }
 
-void OutboundConnection::send(const smtp::OutboundMessage& message) {
+void OutboundConnection::send(const smtp::OutboundMessage& message,
+                              std::unique_ptr<BodySource> body) {
     RELAY_ASSERT(ready() && !in_transaction_);
+    RELAY_ASSERT(body != nullptr);
     in_transaction_ = true;
     ++transactions_;
+    body_ = std::move(body);
+    body_left_bytes_ = message.body_bytes;
     session_.send(message);
     after_session();
+}
+
+void OutboundConnection::on_sent() {
+    if (!failed_ && session_.body_due()) {
+        after_session();  // room for the next pieces of the body; re-arms the block timeout
+    }
 }
 
 void OutboundConnection::quit() {
@@ -339,6 +393,7 @@ void OutboundConnection::fail(const std::string& reason) {
     failed_ = true;
     reactor_.timers().cancel(timer_);
     timer_ = 0;
+    body_.reset();
     owner_.on_failed(*this, reason);
     connection_.close();
 }

@@ -10,13 +10,14 @@
 // Untrusted bytes: every server reply (through ReplyReader, which bounds lines and replies). A
 // reply the session does not expect ends the session, never the process. Runs on the worker
 // that owns the connection; never blocks, never logs (the driver logs failure() once).
-// Memory: at most recipients + 3 expected replies, and one copy of the message in output().
+// Memory: at most recipients + 3 expected replies, the commands and the prefix in output(), and
+// of the body at most one dot-stuffed piece (twice the piece): the body itself stays with the
+// driver.
 #include "relay/smtp/client_session.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include "chars.h"
@@ -157,38 +158,19 @@ ServerCapabilities parse_ehlo(const Reply& reply) {
     return capabilities;
 }
 
-// RFC 5321 §4.5.2: doubles a '.' that starts a line. Returns whether the octet after `text`
-// starts a line. One memchr per line, so a long body costs no per-octet branch.
-bool append_dot_stuffed(std::string& out, std::string_view text, bool line_start) {
-    std::size_t begin = 0;
-    while (begin < text.size()) {
-        if (line_start && text[begin] == '.') {
-            out.push_back('.');
-        }
-        const void* newline = std::memchr(text.data() + begin, '\n', text.size() - begin);
-        if (newline == nullptr) {
-            out.append(text.substr(begin));
-            return false;
-        }
-        const std::size_t end =
-            static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1;
-        out.append(text.substr(begin, end - begin));
-        begin = end;
-        line_start = true;
-    }
-    return line_start;
+bool ends_with_crlf(std::string_view text) {
+    return text.size() >= 2 && text.substr(text.size() - 2) == "\r\n";
 }
 
-// Whether prefix + body (taken as one text) is non-empty and lacks a final CRLF.
-bool needs_final_crlf(std::string_view prefix, std::string_view body) {
-    const std::size_t total = prefix.size() + body.size();
-    if (total == 0) {
-        return false;
-    }
-    auto at = [&](std::size_t index) {
-        return index < prefix.size() ? prefix[index] : body[index - prefix.size()];
-    };
-    return total < 2 || at(total - 2) != '\r' || at(total - 1) != '\n';
+// Whether prefix + body (taken as one text) is non-empty and lacks a final CRLF. The prefix is
+// empty or ends in CRLF (send() checks), so the body decides.
+bool needs_final_crlf(const OutboundMessage& message) {
+    return message.body_bytes > 0 && !message.body_ends_with_crlf;
+}
+
+// The octets the server receives as the message: SIZE= (RFC 1870) and the BDAT size.
+std::uint64_t data_bytes(const OutboundMessage& message) {
+    return message.prefix.size() + message.body_bytes + (needs_final_crlf(message) ? 2 : 0);
 }
 
 bool has_line_break(std::string_view text) {
@@ -217,6 +199,9 @@ Wait ClientSession::waiting_for() const {
         case State::closed:
         case State::failed:
             return Wait::nothing;
+    }
+    if (transaction_->body_due) {
+        return Wait::data_block;
     }
     RELAY_ASSERT(!expected_.empty());
     switch (expected_.front()) {
@@ -508,8 +493,7 @@ void ClientSession::handle_auth(Expect expect, const Reply& reply) {
 std::optional<TransactionResult> ClientSession::local_refusal(
     const OutboundMessage& message) const {
     std::optional<Reply> refusal;
-    const std::uint64_t size_bytes = message.prefix.size() + message.body.size() +
-                                     (needs_final_crlf(message.prefix, message.body) ? 2 : 0);
+    const std::uint64_t size_bytes = data_bytes(message);
     if (message.smtputf8 && !capabilities_.smtputf8) {
         refusal =
             made_up(550, "5.6.7",
@@ -537,6 +521,8 @@ void ClientSession::send(const OutboundMessage& message) {
     RELAY_ASSERT(state_ == State::ready);
     RELAY_ASSERT(!message.recipients.empty());
     RELAY_ASSERT(expected_.empty());
+    // Header fields the relay made itself; a prefix ending mid-line would merge into the body.
+    RELAY_ASSERT(message.prefix.empty() || ends_with_crlf(message.prefix));
     result_.reset();
     if (auto refusal = local_refusal(message)) {
         result_ = std::move(refusal);
@@ -544,14 +530,14 @@ void ClientSession::send(const OutboundMessage& message) {
     }
     Transaction transaction;
     transaction.prefix = message.prefix;
-    transaction.body = message.body;
-    transaction.add_final_crlf = needs_final_crlf(message.prefix, message.body);
+    transaction.body_bytes = message.body_bytes;
+    transaction.data_bytes = data_bytes(message);
+    transaction.add_final_crlf = needs_final_crlf(message);
+    transaction.data_end.add(message.prefix);
     std::string mail = fmt::format("MAIL FROM:<{}>", message.reverse_path);
     RELAY_ASSERT(!has_line_break(message.reverse_path));
     if (capabilities_.size) {
-        const std::size_t size_bytes =
-            message.prefix.size() + message.body.size() + (transaction.add_final_crlf ? 2 : 0);
-        mail += fmt::format(" SIZE={}", size_bytes);
+        mail += fmt::format(" SIZE={}", transaction.data_bytes);
     }
     mail += message.eight_bit ? " BODY=8BITMIME" : "";
     mail += message.smtputf8 ? " SMTPUTF8" : "";
@@ -596,26 +582,72 @@ void ClientSession::send_data_command() {
         send_command("DATA\r\n", Expect::data);
         return;
     }
-    // RFC 3030 §2: one chunk, sent as is; the server must read it even if it refuses it.
+    // RFC 3030 §2: one chunk, sent as is; the server must read it even if it refuses it, so
+    // the body is due now, whatever the RCPT replies will be.
     Transaction& transaction = *transaction_;
-    const std::size_t size_bytes =
-        transaction.prefix.size() + transaction.body.size() + (transaction.add_final_crlf ? 2 : 0);
-    output_.reserve(output_.size() + size_bytes + 32);
-    send_command(fmt::format("BDAT {} LAST\r\n", size_bytes), Expect::bdat);
+    send_command(fmt::format("BDAT {} LAST\r\n", transaction.data_bytes), Expect::bdat);
     output_ += transaction.prefix;
-    output_ += transaction.body;
-    output_ += transaction.add_final_crlf ? "\r\n" : "";
+    transaction.body_due = true;
 }
 
-// After the 354: the message, dot-stuffed, then the final dot (RFC 5321 §4.1.1.4, §4.5.2).
-void ClientSession::send_stuffed_data() {
+// After the 354: the prefix, dot-stuffed; the body follows through body_piece().
+void ClientSession::start_stuffed_data() {
     Transaction& transaction = *transaction_;
-    // A rough bound on the growth from stuffing; the string grows on its own beyond it.
-    output_.reserve(output_.size() + transaction.prefix.size() + transaction.body.size() + 64);
-    const bool line_start = append_dot_stuffed(output_, transaction.prefix, true);
-    append_dot_stuffed(output_, transaction.body, line_start);
+    output_ += transaction.stuffer.stuff(transaction.prefix);
+    transaction.body_due = true;
+}
+
+bool ClientSession::body_due() const {
+    return state_ == State::transaction && transaction_->body_due;
+}
+
+std::string_view ClientSession::body_piece(std::string_view piece) {
+    RELAY_ASSERT(body_due());
+    // The driver sends output() (commands, prefix) before any of the body.
+    RELAY_ASSERT(output_.empty());
+    Transaction& transaction = *transaction_;
+    RELAY_ASSERT(piece.size() <= transaction.body_bytes - transaction.body_streamed_bytes);
+    transaction.body_streamed_bytes += piece.size();
+    transaction.data_end.add(piece);
+    if (capabilities_.chunking) {
+        return piece;
+    }
+    return transaction.stuffer.stuff(piece);
+}
+
+// The end of the data: RFC 5321 §4.1.1.4 (CRLF.CRLF), RFC 3030 §2 (the chunk's last octets).
+void ClientSession::body_sent() {
+    RELAY_ASSERT(body_due());
+    Transaction& transaction = *transaction_;
+    // The driver streamed the body it described: a BDAT size that does not match the octets
+    // sent would make the server read commands as data.
+    RELAY_ASSERT(transaction.body_streamed_bytes == transaction.body_bytes);
+    RELAY_ASSERT(
+        transaction.add_final_crlf ==
+        (transaction.prefix.size() + transaction.body_bytes > 0 && !transaction.data_end.crlf));
+    transaction.body_due = false;
+    transaction.stuffer.release();
     output_ += transaction.add_final_crlf ? "\r\n" : "";
-    send_command(".\r\n", Expect::data_end);
+    if (!capabilities_.chunking) {
+        send_command(".\r\n", Expect::data_end);
+    }
+}
+
+void ClientSession::body_failed(const Reply& reply) {
+    RELAY_ASSERT(body_due());
+    RELAY_ASSERT(reply.code >= 400 && reply.code <= 599);
+    const std::string what = fmt::format("the message data for {} could not be read: {}", host(),
+                                         printable(reply.summary(), summary_bytes_max));
+    finish_pending(reply);
+    fail(what, false, false);
+}
+
+void ClientSession::DataEnd::add(std::string_view text) {
+    if (text.empty()) {
+        return;
+    }
+    crlf = text.size() >= 2 ? ends_with_crlf(text) : cr && text[0] == '\n';
+    cr = text.back() == '\r';
 }
 
 void ClientSession::set_accepted_replies(const Reply& reply) {
@@ -682,7 +714,7 @@ void ClientSession::handle_data(const Reply& reply) {
             // ignore what it says about it.
             send_command(".\r\n", Expect::data_end_ignored);
         } else {
-            send_stuffed_data();
+            start_stuffed_data();
         }
         return;
     }
@@ -708,6 +740,12 @@ void ClientSession::handle_data_end(Expect expect, const Reply& reply) {
 }
 
 void ClientSession::handle_bdat(const Reply& reply) {
+    if (transaction_->body_due) {
+        // The server cannot have read a chunk that is not all sent: its reply is not to it.
+        fail_protocol(step_name(Expect::bdat),
+                      "BDAT answered before the data was sent: " + printable(reply.summary(), 64));
+        return;
+    }
     if (reply.code / 100 == 3) {
         fail_protocol(step_name(Expect::bdat), "BDAT answered " + printable(reply.summary(), 64));
         return;
@@ -843,6 +881,9 @@ void ClientSession::fail_closed_by_server(const Reply& reply) {
 std::string_view ClientSession::step_name() const {
     if (state_ == State::tls_needed) {
         return "STARTTLS";
+    }
+    if (expected_.empty() && transaction_ && transaction_->body_due) {
+        return "DATA";  // after the 354, sending the body
     }
     return expected_.empty() ? std::string_view("the last reply") : step_name(expected_.front());
 }

@@ -522,6 +522,42 @@ def message_bytes(subject="test", sender="sender@sender.test", to="rcpt@example.
     return header.encode("utf-8") + extra_headers + b"\r\n" + body
 
 
+BODY_PIECE_BYTES = 64 * 1024  # OutboundConnection::body_piece_bytes_max
+
+
+def large_message(subject, to, size=3 * 1024 * 1024):
+    """About `size` octets whose stored bytes put what dot-stuffing must get right where relayd
+    cuts the body into pieces: a line that starts with '.' at the start of a piece, a CRLF split
+    between two pieces followed by a line that starts with '.', a '.' in the middle of a line at
+    the start of a piece, a lone '.' line at the start of a piece; then dotted lines throughout."""
+    data = bytearray(message_bytes(subject, to=to, body=b""))
+
+    def fill_to(offset):
+        """Lines of 'x' so that the next line starts at `offset`."""
+        while offset - len(data) > 80:
+            data.extend(b"x" * 38 + b"\r\n")
+        gap = offset - len(data)
+        assert gap == 0 or gap >= 2, gap
+        if gap:
+            data.extend(b"x" * (gap - 2) + b"\r\n")
+
+    piece = BODY_PIECE_BYTES
+    fill_to(piece)
+    data.extend(b".a dot at the start of a piece\r\n")
+    fill_to(2 * piece - 5)
+    data.extend(b"abcd\r\n.after a CRLF split between two pieces\r\n")
+    assert data[2 * piece - 1:2 * piece + 2] == b"\r\n."
+    fill_to(3 * piece - 3)
+    data.extend(b"abc.def: a dot mid-line at the start of a piece\r\n")
+    fill_to(4 * piece)
+    data.extend(b".\r\n")
+    line = 0
+    while len(data) < size:
+        data.extend(b".line %d, a dot first\r\n%s\r\n" % (line, b"y" * (line % 70)))
+        line += 1
+    return bytes(data)
+
+
 def submit(relayd, sender, recipients, data, smtputf8=False, eight_bit=False):
     """One transaction with DATA; returns the queue id."""
     with SmtpClient(relayd.port) as client:

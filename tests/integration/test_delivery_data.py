@@ -2,7 +2,8 @@
 only trace header fields prepended, whether relayd sends them with DATA (dot-stuffed, RFC 5321
 §4.5.2) to a server without CHUNKING or with BDAT (RFC 3030) to one that offers it; SMTPUTF8
 envelopes (RFC 6531) reach a server that offers SMTPUTF8 and bounce (5.6.7) at one that does
-not; many recipients of one domain travel in one transaction.
+not; many recipients of one domain travel in one transaction; a message of a few MB, streamed
+in pieces, arrives whole both ways.
 
 The server without CHUNKING is aiosmtpd. The server with CHUNKING is a second relayd, whose
 spool is read back with `relayctl queue show ID --data`; a TCP proxy between the two records
@@ -11,9 +12,9 @@ the commands the sending relayd used.
 import pytest
 
 from conftest import free_port
-from delivery_support import (SENDER, delivery_settings, message_bytes, message_id_of,
-                              network_fixture, parse_dsn, strip_prefix, submit, submit_bdat,
-                              wait_gone, wait_until)
+from delivery_support import (SENDER, delivery_settings, large_message, message_bytes,
+                              message_id_of, network_fixture, parse_dsn, strip_prefix, submit,
+                              submit_bdat, wait_gone, wait_until)
 
 
 @pytest.fixture
@@ -97,6 +98,29 @@ def test_bdat_to_a_chunking_server_is_byte_identical(net):
     sent = bytes(spy.client_bytes)
     assert b"\r\nBDAT " in sent, "CHUNKING was offered, so BDAT should have been used"
     assert b"\r\nDATA\r\n" not in sent
+
+
+def test_large_message_is_streamed_whole_with_data_and_with_bdat(net):
+    net.dnsmasq(mx=[("data.test", "mx.data.test", 10)], hosts=[("mx.data.test", "127.0.0.2")])
+    receiver = net.receiver("127.0.0.2")
+    downstream = net.factory(
+        settings=delivery_settings(None, 25, retry="[3600]",
+                                   routes=[("*", f"127.0.0.1:{free_port()}")]),
+        name="downstream")
+    spy = net.spy(downstream.port)
+    relayd = net.relayd(routes=[("bdat.test", f"127.0.0.1:{spy.port}")])
+    with_data = large_message("large with DATA", to="user@data.test")
+    with_bdat = large_message("large with BDAT", to="user@bdat.test")
+    submit(relayd, SENDER, ["user@data.test"], with_data)
+    queue_id = submit(relayd, SENDER, ["user@bdat.test"], with_bdat)
+    [received] = receiver.wait_for(1, timeout=30)
+    _, rest = strip_prefix(received.data, with_data)
+    assert rest == with_data
+    wait_gone(relayd, queue_id, timeout=30)
+    [stored] = [downstream.message_data(stored_id) for stored_id in downstream.queue()]
+    _, rest = strip_prefix(stored, with_bdat)
+    assert rest == with_bdat
+    assert b"\r\nBDAT " in bytes(spy.client_bytes)
 
 
 def test_smtputf8_to_a_server_that_offers_it(net):

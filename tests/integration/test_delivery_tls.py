@@ -5,11 +5,12 @@ MX host's name). "opportunistic" encrypts whenever STARTTLS is offered and, when
 the command fails, delivers in plaintext (RFC 7435); "required" verifies the certificate chain
 and the host name and defers the message when either fails; with the certificate as a trust
 anchor in `[delivery] ca_file` it delivers. The receiver side says whether a session ran over TLS.
+A message of a few MB, streamed through TLS in pieces, arrives whole.
 """
 import pytest
 
-from delivery_support import (SENDER, make_certificate, message_bytes, network_fixture, submit,
-                              wait_attempted, wait_gone)
+from delivery_support import (SENDER, large_message, make_certificate, message_bytes,
+                              network_fixture, strip_prefix, submit, wait_attempted, wait_gone)
 
 MX_HOST = "mx.tls.test"
 
@@ -41,6 +42,18 @@ def test_opportunistic_encrypts_with_a_self_signed_certificate(net, certificate)
     [received] = receiver.wait_for(1)
     assert received.tls, "the message should have travelled over TLS"
     assert received.tls_version.startswith("TLSv1."), received.tls_version
+    wait_gone(relayd, queue_id)
+
+
+def test_large_message_is_streamed_whole_over_tls(net, certificate):
+    receiver = tls_receiver(net, *certificate, starttls="ok")
+    relayd = net.relayd(tls="opportunistic")
+    data = large_message("large over TLS", to="user@tls.test")
+    queue_id = submit(relayd, SENDER, ["user@tls.test"], data)
+    [received] = receiver.wait_for(1, timeout=30)
+    assert received.tls, "the message should have travelled over TLS"
+    _, rest = strip_prefix(received.data, data)
+    assert rest == data
     wait_gone(relayd, queue_id)
 
 

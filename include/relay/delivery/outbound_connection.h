@@ -6,14 +6,23 @@
 // transaction, hands back each transaction's result, and reports why it can no longer be used.
 // Timeouts follow what the session waits for (RFC 5321 §4.5.3.2).
 //
+// The message body is streamed from a BodySource in pieces of at most body_piece_bytes_max, and
+// no piece is read while body_queue_bytes_max or more wait to be sent: a connection holds a few
+// pieces of a body, never the whole of it. A plaintext piece is copied once, into the socket's
+// queue; under TLS it is encrypted from the source's (or the session's stuffed) bytes.
+//
 // Thread: one worker. Never blocks.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
+#include "relay/base/result.h"
 #include "relay/config/config.h"
 #include "relay/delivery/mx_plan.h"
 #include "relay/engine/reactor.h"
@@ -24,6 +33,27 @@
 namespace relay::delivery {
 
 class OutboundConnection;
+
+// The body of the message in a transaction, read piece by piece while it is sent.
+class BodySource {
+  public:
+    virtual ~BodySource() = default;
+    // The next piece: between 1 and `bytes_max` octets (the connection asks only while octets
+    // are left), valid until the next call or the source's end. An error when the stored body
+    // cannot be read; the transaction then fails and the connection is dropped.
+    virtual Result<std::string_view> next_piece(std::size_t bytes_max) = 0;
+};
+
+// A body already in memory (the spool's copy, shared, not copied).
+class MemoryBodySource final : public BodySource {
+  public:
+    explicit MemoryBodySource(std::shared_ptr<const std::string> body) : body_(std::move(body)) {}
+    Result<std::string_view> next_piece(std::size_t bytes_max) override;
+
+  private:
+    std::shared_ptr<const std::string> body_;
+    std::size_t offset_ = 0;
+};
 
 class OutboundOwner {
   public:
@@ -51,9 +81,16 @@ class OutboundConnection final : public engine::ConnectionHandler {
                        OutboundSettings settings);
     ~OutboundConnection();
 
+    // The largest body piece sent at once, and how much may wait in the socket's queue before
+    // the next piece is read: a connection holds at most the queue, one stuffed piece in the
+    // session and one piece in the source (a few hundred KiB), whatever the message size.
+    static constexpr std::size_t body_piece_bytes_max = 64 * 1024;
+    static constexpr std::size_t body_queue_bytes_max = 2 * body_piece_bytes_max;
+
     void connect();
-    // Starts a transaction; the body must stay valid until on_result.
-    void send(const smtp::OutboundMessage& message);
+    // Starts a transaction. `body` yields the message.body_bytes octets of the body; the
+    // connection keeps it until the transaction's result.
+    void send(const smtp::OutboundMessage& message, std::unique_ptr<BodySource> body);
     void quit();
     void abort();
 
@@ -70,6 +107,7 @@ class OutboundConnection final : public engine::ConnectionHandler {
     void on_connected(int error) override;
     void on_receive(std::span<char> bytes) override;
     void on_disconnect(int error) override;
+    void on_sent() override;
     void on_closed() override;
 
   private:
@@ -77,6 +115,8 @@ class OutboundConnection final : public engine::ConnectionHandler {
     void feed_plaintext(std::string_view plaintext);
     void pump_tls();
     void flush_plaintext();
+    void queue_plaintext(std::string_view plaintext);
+    void stream_body();
     void start_tls();
     void arm_timeout();
     void fail(const std::string& reason);
@@ -90,7 +130,9 @@ class OutboundConnection final : public engine::ConnectionHandler {
     smtp::ClientSession session_;
     std::optional<tls::Session> tls_;
     std::string name_;
-    std::string pending_ciphertext_;  // received while the TLS session's input was full
+    std::string pending_ciphertext_;     // received while the TLS session's input was full
+    std::unique_ptr<BodySource> body_;   // the transaction's body, while it runs
+    std::uint64_t body_left_bytes_ = 0;  // not yet read from body_
     engine::TimerQueue::TimerId timer_ = 0;
     bool reached_server_ = false;
     bool tls_failed_ = false;

@@ -7,6 +7,11 @@
 // when the session asks for it, and enforces the timeout the session names for its current
 // wait. Several transactions may run one after another on one session (connection reuse).
 //
+// The message body never passes through output(): the driver streams it from its own buffer in
+// pieces of any size (body_piece), and the session hands each piece back as it is (BDAT) or
+// dot-stuffed (DATA). So a message of any size costs the session its commands and prefix, and
+// at most twice the largest piece.
+//
 // Untrusted bytes: everything the server sends (bounded by ReplyReader). The number of replies
 // the session waits for is bounded by the recipients of the current transaction plus three.
 // Runs on the worker that owns the connection; never blocks.
@@ -20,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "relay/smtp/dot_stuffer.h"
 #include "relay/smtp/reply.h"
 
 namespace relay::smtp {
@@ -45,18 +51,21 @@ struct ServerCapabilities {
     std::vector<std::string> auth_mechanisms;  // upper case, no duplicates
 };
 
-// One transaction: the envelope and the bytes to send.
+// One transaction: the envelope, the prefix, and what the body the driver streams is like.
 struct OutboundMessage {
     std::string reverse_path;             // empty: the null sender "<>"
     std::vector<std::string> recipients;  // at least one; no CR or LF in any address
     bool smtputf8 = false;                // the envelope or headers need SMTPUTF8
     bool eight_bit = false;               // the content has 8-bit octets (BODY=8BITMIME)
-    // Sent before the body, as is: trace and signature header fields, each ending in CRLF.
+    // Sent before the body: trace and signature header fields, each ending in CRLF (small;
+    // empty or ending in CRLF).
     std::string prefix;
-    // The stored message (CRLF lines, not dot-stuffed). Must stay valid and unchanged until the
-    // transaction's result is taken. When prefix + body do not end in CRLF, the session adds
-    // one (with DATA and with BDAT alike, so that both deliver the same message).
-    std::string_view body;
+    // The stored message (CRLF lines, not dot-stuffed) the driver streams after the prefix:
+    // its size, and whether it is empty or ends in CRLF. When it does not, the session adds a
+    // CRLF, with DATA and with BDAT alike, so that both deliver the same message; SIZE= and
+    // the BDAT size count it.
+    std::uint64_t body_bytes = 0;
+    bool body_ends_with_crlf = true;
 };
 
 struct TransactionResult {
@@ -75,7 +84,7 @@ enum class Wait {
     greeting,    // §4.5.3.2.1: 5 minutes
     command,     // EHLO, STARTTLS (and its handshake), AUTH, MAIL, RCPT, RSET, QUIT: 5 minutes
     data_start,  // the 354 after DATA: 2 minutes
-    data_block,  // sending the body: 3 minutes per block
+    data_block,  // the body is due (body_due()): 3 minutes per block the driver sends
     data_end,    // the reply after the final dot or BDAT LAST: 10 minutes
 };
 
@@ -111,9 +120,8 @@ class ClientSession {
     std::string& output() { return output_; }
 
     State state() const { return state_; }
-    // Never data_block: the whole body is queued in output() at once (after the 354, or with
-    // BDAT), and the session then names data_end; while output() still holds body bytes, the
-    // driver applies the data_block timeout per write itself.
+    // data_block while the body is due, whatever replies are still outstanding; after
+    // body_sent(), data_end once every reply before the one to the data has come.
     Wait waiting_for() const;
     // The TLS handshake completed: the session sends EHLO again. Also valid in state greeting
     // before any byte was received, for implicit TLS (port 465): then nothing is sent.
@@ -123,8 +131,33 @@ class ClientSession {
     bool tls_active() const { return tls_active_; }
 
     // Starts a transaction (state() must be ready). With PIPELINING, MAIL, RCPT... and DATA (or
-    // BDAT LAST with the whole message) are written at once.
+    // BDAT LAST and the prefix) are written at once.
     void send(const OutboundMessage& message);
+
+    // The body is due: the driver takes output() first (the commands, then the prefix, already
+    // framed), then streams exactly body_bytes of body, in order, in pieces of any size, each
+    // through body_piece(), and sends what it returns; then it calls body_sent(). With BDAT the
+    // body is due as soon as the commands are written, even if every RCPT fails later (RFC 3030
+    // §2: the server reads the chunk and discards it); with DATA after the 354, and only when a
+    // recipient was accepted. Replies may arrive meanwhile (to pipelined MAIL and RCPT); one to
+    // the data itself before body_sent() is a protocol error.
+    bool body_due() const;
+    // The bytes to send for `piece`: `piece` itself when it needs no change (always with BDAT,
+    // and with DATA when no line in it starts with '.'), else a view of the session's own
+    // buffer holding the dot-stuffed copy, valid until the next call. The driver keeps `piece`
+    // valid until it has sent (or copied) what this returns. output() must be empty. Memory:
+    // at most twice the largest piece.
+    [[nodiscard]] std::string_view body_piece(std::string_view piece);
+    // The whole body went through body_piece(): the session writes the end of the data to
+    // output() (DATA: a CRLF if the data does not end in one, then ".\r\n"; BDAT: that CRLF
+    // when the declared size counts it) and waits for the reply.
+    void body_sent();
+    // The body could not be read (damaged spool data): the transaction cannot be completed.
+    // Every recipient without a final reply gets `reply` (a local 4xx or 5xx the caller
+    // chooses), the result is published, and the session fails: a DATA or BDAT in progress
+    // cannot be ended cleanly, so the driver drops the connection without sending the end of
+    // the data, and the server discards the partial message. Nothing is written to output().
+    void body_failed(const Reply& reply);
     // The result of the transaction started last, once complete (state() is ready again, or
     // failed/closed when the connection broke mid-way: then every recipient the transaction had
     // not finished gets a 4xx reply naming the reason).
@@ -164,13 +197,25 @@ class ClientSession {
         quit,
     };
 
+    // Whether the data written so far (prefix, then body pieces) ends in CRLF.
+    struct DataEnd {
+        bool crlf = false;
+        bool cr = false;  // the last octet was CR (a piece may end between CR and LF)
+        void add(std::string_view text);
+    };
+
     // The transaction in progress.
     struct Transaction {
         std::vector<std::string> commands;  // MAIL, then one RCPT per recipient
         std::size_t commands_sent = 0;
         std::string prefix;
-        std::string_view body;
+        std::uint64_t body_bytes = 0;
+        std::uint64_t data_bytes = 0;  // prefix, body and the added CRLF: SIZE=, BDAT
         bool add_final_crlf = false;
+        bool body_due = false;
+        std::uint64_t body_streamed_bytes = 0;  // through body_piece() so far
+        DataEnd data_end;
+        DotStuffer stuffer;                               // DATA only
         std::vector<std::optional<Reply>> final_replies;  // per recipient, once known
         std::vector<bool> accepted;                       // per recipient: RCPT got 2xx
         std::size_t rcpt_replies = 0;
@@ -202,7 +247,7 @@ class ClientSession {
     std::optional<TransactionResult> local_refusal(const OutboundMessage& message) const;
     void send_next_transaction_command();
     void send_data_command();
-    void send_stuffed_data();
+    void start_stuffed_data();
     void set_accepted_replies(const Reply& reply);
     void finish_transaction();
     void publish_result();

@@ -2,12 +2,15 @@
 // server replies with byte-exact expectations on what the client writes: greeting, EHLO/HELO,
 // STARTTLS, AUTH, plain and pipelined transactions with DATA and BDAT, dot-stuffing, per-recipient
 // results, local refusals, 421, lost connections, replies split at every octet, and connection
-// reuse.
+// reuse; the body streamed in pieces (DATA stuffed across pieces, BDAT without a copy), a body
+// that cannot be read, and the sizes declared with and without an added CRLF.
 #include "relay/smtp/client_session.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,13 +45,36 @@ std::string ehlo_reply(const std::vector<std::string_view>& keywords) {
     return out;
 }
 
+// `message` describing `body` as its stored body.
+OutboundMessage with_body(OutboundMessage message, std::string_view body) {
+    message.body_bytes = body.size();
+    message.body_ends_with_crlf = body.empty() || body.ends_with("\r\n");
+    return message;
+}
+
 OutboundMessage test_message(std::vector<std::string> recipients = {"alice@example.org"}) {
     OutboundMessage message;
     message.reverse_path = "bounces+t1@relay.test";
     message.recipients = std::move(recipients);
     message.prefix = std::string(prefix_text);
-    message.body = body_text;
-    return message;
+    return with_body(std::move(message), body_text);
+}
+
+// Streams `body` as the driver does, in pieces of `piece_bytes` (0: one piece), then ends it;
+// returns what the client sends for it, end of data included.
+std::string stream_body(ClientSession& session, std::string_view body, std::size_t piece_bytes) {
+    EXPECT_TRUE(session.body_due());
+    EXPECT_EQ(session.waiting_for(), Wait::data_block);
+    const std::size_t step = piece_bytes == 0 ? std::max<std::size_t>(body.size(), 1) : piece_bytes;
+    std::string out;
+    for (std::size_t offset = 0; offset < body.size(); offset += step) {
+        out += session.body_piece(body.substr(offset, step));
+    }
+    session.body_sent();
+    EXPECT_FALSE(session.body_due());
+    out += session.output();
+    session.output().clear();
+    return out;
 }
 
 std::vector<std::string> summaries(const TransactionResult& result) {
@@ -69,13 +95,19 @@ class Client {
         session.receive(bytes);
         return take();
     }
+    // What the client wrote; when the body is due, the body streamed after it (unless
+    // `stream` is off).
     std::string take() {
         std::string out;
         out.swap(session.output());
+        if (stream && session.body_due()) {
+            out += stream_body(session, body, piece_bytes);
+        }
         return out;
     }
-    std::string send(const OutboundMessage& message) {
-        session.send(message);
+    std::string send(const OutboundMessage& message, std::string_view stored = body_text) {
+        body = stored;
+        session.send(with_body(message, stored));
         return take();
     }
     std::vector<std::string> result_summaries() {
@@ -85,6 +117,9 @@ class Client {
     }
 
     ClientSession session;
+    std::string body;             // the stored body of the message sent last
+    std::size_t piece_bytes = 0;  // how the body is cut: 0 is one piece
+    bool stream = true;
 };
 
 // Greeting and EHLO done: the session is ready with `keywords`.
@@ -466,8 +501,7 @@ TEST(ClientSessionTransaction, DotStuffingIsExact) {
         "last line without CRLF .";
     OutboundMessage message = test_message();
     message.prefix = ".X-Odd: prefix\r\n";
-    message.body = body;
-    client.send(message);
+    client.send(message, body);
     client.receive("250 ok\r\n");
     EXPECT_EQ(client.receive("250 ok\r\n"), "DATA\r\n");
     EXPECT_EQ(client.receive("354 go\r\n"),
@@ -488,17 +522,16 @@ TEST(ClientSessionTransaction, EmptyMessageAndBodyWithoutPrefix) {
     make_ready(client, {"SIZE"});
     OutboundMessage message = test_message();
     message.prefix.clear();
-    message.body = {};
-    EXPECT_EQ(client.send(message), "MAIL FROM:<bounces+t1@relay.test> SIZE=0\r\n");
+    EXPECT_EQ(client.send(message, ""), "MAIL FROM:<bounces+t1@relay.test> SIZE=0\r\n");
     client.receive("250 ok\r\n");
     client.receive("250 ok\r\n");
     EXPECT_EQ(client.receive("354 go\r\n"), ".\r\n");
     client.receive("250 ok\r\n");
     ASSERT_EQ(client.session.state(), State::ready);
 
-    message.body = "line ending in a dot\r\n.";  // the final "." is a line of its own
-    EXPECT_EQ(client.send(message), "MAIL FROM:<bounces+t1@relay.test> SIZE=" +
-                                        std::to_string(message.body.size() + 2) + "\r\n");
+    const std::string_view body = "line ending in a dot\r\n.";  // the "." is a line of its own
+    EXPECT_EQ(client.send(message, body),
+              "MAIL FROM:<bounces+t1@relay.test> SIZE=" + std::to_string(body.size() + 2) + "\r\n");
     client.receive("250 ok\r\n");
     client.receive("250 ok\r\n");
     EXPECT_EQ(client.receive("354 go\r\n"), "line ending in a dot\r\n..\r\n.\r\n");
@@ -509,8 +542,7 @@ TEST(ClientSessionTransaction, ChunkingWithoutPipelining) {
     make_ready(client, {"CHUNKING"});
     OutboundMessage message = test_message();
     static constexpr std::string_view body = ".dot line\r\nend";
-    message.body = body;
-    EXPECT_EQ(client.send(message), "MAIL FROM:<bounces+t1@relay.test>\r\n");
+    EXPECT_EQ(client.send(message, body), "MAIL FROM:<bounces+t1@relay.test>\r\n");
     EXPECT_EQ(client.receive("250 ok\r\n"), "RCPT TO:<alice@example.org>\r\n");
     const std::string data = std::string(prefix_text) + ".dot line\r\nend\r\n";
     EXPECT_EQ(client.receive("250 ok\r\n"),
@@ -649,10 +681,9 @@ TEST(ClientSessionPipelining, ChunkingBatchSendsDataRaw) {
     make_ready(client, {"PIPELINING", "CHUNKING", "8BITMIME"});
     OutboundMessage message = test_message({"a@example.org", "b@example.org"});
     static constexpr std::string_view body = ".not stuffed\r\n\xc3\xa9t\xc3\xa9\r\n";
-    message.body = body;
     message.eight_bit = true;
     const std::string data = std::string(prefix_text) + std::string(body);
-    EXPECT_EQ(client.send(message),
+    EXPECT_EQ(client.send(message, body),
               "MAIL FROM:<bounces+t1@relay.test> BODY=8BITMIME\r\n"
               "RCPT TO:<a@example.org>\r\n"
               "RCPT TO:<b@example.org>\r\n"
@@ -739,9 +770,8 @@ TEST(ClientSessionLocal, RefusesWhatTheServerCannotTake) {
         // The session stays usable.
         message.smtputf8 = false;
         message.eight_bit = false;
-        message.body = "x\r\n";
         message.prefix.clear();
-        EXPECT_NE(client.send(message), "");
+        EXPECT_NE(client.send(message, "x\r\n"), "");
     }
 }
 
@@ -751,6 +781,283 @@ TEST(ClientSessionLocal, SizeAtTheLimitIsSent) {
     make_ready(client, {keyword});
     EXPECT_EQ(client.send(test_message()), "MAIL FROM:<bounces+t1@relay.test> SIZE=" +
                                                std::to_string(message_text.size()) + "\r\n");
+}
+
+// ---- the body in pieces ---------------------------------------------------------------------
+
+// A body with what stuffing must get right: dots at line starts, bare LF, no final CRLF.
+constexpr std::string_view tricky_body =
+    ".starts with a dot\r\n..two\r\n.\r\nmid . dot\r\n\r\n.\nbare lf\r\n.\r\n.last";
+// What the server must receive for it after the 354: the prefix and the body stuffed, the
+// CRLF the session adds, the final dot (the output of the session that sent it whole).
+const std::string tricky_data = std::string(prefix_text) +
+                                "..starts with a dot\r\n...two\r\n..\r\nmid . dot\r\n\r\n..\n"
+                                "bare lf\r\n..\r\n..last\r\n.\r\n";
+
+// The session after the 354 for `body`, without streaming it.
+void start_data(Client& client, std::string_view body) {
+    make_ready(client, {"PIPELINING"});
+    client.stream = false;
+    client.send(test_message(), body);
+    EXPECT_EQ(client.receive("250 ok\r\n250 ok\r\n354 go\r\n"), prefix_text);
+    ASSERT_TRUE(client.session.body_due());
+}
+
+TEST(ClientSessionStreaming, DataInPiecesOfEverySizeEqualsTheWholeBody) {
+    for (std::size_t piece_bytes = 0; piece_bytes <= tricky_body.size() + 1; ++piece_bytes) {
+        Client client;
+        client.piece_bytes = piece_bytes;
+        make_ready(client, {"PIPELINING"});
+        client.send(test_message(), tricky_body);
+        EXPECT_EQ(client.receive("250 ok\r\n250 ok\r\n354 go\r\n"), tricky_data)
+            << "pieces of " << piece_bytes;
+        EXPECT_EQ(client.session.waiting_for(), Wait::data_end);
+        EXPECT_EQ(client.receive("250 2.0.0 queued\r\n"), "");
+        EXPECT_EQ(client.result_summaries(), std::vector<std::string>{"250 2.0.0 queued"});
+    }
+}
+
+TEST(ClientSessionStreaming, DataInRandomPiecesWithEmptyOnesEqualsTheWholeBody) {
+    std::mt19937 random(5321);
+    for (int round = 0; round < 200; ++round) {
+        Client client;
+        start_data(client, tricky_body);
+        std::string out;
+        std::size_t offset = 0;
+        while (offset < tricky_body.size()) {
+            const std::size_t size = std::uniform_int_distribution<std::size_t>(0, 9)(random);
+            const std::string_view piece = tricky_body.substr(offset, size);
+            out += client.session.body_piece(piece);
+            offset += piece.size();
+            EXPECT_EQ(client.session.waiting_for(), Wait::data_block);
+        }
+        client.session.body_sent();
+        out += client.take();
+        EXPECT_EQ(std::string(prefix_text) + out, tricky_data) << "round " << round;
+    }
+}
+
+TEST(ClientSessionStreaming, DataPiecesWithoutDotsAreNotCopied) {
+    Client client;
+    start_data(client, body_text);
+    const std::string_view first = body_text.substr(0, 10);
+    const std::string_view second = body_text.substr(10);
+    EXPECT_EQ(client.session.body_piece(first).data(), first.data());
+    EXPECT_EQ(client.session.body_piece(second).data(), second.data());
+    client.session.body_sent();
+    EXPECT_EQ(client.take(), ".\r\n");
+}
+
+TEST(ClientSessionStreaming, CrLfSplitAcrossPiecesAddsNoCrlf) {
+    Client client;
+    start_data(client, "a\r\n.b\r\n");
+    std::string out;
+    for (const std::string_view piece : {"a\r", "\n", ".b\r", "\n"}) {
+        out += client.session.body_piece(piece);
+    }
+    client.session.body_sent();
+    out += client.take();
+    EXPECT_EQ(out, "a\r\n..b\r\n.\r\n");
+}
+
+TEST(ClientSessionStreaming, BdatReturnsThePiecesThemselves) {
+    Client client;
+    make_ready(client, {"PIPELINING", "CHUNKING"});
+    client.stream = false;
+    const std::string body = ".a\r\n.b";  // no final CRLF: the session adds it
+    const std::string data = std::string(prefix_text) + body + "\r\n";
+    EXPECT_EQ(client.send(test_message(), body),
+              "MAIL FROM:<bounces+t1@relay.test>\r\nRCPT TO:<alice@example.org>\r\nBDAT " +
+                  std::to_string(data.size()) + " LAST\r\n" + std::string(prefix_text));
+    ASSERT_TRUE(client.session.body_due());
+    EXPECT_EQ(client.session.waiting_for(), Wait::data_block);
+    const std::string_view whole = body;
+    for (const std::string_view piece : {whole.substr(0, 3), whole.substr(3, 0), whole.substr(3)}) {
+        const std::string_view out = client.session.body_piece(piece);
+        EXPECT_EQ(out.data(), piece.data());
+        EXPECT_EQ(out.size(), piece.size());
+    }
+    client.session.body_sent();
+    EXPECT_EQ(client.take(), "\r\n");
+    EXPECT_EQ(client.session.waiting_for(), Wait::command);  // MAIL and RCPT still unanswered
+    EXPECT_EQ(client.receive("250 ok\r\n250 ok\r\n"), "");
+    EXPECT_EQ(client.session.waiting_for(), Wait::data_end);
+    EXPECT_EQ(client.receive("250 2.0.0 queued\r\n"), "");
+    EXPECT_EQ(client.result_summaries(), std::vector<std::string>{"250 2.0.0 queued"});
+}
+
+TEST(ClientSessionStreaming, BdatBodyIsSentEvenWhenEveryRecipientFails) {
+    Client client;
+    make_ready(client, {"PIPELINING", "CHUNKING"});
+    client.stream = false;
+    client.send(test_message({"a@example.org", "b@example.org"}));
+    // The RCPT replies come while the body is being sent; the chunk must still be sent whole.
+    EXPECT_EQ(client.receive("250 ok\r\n550 5.1.1 no a\r\n550 5.1.1 no b\r\n"), "");
+    EXPECT_TRUE(client.session.body_due());
+    EXPECT_EQ(client.session.waiting_for(), Wait::data_block);
+    EXPECT_EQ(client.session.body_piece(body_text), body_text);
+    client.session.body_sent();
+    EXPECT_EQ(client.take(), "");
+    EXPECT_EQ(client.receive("554 5.5.1 no valid recipients\r\n"), "RSET\r\n");
+    EXPECT_EQ(client.receive("250 ok\r\n"), "");
+    EXPECT_EQ(client.result_summaries(),
+              (std::vector<std::string>{"550 5.1.1 no a", "550 5.1.1 no b"}));
+    EXPECT_EQ(client.session.state(), State::ready);
+}
+
+TEST(ClientSessionStreaming, ReplyToTheDataBeforeTheBodyIsSentIsAProtocolError) {
+    {
+        Client client;
+        make_ready(client, {"PIPELINING", "CHUNKING"});
+        client.stream = false;
+        client.send(test_message());
+        (void)client.session.body_piece(body_text.substr(0, 5));
+        client.receive("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n");
+        EXPECT_EQ(client.session.state(), State::failed);
+        EXPECT_FALSE(client.session.body_due());
+        EXPECT_NE(client.session.failure().find("BDAT answered before the data was sent"),
+                  std::string::npos);
+        EXPECT_EQ(
+            client.result_summaries(),
+            std::vector<std::string>{"451 4.5.0 protocol error with mx.example.net after BDAT"});
+        EXPECT_EQ(client.take(), "");
+    }
+    {
+        Client client;
+        start_data(client, body_text);
+        client.receive("250 2.0.0 queued\r\n");
+        EXPECT_EQ(client.session.state(), State::failed);
+        EXPECT_EQ(
+            client.result_summaries(),
+            std::vector<std::string>{"451 4.5.0 protocol error with mx.example.net after DATA"});
+        EXPECT_EQ(client.take(), "");
+    }
+}
+
+TEST(ClientSessionStreaming, BodyFailedMidDataFailsTheTransaction) {
+    Client client;
+    make_ready(client, {"PIPELINING"});
+    client.stream = false;
+    client.send(test_message({"a@example.org", "b@example.org"}), tricky_body);
+    client.receive("250 ok\r\n250 ok\r\n550 5.1.1 no b\r\n354 go\r\n");
+    (void)client.session.body_piece(tricky_body.substr(0, 7));
+    client.session.body_failed(Reply{554, "5.3.0", "the queued copy of the message is damaged"});
+    EXPECT_EQ(client.session.state(), State::failed);
+    EXPECT_FALSE(client.session.body_due());
+    EXPECT_FALSE(client.session.failure_permanent());
+    EXPECT_EQ(client.session.failure(),
+              "the message data for mx.example.net could not be read: 554 5.3.0 the queued copy "
+              "of the message is damaged");
+    EXPECT_EQ(client.session.waiting_for(), Wait::nothing);
+    EXPECT_EQ(client.take(), "");  // no end of data, no QUIT: the driver drops the connection
+    std::optional<TransactionResult> result = client.session.take_result();
+    ASSERT_TRUE(result.has_value());
+    EXPECT_FALSE(result->local);
+    EXPECT_EQ(summaries(*result),
+              (std::vector<std::string>{"554 5.3.0 the queued copy of the message is damaged",
+                                        "550 5.1.1 no b"}));
+    EXPECT_EQ(client.receive("250 2.0.0 queued\r\n"), "");  // later replies are dropped
+    EXPECT_EQ(client.session.state(), State::failed);
+}
+
+TEST(ClientSessionStreaming, BodyFailedMidBdatGivesOpenRecipientsTheReply) {
+    Client client;
+    make_ready(client, {"PIPELINING", "CHUNKING"});
+    client.stream = false;
+    client.send(test_message({"a@example.org", "b@example.org"}));
+    client.receive("250 ok\r\n550 5.1.1 no a\r\n");  // b's RCPT reply has not come
+    (void)client.session.body_piece(body_text.substr(0, 3));
+    client.session.body_failed(Reply{451, "4.3.0", "spool read failed"});
+    EXPECT_EQ(client.session.state(), State::failed);
+    EXPECT_EQ(client.take(), "");
+    EXPECT_EQ(client.result_summaries(),
+              (std::vector<std::string>{"550 5.1.1 no a", "451 4.3.0 spool read failed"}));
+}
+
+TEST(ClientSessionStreaming, ConnectionLostWhileTheBodyIsDue) {
+    {
+        Client client;
+        start_data(client, body_text);
+        (void)client.session.body_piece(body_text.substr(0, 4));
+        client.session.connection_lost("timed out waiting for the data to be sent");
+        EXPECT_EQ(client.session.state(), State::failed);
+        EXPECT_EQ(client.session.failure(),
+                  "connection lost with mx.example.net after DATA: timed out waiting for the "
+                  "data to be sent");
+        EXPECT_EQ(
+            client.result_summaries(),
+            std::vector<std::string>{"451 4.4.2 connection lost with mx.example.net after DATA"});
+    }
+    {
+        Client client;
+        make_ready(client, {"PIPELINING", "CHUNKING"});
+        client.stream = false;
+        client.send(test_message({"a@example.org", "b@example.org"}));
+        client.receive("250 ok\r\n250 ok\r\n");
+        client.session.connection_lost("reset");
+        EXPECT_EQ(client.result_summaries(),
+                  (std::vector<std::string>{
+                      "451 4.4.2 connection lost with mx.example.net after RCPT TO",
+                      "451 4.4.2 connection lost with mx.example.net after RCPT TO"}));
+    }
+    {
+        Client client;
+        start_data(client, body_text);
+        client.session.quit();
+        EXPECT_EQ(client.session.state(), State::closed);
+        EXPECT_FALSE(client.session.body_due());
+        EXPECT_EQ(client.take(), "");
+        EXPECT_EQ(client.result_summaries(),
+                  std::vector<std::string>{
+                      "451 4.3.0 delivery stopped by relay with mx.example.net after DATA"});
+    }
+}
+
+TEST(ClientSessionStreaming, EmptyBodyIsDueAndEndsAtOnce) {
+    Client client;
+    start_data(client, "");
+    EXPECT_EQ(client.session.waiting_for(), Wait::data_block);
+    client.session.body_sent();  // the prefix ends in CRLF: nothing to add
+    EXPECT_EQ(client.take(), ".\r\n");
+    EXPECT_EQ(client.session.waiting_for(), Wait::data_end);
+}
+
+// SIZE= and the BDAT size count the CRLF the session adds, and only when it adds one.
+TEST(ClientSessionStreaming, SizesCountTheAddedCrlf) {
+    struct Case {
+        std::string prefix;
+        std::string body;
+        std::string data;  // what the server receives
+    };
+    const std::vector<Case> cases = {
+        {std::string(prefix_text), "abc\r\n", std::string(prefix_text) + "abc\r\n"},
+        {std::string(prefix_text), "abc", std::string(prefix_text) + "abc\r\n"},
+        {std::string(prefix_text), "abc\r", std::string(prefix_text) + "abc\r\r\n"},
+        {std::string(prefix_text), "\n", std::string(prefix_text) + "\n\r\n"},
+        {std::string(prefix_text), "", std::string(prefix_text)},
+        {"", "abc", "abc\r\n"},
+        {"", "\r\n", "\r\n"},
+        {"", "", ""},
+    };
+    for (const Case& c : cases) {
+        Client client;
+        client.piece_bytes = 1;
+        make_ready(client, {"PIPELINING", "CHUNKING", "SIZE 1000"});
+        OutboundMessage message = test_message();
+        message.prefix = c.prefix;
+        const std::string size = std::to_string(c.data.size());
+        EXPECT_EQ(client.send(message, c.body), "MAIL FROM:<bounces+t1@relay.test> SIZE=" + size +
+                                                    "\r\nRCPT TO:<alice@example.org>\r\nBDAT " +
+                                                    size + " LAST\r\n" + c.data)
+            << "body \"" << c.body << "\"";
+        // DATA sends the same message, stuffed and ended.
+        Client plain;
+        plain.piece_bytes = 1;
+        make_ready(plain, {"PIPELINING", "SIZE 1000"});
+        EXPECT_EQ(plain.send(message, c.body), "MAIL FROM:<bounces+t1@relay.test> SIZE=" + size +
+                                                   "\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n");
+        EXPECT_EQ(plain.receive("250 ok\r\n250 ok\r\n354 go\r\n"), c.data + ".\r\n");
+    }
 }
 
 // ---- 421 and lost connections ---------------------------------------------------------------
@@ -975,6 +1282,9 @@ std::vector<std::vector<std::string>> run(const std::vector<Step>& steps, int cu
         }
         std::string out;
         out.swap(session.output());
+        if (session.body_due()) {  // the body, cut like the replies
+            out += stream_body(session, body_text, cut < 0 ? 1 : static_cast<std::size_t>(cut));
+        }
         EXPECT_EQ(out, step.client) << "step " << index << ", cut " << cut;
         if (auto result = session.take_result()) {
             results.push_back(summaries(*result));
