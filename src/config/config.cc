@@ -373,6 +373,7 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     delivery.integer("connections_per_host_max", d.connections_per_host_max, 1, 10000);
     delivery.integer("messages_per_connection_max", d.messages_per_connection_max, 1, 1000000);
     delivery.integer("hosts_per_domain_max", d.hosts_per_domain_max, 1, 100);
+    delivery.integer("body_piece_bytes", d.body_piece_bytes, 4096, 16 << 20);
     delivery.integer("connect_timeout_s", d.connect_timeout_s, 1, 3600);
     delivery.integer("greeting_timeout_s", d.greeting_timeout_s, 1, 3600);
     delivery.integer("command_timeout_s", d.command_timeout_s, 1, 3600);

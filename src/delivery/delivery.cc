@@ -586,38 +586,15 @@ void Delivery::give_job(Link& link, Destination& destination) {
     }
     link.job = std::move(destination.jobs.front());
     destination.jobs.pop_front();
-    spool::QueueId id = link.job->id;
-    spool_.read_body(id, [this, connection](Result<spool::Body> body) {
-        auto found = links_.find(connection);
-        if (found == links_.end() || found->second->done || !found->second->job) {
-            return;  // the connection failed meanwhile; on_failed settled the job
-        }
-        Link& current = *found->second;
-        if (!body) {
-            spool::QueuedMessage* message = spool_.find(current.job->id);
-            Job job = std::move(*current.job);
-            current.job.reset();
-            if (message != nullptr) {
-                for (std::uint32_t recipient : job.recipients) {
-                    record(*message, recipient,
-                           RecipientOutcome{RecipientOutcome::Kind::failed,
-                                            {},
-                                            "554 5.3.0 the queued copy of the message is "
-                                            "damaged: " +
-                                                body.error().message});
-                }
-            }
-            job_done(job.id, {});
-            give_job(current, *current.destination);
-            return;
-        }
-        send_job(current, std::move(body.value()));
-    });
+    send_job(link);
 }
 
-void Delivery::send_job(Link& link, spool::Body body) {
+// The message goes out streamed from the spool (a damaged copy is found while it is read: the
+// session then fails the transaction and its recipients get 554 5.3.0).
+void Delivery::send_job(Link& link) {
     spool::QueuedMessage* message = spool_.find(link.job->id);
-    if (message == nullptr) {  // deleted meanwhile
+    auto reader = spool_.open_body(link.job->id, config_.delivery.body_piece_bytes);
+    if (message == nullptr || !reader) {  // deleted meanwhile
         link.job.reset();
         give_job(link, *link.destination);
         return;
@@ -630,10 +607,9 @@ void Delivery::send_job(Link& link, spool::Body body) {
     outbound.smtputf8 = message->envelope.smtputf8;
     outbound.eight_bit = message->envelope.eight_bit;
     outbound.prefix = received_header(*message, config_.server.hostname, link.job->recipients);
-    const std::string_view bytes = *body;
-    outbound.body_bytes = bytes.size();
-    outbound.body_ends_with_crlf = bytes.empty() || bytes.ends_with("\r\n");
-    link.connection->send(outbound, std::make_unique<MemoryBodySource>(std::move(body)));
+    outbound.body_bytes = message->envelope.body_bytes;
+    outbound.body_ends_with_crlf = message->envelope.ends_with_crlf;
+    link.connection->send(outbound, std::make_unique<SpoolBodySource>(std::move(reader)));
 }
 
 void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult result) {

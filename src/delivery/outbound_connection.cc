@@ -67,13 +67,6 @@ smtp::ClientSettings client_settings_for(const OutboundSettings& settings) {
 
 }  // namespace
 
-Result<std::string_view> MemoryBodySource::next_piece(std::size_t bytes_max) {
-    RELAY_ASSERT(bytes_max > 0 && offset_ < body_->size());
-    const std::string_view piece = std::string_view(*body_).substr(offset_, bytes_max);
-    offset_ += piece.size();
-    return piece;
-}
-
 OutboundConnection::OutboundConnection(engine::Reactor& reactor, OutboundOwner& owner,
                                        DeliveryTarget target, OutboundSettings settings)
     : reactor_(reactor),
@@ -240,33 +233,48 @@ void OutboundConnection::queue_plaintext(std::string_view plaintext) {
 }
 
 // While the session wants the body and the socket keeps up: the next piece from the source,
-// through the session (which stuffs it for DATA), into the socket's queue. on_sent() comes back
-// here once the queue has drained. A source that cannot be read fails the transaction
-// (RFC 5321 gives no way to abort DATA or BDAT: the connection is dropped mid-data).
+// through the session (which stuffs it for DATA), into the socket's queue. A piece arrives
+// later (on_body_piece); on_sent() comes back here once the queue has drained. A source that
+// cannot be read fails the transaction (RFC 5321 gives no way to abort DATA or BDAT: the
+// connection is dropped mid-data, and the server discards what it got).
 void OutboundConnection::stream_body() {
-    while (!failed_ && session_.body_due()) {
-        if (body_left_bytes_ == 0) {
-            // At once, not once the queue has drained: the reply to the data may follow the
-            // last octets closely, and the session must be waiting for it by then.
-            session_.body_sent();
-            return;
-        }
-        if (connection_.unsent_bytes() >= body_queue_bytes_max) {
-            return;
-        }
-        const std::size_t bytes_max = static_cast<std::size_t>(
-            std::min<std::uint64_t>(body_left_bytes_, body_piece_bytes_max));
-        Result<std::string_view> piece = body_->next_piece(bytes_max);
-        if (!piece) {
-            session_.body_failed(
-                smtp::Reply{554, "5.3.0",
-                            "the queued copy of the message is damaged: " + piece.error().message});
-            return;
-        }
-        RELAY_ASSERT(!piece->empty() && piece->size() <= bytes_max);
-        body_left_bytes_ -= piece->size();
-        queue_plaintext(session_.body_piece(*piece));
+    if (failed_ || body_reading_ || !session_.body_due()) {
+        return;
     }
+    if (body_left_bytes_ == 0) {
+        // At once, not once the queue has drained: the reply to the data may follow the last
+        // octets closely, and the session must be waiting for it by then.
+        session_.body_sent();
+        return;
+    }
+    if (connection_.unsent_bytes() >= 2 * settings_.timeouts->body_piece_bytes) {
+        return;
+    }
+    body_reading_ = true;
+    body_->read([this](Result<spool::BodyPiece> piece) { on_body_piece(std::move(piece)); });
+}
+
+void OutboundConnection::on_body_piece(Result<spool::BodyPiece> piece) {
+    body_reading_ = false;
+    if (failed_ || !session_.body_due()) {
+        return;  // the transaction ended meanwhile (the connection broke)
+    }
+    if (!piece) {
+        session_.body_failed(smtp::Reply{
+            554, "5.3.0", "the queued copy of the message is damaged: " + piece.error().message});
+        after_session();
+        return;
+    }
+    const spool::BodyPiece& bytes = piece.value();
+    RELAY_ASSERT(!bytes.bytes.empty() && bytes.bytes.size() <= body_left_bytes_);
+    body_left_bytes_ -= bytes.bytes.size();
+    std::string_view framed = session_.body_piece(bytes.bytes);
+    if (!tls_ && framed.data() == bytes.bytes.data()) {
+        connection_.queue_shared(bytes.owner, framed);  // sent from the read buffer itself
+    } else {
+        queue_plaintext(framed);
+    }
+    after_session();
 }
 
 void OutboundConnection::after_session() {
@@ -285,7 +293,8 @@ void OutboundConnection::after_session() {
     if (in_transaction_ && state != State::transaction) {
         if (auto result = session_.take_result()) {
             in_transaction_ = false;
-            body_.reset();
+            body_.reset();  // drops a read still in flight
+            body_reading_ = false;
             owner_.on_result(*this, std::move(*result));
             if (failed_) {
                 return;
@@ -394,6 +403,7 @@ void OutboundConnection::fail(const std::string& reason) {
     reactor_.timers().cancel(timer_);
     timer_ = 0;
     body_.reset();
+    body_reading_ = false;
     owner_.on_failed(*this, reason);
     connection_.close();
 }

@@ -135,28 +135,62 @@ void TcpConnection::on_receive_completion(int result, std::uint32_t flags) {
     }
 }
 
+void TcpConnection::queue_shared(std::shared_ptr<const void> owner, std::string_view bytes) {
+    if (bytes.empty()) {
+        return;
+    }
+    seal_queued();
+    Piece& piece = pieces_.emplace_back();
+    piece.owner = std::move(owner);
+    piece.bytes = bytes;
+    pieces_bytes_ += bytes.size();
+}
+
+// Turns what the handler appended into a piece of its own (its buffer moves, no copy).
+void TcpConnection::seal_queued() {
+    if (queued_.empty()) {
+        return;
+    }
+    Piece& piece = pieces_.emplace_back();
+    piece.own = std::move(queued_);
+    piece.bytes = piece.own;  // set after the move: deque elements never move
+    pieces_bytes_ += piece.bytes.size();
+    queued_.clear();
+}
+
 void TcpConnection::flush() {
-    if (!send_in_flight_ && !queued_.empty() && fd_ >= 0 && !shut_down_) {
+    if (!send_in_flight_ && unsent_bytes() > 0 && fd_ >= 0 && !shut_down_) {
         start_send();
     }
 }
 
 void TcpConnection::start_send() {
-    if (sent_ == sending_.size()) {
-        sending_.clear();
-        sent_ = 0;
-        sending_.swap(queued_);
+    constexpr std::size_t vectors_max = 64;  // well below IOV_MAX
+    seal_queued();
+    send_vectors_.clear();
+    std::size_t skip = front_sent_;
+    for (const Piece& piece : pieces_) {
+        if (send_vectors_.size() == vectors_max) {
+            break;
+        }
+        send_vectors_.push_back(
+            iovec{const_cast<char*>(piece.bytes.data() + skip), piece.bytes.size() - skip});
+        skip = 0;
     }
+    send_message_ = msghdr{};
+    send_message_.msg_iov = send_vectors_.data();
+    send_message_.msg_iovlen = send_vectors_.size();
     io_uring_sqe* sqe = reactor_.prepare(&send_operation_);
-    io_uring_prep_send(sqe, fd_, sending_.data() + sent_, sending_.size() - sent_, MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(sqe, fd_, &send_message_, MSG_NOSIGNAL);
     send_in_flight_ = true;
 }
 
 void TcpConnection::on_send_completion(int result, std::uint32_t) {
     send_in_flight_ = false;
     if (result < 0) {
-        sending_.clear();
-        sent_ = 0;
+        pieces_.clear();
+        pieces_bytes_ = 0;
+        front_sent_ = 0;
         queued_.clear();
         if (!closing_ && !reported_disconnect_) {
             reported_disconnect_ = true;
@@ -165,13 +199,24 @@ void TcpConnection::on_send_completion(int result, std::uint32_t) {
         maybe_finish_close();
         return;
     }
-    sent_ += static_cast<std::size_t>(result);
     sent_total_ += static_cast<std::uint64_t>(result);
-    if (sent_ < sending_.size() || !queued_.empty()) {
-        if (!shut_down_) {
-            start_send();
-            return;
+    // Release what the kernel has taken, piece by piece.
+    std::size_t taken = static_cast<std::size_t>(result);
+    while (taken > 0) {
+        RELAY_ASSERT(!pieces_.empty());
+        std::size_t left = pieces_.front().bytes.size() - front_sent_;
+        if (taken < left) {
+            front_sent_ += taken;
+            break;
         }
+        taken -= left;
+        pieces_bytes_ -= pieces_.front().bytes.size();
+        front_sent_ = 0;
+        pieces_.pop_front();
+    }
+    if (unsent_bytes() > 0 && !shut_down_) {
+        start_send();
+        return;
     }
     if (closing_) {
         shut_down();
@@ -190,7 +235,7 @@ void TcpConnection::close() {
     if (send_in_flight_) {
         return;  // on_send_completion finishes the close once the output is out
     }
-    if (!queued_.empty() && fd_ >= 0 && !shut_down_) {
+    if (unsent_bytes() > 0 && fd_ >= 0 && !shut_down_) {
         start_send();
         return;
     }
@@ -202,6 +247,11 @@ void TcpConnection::abort() {
     closing_ = true;
     want_receive_ = false;
     queued_.clear();
+    if (!send_in_flight_) {  // else the kernel still reads them: freed at the completion
+        pieces_.clear();
+        pieces_bytes_ = 0;
+        front_sent_ = 0;
+    }
     shut_down();
     maybe_finish_close();
 }

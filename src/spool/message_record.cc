@@ -29,6 +29,7 @@ enum MessageTag : std::uint16_t {
 
 constexpr std::uint64_t flag_smtputf8 = 1;
 constexpr std::uint64_t flag_eight_bit = 2;
+constexpr std::uint64_t flag_no_final_crlf = 4;  // absent in older records: they end in CRLF
 
 enum DoneTag : std::uint16_t { done_index = 1, done_status = 2, done_remote = 3, done_reply = 4 };
 enum DeferTag : std::uint16_t { defer_attempts = 1, defer_next = 2, defer_error = 3 };
@@ -101,6 +102,7 @@ bool decode_envelope_field(std::uint16_t tag, std::string_view value, QueuedMess
         case tag_flags:
             envelope.smtputf8 = number && (*number & flag_smtputf8);
             envelope.eight_bit = number && (*number & flag_eight_bit);
+            envelope.ends_with_crlf = !(number && (*number & flag_no_final_crlf));
             return number.has_value();
         case tag_received_unix_ms:
             envelope.received_unix_ms = number.value_or(0);
@@ -173,8 +175,9 @@ std::string encode_message(const QueuedMessage& message) {
     for (const Recipient& recipient : message.recipients) {
         writer.bytes(tag_recipient, recipient.address);
     }
-    writer.u64(tag_flags,
-               (envelope.smtputf8 ? flag_smtputf8 : 0) | (envelope.eight_bit ? flag_eight_bit : 0));
+    writer.u64(tag_flags, (envelope.smtputf8 ? flag_smtputf8 : 0) |
+                              (envelope.eight_bit ? flag_eight_bit : 0) |
+                              (envelope.ends_with_crlf ? 0 : flag_no_final_crlf));
     writer.u64(tag_received_unix_ms, envelope.received_unix_ms);
     writer.bytes(tag_client_ip, envelope.client_ip);
     writer.bytes(tag_client_helo, envelope.client_helo);

@@ -62,6 +62,13 @@ void WorkerSpool::Incoming::add_chunk(const RecordLocation& at, std::uint32_t by
 void WorkerSpool::Incoming::append(std::string_view bytes) {
     XXH3_64bits_update(hash_state_, bytes.data(), bytes.size());
     total_bytes_ += bytes.size();
+    if (bytes.size() >= 2) {
+        last_bytes_[0] = bytes[bytes.size() - 2];
+        last_bytes_[1] = bytes.back();
+    } else if (bytes.size() == 1) {
+        last_bytes_[0] = last_bytes_[1];
+        last_bytes_[1] = bytes.back();
+    }
     while (!bytes.empty()) {
         std::size_t room = spool_.options_.chunk_bytes - buffer_.size();
         std::size_t take = std::min(room, bytes.size());
@@ -183,6 +190,10 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
     message.id = id;
     message.envelope.body_bytes = incoming->total_bytes_;
     message.envelope.body_hash = XXH3_64bits_digest(incoming->hash_state_);
+    message.envelope.ends_with_crlf =
+        incoming->total_bytes_ == 0 ||
+        (incoming->total_bytes_ >= 2 && incoming->last_bytes_[0] == '\r' &&
+         incoming->last_bytes_[1] == '\n');
     message.envelope.chunks = incoming->chunks_;
     RecordLocation home = writer_.append(RecordType::message, id, encode_message(message));
     // Only a message held in one chunk is kept whole in memory; it is also the common case.
@@ -355,30 +366,6 @@ struct Collect : std::enable_shared_from_this<Collect> {
 };
 
 }  // namespace
-
-void WorkerSpool::read_body(QueueId id, std::function<void(Result<Body>)> done) {
-    auto found = messages_.find(id);
-    if (found == messages_.end()) {
-        reactor_.defer([done = std::move(done)] { done(Error{"no such message"}); });
-        return;
-    }
-    if (found->second.cached) {
-        reactor_.defer([body = found->second.cached, done = std::move(done)] { done(body); });
-        return;
-    }
-    auto collect = std::make_shared<Collect>();
-    collect->reader = open_body(id, options_.chunk_bytes);
-    collect->wanted = found->second.message.envelope.body_bytes;
-    collect->bytes.reserve(collect->wanted);
-    collect->done = [done = std::move(done)](Result<std::string> bytes) {
-        if (!bytes) {
-            done(bytes.error());
-            return;
-        }
-        done(std::make_shared<const std::string>(std::move(bytes.value())));
-    };
-    collect->next();
-}
 
 void WorkerSpool::read_headers(QueueId id, std::function<void(Result<std::string>)> done) {
     auto found = messages_.find(id);

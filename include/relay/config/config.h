@@ -85,6 +85,9 @@ struct Delivery {
     std::uint32_t connections_per_host_max = 20;
     std::uint32_t messages_per_connection_max = 1000;
     std::uint32_t hosts_per_domain_max = 10;
+    // A message is read from the spool and sent in pieces of this size; an outbound connection
+    // holds a few of them, whatever the message's size.
+    std::uint32_t body_piece_bytes = 128 * 1024;
     std::uint32_t connect_timeout_s = 30;
     std::uint32_t greeting_timeout_s = 300;         // RFC 5321 §4.5.3.2.1
     std::uint32_t command_timeout_s = 300;          // MAIL, RCPT: §4.5.3.2.2-3

@@ -94,7 +94,7 @@ class Delivery final : public OutboundOwner {
     void resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s);
     bool open_connection(Destination& destination);
     void give_job(Link& link, Destination& destination);
-    void send_job(Link& link, spool::Body body);
+    void send_job(Link& link);
     void defer_queue(Destination& destination, const std::string& reason);
     void fail_queue(Destination& destination, const RouteFailure& failure);
     void record(spool::QueuedMessage& message, std::uint32_t recipient, RecipientOutcome outcome);

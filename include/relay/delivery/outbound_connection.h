@@ -6,16 +6,19 @@
 // transaction, hands back each transaction's result, and reports why it can no longer be used.
 // Timeouts follow what the session waits for (RFC 5321 §4.5.3.2).
 //
-// The message body is streamed from a BodySource in pieces of at most body_piece_bytes_max, and
-// no piece is read while body_queue_bytes_max or more wait to be sent: a connection holds a few
-// pieces of a body, never the whole of it. A plaintext piece is copied once, into the socket's
-// queue; under TLS it is encrypted from the source's (or the session's stuffed) bytes.
+// The message body is streamed from a BodySource (the spool's body reader) in pieces of at most
+// `delivery.body_piece_bytes`, and no piece is read while two pieces' worth wait to be sent: a
+// connection holds a few pieces of a body, never the whole of it. In plaintext, a piece that
+// needs no dot-stuffing (BDAT, or DATA without a line starting with '.') is sent from the very
+// buffer it was read into (or the spool's cached copy): no copy in user space. Under TLS it is
+// encrypted from that buffer.
 //
 // Thread: one worker. Never blocks.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +31,7 @@
 #include "relay/engine/reactor.h"
 #include "relay/engine/tcp_connection.h"
 #include "relay/smtp/client_session.h"
+#include "relay/spool/body_reader.h"
 #include "relay/tls/session.h"
 
 namespace relay::delivery {
@@ -38,21 +42,24 @@ class OutboundConnection;
 class BodySource {
   public:
     virtual ~BodySource() = default;
-    // The next piece: between 1 and `bytes_max` octets (the connection asks only while octets
-    // are left), valid until the next call or the source's end. An error when the stored body
-    // cannot be read; the transaction then fails and the connection is dropped.
-    virtual Result<std::string_view> next_piece(std::size_t bytes_max) = 0;
+    // Reads the next piece (at least one octet while any are left). `done` runs later on this
+    // worker, never inside the call, with a piece whose bytes stay valid while its owner is
+    // held, or an error when the stored body cannot be read (the transaction then fails and the
+    // connection is dropped mid-data). Destroying the source drops a read in flight.
+    virtual void read(std::function<void(Result<spool::BodyPiece>)> done) = 0;
 };
 
-// A body already in memory (the spool's copy, shared, not copied).
-class MemoryBodySource final : public BodySource {
+// The body as the spool stores it, through its verified body reader.
+class SpoolBodySource final : public BodySource {
   public:
-    explicit MemoryBodySource(std::shared_ptr<const std::string> body) : body_(std::move(body)) {}
-    Result<std::string_view> next_piece(std::size_t bytes_max) override;
+    explicit SpoolBodySource(std::unique_ptr<spool::WorkerSpool::BodyReader> reader)
+        : reader_(std::move(reader)) {}
+    void read(std::function<void(Result<spool::BodyPiece>)> done) override {
+        reader_->read(std::move(done));
+    }
 
   private:
-    std::shared_ptr<const std::string> body_;
-    std::size_t offset_ = 0;
+    std::unique_ptr<spool::WorkerSpool::BodyReader> reader_;
 };
 
 class OutboundOwner {
@@ -80,12 +87,6 @@ class OutboundConnection final : public engine::ConnectionHandler {
     OutboundConnection(engine::Reactor& reactor, OutboundOwner& owner, DeliveryTarget target,
                        OutboundSettings settings);
     ~OutboundConnection();
-
-    // The largest body piece sent at once, and how much may wait in the socket's queue before
-    // the next piece is read: a connection holds at most the queue, one stuffed piece in the
-    // session and one piece in the source (a few hundred KiB), whatever the message size.
-    static constexpr std::size_t body_piece_bytes_max = 64 * 1024;
-    static constexpr std::size_t body_queue_bytes_max = 2 * body_piece_bytes_max;
 
     void connect();
     // Starts a transaction. `body` yields the message.body_bytes octets of the body; the
@@ -117,6 +118,7 @@ class OutboundConnection final : public engine::ConnectionHandler {
     void flush_plaintext();
     void queue_plaintext(std::string_view plaintext);
     void stream_body();
+    void on_body_piece(Result<spool::BodyPiece> piece);
     void start_tls();
     void arm_timeout();
     void fail(const std::string& reason);
@@ -133,6 +135,7 @@ class OutboundConnection final : public engine::ConnectionHandler {
     std::string pending_ciphertext_;     // received while the TLS session's input was full
     std::unique_ptr<BodySource> body_;   // the transaction's body, while it runs
     std::uint64_t body_left_bytes_ = 0;  // not yet read from body_
+    bool body_reading_ = false;          // a read of body_ is in flight
     engine::TimerQueue::TimerId timer_ = 0;
     bool reached_server_ = false;
     bool tls_failed_ = false;

@@ -1,9 +1,11 @@
 // tcp_connection.h -- one TCP connection on a worker: multishot receive, queued sends, close.
 //
 // Receiving uses multishot recv with the worker's provided buffers: the handler sees each
-// received buffer once, during `on_receive`, and must copy what it keeps. Sending copies into an
-// output queue of two buffers: one owned by the kernel while a send is in flight, one the
-// handler appends to meanwhile.
+// received buffer once, during `on_receive`, and must copy what it keeps. Sending goes through
+// an output queue of pieces handed to the kernel together (sendmsg): bytes appended to
+// `output()` (copied: replies, commands, TLS records), and shared buffers queued by
+// `queue_shared` (not copied: a message body read from the spool is sent from the very buffer
+// it was read into; the connection holds the buffer's owner until the kernel has the bytes).
 //
 // Lifetime: the connection counts its operations in flight; after `close`, it shuts the socket
 // down, waits for every completion, closes the descriptor and then calls `on_closed` (from a
@@ -12,10 +14,16 @@
 // Thread: one worker. Never blocks.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/engine/operation.h"
 #include "relay/engine/reactor.h"
@@ -63,12 +71,14 @@ class TcpConnection {
 
     // Queues bytes for sending (copied). `flush` starts the send; `send` does both.
     std::string& output() { return queued_; }
+    // Queues `bytes` without copying them: `owner` keeps them valid until they are sent.
+    void queue_shared(std::shared_ptr<const void> owner, std::string_view bytes);
     void flush();
     void send(std::string_view bytes) {
         queued_.append(bytes);
         flush();
     }
-    std::size_t unsent_bytes() const { return queued_.size() + (sending_.size() - sent_); }
+    std::size_t unsent_bytes() const { return queued_.size() + pieces_bytes_ - front_sent_; }
     // Bytes the kernel has taken so far: grows as long as the peer reads.
     std::uint64_t sent_bytes() const { return sent_total_; }
 
@@ -106,10 +116,21 @@ class TcpConnection {
     bool closed_ = false;
     bool reported_disconnect_ = false;
 
-    std::string sending_;  // owned by the kernel while a send is in flight
-    std::size_t sent_ = 0;
+    // A piece of output: bytes the connection owns (`own`), or bytes an owner keeps alive.
+    struct Piece {
+        std::string own;
+        std::shared_ptr<const void> owner;
+        std::string_view bytes;
+    };
+    void seal_queued();
+
+    std::string queued_;        // appended to by the handler: the next piece
+    std::deque<Piece> pieces_;  // in order; the front may be partly sent
+    std::size_t pieces_bytes_ = 0;
+    std::size_t front_sent_ = 0;  // bytes of pieces_.front() the kernel has taken
     std::uint64_t sent_total_ = 0;
-    std::string queued_;
+    std::vector<iovec> send_vectors_;  // the pieces of the send in flight
+    msghdr send_message_{};
 
     MemberOperation<TcpConnection, &TcpConnection::on_receive_completion> receive_operation_{this};
     MemberOperation<TcpConnection, &TcpConnection::on_send_completion> send_operation_{this};

@@ -54,6 +54,7 @@ struct Envelope {
     Origin origin = Origin::client;
     std::uint64_t body_bytes = 0;
     std::uint64_t body_hash = 0;  // XXH3-64 of the stored bytes
+    bool ends_with_crlf = true;   // the stored bytes are empty or end in CRLF (BDAT may not)
     std::uint32_t header_bytes = 0;
     std::vector<ChunkRef> chunks;
 };

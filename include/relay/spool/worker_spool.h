@@ -8,7 +8,7 @@
 // written as body_chunk records of up to chunk_bytes; `commit` appends the message record and
 // reports the queue id only after group commit made it durable.
 //
-// Delivery: `find`, `read_body`, and the outcome records (`record_recipient`,
+// Delivery: `find`, `open_body` (body_reader.h), and the outcome records (`record_recipient`,
 // `record_deferral`, `finish`). Outcome records ride along with the next group commit, or a
 // flush shortly after: a completion on disk is never retried after a restart; one lost in the
 // last moments before a crash is retried (at-least-once delivery).
@@ -92,6 +92,7 @@ class WorkerSpool {
         std::deque<Unwritten> unwritten_;  // chunks not yet known to be on disk, oldest first
         std::uint64_t unwritten_chunk_bytes_ = 0;
         std::uint64_t total_bytes_ = 0;
+        char last_bytes_[2] = {};   // the final two stored bytes so far (CRLF at the end?)
         XXH3_state_s* hash_state_;  // whole-message XXH3-64, fed as bytes arrive
 
       public:
@@ -129,8 +130,6 @@ class WorkerSpool {
     // there is no such message.
     class BodyReader;
     std::unique_ptr<BodyReader> open_body(QueueId id, std::size_t piece_bytes);
-    // The stored bytes, whole, from the cache or the disk (checked against the body hash).
-    void read_body(QueueId id, std::function<void(Result<Body>)> done);
     // The header block as stored (at most the envelope's header_bytes).
     void read_headers(QueueId id, std::function<void(Result<std::string>)> done);
     void record_recipient(QueueId id, const RecipientDone& done);

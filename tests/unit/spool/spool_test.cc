@@ -11,6 +11,7 @@
 #include <random>
 
 #include "relay/engine/reactor.h"
+#include "relay/spool/body_reader.h"
 #include "relay/spool/recovery.h"
 #include "relay/spool/worker_spool.h"
 
@@ -93,6 +94,33 @@ class SpoolTest : public ::testing::Test {
         run_until([&] { return outcome.has_value(); });
         EXPECT_TRUE(outcome->ok());
         return outcome->ok() ? outcome->value() : 0;
+    }
+
+    // Reads a message back through a body reader, in pieces of `piece_bytes`.
+    Result<std::string> read_back(QueueId id, std::size_t piece_bytes = 7'919) {
+        auto reader = spool_->open_body(id, piece_bytes);
+        if (!reader) {
+            return Error{"no such message"};
+        }
+        std::string bytes;
+        std::optional<Error> failure;
+        while (!reader->at_end() && !failure) {
+            bool got = false;
+            reader->read([&](Result<BodyPiece> piece) {
+                got = true;
+                if (piece) {
+                    EXPECT_LE(piece.value().bytes.size(), piece_bytes);
+                    bytes.append(piece.value().bytes);
+                } else {
+                    failure = piece.error();
+                }
+            });
+            run_until([&] { return got; });
+        }
+        if (failure) {
+            return *failure;
+        }
+        return bytes;
     }
 
     void flush() {
@@ -283,11 +311,9 @@ TEST_F(SpoolTest, BodiesAreReadBackFromDiskWhenNotCached) {
     open_spool(64 << 20, 64 << 10, 0);
     std::string bytes = make_bytes(200'000, 5);
     QueueId id = commit(bytes);
-    std::optional<Result<Body>> body;
-    spool_->read_body(id, [&](Result<Body> result) { body.emplace(std::move(result)); });
-    run_until([&] { return body.has_value(); });
-    ASSERT_TRUE(body->ok()) << body->error().message;
-    EXPECT_EQ(*body->value(), bytes);
+    auto body = read_back(id);
+    ASSERT_TRUE(body) << body.error().message;
+    EXPECT_EQ(body.value(), bytes);
 }
 
 // A message of several chunks whose chunks straddle segment rollovers: the sealed segments
@@ -301,11 +327,9 @@ TEST_F(SpoolTest, MultiChunkMessageAcrossSegmentRolloversIsKept) {
         committed[commit(bytes)] = bytes;
     }
     for (const auto& [id, bytes] : committed) {
-        std::optional<Result<Body>> body;
-        spool_->read_body(id, [&](Result<Body> result) { body.emplace(std::move(result)); });
-        run_until([&] { return body.has_value(); });
-        ASSERT_TRUE(body->ok()) << body->error().message;
-        EXPECT_EQ(*body->value(), bytes);
+        auto body = read_back(id);
+        ASSERT_TRUE(body) << body.error().message;
+        EXPECT_EQ(body.value(), bytes);
     }
     spool_.reset();
     auto recovered = recover(segments(), false);
@@ -402,6 +426,51 @@ TEST_F(SpoolTest, GroupCommitChainIsNeverCutByAFullSubmissionQueue) {
     EXPECT_EQ(recover(segments(), false)->messages.size(), 8u);
 }
 
+// A reader hands out verified pieces, whatever their size, and a damaged chunk stops it with
+// an error before the message is complete: a consumer never gets a whole damaged message.
+TEST_F(SpoolTest, BodyReaderVerifiesEveryChunkAndTheWholeBody) {
+    open_spool(64 << 20, 16 << 10, 0);
+    std::string bytes = make_bytes(100'000, 8);
+    QueueId id = commit(bytes);
+    for (std::size_t piece : {1ul, 7ul, 4096ul, 16384ul, 65536ul, 1ul << 20}) {
+        auto read = read_back(id, piece);
+        ASSERT_TRUE(read) << read.error().message;
+        EXPECT_EQ(read.value(), bytes) << piece;
+    }
+    // Damage one byte in the fifth chunk's payload, under the running spool.
+    const ChunkRef chunk = spool_->find(id)->envelope.chunks.at(4);
+    fs::path file = segment_files().back();
+    for (const fs::path& candidate : segment_files()) {
+        if (std::stoull(candidate.stem().string(), nullptr, 16) == chunk.segment) {
+            file = candidate;
+        }
+    }
+    {
+        std::fstream data(file, std::ios::in | std::ios::out | std::ios::binary);
+        data.seekp(static_cast<std::streamoff>(chunk.offset + record_header_bytes + 100));
+        data.put('#');
+    }
+    auto reader = spool_->open_body(id, 4096);
+    std::uint64_t delivered = 0;
+    std::optional<Error> failure;
+    while (!reader->at_end() && !failure) {
+        bool got = false;
+        reader->read([&](Result<BodyPiece> piece) {
+            got = true;
+            if (piece) {
+                delivered += piece.value().bytes.size();
+            } else {
+                failure = piece.error();
+            }
+        });
+        run_until([&] { return got; });
+    }
+    ASSERT_TRUE(failure.has_value()) << "a damaged message was read to its end";
+    EXPECT_NE(failure->message.find("damaged"), std::string::npos) << failure->message;
+    EXPECT_LT(delivered, bytes.size());
+    EXPECT_LE(delivered, 5u * (16 << 10));  // nothing past the damaged chunk
+}
+
 TEST_F(SpoolTest, RecoveredMessagesKeepWorkingAfterRestart) {
     open_spool();
     std::string bytes = make_bytes(10'000, 3);
@@ -409,11 +478,9 @@ TEST_F(SpoolTest, RecoveredMessagesKeepWorkingAfterRestart) {
     spool_.reset();
     open_spool();
     ASSERT_NE(spool_->find(id), nullptr);
-    std::optional<Result<Body>> body;
-    spool_->read_body(id, [&](Result<Body> result) { body.emplace(std::move(result)); });
-    run_until([&] { return body.has_value(); });
-    ASSERT_TRUE(body->ok());
-    EXPECT_EQ(*body->value(), bytes);
+    auto body = read_back(id);
+    ASSERT_TRUE(body) << body.error().message;
+    EXPECT_EQ(body.value(), bytes);
     QueueId next = commit(make_bytes(100, 4));
     EXPECT_GT(next, id);
 }
