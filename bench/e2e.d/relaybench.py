@@ -306,13 +306,17 @@ def stop_process(process, timeout_s=15.0):
 class Sink:
     """relay-sink on 127.0.0.1:port, counting into a JSON stats file."""
 
-    def __init__(self, paths, folder, name, port, defer_percent=0, reject_percent=0):
+    def __init__(self, paths, folder, name, port, defer_percent=0, reject_percent=0,
+                 record=False, workers=1):
         self.stats_path = os.path.join(folder, f"{name}.stats.json")
         self.log_path = os.path.join(folder, f"{name}.log")
+        self.record_path = os.path.join(folder, f"{name}.record.tsv") if record else None
         self.port = port
         command = [paths["sink"], "--listen", f"127.0.0.1:{port}", "--stats", self.stats_path,
                    "--defer-percent", str(defer_percent), "--reject-percent",
-                   str(reject_percent)]
+                   str(reject_percent), "--workers", str(workers)]
+        if record:
+            command += ["--record", self.record_path]
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -342,7 +346,8 @@ class Sink:
 class Relayd:
     """relayd with a configuration written to `folder` (spool under it)."""
 
-    def __init__(self, paths, folder, config_text, nofile_limit=None):
+    def __init__(self, paths, folder, config_text, nofile_limit=None, log_mode="w"):
+        """`log_mode` "a" appends to the log of an earlier run on the same folder."""
         self.folder = folder
         self.config_path = os.path.join(folder, "relayd.toml")
         self.log_path = os.path.join(folder, "relayd.log")
@@ -355,7 +360,7 @@ class Relayd:
                 import resource
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile_limit, nofile_limit))
 
-        with open(self.log_path, "w") as log:
+        with open(self.log_path, log_mode) as log:
             self.process = subprocess.Popen([paths["relayd"], "--config", self.config_path],
                                             stdout=log, stderr=subprocess.STDOUT,
                                             preexec_fn=raise_limit)

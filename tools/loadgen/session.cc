@@ -105,7 +105,7 @@ void Session::on_connected(std::int64_t now_ns) {
 }
 
 void Session::on_received(std::size_t bytes, std::int64_t now_ns) {
-    RELAY_ASSERT(input_end_ + bytes <= input_.size());
+    RELAY_ASSERT(input_end_ + bytes <= input_.size() && !receiving_);
     input_end_ += bytes;
     if (!output_pending_) {
         process_replies(now_ns);
@@ -170,11 +170,14 @@ void Session::on_lost(Loss loss, std::int64_t now_ns) {
 
 void Session::on_closed() {
     connected_ = false;
+    receiving_ = false;
     output_pending_ = false;
     deadline_ns_ = 0;
 }
 
 std::span<char> Session::receive_space() {
+    compact_input();
+    receiving_ = input_end_ < input_.size();
     return {input_.data() + input_end_, input_.size() - input_end_};
 }
 
@@ -601,6 +604,9 @@ void Session::expect(Expect what) {
 }
 
 void Session::compact_input() {
+    if (receiving_) {
+        return;  // later: at the next receive_space
+    }
     if (input_begin_ == input_end_) {
         input_begin_ = 0;
         input_end_ = 0;

@@ -106,6 +106,8 @@ class Session {
 
     // Questions, from the worker.
     std::span<char> receive_space();
+    // The receive handed receive_space() completed (with data, EOF or an error).
+    void on_receive_ended() { receiving_ = false; }
     bool connected() const { return connected_ && close_ == CloseKind::none; }
     bool wants_send() const { return output_pending_ && !io.send_in_flight; }
     msghdr* send_message();
@@ -201,6 +203,9 @@ class Session {
     std::array<char, input_bytes_max> input_{};
     std::size_t input_begin_ = 0;
     std::size_t input_end_ = 0;
+    // A receive into [input_end_, ...) is in flight: the input must not move until it ends
+    // (the kernel writes where the space was when it was handed out).
+    bool receiving_ = false;
 };
 
 }  // namespace loadgen

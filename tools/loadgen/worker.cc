@@ -218,6 +218,7 @@ void Worker::dispatch(const Completion& completion, std::int64_t now_ns) {
 void Worker::on_receive(std::uint32_t slot, int result, std::int64_t now_ns) {
     Session& session = *sessions_[slot];
     session.io.receive_in_flight = false;
+    session.on_receive_ended();
     if (session.wants_close()) {
         return;
     }
