@@ -84,25 +84,56 @@ void TcpConnection::pause_receiving() {
     }
 }
 
+void TcpConnection::refresh_receive() {
+    if (receive_in_flight_ && !receive_direct_ && want_receive_) {
+        io_uring_sqe* sqe = reactor_.prepare_detached();
+        io_uring_prep_cancel(sqe, &receive_operation_, 0);  // re-armed when the cancel is in
+    }
+}
+
 void TcpConnection::arm_receive() {
+    ReceiveSpace space = handler_.receive_space();
     io_uring_sqe* sqe = reactor_.prepare(&receive_operation_);
-    io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = reactor_.buffers().group();
+    if (!space.bytes.empty()) {
+        // Straight into the handler's memory (a message's chunk buffer): no copy after the
+        // kernel's. One receive at a time; re-armed after each completion.
+        direct_space_ = std::move(space);
+        receive_direct_ = true;
+        io_uring_prep_recv(sqe, fd_, direct_space_.bytes.data(), direct_space_.bytes.size(), 0);
+    } else {
+        receive_direct_ = false;
+        io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = reactor_.buffers().group();
+    }
     receive_in_flight_ = true;
 }
 
 void TcpConnection::on_receive_completion(int result, std::uint32_t flags) {
+    bool direct = receive_direct_;
     if (!(flags & IORING_CQE_F_MORE)) {
         receive_in_flight_ = false;
     }
+    ReceiveSpace space;  // the direct receive's memory, alive through the handler's call
+    if (direct && !receive_in_flight_) {
+        space = std::move(direct_space_);
+        direct_space_ = {};
+        receive_direct_ = false;
+    }
     if (result > 0) {
-        RELAY_ASSERT(flags & IORING_CQE_F_BUFFER);
-        auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-        if (!closing_) {
-            handler_.on_receive(reactor_.buffers().buffer(id, static_cast<std::size_t>(result)));
+        if (direct) {
+            if (!closing_) {
+                handler_.on_receive(space.bytes.first(static_cast<std::size_t>(result)));
+            }
+        } else {
+            RELAY_ASSERT(flags & IORING_CQE_F_BUFFER);
+            auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+            if (!closing_) {
+                handler_.on_receive(
+                    reactor_.buffers().buffer(id, static_cast<std::size_t>(result)));
+            }
+            reactor_.buffers().recycle(id);
         }
-        reactor_.buffers().recycle(id);
     } else if (result == -ENOBUFS) {
         // Every receive buffer of this worker is in use: try again shortly. TCP holds the data.
         if (!closing_ && want_receive_ && !receive_in_flight_) {
@@ -117,10 +148,10 @@ void TcpConnection::on_receive_completion(int result, std::uint32_t flags) {
             });
         }
         return;
-    } else if (result != -ECANCELED || !closing_) {
-        if (result == -ECANCELED && !want_receive_) {
-            return;  // paused
-        }
+    } else if (result != -ECANCELED) {
+        // End of stream (0) or an error. ECANCELED is only ever our own cancel (a pause, a
+        // switch to a direct receive, the close), never the peer's doing: whatever wants
+        // reading says by now is what happens next.
         if (!closing_ && !reported_disconnect_) {
             reported_disconnect_ = true;
             handler_.on_disconnect(result == 0 ? 0 : -result);

@@ -43,6 +43,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
           smtp_(listener.settings, *this),
           client_ip_(peer.ip()),
           admitted_(admitted),
+          receive_in_place_(listener.config->bare_line_endings == message::BareLineEndings::reject),
           last_activity_(ingress.reactor_.now()) {}
 
     ~Session() {
@@ -75,6 +76,17 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         smtp_.end_of_input();
         after_smtp();
     }
+    // Message data of a large message is received straight into its chunk in the spool (no
+    // copy after the kernel's). Not when bare line endings are normalised: the pass then
+    // inserts bytes, which could land on received input not yet read.
+    engine::ReceiveSpace receive_space() override {
+        if (!receive_in_place_ || !incoming_ || !smtp_.in_data() || !incoming_->fills_chunks()) {
+            return {};
+        }
+        spool::StagingSpace space = incoming_->receiving_space(smtp_.held_input_bytes());
+        return engine::ReceiveSpace{std::move(space.owner), space.bytes};
+    }
+
     void on_sent() override {
         if (connection_.closing()) {
             return;
@@ -203,6 +215,8 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             }
         } else if (!connection_.receiving() && !connection_.closing()) {
             connection_.start_receiving();
+        } else if (receive_in_place_ && incoming_ && smtp_.in_data() && incoming_->fills_chunks()) {
+            connection_.refresh_receive();  // from a provided buffer to the chunk itself
         }
     }
 
@@ -215,6 +229,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     smtp::ServerSession smtp_;
     std::string client_ip_;
     bool admitted_;
+    bool receive_in_place_;
     engine::Clock::time_point last_activity_;
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
     bool committing_ = false;

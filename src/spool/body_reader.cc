@@ -29,7 +29,7 @@ void internal::BodyRead::complete(int result, std::uint32_t) {
 }
 
 WorkerSpool::BodyReader::BodyReader(WorkerSpool& spool, QueueId id, const Envelope& envelope,
-                                    Body cached, std::size_t piece_bytes)
+                                    BodyPiece cached, std::size_t piece_bytes)
     : spool_(spool),
       id_(id),
       chunks_(envelope.chunks),
@@ -87,7 +87,7 @@ std::shared_ptr<char[]> WorkerSpool::BodyReader::take_buffer() {
 
 void WorkerSpool::BodyReader::read(std::function<void(Result<BodyPiece>)> done) {
     RELAY_ASSERT(in_flight_ == nullptr && !at_end_);
-    if (cached_) {
+    if (cached_.owner) {
         read_cached(std::move(done));
         return;
     }
@@ -131,10 +131,10 @@ void WorkerSpool::BodyReader::read(std::function<void(Result<BodyPiece>)> done) 
 
 void WorkerSpool::BodyReader::read_cached(std::function<void(Result<BodyPiece>)> done) {
     std::size_t offset = static_cast<std::size_t>(read_bytes_);
-    std::size_t bytes = std::min(piece_bytes_, cached_->size() - offset);
-    BodyPiece piece{cached_, std::string_view(*cached_).substr(offset, bytes)};
+    std::size_t bytes = std::min(piece_bytes_, cached_.bytes.size() - offset);
+    BodyPiece piece{cached_.owner, cached_.bytes.substr(offset, bytes)};
     read_bytes_ += bytes;
-    at_end_ = read_bytes_ == cached_->size();
+    at_end_ = read_bytes_ == cached_.bytes.size();
     spool_.reactor_.defer(
         [piece = std::move(piece), done = std::move(done)]() mutable { done(std::move(piece)); });
 }

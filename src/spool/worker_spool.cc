@@ -70,30 +70,69 @@ void WorkerSpool::Incoming::append(std::string_view bytes) {
         last_bytes_[1] = bytes.back();
     }
     while (!bytes.empty()) {
-        std::size_t room = spool_.options_.chunk_bytes - buffer_.size();
-        std::size_t take = std::min(room, bytes.size());
-        buffer_.append(bytes.substr(0, take));
-        bytes.remove_prefix(take);
-        if (buffer_.size() == spool_.options_.chunk_bytes && !bytes.empty()) {
-            write_chunk();
+        if (staged_ == capacity_) {
+            make_room();
         }
+        std::size_t take = std::min(capacity_ - staged_, bytes.size());
+        char* end = buffer_.get() + staged_;
+        if (bytes.data() != end) {
+            // Received elsewhere (a provided buffer), or in place but after a byte the message
+            // pass dropped (a stuffed dot): moved to the end of the staged bytes.
+            std::memmove(end, bytes.data(), take);
+        }
+        staged_ += take;
+        bytes.remove_prefix(take);
     }
 }
 
+// The buffer is full and more bytes come: it grows while it is smaller than a chunk, else it
+// becomes a chunk record and a new chunk begins.
+void WorkerSpool::Incoming::make_room() {
+    const std::size_t chunk_bytes = spool_.options_.chunk_bytes;
+    if (capacity_ < chunk_bytes) {
+        std::size_t grown =
+            std::min<std::size_t>(std::max<std::size_t>(capacity_ * 2, 4096), chunk_bytes);
+        std::shared_ptr<char[]> larger(new char[grown]);
+        if (staged_ > 0) {
+            std::memcpy(larger.get(), buffer_.get(), staged_);
+        }
+        buffer_ = std::move(larger);
+        capacity_ = grown;
+        return;
+    }
+    write_chunk();
+}
+
+StagingSpace WorkerSpool::Incoming::receiving_space(std::size_t held_bytes) {
+    if (capacity_ < spool_.options_.chunk_bytes) {
+        return {};
+    }
+    if (staged_ == capacity_ && held_bytes == 0) {
+        write_chunk();
+    }
+    std::size_t begin = staged_ + held_bytes;
+    if (begin >= capacity_) {
+        return {};  // the held bytes reach the chunk's end: this time, a provided buffer
+    }
+    return StagingSpace{buffer_, std::span<char>(buffer_.get() + begin, capacity_ - begin)};
+}
+
 void WorkerSpool::Incoming::write_chunk() {
+    const std::size_t chunk_bytes = spool_.options_.chunk_bytes;
     if (epoch_ != spool_.writer_.epoch()) {
         // A write failed since this message began: it will be refused (451) at its end, so
         // its bytes are read to the end but no longer kept.
-        buffer_.clear();
+        staged_ = 0;
         return;
     }
-    auto body = std::make_shared<const std::string>(std::move(buffer_));
-    buffer_ = std::string();
-    buffer_.reserve(spool_.options_.chunk_bytes);
-    std::string_view bytes(*body);
-    RecordLocation at = spool_.writer_.append_shared(RecordType::body_chunk, id_, bytes, body);
+    std::shared_ptr<char[]> chunk = std::move(buffer_);
+    std::string_view bytes(chunk.get(), staged_);
+    RecordLocation at = spool_.writer_.append_shared(RecordType::body_chunk, id_, bytes, chunk);
     add_chunk(at, static_cast<std::uint32_t>(bytes.size()));
     spool_.writer_.flush();  // large messages stream to disk while they arrive
+    buffer_.reset(new char[chunk_bytes]);
+    capacity_ = chunk_bytes;
+    staged_ = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +190,7 @@ Status WorkerSpool::open(const std::vector<SegmentSummary>& segments,
         segments_[summary.sequence] = SegmentState{fd, summary.path, 0, true};
     }
     for (RecoveredMessage& recovered : messages) {
-        index(std::move(recovered.message), recovered.home_segment, nullptr);
+        index(std::move(recovered.message), recovered.home_segment, {}, 0);
     }
     Status opened = writer_.open();
     if (!opened) {
@@ -166,8 +205,9 @@ Status WorkerSpool::open(const std::vector<SegmentSummary>& segments,
 
 std::unique_ptr<WorkerSpool::Incoming> WorkerSpool::begin_message(std::uint64_t size_hint) {
     std::unique_ptr<Incoming> incoming(new Incoming(*this, ids_.next(unix_ms_now())));
-    incoming->buffer_.reserve(
-        static_cast<std::size_t>(std::clamp<std::uint64_t>(size_hint, 4096, options_.chunk_bytes)));
+    incoming->capacity_ =
+        static_cast<std::size_t>(std::clamp<std::uint64_t>(size_hint, 4096, options_.chunk_bytes));
+    incoming->buffer_.reset(new char[incoming->capacity_]);
     return incoming;
 }
 
@@ -181,11 +221,15 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
         return;
     }
     QueueId id = incoming->id_;
-    Body body;
-    if (!incoming->buffer_.empty() || incoming->chunks_.empty()) {
-        body = std::make_shared<const std::string>(std::move(incoming->buffer_));
-        RecordLocation at = writer_.append_shared(RecordType::body_chunk, id, *body, body);
-        incoming->add_chunk(at, static_cast<std::uint32_t>(body->size()));
+    BodyPiece body;
+    std::size_t body_memory = 0;
+    if (incoming->staged_ > 0 || incoming->chunks_.empty()) {
+        body = BodyPiece{incoming->buffer_,
+                         std::string_view(incoming->buffer_.get(), incoming->staged_)};
+        body_memory = incoming->capacity_;
+        RecordLocation at =
+            writer_.append_shared(RecordType::body_chunk, id, body.bytes, body.owner);
+        incoming->add_chunk(at, static_cast<std::uint32_t>(body.bytes.size()));
     }
     message.id = id;
     message.envelope.body_bytes = incoming->total_bytes_;
@@ -197,12 +241,16 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
     message.envelope.chunks = incoming->chunks_;
     RecordLocation home = writer_.append(RecordType::message, id, encode_message(message));
     // Only a message held in one chunk is kept whole in memory; it is also the common case.
-    bool cache = message.envelope.chunks.size() == 1 && body &&
-                 cache_bytes_ + body->size() <= options_.cache_bytes_max;
+    bool cache = message.envelope.chunks.size() == 1 && body.owner &&
+                 cache_bytes_ + body_memory <= options_.cache_bytes_max;
+    if (!cache) {
+        body = {};
+        body_memory = 0;
+    }
     auto pending = std::make_shared<QueuedMessage>(std::move(message));
     // The incoming message keeps its chunks' segments pinned until the index pins them.
     std::shared_ptr<Incoming> arriving(std::move(incoming));
-    writer_.commit([this, pending, home, arriving, body = cache ? body : nullptr,
+    writer_.commit([this, pending, home, arriving, body = std::move(body), body_memory,
                     done = std::move(done)](const Status& status) mutable {
         if (!status) {
             arriving.reset();
@@ -210,7 +258,7 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
             return;
         }
         QueueId queued = pending->id;
-        index(std::move(*pending), home.segment, body);
+        index(std::move(*pending), home.segment, std::move(body), body_memory);
         arriving.reset();
         done(queued);
         if (on_queued_) {
@@ -219,14 +267,16 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
     });
 }
 
-void WorkerSpool::index(QueuedMessage message, std::uint64_t home, Body cached) {
+void WorkerSpool::index(QueuedMessage message, std::uint64_t home, BodyPiece cached,
+                        std::size_t cached_bytes) {
     QueueId id = message.id;
     Entry& entry = messages_[id];
     entry.message = std::move(message);
     entry.home_segment = home;
-    if (cached) {
-        cache_bytes_ += cached->size();
+    if (cached.owner) {
+        cache_bytes_ += cached_bytes;
         entry.cached = std::move(cached);
+        entry.cached_bytes = cached_bytes;
     }
     pin(entry, +1);
 }
@@ -311,8 +361,8 @@ void WorkerSpool::finish(QueueId id) {
     writer_.append(RecordType::message_done, id, {});
     schedule_flush();
     Entry& entry = found->second;
-    if (entry.cached) {
-        cache_bytes_ -= entry.cached->size();
+    if (entry.cached.owner) {
+        cache_bytes_ -= entry.cached_bytes;
     }
     pin(entry, -1);
     messages_.erase(found);

@@ -31,8 +31,18 @@
 
 namespace relay::engine {
 
+// Memory a handler offers for the next receive, instead of the worker's provided buffers;
+// `owner` keeps it alive while the receive is in flight.
+struct ReceiveSpace {
+    std::shared_ptr<void> owner;
+    std::span<char> bytes;
+};
+
 class ConnectionHandler {
   public:
+    // Where the next bytes should be received: asked each time a receive is armed. Empty (the
+    // default): into one of the worker's provided buffers, with a multishot receive.
+    virtual ReceiveSpace receive_space() { return {}; }
     // Connected (outbound connections only; accepted ones start connected). `error` is 0 on
     // success, else an errno value and the connection is closing.
     virtual void on_connected(int error) { (void)error; }
@@ -67,6 +77,9 @@ class TcpConnection {
     void start_receiving();
     // Stops asking for data (back-pressure: the kernel buffers, then TCP flow control).
     void pause_receiving();
+    // The handler now offers a receive space: a multishot receive in flight is cancelled, so
+    // that the next bytes go straight into the space.
+    void refresh_receive();
     bool receiving() const { return want_receive_; }
 
     // Queues bytes for sending (copied). `flush` starts the send; `send` does both.
@@ -109,6 +122,8 @@ class TcpConnection {
 
     bool want_receive_ = false;
     bool receive_in_flight_ = false;
+    bool receive_direct_ = false;  // the receive in flight goes into direct_space_
+    ReceiveSpace direct_space_;
     bool send_in_flight_ = false;
     bool connect_in_flight_ = false;
     bool closing_ = false;

@@ -131,6 +131,23 @@ class MessagePass {
     // the buffer boundaries were. `has_8bit` and `bare_line_endings` cover the whole message.
     const Outcome& outcome() const { return outcome_; }
     const HeaderBlock& headers() const { return headers_; }
+    // Input bytes at the end of the last buffer that the pass holds back until the next byte
+    // tells what they are (a CR; a '.' at a line start; '.' CR): they were not handed to the
+    // sink. A caller that receives the next bytes in place, right after the stored ones, must
+    // leave these where they are.
+    std::size_t held_input_bytes() const {
+        switch (framing_) {
+            case Framing::cr:
+            case Framing::dot:
+                return 1;
+            case Framing::dot_cr:
+                return 2;
+            case Framing::text:
+            case Framing::line_start:
+                return 0;
+        }
+        return 0;
+    }
 
   private:
     // Where the DATA framing stands between two buffers. The bytes named in a state are held

@@ -131,6 +131,9 @@ class ServerSession {
     bool in_transaction() const { return have_mail_ || phase_ == Phase::committing; }
     // Message bytes taken in the current DATA or BDAT transaction (as received, stuffed).
     std::uint64_t data_bytes() const { return data_bytes_; }
+    // While message data is read: input bytes the message pass holds back (see
+    // MessagePass::held_input_bytes); a driver receiving in place leaves room for them.
+    std::size_t held_input_bytes() const { return in_data() ? pass_.held_input_bytes() : 0; }
     const std::string& helo() const { return helo_; }
     bool extended() const { return extended_; }
     std::uint64_t messages_accepted() const { return messages_accepted_; }

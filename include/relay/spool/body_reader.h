@@ -35,12 +35,6 @@ struct XXH3_state_s;
 
 namespace relay::spool {
 
-// A piece of a message's stored bytes; `bytes` stays valid while `owner` is held.
-struct BodyPiece {
-    std::shared_ptr<const void> owner;
-    std::string_view bytes;
-};
-
 namespace internal {
 // One read in flight, owned by the spool: it outlives a reader destroyed meanwhile.
 struct BodyRead final : engine::Operation {
@@ -77,7 +71,7 @@ class WorkerSpool::BodyReader {
     friend class WorkerSpool;
     friend struct internal::BodyRead;
 
-    BodyReader(WorkerSpool& spool, QueueId id, const Envelope& envelope, Body cached,
+    BodyReader(WorkerSpool& spool, QueueId id, const Envelope& envelope, BodyPiece cached,
                std::size_t piece_bytes);
     void read_cached(std::function<void(Result<BodyPiece>)> done);
     std::shared_ptr<char[]> take_buffer();
@@ -88,7 +82,7 @@ class WorkerSpool::BodyReader {
     WorkerSpool& spool_;
     QueueId id_;
     std::vector<ChunkRef> chunks_;
-    Body cached_;
+    BodyPiece cached_;
     std::uint64_t body_bytes_;
     std::uint64_t body_hash_;
     std::size_t piece_bytes_;

@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -53,7 +54,19 @@ struct SpoolOptions {
     std::uint64_t cache_bytes_max = 128ull << 20;  // this worker's share
 };
 
-using Body = std::shared_ptr<const std::string>;
+// Bytes of a message in memory (a piece read back, or a whole message in the body cache):
+// `bytes` stays valid while `owner` is held.
+struct BodyPiece {
+    std::shared_ptr<const void> owner;
+    std::string_view bytes;
+};
+
+// Room at the end of the chunk an incoming message is filling: the kernel may receive the next
+// bytes straight into it. `owner` keeps the memory alive while a receive is in flight.
+struct StagingSpace {
+    std::shared_ptr<char[]> owner;
+    std::span<char> bytes;
+};
 
 class WorkerSpool {
   public:
@@ -64,8 +77,20 @@ class WorkerSpool {
     // is still arriving must not be retired under it.
     class Incoming final : public message::Sink {
       public:
+        // Bytes that already lie at the end of the staged data (received into
+        // receiving_space()) are taken where they are; others are copied there.
         void append(std::string_view bytes) override;
         std::uint64_t size_bytes() const { return total_bytes_; }
+        // Room for the next bytes to be received into, once the message fills whole chunks
+        // (empty before: a small message is staged by copying while its buffer grows, which
+        // keeps a small message's memory small). The room begins `held_bytes` past the staged
+        // bytes: input the caller's parser holds back (not yet appended) stays where it lies,
+        // so that appending it later, or bytes that stand for it, never overwrites input not
+        // yet read. Bytes the parser inserts (normalised line endings) must not be appended
+        // while received input lies in the room: such a caller must not receive in place.
+        StagingSpace receiving_space(std::size_t held_bytes);
+        // The message fills whole chunks: receiving_space() may offer room.
+        bool fills_chunks() const { return capacity_ == spool_.options_.chunk_bytes; }
         QueueId queue_id() const { return id_; }
         // Bytes of this message's chunks handed to the writer and not yet on disk (besides
         // them, only the chunk being filled is in memory). A session stops reading while this
@@ -76,13 +101,16 @@ class WorkerSpool {
       private:
         friend class WorkerSpool;
         explicit Incoming(WorkerSpool& spool, QueueId id);
+        void make_room();
         void write_chunk();
         void add_chunk(const RecordLocation& at, std::uint32_t bytes);
 
         WorkerSpool& spool_;
         QueueId id_;
         std::uint64_t epoch_;
-        std::string buffer_;
+        std::shared_ptr<char[]> buffer_;  // the chunk being filled
+        std::size_t capacity_ = 0;        // grows by doubling up to chunk_bytes
+        std::size_t staged_ = 0;
         std::vector<ChunkRef> chunks_;
         std::vector<std::uint64_t> pinned_segments_;  // ascending, each pinned once
         struct Unwritten {
@@ -160,7 +188,8 @@ class WorkerSpool {
     struct Entry {
         QueuedMessage message;
         std::uint64_t home_segment = 0;
-        Body cached;
+        BodyPiece cached;              // the whole message, when it is in the body cache
+        std::size_t cached_bytes = 0;  // memory the cached copy holds
     };
     struct SegmentState {
         int fd = -1;
@@ -175,7 +204,8 @@ class WorkerSpool {
     void pin_segment(std::uint64_t sequence, int delta);
     void delete_unpinned_segments();
     void schedule_flush();
-    void index(QueuedMessage message, std::uint64_t home, Body cached);
+    void index(QueuedMessage message, std::uint64_t home, BodyPiece cached,
+               std::size_t cached_bytes);
     void after_read();
     void copy_next();
     void copy_piece(std::shared_ptr<Copy> copy);

@@ -285,7 +285,20 @@ class Workload {
         Session& session = sessions_[index];
         std::uint64_t room = session.size - session.fed;
         std::uint64_t piece = std::min<std::uint64_t>(room, log_uniform(random_, 1, 512 << 10));
-        if (piece > 0) {
+        StagingSpace space = session.incoming->receiving_space(0);
+        if (piece > 0 && space.bytes.size() > 1 && pick(2) == 0) {
+            // As the kernel receives into the chunk itself: the bytes are made in place, with
+            // sometimes one byte the message pass would drop (a stuffed dot) in between.
+            piece = std::min<std::uint64_t>(piece, space.bytes.size() - 1);
+            char* at = space.bytes.data();
+            std::size_t split = pick(3) == 0 ? pick(static_cast<unsigned>(piece)) : piece;
+            fill(session.seed, session.fed, at, split);
+            at[split] = '.';
+            fill(session.seed, session.fed + split, at + split + 1, piece - split);
+            session.incoming->append(std::string_view(at, split));
+            session.incoming->append(std::string_view(at + split + 1, piece - split));
+            session.fed += piece;
+        } else if (piece > 0) {
             buffer_.resize(piece);
             fill(session.seed, session.fed, buffer_.data(), buffer_.size());
             session.incoming->append(buffer_);
