@@ -11,8 +11,8 @@
 
 Memory is relayd's peak resident set (VmHWM) compared with its size before the attack.
 """
+import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LOADGEN
 from helpers import (SmtpClient, queue_id_of, simple_message, stuff,  # noqa: F401
                      wait_until, relayd, relayd_factory)  # the fixtures: delivery held
 
@@ -233,3 +234,22 @@ def test_a_transaction_kept_open_with_noops_ends_at_its_deadline(relayd_factory)
         for _ in range(10):
             client.expect("NOOP", 250)
             time.sleep(0.4)
+
+
+def test_back_pressure_pauses_and_resumes_without_dropping_a_session(relayd_factory):
+    # A small bound makes every session pause and resume reading many times a second; a resume
+    # that overtakes its pause's cancellation once dropped the session.
+    relayd = relayd_factory(settings="""
+        chunk_bytes = 65536
+
+        [limits]
+        session_unwritten_bytes_max = 65536
+        """)
+    result = subprocess.run(
+        [str(LOADGEN), "--server", f"127.0.0.1:{relayd.port}", "--sessions", "12", "--messages",
+         "24", "--size", str(6 * MIB), "--pipelining", "--bdat", "--quiet", "--json"],
+        capture_output=True, text=True, timeout=300)
+    summary = json.loads(result.stdout)
+    assert summary["connections"]["dropped"] == 0, summary["connections"]
+    assert summary["messages"]["accepted"] == 24, summary["messages"]
+    assert len(relayd.queue()) == 24
