@@ -3,8 +3,8 @@
 // Untrusted bytes: the whole input. Checks that the pass never crashes, that splitting the input
 // into buffers or chunks at fuzzer-chosen places changes nothing (stored bytes, body, header
 // block, outcome, end of data), and the invariants a session relies on: the terminator is
-// exactly CRLF "." CRLF, an accepted message has CRLF line endings only and is well-formed
-// UTF-8, and nothing beyond the limits reaches the sink.
+// exactly CRLF "." CRLF, an accepted message has CRLF line endings only, no NUL, and is
+// well-formed UTF-8, and nothing beyond the limits reaches the sink.
 //
 // Input layout: [flags][message max, 2][header max, 2][cut count][cuts, 2 each][message bytes].
 #include <algorithm>
@@ -189,6 +189,7 @@ void check_invariants(const Result& result, std::string_view input, const PassLi
         const std::string_view message = input.substr(0, result.consumed);
         check(message == ".\r\n" || message.ends_with("\r\n.\r\n"));
     }
+    check(result.stored.find('\0') == std::string::npos);  // never past a NUL
     if (result.outcome.verdict != Verdict::accepted) {
         return;
     }

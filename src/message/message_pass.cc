@@ -1,21 +1,23 @@
 // message_pass.cc -- the one pass over a message's bytes as they arrive: DATA framing and
-// dot-unstuffing, bare CR/LF handling, size limit, UTF-8 validation, header block, output.
+// dot-unstuffing, bare CR/LF handling, NUL octets, size limit, UTF-8 validation, header block,
+// output.
 //
 // Untrusted bytes: everything here reads what a client sent; any input yields a verdict.
 // Thread: the worker that owns the session; one MessagePass per session, never shared.
 // Standards: RFC 5321 §4.1.1.4 (end of data is CRLF "." CRLF only), §4.5.2 (transparency),
 // RFC 3030 (BDAT chunks carry raw bytes), RFC 3629 §3-4 (well-formed UTF-8), RFC 5322 §2.2
-// (header fields, folding).
+// (header fields, folding), §2.1 and §3.5 (text has no NUL).
 // Never: allocate per byte or per line (only the bounded header block grows), log, block, read
 // outside the given span, or let a bare CR or bare LF act as a line ending for the framing.
 //
 // Two layers. The framing layer walks the received bytes and finds "runs": spans of the input
 // that are stored unchanged. It cuts a run only where a byte is dropped (a stuffed dot, the
 // terminator) or added (a normalised line ending), so a buffer without either goes on in one
-// piece. The content layer (`store`) takes each run and applies, in byte order, the size limit,
-// UTF-8 validation and the header block, then hands the run to the sink and the body observer.
-// Its decisions depend only on the position in the stored stream, so the result does not depend
-// on how the input was split into buffers.
+// piece. It also refuses NUL octets: the search for CR and LF finds them at no extra pass. The
+// content layer (`store`) takes each run and applies, in byte order, the size limit, UTF-8
+// validation and the header block, then hands the run to the sink and the body observer. Its
+// decisions depend only on the position in the stored stream, so the result does not depend on how
+// the input was split into buffers.
 #include "relay/message/message_pass.h"
 
 #include <algorithm>
@@ -34,27 +36,37 @@ namespace {
 
 constexpr char kCr = '\r';
 constexpr char kLf = '\n';
+constexpr char kNul = '\0';
 constexpr std::string_view kCrLf = "\r\n";
 constexpr std::string_view kCrOnly = "\r";
 constexpr std::string_view kLfOnly = "\n";
 
-// The first CR or LF in [position, end), or end. The only bytes the framing reacts to inside a
-// line, so this loop is where DATA and BDAT spend their time.
-const char* find_line_byte(const char* position, const char* end) {
+// Octets <= 0x0D that the framing reacts to: bit n set for octet n.
+constexpr unsigned kFramingBits = 1u << kCr | 1u << kLf | 1u << kNul;
+static_assert(kLf < kCr && kNul < kCr, "the filter keeps the octets <= kCr");
+
+// The first CR, LF or NUL in [position, end), or end. The only bytes the framing reacts to
+// inside a line, so this loop is where DATA and BDAT spend their time. All three are <= 0x0D:
+// one unsigned minimum and one compare per 16 octets find the candidates; a block with one
+// (about one per line, where the CR is) has its candidates looked up in kFramingBits.
+const char* find_framing_byte(const char* position, const char* end) {
 #if defined(__SSE2__)
-    const __m128i cr = _mm_set1_epi8(kCr);
-    const __m128i lf = _mm_set1_epi8(kLf);
+    const __m128i highest = _mm_set1_epi8(kCr);
     while (end - position >= 16) {
         const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(position));
-        const __m128i hits = _mm_or_si128(_mm_cmpeq_epi8(block, cr), _mm_cmpeq_epi8(block, lf));
-        const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
-        if (mask != 0) {
-            return position + __builtin_ctz(mask);
+        const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(block, highest), block);
+        auto candidates = static_cast<unsigned>(_mm_movemask_epi8(low));
+        while (candidates != 0) {
+            const int index = __builtin_ctz(candidates);
+            if ((kFramingBits >> static_cast<unsigned char>(position[index]) & 1) != 0) {
+                return position + index;
+            }
+            candidates &= candidates - 1;
         }
         position += 16;
     }
 #endif
-    while (position < end && *position != kCr && *position != kLf) {
+    while (position < end && *position != kCr && *position != kLf && *position != kNul) {
         ++position;
     }
     return position;
@@ -252,9 +264,14 @@ void MessagePass::finish_chunks(Sink& sink, BodyObserver* observer) {
 // Returns where the caller resumes: `end`, or a line start in DATA framing.
 const char* MessagePass::scan_text(const char* position, const char* end, const char*& run) {
     while (true) {
-        const char* const found = find_line_byte(position, end);
+        const char* const found = find_framing_byte(position, end);
         if (found == end) {
             return end;
+        }
+        if (*found == kNul) {
+            nul_octet(found, run);
+            position = found + 1;
+            continue;
         }
         if (*found == kLf) {
             bare_lf(found, run);
@@ -365,6 +382,17 @@ void MessagePass::bare_lf(const char* lf, const char*& run) {
         refuse(Verdict::bare_line_ending);
         run = lf + 1;
     }
+}
+
+// RFC 5322 text has no NUL (§2.1, §3.5), and a next hop that drops NULs would see CRLF NUL "."
+// CRLF as the end of the data.
+void MessagePass::nul_octet(const char* nul, const char*& run) {
+    if (outcome_.verdict != Verdict::accepted) {
+        return;  // only the first refusal counts; the run still reaches note_8bit
+    }
+    store(run, nul);
+    refuse(Verdict::nul_octet);
+    run = nul;
 }
 
 // A CR held at the end of the previous buffer turned out not to start a CRLF.

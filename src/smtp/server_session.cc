@@ -351,6 +351,9 @@ void ServerSession::finish_message() {
         case message::Verdict::header_too_large:
             reply(server_replies::header_too_large);
             break;
+        case message::Verdict::nul_octet:
+            reply(server_replies::nul_octet);
+            break;
     }
     reset_transaction();
     phase_ = Phase::command;

@@ -4,8 +4,9 @@ Against the real relayd over a raw socket: the end of data is CRLF "." CRLF and 
 (RFC 5321 §4.1.1.4), so the SMTP smuggling sequences (LF "." LF, CR "." CR, LF "." CRLF, ...)
 neither end the data nor let the bytes after them run as commands; bare CR and bare LF are refused
 (554 5.6.0) or, on a listener with bare_line_endings = "normalize", stored as CRLF; 8-bit content
-must be UTF-8 (554 5.6.0); dot-stuffing round-trips exactly (RFC 5321 §4.5.2). The stored bytes
-are read back with `relayctl queue show ID --data`.
+must be UTF-8 (554 5.6.0); a NUL octet is refused (554 5.6.0), and CRLF NUL "." CRLF does not end
+the data; dot-stuffing round-trips exactly (RFC 5321 §4.5.2). The stored bytes are read back with
+`relayctl queue show ID --data`.
 """
 import time
 
@@ -158,6 +159,30 @@ def test_utf8_check_can_be_turned_off(relayd_factory):
     message = HEADER + b"latin-1: caf\xe9\r\n"
     reply = send_data(relayd, stuff(message))
     assert stored(relayd, reply) == message
+
+
+# --- NUL octets --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content", [HEADER + b"one\0two\r\n", b"Subject: a\0b\r\n\r\nbody\r\n",
+                                     HEADER + b"\0\r\n", HEADER + b"last\r\n\0"],
+                         ids=["body", "header", "line-start", "before-terminator"])
+def test_a_nul_octet_is_refused(relayd, content):
+    raw = stuff(content) if content.endswith(b"\r\n") else content + b"\r\n.\r\n"
+    reply = send_data(relayd, raw)
+    assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert "NUL" in reply.text
+    reply = send_chunks(relayd, [content[:5], content[5:]])
+    assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert relayd.queue() == {}
+
+
+def test_crlf_nul_dot_crlf_does_not_end_the_data(relayd):
+    """A next hop that drops NULs would see the end of the data here, and run the rest as
+    commands: relayd reads on to the real end (one reply, nothing executed) and refuses."""
+    for nul_end in (b"\r\n\0.\r\n", b"\r\n.\0\r\n"):
+        reply = send_data(relayd, HEADER + b"innocent body" + nul_end + SMUGGLED + b".\r\n")
+        assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert relayd.queue() == {}
 
 
 # --- SMTP smuggling ----------------------------------------------------------------------------

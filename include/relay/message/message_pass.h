@@ -6,6 +6,8 @@
 //     that is what closes SMTP smuggling ("\n.\n", "\r.\r", "\n.\r\n").
 //   * bare CR / bare LF in the content: refused by default, or normalised to CRLF when the
 //     listener is lenient;
+//   * NUL octets: refused (RFC 5322 text has none; a next hop that strips them would see
+//     CRLF NUL "." CRLF as the end of the data);
 //   * header-block parsing: the header block (up to the empty line) is kept, bounded, with an
 //     index of its fields, for policy and DKIM;
 //   * UTF-8 validation of 8-bit content (RFC 3629), carried across buffer boundaries;
@@ -66,6 +68,7 @@ enum class Verdict {
     invalid_utf8,      // 554 5.6.0
     too_large,         // 552 5.3.4
     header_too_large,  // 552 5.3.4 (header block longer than header_bytes_max)
+    nul_octet,         // 554 5.6.0 (a NUL anywhere in the content)
 };
 
 // One header field inside `HeaderBlock::bytes`.
@@ -127,8 +130,9 @@ class MessagePass {
     // The result so far; final once `finished` (DATA) or after finish_chunks (BDAT). Bytes after
     // a refusal keep being consumed (to find the end) but no longer reach the sink: the sink has
     // then received exactly the stored bytes before the offending one (the first byte over a
-    // limit, the octet that makes the UTF-8 ill-formed, the place of the bare CR/LF), whatever
-    // the buffer boundaries were. `has_8bit` and `bare_line_endings` cover the whole message.
+    // limit, the octet that makes the UTF-8 ill-formed, the place of the bare CR/LF, the NUL),
+    // whatever the buffer boundaries were. `has_8bit` and `bare_line_endings` cover the whole
+    // message.
     const Outcome& outcome() const { return outcome_; }
     const HeaderBlock& headers() const { return headers_; }
 
@@ -147,6 +151,7 @@ class MessagePass {
     const char* resume(const char* position, const char* end, const char*& run);
     void bare_cr(const char* cr, const char*& run);
     void bare_lf(const char* lf, const char*& run);
+    void nul_octet(const char* nul, const char*& run);
     void held_cr_was_bare();
     void finish_message();
 

@@ -53,6 +53,8 @@ inline constexpr SyntaxReply bare_line_ending{
     554, "5.6.0", "Error: bare CR or LF in message content (lines must end in CRLF)"};
 inline constexpr SyntaxReply invalid_utf8{554, "5.6.0",
                                           "Error: message content is not valid UTF-8"};
+inline constexpr SyntaxReply nul_octet{
+    554, "5.6.0", "Error: NUL octet in message content (RFC 5322 text has none)"};
 
 // 421 replies: the text follows the host name; the connection closes after them.
 inline constexpr SyntaxReply too_many_errors{421, "4.7.0", "Error: too many errors"};
@@ -87,6 +89,7 @@ inline constexpr SyntaxReply all[] = {
     header_too_large,
     bare_line_ending,
     invalid_utf8,
+    nul_octet,
     too_many_errors,
     timeout,
     shutting_down,

@@ -1,5 +1,5 @@
 // message_pass_model_test.cc -- the message pass against a slow reference model written to be
-// obviously right, on many random inputs built from the bytes that matter (CR, LF, ".", 8-bit
+// obviously right, on many random inputs built from the bytes that matter (CR, LF, ".", NUL, 8-bit
 // octets, header syntax), with random buffer splits, both framings and both bare-line modes.
 //
 // The model works on the whole input at once, byte by byte, with no state carried between
@@ -106,6 +106,7 @@ std::optional<std::size_t> first_ill_formed(const std::string& stream, bool& tru
 struct Framed {
     std::string stream;                     // stored bytes as if nothing were refused
     std::optional<std::size_t> first_bare;  // reject mode: stream position of the first bare one
+    std::optional<std::size_t> first_nul;   // stream position of the first NUL
     std::uint64_t bare = 0;
     std::size_t consumed = 0;
     bool finished = false;
@@ -154,6 +155,9 @@ Framed frame(const std::string& input, bool dot_stuffed, bool normalize) {
         } else if (octet == '\n') {
             bare("\r\n");
         } else {
+            if (octet == '\0' && !framed.first_nul) {
+                framed.first_nul = framed.stream.size();
+            }
             framed.stream += octet;
         }
         ++index;
@@ -244,6 +248,7 @@ PassRun model(const std::string& input, bool dot_stuffed, const PassLimits& limi
     };
     consider_at_end(framed.first_bare.has_value(), framed.first_bare.value_or(0),
                     Verdict::bare_line_ending);
+    consider(framed.first_nul.has_value(), framed.first_nul.value_or(0), Verdict::nul_octet);
     consider(limits.message_bytes_max != 0 && stream.size() > limits.message_bytes_max,
              limits.message_bytes_max, Verdict::too_large);
     consider(ill_formed.has_value(), ill_formed.value_or(0), Verdict::invalid_utf8);
@@ -305,11 +310,23 @@ const char* const kTokens[] = {
     "abcdefghijklmnopqrstuvwxyz0123456789",
 };
 
+// Rarer: one input in four may hold them, so that other refusals still come up often.
+const std::string_view kNulTokens[] = {
+    std::string_view("\0", 1),
+    std::string_view("\r\n\0.\r\n", 6),
+    std::string_view("\0\r\n", 3),
+};
+
 std::string random_input(std::mt19937& random) {
     std::string input;
     const std::size_t tokens = random() % 60;
+    const bool with_nul = random() % 4 == 0;
     for (std::size_t index = 0; index < tokens; ++index) {
-        input += kTokens[random() % std::size(kTokens)];
+        if (with_nul && random() % 8 == 0) {
+            input += kNulTokens[random() % std::size(kNulTokens)];
+        } else {
+            input += kTokens[random() % std::size(kTokens)];
+        }
     }
     return input;
 }

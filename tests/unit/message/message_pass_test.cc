@@ -1,6 +1,6 @@
 // message_pass_test.cc -- behaviour of the message pass: DATA framing and dot-unstuffing, SMTP
-// smuggling sequences, bare line endings, buffer and chunk boundaries, UTF-8, limits, the header
-// block and the body observer.
+// smuggling sequences, bare line endings, NUL octets, buffer and chunk boundaries, UTF-8, limits,
+// the header block and the body observer.
 #include "relay/message/message_pass.h"
 
 #include <gtest/gtest.h>
@@ -29,6 +29,12 @@ PassLimits normalize_limits() {
     PassLimits limits;
     limits.bare_line_endings = BareLineEndings::normalize;
     return limits;
+}
+
+// A std::string from a literal that holds NULs.
+template <std::size_t size>
+std::string bytes(const char (&literal)[size]) {
+    return std::string(literal, size - 1);
 }
 
 // --- DATA framing and dot-unstuffing ---------------------------------------------------------
@@ -251,6 +257,69 @@ TEST(BareLineEndings, FirstVerdictWins) {
     EXPECT_EQ(bare_first.stored, "ab");
 }
 
+// --- NUL octets ------------------------------------------------------------------------------
+
+TEST(NulOctets, RefusedAtTheNulInBodyAndHeaderInEitherMode) {
+    for (const PassLimits& limits : {reject_limits(), normalize_limits()}) {
+        const PassRun body = run_data(limits, bytes("Subject: x\r\n\r\nab\0cd\r\n.\r\nNEXT"));
+        EXPECT_TRUE(body.finished);
+        EXPECT_EQ(body.consumed, 24u);  // the data is still read to its end
+        EXPECT_EQ(body.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(body.stored, "Subject: x\r\n\r\nab");
+        EXPECT_EQ(body.body, "ab");
+        const PassRun header = run_data(limits, bytes("Subject: a\0b\r\n\r\nbody\r\n.\r\n"));
+        EXPECT_EQ(header.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(header.stored, "Subject: a");
+        EXPECT_EQ(run_data(limits, bytes("\0\r\n.\r\n")).stored, "");
+    }
+}
+
+TEST(NulOctets, CrLfNulDotCrLfDoesNotEndTheDataAtAnySplit) {
+    // A next hop that drops NULs would see CRLF "." CRLF here: the pass must not, and refuses.
+    const std::string input =
+        bytes("a\r\n\0.\r\nMAIL FROM:<ceo@example.com>\r\n.\0\r\n\0\r\n.\r\nNEXT");
+    const std::size_t message_bytes = input.size() - 4;
+    for (const PassLimits& limits : {reject_limits(), normalize_limits()}) {
+        const PassRun whole = run_data(limits, input);
+        EXPECT_TRUE(whole.finished);
+        EXPECT_EQ(whole.consumed, message_bytes);
+        EXPECT_EQ(whole.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(whole.stored, "a\r\n");
+        for (std::size_t cut = 0; cut <= input.size(); ++cut) {
+            EXPECT_TRUE(same_result(run_data(limits, input, {cut}), whole)) << cut;
+        }
+    }
+}
+
+TEST(NulOctets, BdatChunksAndEveryPlaceInALongRun) {
+    const PassRun chunks = run_bdat(reject_limits(), bytes("To: b\r\n\r\nx\0y\r\n"), {10, 11});
+    EXPECT_EQ(chunks.outcome.verdict, Verdict::nul_octet);
+    EXPECT_EQ(chunks.stored, "To: b\r\n\r\nx");
+    // The 16-byte stride of the search, up to the NUL at each offset.
+    for (std::size_t prefix = 0; prefix < 70; ++prefix) {
+        const std::string body = std::string(prefix, 'a') + '\0' + std::string(40, 'b');
+        const PassRun run = run_bdat(reject_limits(), body);
+        EXPECT_EQ(run.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(run.stored, std::string(prefix, 'a'));
+    }
+}
+
+TEST(NulOctets, FirstVerdictWinsAndEightBitIsStillNoted) {
+    PassLimits limits = reject_limits();
+    limits.message_bytes_max = 4;
+    EXPECT_EQ(run_data(limits, bytes("abcdef\0\r\n.\r\n")).outcome.verdict, Verdict::too_large);
+    // At the limit exactly: the NUL is the offending octet, not the first one over.
+    EXPECT_EQ(run_data(limits, bytes("abcd\0\r\n.\r\n")).outcome.verdict, Verdict::nul_octet);
+    EXPECT_EQ(run_data(reject_limits(), bytes("a\nb\0\r\n.\r\n")).outcome.verdict,
+              Verdict::bare_line_ending);
+    EXPECT_EQ(run_data(reject_limits(), bytes("\xC3\0\r\n.\r\n")).outcome.verdict,
+              Verdict::nul_octet);
+    const PassRun run = run_data(reject_limits(), bytes("a\0b\0\xC3\xA9\r\n.\r\n"));
+    EXPECT_EQ(run.outcome.verdict, Verdict::nul_octet);
+    EXPECT_EQ(run.stored, "a");
+    EXPECT_TRUE(run.outcome.has_8bit);
+}
+
 // --- Splits: every split gives what one buffer gives -----------------------------------------
 
 const char kRichMessage[] =
@@ -317,6 +386,7 @@ TEST(Splits, RandomSplitsEqualOneShotForMessagesWithProblems) {
         "H: \xC3\r\n\r\n.\r\n",
         "H: x\r\n\r\n\xED\xA0\x80\r\n.\r\n",
         std::string(300, 'h') + "\r\n\r\nbody\r\n.\r\n",
+        bytes("H: x\r\n\r\nbo\0dy\r\n\0.\r\n.\r\n"),
     };
     std::mt19937 random(7);
     for (const std::string& input : inputs) {

@@ -73,6 +73,8 @@ inline const char* verdict_name(Verdict verdict) {
             return "too_large";
         case Verdict::header_too_large:
             return "header_too_large";
+        case Verdict::nul_octet:
+            return "nul_octet";
     }
     return "?";
 }

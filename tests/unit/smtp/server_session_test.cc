@@ -212,6 +212,16 @@ TEST_F(ServerSessionTest, SmugglingSequencesDoNotEndTheData) {
     EXPECT_EQ(hooks.abandoned, 1);
 }
 
+TEST_F(ServerSessionTest, NulInTheDataIsRefusedAndTheSessionGoesOn) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    EXPECT_EQ(feed(std::string("x\r\n\0.\r\nMAIL FROM:<evil@example.com>\r\n.\r\n", 40)),
+              "554 5.6.0 Error: NUL octet in message content (RFC 5322 text has none)\r\n");
+    EXPECT_TRUE(hooks.committed.empty());
+    EXPECT_EQ(hooks.abandoned, 1);
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
 TEST_F(ServerSessionTest, ShutdownLetsAMessageInDataFinish) {
     start();
     feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
