@@ -354,6 +354,12 @@ void ServerSession::finish_message() {
         case message::Verdict::nul_octet:
             reply(server_replies::nul_octet);
             break;
+        case message::Verdict::line_too_long:
+            reply(server_replies::message_line_too_long.code,
+                  server_replies::message_line_too_long.enhanced,
+                  server_replies::message_line_too_long_text(outcome.long_line_number,
+                                                             settings_.pass.line_bytes_max));
+            break;
     }
     reset_transaction();
     phase_ = Phase::command;

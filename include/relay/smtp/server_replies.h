@@ -3,8 +3,12 @@
 // Together with parser_replies (command.h) this is the complete list docs/smtp-replies.md
 // documents; a test checks that every entry appears there. Replies whose text carries a value
 // (the greeting, "queued as <id>", 421 with the host name) are described in the docs as
-// patterns. Enhanced status codes are RFC 3463's.
+// patterns; message_line_too_long is such a pattern, kept here with its placeholders so that the
+// same test finds it. Enhanced status codes are RFC 3463's.
 #pragma once
+
+#include <cstdint>
+#include <string>
 
 #include "relay/smtp/command.h"
 
@@ -55,6 +59,12 @@ inline constexpr SyntaxReply invalid_utf8{554, "5.6.0",
                                           "Error: message content is not valid UTF-8"};
 inline constexpr SyntaxReply nul_octet{
     554, "5.6.0", "Error: NUL octet in message content (RFC 5322 text has none)"};
+// Sent with <n> and <max> filled in by message_line_too_long_text. Says what to do: a sender can
+// always encode a long line, and relay does not fold it (that would change signed content).
+inline constexpr SyntaxReply message_line_too_long{
+    554, "5.6.0",
+    "Error: line <n> of the message is longer than <max> octets (RFC 5322 section 2.1.1); "
+    "encode that part with quoted-printable or base64"};
 
 // 421 replies: the text follows the host name; the connection closes after them.
 inline constexpr SyntaxReply too_many_errors{421, "4.7.0", "Error: too many errors"};
@@ -90,11 +100,21 @@ inline constexpr SyntaxReply all[] = {
     bare_line_ending,
     invalid_utf8,
     nul_octet,
+    message_line_too_long,
     too_many_errors,
     timeout,
     shutting_down,
     too_many_connections,
     too_many_connections_from_client,
 };
+
+// The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.
+inline std::string message_line_too_long_text(std::uint64_t line_number,
+                                              std::uint64_t line_bytes_max) {
+    std::string text(message_line_too_long.text);
+    text.replace(text.find("<n>"), 3, std::to_string(line_number));
+    text.replace(text.find("<max>"), 5, std::to_string(line_bytes_max));
+    return text;
+}
 
 }  // namespace relay::smtp::server_replies

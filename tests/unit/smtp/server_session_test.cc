@@ -222,6 +222,20 @@ TEST_F(ServerSessionTest, NulInTheDataIsRefusedAndTheSessionGoesOn) {
     EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
 }
 
+TEST_F(ServerSessionTest, LongLineReplyNamesTheLineAndTheLimit) {
+    settings.pass.line_bytes_max = 10;
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    EXPECT_EQ(feed("Subject: x\r\n\r\n0123456789\r\n0123456789A\r\n.\r\n"),
+              "554 5.6.0 Error: line 4 of the message is longer than 10 octets (RFC 5322 section "
+              "2.1.1); encode that part with quoted-printable or base64\r\n");
+    EXPECT_TRUE(hooks.committed.empty());
+    // BDAT: the reply comes with the last chunk.
+    feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n");
+    EXPECT_EQ(feed("BDAT 12\r\n0123456789AB"), "250 2.0.0 Ok: 12 octets received\r\n");
+    EXPECT_EQ(feed("BDAT 0 LAST\r\n").substr(0, 27), "554 5.6.0 Error: line 1 of ");
+}
+
 TEST_F(ServerSessionTest, ShutdownLetsAMessageInDataFinish) {
     start();
     feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
