@@ -10,6 +10,18 @@
 #include "relay/smtp/server_replies.h"
 
 namespace relay::smtp {
+namespace {
+
+// An octet no SMTP command line holds: NUL and the other C0 controls but HT, CR and LF; DEL; and
+// 8-bit octets, which only SMTPUTF8 addresses may carry, after EHLO.
+bool has_binary_octet(std::span<const char> bytes) {
+    return std::any_of(bytes.begin(), bytes.end(), [](char octet) {
+        const auto value = static_cast<unsigned char>(octet);
+        return value >= 0x7F || (value < 0x20 && octet != '\t' && octet != '\r' && octet != '\n');
+    });
+}
+
+}  // namespace
 
 ServerSession::ServerSession(const ServerSettings& settings, ServerHooks& hooks)
     : settings_(settings), hooks_(hooks), pass_(settings.pass) {}
@@ -93,6 +105,15 @@ void ServerSession::process(std::span<char> bytes) {
 
 std::size_t ServerSession::take_command_line(std::span<char> bytes) {
     const char* newline = static_cast<const char*>(std::memchr(bytes.data(), '\n', bytes.size()));
+    if (helo_.empty() &&
+        has_binary_octet(bytes.first(newline == nullptr
+                                         ? bytes.size()
+                                         : static_cast<std::size_t>(newline - bytes.data())))) {
+        // Decided on what has arrived, complete line or not: waiting for an LF that binary
+        // input may never send would leave a partial line that swallows the next command.
+        close_with(server_replies::binary_before_helo);
+        return bytes.size();
+    }
     if (newline == nullptr) {
         if (!discarding_line_) {
             if (line_.size() + bytes.size() >= settings_.command_line_bytes_max) {

@@ -3,10 +3,12 @@
 Driven over a raw socket against the real relayd: unknown commands, commands out of sequence,
 syntax errors in paths and parameters (the codes the parser gives: 500/501/553/555 with RFC 3463
 enhanced codes), and each configured limit (recipients, line length, message and header size,
-errors per session, idle timeouts, connections in all and per client). After a refusal the
+errors per session, idle timeouts, connections in all and per client), and input that closes a
+session at once: binary octets before EHLO (TLS sent to the plaintext port). After a refusal the
 session must stay usable unless the reply was 421.
 """
 import random
+import ssl
 import time
 
 import pytest
@@ -79,6 +81,41 @@ def test_unsupported_commands(patient_relayd):
         client.expect("STARTTLS", 502, "5.5.1")
         client.expect("AUTH PLAIN AGFsaWNlAHNlY3JldA==", 502, "5.5.1")
         expect_still_usable(client)
+
+
+# --- protocol abuse: closed at once --------------------------------------------------------
+
+def tls_client_hello():
+    """The first flight of a real TLS client (Python's ssl), as it would reach a plaintext
+    port."""
+    context = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="relay.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def test_tls_on_the_plaintext_port_is_closed_at_once(relayd):
+    hello = tls_client_hello()
+    assert hello[:2] == b"\x16\x03"
+    with SmtpClient(relayd.port) as client:
+        client.send(hello)
+        reply = client.reply()
+        assert (reply.code, reply.enhanced) == (421, "4.5.1"), reply
+        assert "binary input before EHLO" in reply.text and "TLS" in reply.text
+        assert client.closed()
+    # Three octets, no LF: the reply does not wait for a line to end.
+    with SmtpClient(relayd.port) as client:
+        client.send(hello[:3])
+        assert client.reply().code == 421
+        assert client.closed()
+    # The next session is a normal one.
+    with SmtpClient(relayd.port) as client:
+        client.ehlo()
+        client.envelope()
+        queue_id = queue_id_of(client.data(stuff(simple_message())))
+    assert list(relayd.queue()) == [queue_id]
 
 
 # --- syntax errors -------------------------------------------------------------------------

@@ -73,6 +73,11 @@ inline constexpr SyntaxReply shutting_down{421, "4.3.2", "Service shutting down"
 inline constexpr SyntaxReply too_many_connections{421, "4.7.0", "Error: too many connections"};
 inline constexpr SyntaxReply too_many_connections_from_client{
     421, "4.7.0", "Error: too many connections from your address"};
+// Before the first successful HELO/EHLO, an octet no command can hold (a TLS ClientHello sent to
+// a plaintext port starts 0x16 0x03): closed at once, not left to swallow the next command.
+inline constexpr SyntaxReply binary_before_helo{
+    421, "4.5.1",
+    "Error: binary input before EHLO (a TLS handshake on a plaintext port?); closing"};
 
 inline constexpr SyntaxReply all[] = {
     ok,
@@ -106,6 +111,7 @@ inline constexpr SyntaxReply all[] = {
     shutting_down,
     too_many_connections,
     too_many_connections_from_client,
+    binary_before_helo,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.

@@ -11,6 +11,9 @@
 // while a commit is pending (pending_input_bytes_max; above it the driver stops reading), the
 // recipient list, the error count.
 //
+// Closed at once (421), before anything else is read: binary octets before the first successful
+// HELO/EHLO (TLS sent to a plaintext port, or another protocol).
+//
 // Every reply the session can give is listed in docs/smtp-replies.md.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The SMTP server state machine driven without a kernel: replies, phases, pipelining across a
-// pending commit, BDAT bookkeeping, limits and smuggling.
+// pending commit, BDAT bookkeeping, limits and smuggling, binary input before EHLO.
 #include "relay/smtp/server_session.h"
 
 #include <gtest/gtest.h>
@@ -234,6 +234,59 @@ TEST_F(ServerSessionTest, LongLineReplyNamesTheLineAndTheLimit) {
     feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n");
     EXPECT_EQ(feed("BDAT 12\r\n0123456789AB"), "250 2.0.0 Ok: 12 octets received\r\n");
     EXPECT_EQ(feed("BDAT 0 LAST\r\n").substr(0, 27), "554 5.6.0 Error: line 1 of ");
+}
+
+// --- Binary input before EHLO ----------------------------------------------------------------
+
+const std::string kBinaryClose =
+    "421 4.5.1 relay.test Error: binary input before EHLO (a TLS handshake on a plaintext port?); "
+    "closing\r\n";
+
+TEST_F(ServerSessionTest, TlsClientHelloOnThePlaintextPortClosesWithoutWaitingForALine) {
+    // The first octets of a TLS 1.2/1.3 ClientHello: no LF anywhere.
+    const std::string hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+    start();
+    EXPECT_EQ(feed(hello), kBinaryClose);
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(feed("EHLO c\r\n"), "");  // nothing more is read
+    // Garbage in the very first octet, on its own.
+    start();
+    EXPECT_EQ(feed(hello.substr(0, 1)), kBinaryClose);
+    // Byte by byte: closed at the first binary octet, the rest is not read.
+    start();
+    EXPECT_EQ(feed(hello + "EHLO c\r\n", true), kBinaryClose);
+}
+
+TEST_F(ServerSessionTest, BinaryAfterAPartialOrCompleteCommandBeforeEhlo) {
+    for (const std::string& input :
+         {std::string("EHL") + "\x80", std::string("EHLO c\x7f"), std::string("HELO \xff\r\n"),
+          std::string("NOOP\r\nMAIL FROM:<a\x01@example.com>"), std::string("\x00", 1)}) {
+        start();
+        const std::size_t cut = std::min<std::size_t>(3, input.size());
+        std::string replies = feed(input.substr(0, cut));
+        replies += feed(input.substr(cut));
+        EXPECT_EQ(replies.substr(replies.find("421")), kBinaryClose) << input;
+        EXPECT_TRUE(session->wants_close());
+    }
+    // A failed EHLO is not a greeting yet.
+    start();
+    EXPECT_EQ(feed("EHLO\r\n"), "501 5.5.4 Syntax: EHLO hostname\r\n");
+    EXPECT_EQ(feed("\x16\x03"), kBinaryClose);
+}
+
+TEST_F(ServerSessionTest, TextControlsBeforeEhloAndAnythingAfterItAreCommands) {
+    start();
+    // HT, and CR inside a line, are not binary.
+    EXPECT_EQ(feed("NO\rOP\r\n"), "500 5.5.2 Command unrecognized\r\n");
+    EXPECT_EQ(feed("HELO\tclient.example\r\n"), "250 relay.test\r\n");
+    // After a greeting: today's replies (SMTPUTF8 addresses carry 8-bit octets).
+    EXPECT_EQ(feed(std::string("\x16\x03\x00\x01\r\n", 6)), "500 5.5.2 Command unrecognized\r\n");
+    EXPECT_FALSE(session->wants_close());
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<j\xc3\xb6ran@example.com> SMTPUTF8\r\n"), "250 2.1.0 Ok\r\n");
+    EXPECT_EQ(feed("NOOP \xff\x16\x03\r\n"), "250 2.0.0 Ok\r\n");
+    EXPECT_FALSE(session->wants_close());
 }
 
 TEST_F(ServerSessionTest, ShutdownLetsAMessageInDataFinish) {
