@@ -142,6 +142,7 @@ std::size_t ServerSession::take_command_line(std::span<char> bytes) {
     if (!line.empty() && line.back() == '\r') {
         line.remove_suffix(1);
     }
+    input_after_line_ = through_newline < bytes.size();
     handle_line(line);
     line_.clear();
     return through_newline;
@@ -264,15 +265,15 @@ void ServerSession::handle(const Rcpt& command) {
 
 void ServerSession::handle(const Data&) {
     if (!have_mail_) {
-        error_reply(server_replies::need_mail);
+        refuse_data(server_replies::need_mail);
         return;
     }
     if (bdat_started_) {
-        error_reply(server_replies::data_after_bdat);
+        refuse_data(server_replies::data_after_bdat);
         return;
     }
     if (transaction_.recipients.empty()) {
-        error_reply(server_replies::no_recipients);
+        refuse_data(server_replies::no_recipients);
         return;
     }
     sink_ = &hooks_.open_message(transaction_);
@@ -280,6 +281,18 @@ void ServerSession::handle(const Data&) {
     pass_.start(true);
     phase_ = Phase::data;
     reply(server_replies::start_data);
+}
+
+// RFC 2920 §3.1: DATA ends a pipelined group; a client waits for its reply before it sends the
+// message. Input already received after a refused DATA is therefore message text, and read as
+// commands it could start a transaction of its own (a sender named in the body). Such a client
+// gets the refusal and is closed (Postfix's smtpd_forbid_unauth_pipelining disconnects such
+// clients too).
+void ServerSession::refuse_data(const SyntaxReply& refusal) {
+    error_reply(refusal);
+    if (input_after_line_) {
+        close_with(server_replies::data_refused_pipelined);
+    }
 }
 
 std::size_t ServerSession::feed_data(std::span<char> bytes) {

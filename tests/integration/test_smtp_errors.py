@@ -3,9 +3,10 @@
 Driven over a raw socket against the real relayd: unknown commands, commands out of sequence,
 syntax errors in paths and parameters (the codes the parser gives: 500/501/553/555 with RFC 3463
 enhanced codes), and each configured limit (recipients, line length, message and header size,
-errors per session, idle timeouts, connections in all and per client), and input that closes a
-session at once: binary octets before EHLO (TLS sent to the plaintext port). After a refusal the
-session must stay usable unless the reply was 421.
+errors per session, idle timeouts, connections in all and per client), and the two inputs that
+close a session at once: binary octets before EHLO (TLS sent to the plaintext port) and message
+text sent before the reply to a refused DATA. After a refusal the session must stay usable unless
+the reply was 421.
 """
 import random
 import ssl
@@ -113,6 +114,38 @@ def test_tls_on_the_plaintext_port_is_closed_at_once(relayd):
     # The next session is a normal one.
     with SmtpClient(relayd.port) as client:
         client.ehlo()
+        client.envelope()
+        queue_id = queue_id_of(client.data(stuff(simple_message())))
+    assert list(relayd.queue()) == [queue_id]
+
+
+REFUSED_GROUP = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<not an address>\r\nDATA\r\n"
+# Sent right behind DATA without waiting for its reply: read as commands, it would be a
+# transaction of its own, from a sender the body names.
+SMUGGLED_TRANSACTION = (b"RSET\r\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<victim@example.net>\r\n"
+                        b"DATA\r\nFrom: <ceo@example.com>\r\nSubject: wire the money\r\n\r\n"
+                        b"Today, please.\r\n.\r\nQUIT\r\n")
+
+
+def test_message_sent_before_the_reply_to_a_refused_data_is_not_run(relayd):
+    with SmtpClient(relayd.port) as client:
+        client.ehlo()
+        client.send(REFUSED_GROUP + SMUGGLED_TRANSACTION)
+        replies = client.replies(4)
+        assert [(r.code, r.enhanced) for r in replies] == [
+            (250, "2.1.0"), (501, "5.1.3"), (554, "5.5.1"), (421, "4.5.0")], replies
+        assert "before the reply to DATA" in replies[3].text
+        assert client.closed()  # no reply to anything in the smuggled text
+    assert relayd.queue() == {}
+
+
+def test_a_client_that_waits_for_the_reply_to_data_goes_on(relayd):
+    with SmtpClient(relayd.port) as client:
+        client.ehlo()
+        client.send(REFUSED_GROUP)
+        assert [r.code for r in client.replies(3)] == [250, 501, 554]
+        assert client.silent()
+        client.expect("RSET", 250)
         client.envelope()
         queue_id = queue_id_of(client.data(stuff(simple_message())))
     assert list(relayd.queue()) == [queue_id]

@@ -78,6 +78,10 @@ inline constexpr SyntaxReply too_many_connections_from_client{
 inline constexpr SyntaxReply binary_before_helo{
     421, "4.5.1",
     "Error: binary input before EHLO (a TLS handshake on a plaintext port?); closing"};
+// DATA was refused and more input was already there: the client did not wait for the reply to
+// DATA (RFC 2920 §3.1), so what follows is message text, not commands.
+inline constexpr SyntaxReply data_refused_pipelined{
+    421, "4.5.0", "Error: message data sent before the reply to DATA; closing"};
 
 inline constexpr SyntaxReply all[] = {
     ok,
@@ -112,6 +116,7 @@ inline constexpr SyntaxReply all[] = {
     too_many_connections,
     too_many_connections_from_client,
     binary_before_helo,
+    data_refused_pipelined,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.

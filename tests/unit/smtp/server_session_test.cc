@@ -1,5 +1,6 @@
 // The SMTP server state machine driven without a kernel: replies, phases, pipelining across a
-// pending commit, BDAT bookkeeping, limits and smuggling, binary input before EHLO.
+// pending commit, BDAT bookkeeping, limits and smuggling, binary input before EHLO, input sent
+// after a refused DATA.
 #include "relay/smtp/server_session.h"
 
 #include <gtest/gtest.h>
@@ -287,6 +288,80 @@ TEST_F(ServerSessionTest, TextControlsBeforeEhloAndAnythingAfterItAreCommands) {
     EXPECT_EQ(feed("MAIL FROM:<j\xc3\xb6ran@example.com> SMTPUTF8\r\n"), "250 2.1.0 Ok\r\n");
     EXPECT_EQ(feed("NOOP \xff\x16\x03\r\n"), "250 2.0.0 Ok\r\n");
     EXPECT_FALSE(session->wants_close());
+}
+
+// --- Input sent after a refused DATA -----------------------------------------------------------
+
+const std::string kSmuggledBody =
+    "From: <ceo@example.com>\r\n\r\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<b@example.net>\r\n"
+    "DATA\r\nPay the invoice.\r\n.\r\nQUIT\r\n";
+const std::string kDataPipelinedClose =
+    "421 4.5.0 relay.test Error: message data sent before the reply to DATA; closing\r\n";
+
+TEST_F(ServerSessionTest, MessageAfterARefusedDataInTheSameInputClosesTheSession) {
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDATA\r\n" +
+                   kSmuggledBody),
+              "250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n" +
+                  kDataPipelinedClose);
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(hooks.opened, 0);
+    EXPECT_TRUE(hooks.committed.empty());
+    // The same with the DATA line split, and with DATA refused for want of MAIL.
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDA");
+    EXPECT_EQ(feed("TA\r\n" + kSmuggledBody),
+              "554 5.5.1 Error: no valid recipients\r\n" + kDataPipelinedClose);
+    start();
+    feed("EHLO c\r\nDATA\r");
+    EXPECT_EQ(feed("\n" + kSmuggledBody),
+              "503 5.5.1 Error: need MAIL command\r\n" + kDataPipelinedClose);
+    EXPECT_TRUE(hooks.committed.empty());
+}
+
+TEST_F(ServerSessionTest, MessageAfterARefusedDataHeldDuringACommitClosesTheSession) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    EXPECT_EQ(feed("first\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\n"
+                   "DATA\r\n" +
+                   kSmuggledBody),
+              "");
+    ASSERT_TRUE(session->committing());
+    session->commit_done(std::string("ID"));
+    EXPECT_EQ(take(),
+              "250 2.0.0 Ok: queued as ID\r\n250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n" +
+                  kDataPipelinedClose);
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(hooks.committed.size(), 1u);
+    EXPECT_EQ(hooks.opened, 1);
+}
+
+TEST_F(ServerSessionTest, AClientThatWaitsForTheReplyToDataGoesOn) {
+    start();
+    feed("EHLO c\r\n");
+    // DATA last in its group: refused, and the session stays open.
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDATA\r\n"),
+              "250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n");
+    EXPECT_FALSE(session->wants_close());
+    EXPECT_EQ(feed("RSET\r\n"), "250 2.0.0 Ok\r\n");
+    // The same group held during a commit, DATA last in what was held.
+    feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    feed("x\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDATA\r\n");
+    session->commit_done(std::string("ID"));
+    EXPECT_EQ(take(),
+              "250 2.0.0 Ok: queued as ID\r\n250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n");
+    EXPECT_FALSE(session->wants_close());
+    // An accepted DATA with the message right behind it is unchanged.
+    EXPECT_EQ(feed("RSET\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+                   "y\r\n.\r\n"),
+              "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+              "354 End data with <CR><LF>.<CR><LF>\r\n");
+    EXPECT_TRUE(session->committing());
 }
 
 TEST_F(ServerSessionTest, ShutdownLetsAMessageInDataFinish) {
