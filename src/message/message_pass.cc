@@ -51,21 +51,30 @@ static_assert(kLf < kCr && kNul < kCr, "the filter keeps the octets <= kCr");
 
 // The first CR, LF or NUL in [position, end), or end. The only bytes the framing reacts to
 // inside a line, so this loop is where DATA and BDAT spend their time. All three are <= 0x0D:
-// one unsigned minimum and one compare per 16 octets find the candidates; a block with one
-// (about one per line, where the CR is) has its candidates looked up in kFramingBits.
+// one unsigned minimum and one compare per 16 octets find the candidates. In plain text the
+// first candidate of a block is the CR (about one block a line), looked up in kFramingBits; when
+// it is an HT or another control, three exact compares settle the block.
 const char* find_framing_byte(const char* position, const char* end) {
 #if defined(__SSE2__)
     const __m128i highest = _mm_set1_epi8(kCr);
     while (end - position >= 16) {
         const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(position));
         const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(block, highest), block);
-        auto candidates = static_cast<unsigned>(_mm_movemask_epi8(low));
-        while (candidates != 0) {
+        const auto candidates = static_cast<unsigned>(_mm_movemask_epi8(low));
+        if (candidates != 0) {
             const int index = __builtin_ctz(candidates);
             if ((kFramingBits >> static_cast<unsigned char>(position[index]) & 1) != 0) {
-                return position + index;
+                return position + index;  // plain text: the first candidate is the CR
             }
-            candidates &= candidates - 1;
+            // An HT or another control first: compare the block exactly.
+            const __m128i hits =
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8(kCr)),
+                                          _mm_cmpeq_epi8(block, _mm_set1_epi8(kLf))),
+                             _mm_cmpeq_epi8(block, _mm_set1_epi8(kNul)));
+            const auto exact = static_cast<unsigned>(_mm_movemask_epi8(hits));
+            if (exact != 0) {
+                return position + __builtin_ctz(exact);
+            }
         }
         position += 16;
     }

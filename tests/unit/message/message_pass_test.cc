@@ -304,6 +304,27 @@ TEST(NulOctets, BdatChunksAndEveryPlaceInALongRun) {
     }
 }
 
+TEST(NulOctets, FoundAfterOtherControlsInTheSameBlock) {
+    // HT, VT and FF pass the search's first filter with CR, LF and NUL; the exact compare that
+    // follows must still find the framing octet behind them, wherever they are in a block.
+    for (std::size_t control = 0; control < 20; ++control) {
+        for (std::size_t nul = control + 1; nul < control + 20; ++nul) {
+            std::string body(40, 'a');
+            body[control] = "\t\v\f"[control % 3];
+            body[control / 2] = '\t';
+            body[nul] = '\0';
+            const PassRun run = run_bdat(reject_limits(), body);
+            EXPECT_EQ(run.outcome.verdict, Verdict::nul_octet) << control << " " << nul;
+            EXPECT_EQ(run.stored, body.substr(0, nul));
+            body[nul] = '\r';
+            body.insert(nul + 1, "\n");
+            const PassRun crlf = run_bdat(reject_limits(), body);
+            EXPECT_EQ(crlf.outcome.verdict, Verdict::accepted) << control << " " << nul;
+            EXPECT_EQ(crlf.stored, body);
+        }
+    }
+}
+
 TEST(NulOctets, FirstVerdictWinsAndEightBitIsStillNoted) {
     PassLimits limits = reject_limits();
     limits.message_bytes_max = 4;
