@@ -32,6 +32,7 @@ enum class Shape {
     ascii,       // 76-character lines of printable ASCII
     utf8_heavy,  // lines of Cyrillic, Greek, CJK and emoji with little ASCII
     dotted,      // every other line starts with a dot (stuffed on the wire)
+    tabbed,      // HTML indented with tabs: HT is the control octet common in text
 };
 
 constexpr std::string_view kHeader =
@@ -54,6 +55,10 @@ std::string line_of(Shape shape, std::size_t number) {
     std::string line;
     if (shape == Shape::dotted && number % 2 == 0) {
         line += '.';
+    }
+    if (shape == Shape::tabbed) {
+        line.append(1 + number % 6, '\t');
+        line += "<td class=\"cell\">\t";
     }
     std::size_t word = number;
     // 76 columns for ASCII; wide text stops at a similar number of octets.
@@ -152,10 +157,12 @@ RELAY_MESSAGE_BENCH(data_pass, ascii_100k, Shape::ascii, 100 * 1024);
 RELAY_MESSAGE_BENCH(data_pass, ascii_1m, Shape::ascii, 1024 * 1024);
 RELAY_MESSAGE_BENCH(data_pass, utf8_heavy_10k, Shape::utf8_heavy, 10 * 1024);
 RELAY_MESSAGE_BENCH(data_pass, dotted_100k, Shape::dotted, 100 * 1024);
+RELAY_MESSAGE_BENCH(data_pass, tabbed_100k, Shape::tabbed, 100 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, ascii_10k, Shape::ascii, 10 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, ascii_100k, Shape::ascii, 100 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, ascii_1m, Shape::ascii, 1024 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, utf8_heavy_10k, Shape::utf8_heavy, 10 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, dotted_100k, Shape::dotted, 100 * 1024);
+RELAY_MESSAGE_BENCH(bdat_pass, tabbed_100k, Shape::tabbed, 100 * 1024);
 
 }  // namespace

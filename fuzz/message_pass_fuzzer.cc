@@ -3,10 +3,13 @@
 // Untrusted bytes: the whole input. Checks that the pass never crashes, that splitting the input
 // into buffers or chunks at fuzzer-chosen places changes nothing (stored bytes, body, header
 // block, outcome, end of data), and the invariants a session relies on: the terminator is
-// exactly CRLF "." CRLF, an accepted message has CRLF line endings only and is well-formed
-// UTF-8, and nothing beyond the limits reaches the sink.
+// exactly CRLF "." CRLF, an accepted message has CRLF line endings only, no NUL, and is
+// well-formed UTF-8, and nothing beyond the limits reaches the sink (no line longer than the
+// line limit, whatever the verdict).
 //
 // Input layout: [flags][message max, 2][header max, 2][cut count][cuts, 2 each][message bytes].
+// Flags: 1 normalize, 2 no UTF-8 check, 4 message max, 8 header max, 16 a line limit of
+// 1 + 9 * (flags >> 5) octets (else 998).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -167,6 +170,34 @@ bool only_crlf_line_endings(std::string_view bytes) {
     return true;
 }
 
+// Every stored line is within the limit; a line_too_long verdict stops the sink exactly at it.
+void check_lines(const Result& result, const PassLimits& limits) {
+    const std::string_view stored = result.stored;
+    std::size_t start = 0;
+    std::uint64_t lines = 1;
+    std::string_view line;
+    while (true) {
+        const std::size_t lf = stored.find('\n', start);
+        line =
+            stored.substr(start, lf == std::string_view::npos ? stored.size() - start : lf - start);
+        if (line.ends_with('\r')) {
+            line.remove_suffix(1);
+        }
+        check(limits.line_bytes_max == 0 || line.size() <= limits.line_bytes_max);
+        if (lf == std::string_view::npos) {
+            break;
+        }
+        start = lf + 1;
+        ++lines;
+    }
+    if (result.outcome.verdict == Verdict::line_too_long) {
+        check(result.outcome.long_line_number == lines);
+        check(line.size() == limits.line_bytes_max && !stored.ends_with('\r'));
+    } else {
+        check(result.outcome.long_line_number == 0);
+    }
+}
+
 void check_invariants(const Result& result, std::string_view input, const PassLimits& limits,
                       bool dot_stuffed) {
     check(result.outcome.stored_bytes == result.stored.size());
@@ -189,6 +220,8 @@ void check_invariants(const Result& result, std::string_view input, const PassLi
         const std::string_view message = input.substr(0, result.consumed);
         check(message == ".\r\n" || message.ends_with("\r\n.\r\n"));
     }
+    check(result.stored.find('\0') == std::string::npos);  // never past a NUL
+    check_lines(result, limits);
     if (result.outcome.verdict != Verdict::accepted) {
         return;
     }
@@ -221,6 +254,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     limits.require_valid_utf8 = (flags & 2) == 0;
     limits.message_bytes_max = (flags & 4) != 0 ? read16(data + 1) : 0;
     limits.header_bytes_max = (flags & 8) != 0 ? read16(data + 3) : 256 * 1024;
+    limits.line_bytes_max = (flags & 16) != 0 ? 1 + 9 * (flags >> 5) : 998;
     const std::size_t cut_count = data[5] % 16;
     std::size_t offset = 6;
     if (size < offset + 2 * cut_count) {

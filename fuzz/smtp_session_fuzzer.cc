@@ -73,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     settings.pass.message_bytes_max = (choice & 0x20) ? 300 : 0;
     settings.pass.bare_line_endings =
         (choice & 0x40) ? message::BareLineEndings::normalize : message::BareLineEndings::reject;
+    settings.pass.line_bytes_max = (choice & 0x80) ? 40 : 998;
     std::uint8_t step = data[1] == 0 ? 1 : data[1];
     Hooks hooks;
     smtp::ServerSession session(settings, hooks);

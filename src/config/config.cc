@@ -23,8 +23,10 @@ class Section {
             const std::string& file)
         : table_(table), prefix_(std::move(prefix)), errors_(errors), file_(file) {}
 
+    // `zero_turns_off`: 0 is also accepted (a limit that can be turned off).
     template <class T>
-    void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
+    void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max,
+                 bool zero_turns_off = false) {
         const toml::node* node = find(key);
         if (node == nullptr) {
             return;
@@ -32,10 +34,11 @@ class Section {
         auto value = node->value<std::int64_t>();
         if (!node->is_integer() || !value) {
             fail(node, key, "must be an integer");
-        } else if (*value < min || *value > max) {
+        } else if ((*value < min || *value > max) && !(zero_turns_off && *value == 0)) {
             fail(node, key,
-                 "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                     " (got " + std::to_string(*value) + ")");
+                 std::string(zero_turns_off ? "must be 0 (no limit) or " : "must be ") +
+                     "between " + std::to_string(min) + " and " + std::to_string(max) + " (got " +
+                     std::to_string(*value) + ")");
         } else {
             out = static_cast<T>(*value);
         }
@@ -283,6 +286,8 @@ void read_limits(Section& root, Config& config, std::vector<std::string>& errors
     limits.integer("message_bytes_max", l.message_bytes_max, 0,
                    std::numeric_limits<std::int64_t>::max());
     limits.integer("header_bytes_max", l.header_bytes_max, 1024, 64 << 20);
+    // Below 998 would refuse lines RFC 5322 allows.
+    limits.integer("message_line_bytes_max", l.message_line_bytes_max, 998, 1 << 20, true);
     limits.integer("errors_per_session_max", l.errors_per_session_max, 1, 1000);
     limits.integer("connections_max", l.connections_max, 1, 1000000);
     limits.integer("connections_per_client_max", l.connections_per_client_max, 1, 1000000);

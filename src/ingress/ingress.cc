@@ -25,6 +25,7 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
     settings.output_bytes_max = config.limits.session_output_bytes_max;
     settings.pass.message_bytes_max = config.limits.message_bytes_max;
     settings.pass.header_bytes_max = config.limits.header_bytes_max;
+    settings.pass.line_bytes_max = config.limits.message_line_bytes_max;
     settings.pass.bare_line_endings = listener.bare_line_endings;
     settings.pass.require_valid_utf8 = config.limits.require_valid_utf8;
     return settings;

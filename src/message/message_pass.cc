@@ -1,21 +1,27 @@
 // message_pass.cc -- the one pass over a message's bytes as they arrive: DATA framing and
-// dot-unstuffing, bare CR/LF handling, size limit, UTF-8 validation, header block, output.
+// dot-unstuffing, bare CR/LF handling, NUL octets, line length, size limit, UTF-8 validation,
+// header block, output.
 //
 // Untrusted bytes: everything here reads what a client sent; any input yields a verdict.
 // Thread: the worker that owns the session; one MessagePass per session, never shared.
 // Standards: RFC 5321 §4.1.1.4 (end of data is CRLF "." CRLF only), §4.5.2 (transparency),
 // RFC 3030 (BDAT chunks carry raw bytes), RFC 3629 §3-4 (well-formed UTF-8), RFC 5322 §2.2
-// (header fields, folding).
+// (header fields, folding), §2.1 and §3.5 (text has no NUL), §2.1.1 (998 octets a line).
 // Never: allocate per byte or per line (only the bounded header block grows), log, block, read
 // outside the given span, or let a bare CR or bare LF act as a line ending for the framing.
 //
 // Two layers. The framing layer walks the received bytes and finds "runs": spans of the input
 // that are stored unchanged. It cuts a run only where a byte is dropped (a stuffed dot, the
 // terminator) or added (a normalised line ending), so a buffer without either goes on in one
-// piece. The content layer (`store`) takes each run and applies, in byte order, the size limit,
-// UTF-8 validation and the header block, then hands the run to the sink and the body observer.
-// Its decisions depend only on the position in the stored stream, so the result does not depend
-// on how the input was split into buffers.
+// piece. It also refuses NUL octets, which the search for CR and LF finds at no extra pass, and
+// counts line lengths where it finds line ends, with a compare per line and no pass over the
+// octets: a line is checked when it ends, when the buffer ends, and before any stored octets
+// past it could reach a check of the content layer, so the first refusal is still the earliest.
+// The
+// content layer (`store`) takes each run and applies, in byte order, the size limit, UTF-8
+// validation and the header block, then hands the run to the sink and the body observer. Its
+// decisions depend only on the position in the stored stream, so the result does not depend on how
+// the input was split into buffers.
 #include "relay/message/message_pass.h"
 
 #include <algorithm>
@@ -34,27 +40,46 @@ namespace {
 
 constexpr char kCr = '\r';
 constexpr char kLf = '\n';
+constexpr char kNul = '\0';
 constexpr std::string_view kCrLf = "\r\n";
 constexpr std::string_view kCrOnly = "\r";
 constexpr std::string_view kLfOnly = "\n";
 
-// The first CR or LF in [position, end), or end. The only bytes the framing reacts to inside a
-// line, so this loop is where DATA and BDAT spend their time.
-const char* find_line_byte(const char* position, const char* end) {
+// Octets <= 0x0D that the framing reacts to: bit n set for octet n.
+constexpr unsigned kFramingBits = 1u << kCr | 1u << kLf | 1u << kNul;
+static_assert(kLf < kCr && kNul < kCr, "the filter keeps the octets <= kCr");
+
+// The first CR, LF or NUL in [position, end), or end. The only bytes the framing reacts to
+// inside a line, so this loop is where DATA and BDAT spend their time. All three are <= 0x0D:
+// one unsigned minimum and one compare per 16 octets find the candidates. In plain text the
+// first candidate of a block is the CR (about one block a line), looked up in kFramingBits; when
+// it is an HT or another control, three exact compares settle the block.
+const char* find_framing_byte(const char* position, const char* end) {
 #if defined(__SSE2__)
-    const __m128i cr = _mm_set1_epi8(kCr);
-    const __m128i lf = _mm_set1_epi8(kLf);
+    const __m128i highest = _mm_set1_epi8(kCr);
     while (end - position >= 16) {
         const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(position));
-        const __m128i hits = _mm_or_si128(_mm_cmpeq_epi8(block, cr), _mm_cmpeq_epi8(block, lf));
-        const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
-        if (mask != 0) {
-            return position + __builtin_ctz(mask);
+        const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(block, highest), block);
+        const auto candidates = static_cast<unsigned>(_mm_movemask_epi8(low));
+        if (candidates != 0) {
+            const int index = __builtin_ctz(candidates);
+            if ((kFramingBits >> static_cast<unsigned char>(position[index]) & 1) != 0) {
+                return position + index;  // plain text: the first candidate is the CR
+            }
+            // An HT or another control first: compare the block exactly.
+            const __m128i hits =
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8(kCr)),
+                                          _mm_cmpeq_epi8(block, _mm_set1_epi8(kLf))),
+                             _mm_cmpeq_epi8(block, _mm_set1_epi8(kNul)));
+            const auto exact = static_cast<unsigned>(_mm_movemask_epi8(hits));
+            if (exact != 0) {
+                return position + __builtin_ctz(exact);
+            }
         }
         position += 16;
     }
 #endif
-    while (position < end && *position != kCr && *position != kLf) {
+    while (position < end && *position != kCr && *position != kLf && *position != kNul) {
         ++position;
     }
     return position;
@@ -172,7 +197,10 @@ std::size_t utf8_reject_offset(const char* data, std::size_t begin, std::size_t 
 
 }  // namespace
 
-MessagePass::MessagePass(const PassLimits& limits) : limits_(limits) {
+MessagePass::MessagePass(const PassLimits& limits)
+    : limits_(limits),
+      line_bytes_limit_(limits.line_bytes_max != 0 ? limits.line_bytes_max
+                                                   : std::numeric_limits<std::uint64_t>::max()) {
     // Field offsets are 32-bit; the config bounds the header block far below that.
     RELAY_ASSERT(limits_.header_bytes_max <= std::numeric_limits<std::uint32_t>::max());
 }
@@ -191,6 +219,24 @@ void MessagePass::start(bool dot_stuffed) {
     header_done_ = false;
     header_line_offset_ = 0;
     utf8_state_ = utf8::accept;
+    line_bytes_ = 0;
+    lines_ended_ = 0;
+    line_begin_ = nullptr;
+}
+
+// The current line's octets go on up to `at` (exclusive): refuses the line if they are too many.
+// Runs once per line end and per buffer: one add and one compare.
+inline void MessagePass::check_line(const char* at, const char*& run) {
+    if (line_bytes_ + static_cast<std::uint64_t>(at - line_begin_) > line_bytes_limit_) {
+        line_too_long(at, run);
+    }
+}
+
+// A stored line ended (CRLF, or a normalised bare ending); the next one starts at `next_line`.
+inline void MessagePass::end_line(const char* next_line) {
+    line_bytes_ = 0;
+    ++lines_ended_;
+    line_begin_ = next_line;
 }
 
 MessagePass::Fed MessagePass::feed_dot_stuffed(std::span<char> bytes, Sink& sink,
@@ -202,6 +248,7 @@ MessagePass::Fed MessagePass::feed_dot_stuffed(std::span<char> bytes, Sink& sink
     const char* const end = begin + bytes.size();
     const char* position = begin;  // next byte to classify
     const char* run = begin;       // first byte not yet stored or dropped
+    line_begin_ = begin;
     // Each turn either advances `position` or moves the framing to `text`, which advances.
     while (position < end) {
         position =
@@ -210,6 +257,8 @@ MessagePass::Fed MessagePass::feed_dot_stuffed(std::span<char> bytes, Sink& sink
             return Fed{static_cast<std::size_t>(position - begin), true};
         }
     }
+    check_line(end, run);
+    line_bytes_ += static_cast<std::uint64_t>(end - line_begin_);
     store(run, end);
     return Fed{bytes.size(), false};
 }
@@ -222,11 +271,13 @@ void MessagePass::feed_chunk(std::span<char> bytes, Sink& sink, BodyObserver* ob
     const char* const end = begin + bytes.size();
     const char* position = begin;
     const char* run = begin;
+    line_begin_ = begin;
     if (position < end && framing_ == Framing::cr) {
         framing_ = Framing::text;
         if (*position == kLf) {
             store(kCrOnly.data(), kCrOnly.size());  // the held CR; the LF is in the run
             ++position;
+            end_line(position);
         } else {
             held_cr_was_bare();
         }
@@ -234,6 +285,8 @@ void MessagePass::feed_chunk(std::span<char> bytes, Sink& sink, BodyObserver* ob
     if (position < end) {
         scan_text(position, end, run);
     }
+    check_line(end, run);
+    line_bytes_ += static_cast<std::uint64_t>(end - line_begin_);
     store(run, end);
 }
 
@@ -252,19 +305,27 @@ void MessagePass::finish_chunks(Sink& sink, BodyObserver* observer) {
 // Returns where the caller resumes: `end`, or a line start in DATA framing.
 const char* MessagePass::scan_text(const char* position, const char* end, const char*& run) {
     while (true) {
-        const char* const found = find_line_byte(position, end);
+        const char* const found = find_framing_byte(position, end);
         if (found == end) {
             return end;
+        }
+        if (*found == kNul) {
+            nul_octet(found, run);
+            position = found + 1;
+            continue;
         }
         if (*found == kLf) {
             bare_lf(found, run);
             position = found + 1;
             continue;
         }
+        check_line(found, run);  // whatever the CR turns out to be, the line's octets end here
         if (found + 1 == end) {
             store(run, found);  // hold the CR: the next buffer says what it is
             run = end;
             framing_ = Framing::cr;
+            line_bytes_ += static_cast<std::uint64_t>(found - line_begin_);
+            line_begin_ = end;
             return end;
         }
         if (found[1] != kLf) {
@@ -273,6 +334,7 @@ const char* MessagePass::scan_text(const char* position, const char* end, const 
             continue;
         }
         position = found + 2;
+        end_line(position);
         if (!dot_stuffed_) {
             continue;
         }
@@ -283,6 +345,7 @@ const char* MessagePass::scan_text(const char* position, const char* end, const 
         if (*position == '.') {
             store(run, position);  // the line so far; the dot is never stored
             run = position + 1;
+            line_begin_ = run;
             framing_ = Framing::dot;
             return position + 1;
         }
@@ -299,6 +362,7 @@ const char* MessagePass::resume(const char* position, const char* end, const cha
             }
             store(run, position);
             run = position + 1;
+            line_begin_ = run;
             framing_ = Framing::dot;
             return position + 1;
         case Framing::dot:
@@ -311,6 +375,7 @@ const char* MessagePass::resume(const char* position, const char* end, const cha
             if (position + 1 == end) {
                 framing_ = Framing::dot_cr;
                 run = end;
+                line_begin_ = end;
                 return end;
             }
             if (position[1] == kLf) {
@@ -331,6 +396,7 @@ const char* MessagePass::resume(const char* position, const char* end, const cha
             if (*position == kLf) {
                 store(kCrOnly.data(), kCrOnly.size());  // the held CR; the LF is in the run
                 framing_ = Framing::line_start;
+                end_line(position + 1);
                 return position + 1;
             }
             framing_ = Framing::text;
@@ -343,11 +409,13 @@ const char* MessagePass::resume(const char* position, const char* end, const cha
     return end;
 }
 
+// The caller has checked the line up to the CR.
 void MessagePass::bare_cr(const char* cr, const char*& run) {
     ++outcome_.bare_line_endings;
     if (limits_.bare_line_endings == BareLineEndings::normalize) {
         store(run, cr + 1);
         store(kLfOnly.data(), kLfOnly.size());
+        end_line(cr + 1);
     } else {
         store(run, cr);
         refuse(Verdict::bare_line_ending);
@@ -357,21 +425,56 @@ void MessagePass::bare_cr(const char* cr, const char*& run) {
 
 void MessagePass::bare_lf(const char* lf, const char*& run) {
     ++outcome_.bare_line_endings;
+    check_line(lf, run);
     store(run, lf);
     if (limits_.bare_line_endings == BareLineEndings::normalize) {
         store(kCrOnly.data(), kCrOnly.size());
         run = lf;  // the LF itself stays in the next run
+        end_line(lf + 1);
     } else {
         refuse(Verdict::bare_line_ending);
         run = lf + 1;
     }
 }
 
-// A CR held at the end of the previous buffer turned out not to start a CRLF.
+// RFC 5322 text has no NUL (§2.1, §3.5), and a next hop that drops NULs would see CRLF NUL "."
+// CRLF as the end of the data.
+void MessagePass::nul_octet(const char* nul, const char*& run) {
+    if (outcome_.verdict != Verdict::accepted) {
+        return;  // only the first refusal counts; the run still reaches note_8bit
+    }
+    check_line(nul, run);
+    store(run, nul);
+    refuse(Verdict::nul_octet);
+    run = nul;
+}
+
+// The line is longer than the limit: the sink gets its octets up to the limit, and the octet
+// past it is the offending one (found only now, so nothing after it has been stored yet).
+void MessagePass::line_too_long(const char* at, const char*& run) {
+    if (outcome_.verdict != Verdict::accepted) {
+        return;
+    }
+    // Every earlier check passed, so the line was within the limit at line_begin_.
+    RELAY_ASSERT(at >= line_begin_ && line_bytes_ <= line_bytes_limit_);
+    const char* const offending =
+        line_begin_ + static_cast<std::size_t>(line_bytes_limit_ - line_bytes_);
+    RELAY_ASSERT(run <= offending && offending < at);
+    store(run, offending);
+    run = offending;
+    if (outcome_.verdict == Verdict::accepted) {  // unless the content layer refused earlier
+        refuse(Verdict::line_too_long);
+        outcome_.long_line_number = lines_ended_ + 1;
+    }
+}
+
+// A CR held at the end of the previous buffer turned out not to start a CRLF. Its line's octets
+// were checked when it was held.
 void MessagePass::held_cr_was_bare() {
     ++outcome_.bare_line_endings;
     if (limits_.bare_line_endings == BareLineEndings::normalize) {
         store(kCrLf.data(), kCrLf.size());
+        end_line(line_begin_);  // the next line starts where this buffer does
     } else {
         refuse(Verdict::bare_line_ending);
     }

@@ -10,6 +10,18 @@
 #include "relay/smtp/server_replies.h"
 
 namespace relay::smtp {
+namespace {
+
+// An octet no SMTP command line holds: NUL and the other C0 controls but HT, CR and LF; DEL; and
+// 8-bit octets, which only SMTPUTF8 addresses may carry, after EHLO.
+bool has_binary_octet(std::span<const char> bytes) {
+    return std::any_of(bytes.begin(), bytes.end(), [](char octet) {
+        const auto value = static_cast<unsigned char>(octet);
+        return value >= 0x7F || (value < 0x20 && octet != '\t' && octet != '\r' && octet != '\n');
+    });
+}
+
+}  // namespace
 
 ServerSession::ServerSession(const ServerSettings& settings, ServerHooks& hooks)
     : settings_(settings), hooks_(hooks), pass_(settings.pass) {}
@@ -99,6 +111,15 @@ void ServerSession::process(std::span<char> bytes) {
 
 std::size_t ServerSession::take_command_line(std::span<char> bytes) {
     const char* newline = static_cast<const char*>(std::memchr(bytes.data(), '\n', bytes.size()));
+    if (helo_.empty() &&
+        has_binary_octet(bytes.first(newline == nullptr
+                                         ? bytes.size()
+                                         : static_cast<std::size_t>(newline - bytes.data())))) {
+        // Decided on what has arrived, complete line or not: waiting for an LF that binary
+        // input may never send would leave a partial line that swallows the next command.
+        close_with(server_replies::binary_before_helo);
+        return bytes.size();
+    }
     if (newline == nullptr) {
         if (!discarding_line_) {
             if (line_.size() + bytes.size() >= settings_.command_line_bytes_max) {
@@ -127,6 +148,7 @@ std::size_t ServerSession::take_command_line(std::span<char> bytes) {
     if (!line.empty() && line.back() == '\r') {
         line.remove_suffix(1);
     }
+    input_after_line_ = through_newline < bytes.size();
     handle_line(line);
     line_.clear();
     return through_newline;
@@ -250,15 +272,15 @@ void ServerSession::handle(const Rcpt& command) {
 
 void ServerSession::handle(const Data&) {
     if (!have_mail_) {
-        error_reply(server_replies::need_mail);
+        refuse_data(server_replies::need_mail);
         return;
     }
     if (bdat_started_) {
-        error_reply(server_replies::data_after_bdat);
+        refuse_data(server_replies::data_after_bdat);
         return;
     }
     if (transaction_.recipients.empty()) {
-        error_reply(server_replies::no_recipients);
+        refuse_data(server_replies::no_recipients);
         return;
     }
     sink_ = &hooks_.open_message(transaction_);
@@ -266,6 +288,18 @@ void ServerSession::handle(const Data&) {
     pass_.start(true);
     phase_ = Phase::data;
     reply(server_replies::start_data);
+}
+
+// RFC 2920 §3.1: DATA ends a pipelined group; a client waits for its reply before it sends the
+// message. Input already received after a refused DATA is therefore message text, and read as
+// commands it could start a transaction of its own (a sender named in the body). Such a client
+// gets the refusal and is closed (Postfix's smtpd_forbid_unauth_pipelining disconnects such
+// clients too).
+void ServerSession::refuse_data(const SyntaxReply& refusal) {
+    error_reply(refusal);
+    if (input_after_line_) {
+        close_with(server_replies::data_refused_pipelined);
+    }
 }
 
 std::size_t ServerSession::feed_data(std::span<char> bytes) {
@@ -359,6 +393,15 @@ void ServerSession::finish_message() {
             break;
         case message::Verdict::header_too_large:
             reply(server_replies::header_too_large);
+            break;
+        case message::Verdict::nul_octet:
+            reply(server_replies::nul_octet);
+            break;
+        case message::Verdict::line_too_long:
+            reply(server_replies::message_line_too_long.code,
+                  server_replies::message_line_too_long.enhanced,
+                  server_replies::message_line_too_long_text(outcome.long_line_number,
+                                                             settings_.pass.line_bytes_max));
             break;
     }
     reset_transaction();

@@ -4,8 +4,11 @@ Against the real relayd over a raw socket: the end of data is CRLF "." CRLF and 
 (RFC 5321 §4.1.1.4), so the SMTP smuggling sequences (LF "." LF, CR "." CR, LF "." CRLF, ...)
 neither end the data nor let the bytes after them run as commands; bare CR and bare LF are refused
 (554 5.6.0) or, on a listener with bare_line_endings = "normalize", stored as CRLF; 8-bit content
-must be UTF-8 (554 5.6.0); dot-stuffing round-trips exactly (RFC 5321 §4.5.2). The stored bytes
-are read back with `relayctl queue show ID --data`.
+must be UTF-8 (554 5.6.0); a NUL octet is refused (554 5.6.0), and CRLF NUL "." CRLF does not end
+the data; a line longer than 998 octets is refused (554 5.6.0) with a reply that says which line
+and what to do, since strict next hops refuse it after relayd's 250; dot-stuffing round-trips
+exactly (RFC 5321 §4.5.2). The stored bytes are read back with
+`relayctl queue show ID --data`.
 """
 import time
 
@@ -158,6 +161,68 @@ def test_utf8_check_can_be_turned_off(relayd_factory):
     message = HEADER + b"latin-1: caf\xe9\r\n"
     reply = send_data(relayd, stuff(message))
     assert stored(relayd, reply) == message
+
+
+# --- NUL octets --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content", [HEADER + b"one\0two\r\n", b"Subject: a\0b\r\n\r\nbody\r\n",
+                                     HEADER + b"\0\r\n", HEADER + b"last\r\n\0"],
+                         ids=["body", "header", "line-start", "before-terminator"])
+def test_a_nul_octet_is_refused(relayd, content):
+    raw = stuff(content) if content.endswith(b"\r\n") else content + b"\r\n.\r\n"
+    reply = send_data(relayd, raw)
+    assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert "NUL" in reply.text
+    reply = send_chunks(relayd, [content[:5], content[5:]])
+    assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert relayd.queue() == {}
+
+
+def test_crlf_nul_dot_crlf_does_not_end_the_data(relayd):
+    """A next hop that drops NULs would see the end of the data here, and run the rest as
+    commands: relayd reads on to the real end (one reply, nothing executed) and refuses."""
+    for nul_end in (b"\r\n\0.\r\n", b"\r\n.\0\r\n"):
+        reply = send_data(relayd, HEADER + b"innocent body" + nul_end + SMUGGLED + b".\r\n")
+        assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert relayd.queue() == {}
+
+
+# --- line length -------------------------------------------------------------------------------
+
+LONG_LINE_GUIDANCE = ("Error: line 5 of the message is longer than 998 octets (RFC 5322 section "
+                      "2.1.1); encode that part with quoted-printable or base64")
+
+
+def test_a_998_octet_line_is_accepted(relayd):
+    message = HEADER + b"x" * 998 + b"\r\n" + b"." * 998 + b"\r\n"
+    for reply in (send_data(relayd, stuff(message)),
+                  send_chunks(relayd, [message[:500], message[500:]])):
+        assert relayd.message_data(queue_id_of(reply)) == message
+
+
+@pytest.mark.parametrize("line", [b"y" * 999, b"." * 999, b"\xc3\xa9" * 600],
+                         ids=["ascii", "dots", "utf8"])
+def test_a_999_octet_line_is_refused_with_guidance(relayd, line):
+    message = HEADER + line + b"\r\nafter\r\n"  # HEADER has 4 lines: this is line 5
+    reply = send_data(relayd, stuff(message))
+    assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert reply.text == "5.6.0 " + LONG_LINE_GUIDANCE
+    reply = send_chunks(relayd, [message[:len(HEADER) + 400], message[len(HEADER) + 400:]])
+    assert reply.text == "5.6.0 " + LONG_LINE_GUIDANCE
+    assert relayd.queue() == {}
+
+
+def test_a_long_header_line_is_refused(relayd):
+    reply = send_data(relayd, stuff(b"Subject: " + b"s" * 990 + b"\r\n\r\nbody\r\n"))
+    assert (reply.code, reply.enhanced) == (554, "5.6.0"), reply
+    assert "line 1 of the message" in reply.text
+    assert relayd.queue() == {}
+
+
+def test_the_line_limit_can_be_turned_off(relayd_factory):
+    relayd = relayd_factory(settings="[limits]\nmessage_line_bytes_max = 0\n")
+    message = HEADER + b"z" * 5000 + b"\r\n"
+    assert stored(relayd, send_data(relayd, stuff(message))) == message
 
 
 # --- SMTP smuggling ----------------------------------------------------------------------------

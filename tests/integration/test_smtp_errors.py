@@ -3,10 +3,13 @@
 Driven over a raw socket against the real relayd: unknown commands, commands out of sequence,
 syntax errors in paths and parameters (the codes the parser gives: 500/501/553/555 with RFC 3463
 enhanced codes), and each configured limit (recipients, line length, message and header size,
-errors per session, idle timeouts, connections in all and per client). After a refusal the
-session must stay usable unless the reply was 421.
+errors per session, idle timeouts, connections in all and per client), and the two inputs that
+close a session at once: binary octets before EHLO (TLS sent to the plaintext port) and message
+text sent before the reply to a refused DATA. After a refusal the session must stay usable unless
+the reply was 421.
 """
 import random
+import ssl
 import time
 
 import pytest
@@ -79,6 +82,73 @@ def test_unsupported_commands(patient_relayd):
         client.expect("STARTTLS", 502, "5.5.1")
         client.expect("AUTH PLAIN AGFsaWNlAHNlY3JldA==", 502, "5.5.1")
         expect_still_usable(client)
+
+
+# --- protocol abuse: closed at once --------------------------------------------------------
+
+def tls_client_hello():
+    """The first flight of a real TLS client (Python's ssl), as it would reach a plaintext
+    port."""
+    context = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="relay.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def test_tls_on_the_plaintext_port_is_closed_at_once(relayd):
+    hello = tls_client_hello()
+    assert hello[:2] == b"\x16\x03"
+    with SmtpClient(relayd.port) as client:
+        client.send(hello)
+        reply = client.reply()
+        assert (reply.code, reply.enhanced) == (421, "4.5.1"), reply
+        assert "binary input before EHLO" in reply.text and "TLS" in reply.text
+        assert client.closed()
+    # Three octets, no LF: the reply does not wait for a line to end.
+    with SmtpClient(relayd.port) as client:
+        client.send(hello[:3])
+        assert client.reply().code == 421
+        assert client.closed()
+    # The next session is a normal one.
+    with SmtpClient(relayd.port) as client:
+        client.ehlo()
+        client.envelope()
+        queue_id = queue_id_of(client.data(stuff(simple_message())))
+    assert list(relayd.queue()) == [queue_id]
+
+
+REFUSED_GROUP = b"MAIL FROM:<a@example.com>\r\nRCPT TO:<not an address>\r\nDATA\r\n"
+# Sent right behind DATA without waiting for its reply: read as commands, it would be a
+# transaction of its own, from a sender the body names.
+SMUGGLED_TRANSACTION = (b"RSET\r\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<victim@example.net>\r\n"
+                        b"DATA\r\nFrom: <ceo@example.com>\r\nSubject: wire the money\r\n\r\n"
+                        b"Today, please.\r\n.\r\nQUIT\r\n")
+
+
+def test_message_sent_before_the_reply_to_a_refused_data_is_not_run(relayd):
+    with SmtpClient(relayd.port) as client:
+        client.ehlo()
+        client.send(REFUSED_GROUP + SMUGGLED_TRANSACTION)
+        replies = client.replies(4)
+        assert [(r.code, r.enhanced) for r in replies] == [
+            (250, "2.1.0"), (501, "5.1.3"), (554, "5.5.1"), (421, "4.5.0")], replies
+        assert "before the reply to DATA" in replies[3].text
+        assert client.closed()  # no reply to anything in the smuggled text
+    assert relayd.queue() == {}
+
+
+def test_a_client_that_waits_for_the_reply_to_data_goes_on(relayd):
+    with SmtpClient(relayd.port) as client:
+        client.ehlo()
+        client.send(REFUSED_GROUP)
+        assert [r.code for r in client.replies(3)] == [250, 501, 554]
+        assert client.silent()
+        client.expect("RSET", 250)
+        client.envelope()
+        queue_id = queue_id_of(client.data(stuff(simple_message())))
+    assert list(relayd.queue()) == [queue_id]
 
 
 # --- syntax errors -------------------------------------------------------------------------

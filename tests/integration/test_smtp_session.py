@@ -275,7 +275,7 @@ def test_many_messages_pipelined_in_one_write(relayd):
 def test_large_pipelined_input_is_held_in_order(relayd):
     """Far more than pending_input_bytes_max (64 KiB) of pipelined transactions: the server
     stops reading while each message is committed, and loses or reorders nothing."""
-    messages = [simple_message(f"big {index}", (b"%04d" % index) * 2500 + b"\r\n")
+    messages = [simple_message(f"big {index}", ((b"%04d" % index) * 24 + b"\r\n") * 100)
                 for index in range(60)]
     stream = b"".join(b"MAIL FROM:<a@example.com>\r\nRCPT TO:<x@example.net>\r\nDATA\r\n"
                       + stuff(message) for message in messages) + b"QUIT\r\n"
@@ -361,7 +361,7 @@ def test_bdat_end_of_data_sequence_is_stored_verbatim(relayd):
 
 
 def test_bdat_chunk_split_across_writes(relayd):
-    body = b"Subject: split\r\n\r\n" + b"0123456789" * 5000 + b"\r\n"
+    body = b"Subject: split\r\n\r\n" + (b"0123456789" * 50 + b"\r\n") * 100
     with SmtpClient(relayd.port) as client:
         client.ehlo()
         client.envelope()
@@ -524,6 +524,7 @@ def test_check_config_accepts_the_example_and_a_minimal_file(tmp_path):
 @pytest.mark.parametrize("extra, key", [
     ("[limits]\nrecipients_per_message_max = 0\n", "limits.recipients_per_message_max"),
     ("[limits]\ncommand_line_bytes_max = 100\n", "limits.command_line_bytes_max"),
+    ("[limits]\nmessage_line_bytes_max = 78\n", "limits.message_line_bytes_max"),
     ("[timeouts]\ncommand_s = \"five\"\n", "timeouts.command_s"),
     ("[limits]\nrequire_valid_utf8 = 1\n", "limits.require_valid_utf8"),
     ("[server]\nlog_level = \"loud\"\n", "server.log_level"),

@@ -36,6 +36,7 @@ struct Limits {
     std::uint32_t recipients_per_message_max = 1000;
     std::uint64_t message_bytes_max = 0;  // 0: no limit (SIZE advertised only when set)
     std::uint32_t header_bytes_max = 256 * 1024;
+    std::uint32_t message_line_bytes_max = 998;  // RFC 5322 §2.1.1, CRLF excluded; 0: no limit
     std::uint32_t errors_per_session_max = 10;
     std::uint32_t connections_max = 10000;
     std::uint32_t connections_per_client_max = 100;

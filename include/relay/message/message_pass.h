@@ -6,6 +6,10 @@
 //     that is what closes SMTP smuggling ("\n.\n", "\r.\r", "\n.\r\n").
 //   * bare CR / bare LF in the content: refused by default, or normalised to CRLF when the
 //     listener is lenient;
+//   * NUL octets: refused (RFC 5322 text has none; a next hop that strips them would see
+//     CRLF NUL "." CRLF as the end of the data);
+//   * line length: a stored line longer than the limit (RFC 5322 §2.1.1: 998 octets without
+//     the CRLF) is refused, since a strict next hop would refuse it after relay said 250;
 //   * header-block parsing: the header block (up to the empty line) is kept, bounded, with an
 //     index of its fields, for policy and DKIM;
 //   * UTF-8 validation of 8-bit content (RFC 3629), carried across buffer boundaries;
@@ -38,6 +42,9 @@ struct PassLimits {
     std::size_t header_bytes_max = 256 * 1024;  // the header block kept for inspection
     BareLineEndings bare_line_endings = BareLineEndings::reject;
     bool require_valid_utf8 = true;  // 8-bit content must be well-formed UTF-8
+    // Longest line as stored, CRLF excluded (RFC 5322 §2.1.1); 0: no limit. Header and body lines
+    // alike; in normalize mode the lines after normalisation.
+    std::uint32_t line_bytes_max = 998;
 };
 
 // Receives the stored bytes of the message, in order, in as many calls as it takes.
@@ -66,6 +73,8 @@ enum class Verdict {
     invalid_utf8,      // 554 5.6.0
     too_large,         // 552 5.3.4
     header_too_large,  // 552 5.3.4 (header block longer than header_bytes_max)
+    nul_octet,         // 554 5.6.0 (a NUL anywhere in the content)
+    line_too_long,     // 554 5.6.0 (a line longer than line_bytes_max)
 };
 
 // One header field inside `HeaderBlock::bytes`.
@@ -100,6 +109,7 @@ struct Outcome {
     std::uint64_t stored_bytes = 0;       // bytes handed to the sink (unstuffed, normalised)
     bool has_8bit = false;                // any octet >= 0x80
     std::uint64_t bare_line_endings = 0;  // how many were seen (normalised or not)
+    std::uint64_t long_line_number = 0;   // line_too_long: the line (from 1) that was too long
 };
 
 class MessagePass {
@@ -127,8 +137,9 @@ class MessagePass {
     // The result so far; final once `finished` (DATA) or after finish_chunks (BDAT). Bytes after
     // a refusal keep being consumed (to find the end) but no longer reach the sink: the sink has
     // then received exactly the stored bytes before the offending one (the first byte over a
-    // limit, the octet that makes the UTF-8 ill-formed, the place of the bare CR/LF), whatever
-    // the buffer boundaries were. `has_8bit` and `bare_line_endings` cover the whole message.
+    // limit, the octet that makes the UTF-8 ill-formed, the place of the bare CR/LF, the NUL,
+    // the first octet of a line past line_bytes_max), whatever the buffer boundaries were.
+    // `has_8bit` and `bare_line_endings` cover the whole message.
     const Outcome& outcome() const { return outcome_; }
     const HeaderBlock& headers() const { return headers_; }
     // Input bytes at the end of the last buffer that the pass holds back until the next byte
@@ -164,6 +175,11 @@ class MessagePass {
     const char* resume(const char* position, const char* end, const char*& run);
     void bare_cr(const char* cr, const char*& run);
     void bare_lf(const char* lf, const char*& run);
+    void nul_octet(const char* nul, const char*& run);
+    // Once per line: inline (defined in message_pass.cc, the only place that calls them).
+    inline void check_line(const char* at, const char*& run);
+    inline void end_line(const char* next_line);
+    void line_too_long(const char* at, const char*& run);
     void held_cr_was_bare();
     void finish_message();
 
@@ -191,7 +207,14 @@ class MessagePass {
     bool header_done_ = false;              // the empty line seen, or the header block abandoned
     std::uint32_t header_line_offset_ = 0;  // start of the current line in headers_.bytes
     std::uint64_t utf8_state_ = 0;          // shift-encoded DFA state, 0 between characters
-    Sink* sink_ = nullptr;                  // set for the duration of one feed call
+    // Line length, counted by the framing layer where it finds each line end. Octets of the
+    // current stored line are counted up to line_begin_ in line_bytes_; those from line_begin_ on
+    // are counted when the line ends, or the buffer does.
+    std::uint64_t line_bytes_limit_ = 0;  // line_bytes_max, or the largest value for no limit
+    std::uint64_t line_bytes_ = 0;
+    std::uint64_t lines_ended_ = 0;
+    const char* line_begin_ = nullptr;  // inside the buffer of the current feed call
+    Sink* sink_ = nullptr;              // set for the duration of one feed call
     BodyObserver* observer_ = nullptr;
 };
 

@@ -3,8 +3,12 @@
 // Together with parser_replies (command.h) this is the complete list docs/smtp-replies.md
 // documents; a test checks that every entry appears there. Replies whose text carries a value
 // (the greeting, "queued as <id>", 421 with the host name) are described in the docs as
-// patterns. Enhanced status codes are RFC 3463's.
+// patterns; message_line_too_long is such a pattern, kept here with its placeholders so that the
+// same test finds it. Enhanced status codes are RFC 3463's.
 #pragma once
+
+#include <cstdint>
+#include <string>
 
 #include "relay/smtp/command.h"
 
@@ -53,6 +57,14 @@ inline constexpr SyntaxReply bare_line_ending{
     554, "5.6.0", "Error: bare CR or LF in message content (lines must end in CRLF)"};
 inline constexpr SyntaxReply invalid_utf8{554, "5.6.0",
                                           "Error: message content is not valid UTF-8"};
+inline constexpr SyntaxReply nul_octet{
+    554, "5.6.0", "Error: NUL octet in message content (RFC 5322 text has none)"};
+// Sent with <n> and <max> filled in by message_line_too_long_text. Says what to do: a sender can
+// always encode a long line, and relay does not fold it (that would change signed content).
+inline constexpr SyntaxReply message_line_too_long{
+    554, "5.6.0",
+    "Error: line <n> of the message is longer than <max> octets (RFC 5322 section 2.1.1); "
+    "encode that part with quoted-printable or base64"};
 
 // 421 replies: the text follows the host name; the connection closes after them.
 inline constexpr SyntaxReply too_many_errors{421, "4.7.0", "Error: too many errors"};
@@ -64,6 +76,15 @@ inline constexpr SyntaxReply shutting_down{421, "4.3.2", "Service shutting down"
 inline constexpr SyntaxReply too_many_connections{421, "4.7.0", "Error: too many connections"};
 inline constexpr SyntaxReply too_many_connections_from_client{
     421, "4.7.0", "Error: too many connections from your address"};
+// Before the first successful HELO/EHLO, an octet no command can hold (a TLS ClientHello sent to
+// a plaintext port starts 0x16 0x03): closed at once, not left to swallow the next command.
+inline constexpr SyntaxReply binary_before_helo{
+    421, "4.5.1",
+    "Error: binary input before EHLO (a TLS handshake on a plaintext port?); closing"};
+// DATA was refused and more input was already there: the client did not wait for the reply to
+// DATA (RFC 2920 §3.1), so what follows is message text, not commands.
+inline constexpr SyntaxReply data_refused_pipelined{
+    421, "4.5.0", "Error: message data sent before the reply to DATA; closing"};
 
 inline constexpr SyntaxReply all[] = {
     ok,
@@ -90,6 +111,8 @@ inline constexpr SyntaxReply all[] = {
     header_too_large,
     bare_line_ending,
     invalid_utf8,
+    nul_octet,
+    message_line_too_long,
     too_many_errors,
     timeout,
     transaction_too_long,
@@ -97,6 +120,17 @@ inline constexpr SyntaxReply all[] = {
     shutting_down,
     too_many_connections,
     too_many_connections_from_client,
+    binary_before_helo,
+    data_refused_pipelined,
 };
+
+// The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.
+inline std::string message_line_too_long_text(std::uint64_t line_number,
+                                              std::uint64_t line_bytes_max) {
+    std::string text(message_line_too_long.text);
+    text.replace(text.find("<n>"), 3, std::to_string(line_number));
+    text.replace(text.find("<max>"), 5, std::to_string(line_bytes_max));
+    return text;
+}
 
 }  // namespace relay::smtp::server_replies

@@ -11,6 +11,11 @@
 // while a commit is pending (pending_input_bytes_max; above it the driver stops reading), the
 // recipient list, the error count.
 //
+// Closed at once (421), before anything else is read: binary octets before the first successful
+// HELO/EHLO (TLS sent to a plaintext port, or another protocol), and input already received after
+// a DATA that is refused (the client did not wait for the reply, so what follows is message text
+// that would otherwise run as commands).
+//
 // Every reply the session can give is listed in docs/smtp-replies.md.
 #pragma once
 
@@ -152,6 +157,7 @@ class ServerSession {
     void handle(const Mail& command);
     void handle(const Rcpt& command);
     void handle(const Data& command);
+    void refuse_data(const SyntaxReply& refusal);
     void handle(const Bdat& command);
     void handle(const Rset& command);
     void handle(const Noop& command);
@@ -184,9 +190,10 @@ class ServerSession {
     message::MessagePass pass_;
     Phase phase_ = Phase::greeting;
     std::string output_;
-    std::string line_;              // a command line split across receives
-    bool discarding_line_ = false;  // inside an over-long line: skip to its LF
-    std::string pending_;           // input received while a commit is pending
+    std::string line_;               // a command line split across receives
+    bool discarding_line_ = false;   // inside an over-long line: skip to its LF
+    bool input_after_line_ = false;  // more input was received after the line being handled
+    std::string pending_;            // input received while a commit is pending
     std::string helo_;
     bool extended_ = false;
     bool shutting_down_ = false;

@@ -1,6 +1,7 @@
 // message_pass_model_test.cc -- the message pass against a slow reference model written to be
-// obviously right, on many random inputs built from the bytes that matter (CR, LF, ".", 8-bit
-// octets, header syntax), with random buffer splits, both framings and both bare-line modes.
+// obviously right, on many random inputs built from the bytes that matter (CR, LF, ".", NUL, 8-bit
+// octets, header syntax, lines around the length limit), with random buffer splits, both framings
+// and both bare-line modes.
 //
 // The model works on the whole input at once, byte by byte, with no state carried between
 // buffers. It first computes the stored stream as if nothing were refused, then the position of
@@ -106,6 +107,7 @@ std::optional<std::size_t> first_ill_formed(const std::string& stream, bool& tru
 struct Framed {
     std::string stream;                     // stored bytes as if nothing were refused
     std::optional<std::size_t> first_bare;  // reject mode: stream position of the first bare one
+    std::optional<std::size_t> first_nul;   // stream position of the first NUL
     std::uint64_t bare = 0;
     std::size_t consumed = 0;
     bool finished = false;
@@ -154,6 +156,9 @@ Framed frame(const std::string& input, bool dot_stuffed, bool normalize) {
         } else if (octet == '\n') {
             bare("\r\n");
         } else {
+            if (octet == '\0' && !framed.first_nul) {
+                framed.first_nul = framed.stream.size();
+            }
             framed.stream += octet;
         }
         ++index;
@@ -208,6 +213,32 @@ std::vector<HeaderField> model_fields(const std::string& header, bool finished) 
     return fields;
 }
 
+// --- Line length -----------------------------------------------------------------------------
+
+struct LongLine {
+    std::size_t position = 0;  // in the stream: the first octet past the limit
+    std::uint64_t number = 0;  // the line, from 1
+};
+
+// Lines of the stream end in CRLF (the stream holds no other CR or LF); the last one may not.
+std::optional<LongLine> first_long_line(const std::string& stream, std::uint32_t line_bytes_max) {
+    if (line_bytes_max == 0) {
+        return std::nullopt;
+    }
+    std::size_t start = 0;
+    for (std::uint64_t number = 1;; ++number) {
+        const std::size_t crlf = stream.find("\r\n", start);
+        const std::size_t stop = crlf == std::string::npos ? stream.size() : crlf;
+        if (stop - start > line_bytes_max) {
+            return LongLine{start + line_bytes_max, number};
+        }
+        if (crlf == std::string::npos) {
+            return std::nullopt;
+        }
+        start = crlf + 2;
+    }
+}
+
 // --- The whole model -------------------------------------------------------------------------
 
 PassRun model(const std::string& input, bool dot_stuffed, const PassLimits& limits) {
@@ -224,6 +255,7 @@ PassRun model(const std::string& input, bool dot_stuffed, const PassLimits& limi
         header_end = found + 4;
         complete = true;
     }
+    const std::optional<LongLine> long_line = first_long_line(stream, limits.line_bytes_max);
     bool truncated = false;
     const std::optional<std::size_t> ill_formed =
         limits.require_valid_utf8 ? first_ill_formed(stream, truncated) : std::nullopt;
@@ -244,6 +276,9 @@ PassRun model(const std::string& input, bool dot_stuffed, const PassLimits& limi
     };
     consider_at_end(framed.first_bare.has_value(), framed.first_bare.value_or(0),
                     Verdict::bare_line_ending);
+    consider(framed.first_nul.has_value(), framed.first_nul.value_or(0), Verdict::nul_octet);
+    consider(long_line.has_value(), long_line.value_or(LongLine{}).position,
+             Verdict::line_too_long);
     consider(limits.message_bytes_max != 0 && stream.size() > limits.message_bytes_max,
              limits.message_bytes_max, Verdict::too_large);
     consider(ill_formed.has_value(), ill_formed.value_or(0), Verdict::invalid_utf8);
@@ -257,6 +292,7 @@ PassRun model(const std::string& input, bool dot_stuffed, const PassLimits& limi
     run.outcome.verdict = verdict;
     run.outcome.stored_bytes = cut;
     run.outcome.bare_line_endings = framed.bare;
+    run.outcome.long_line_number = verdict == Verdict::line_too_long ? long_line->number : 0;
     run.consumed = framed.consumed;
     run.finished = framed.finished;
     run.outcome.has_8bit = std::any_of(input.begin(), input.begin() + framed.consumed, [](char c) {
@@ -305,11 +341,26 @@ const char* const kTokens[] = {
     "abcdefghijklmnopqrstuvwxyz0123456789",
 };
 
+// Rarer: one input in four may hold them, so that other refusals still come up often.
+const std::string_view kNulTokens[] = {
+    std::string_view("\0", 1),
+    std::string_view("\r\n\0.\r\n", 6),
+    std::string_view("\0\r\n", 3),
+};
+
 std::string random_input(std::mt19937& random) {
     std::string input;
     const std::size_t tokens = random() % 60;
+    const bool with_nul = random() % 4 == 0;
+    const bool with_long = random() % 4 == 0;
     for (std::size_t index = 0; index < tokens; ++index) {
-        input += kTokens[random() % std::size(kTokens)];
+        if (with_nul && random() % 8 == 0) {
+            input += kNulTokens[random() % std::size(kNulTokens)];
+        } else if (with_long && random() % 8 == 0) {
+            input += std::string(985 + random() % 20, "xy.\xC3"[random() % 4]);  // near 998
+        } else {
+            input += kTokens[random() % std::size(kTokens)];
+        }
     }
     return input;
 }
@@ -322,6 +373,17 @@ PassLimits random_limits(std::mt19937& random, std::size_t input_bytes) {
     limits.require_valid_utf8 = random() % 4 != 0;
     limits.message_bytes_max = random() % 3 == 0 ? 1 + random() % (input_bytes + 2) : 0;
     limits.header_bytes_max = random() % 3 == 0 ? random() % (input_bytes + 2) : 256 * 1024;
+    switch (random() % 8) {
+        case 0:
+            limits.line_bytes_max = 0;  // no limit
+            break;
+        case 1:
+            limits.line_bytes_max = 1 + random() % 40;  // the short tokens make such lines
+            break;
+        default:
+            limits.line_bytes_max = 998;  // the long tokens come near it
+            break;
+    }
     return limits;
 }
 
@@ -351,6 +413,8 @@ TEST(ReferenceModel, RandomInputsMatchTheModel) {
     std::mt19937 random(20240611);
     int finished_data = 0;
     int refused = 0;
+    int long_lines = 0;
+    int long_lines_998 = 0;
     for (int round = 0; round < 50000; ++round) {
         const std::string input = random_input(random);
         const PassLimits limits = random_limits(random, input.size());
@@ -364,15 +428,20 @@ TEST(ReferenceModel, RandomInputsMatchTheModel) {
             << "input \"" << test_support::escaped(input) << "\" dot_stuffed=" << dot_stuffed
             << " normalize=" << (limits.bare_line_endings == BareLineEndings::normalize)
             << " utf8=" << limits.require_valid_utf8 << " max=" << limits.message_bytes_max
-            << " header_max=" << limits.header_bytes_max << "\nreal  " << real << "\nmodel "
-            << expected;
+            << " header_max=" << limits.header_bytes_max << " line_max=" << limits.line_bytes_max
+            << "\nreal  " << real << "\nmodel " << expected;
         finished_data += dot_stuffed && real.finished ? 1 : 0;
         refused += real.outcome.verdict != Verdict::accepted ? 1 : 0;
+        if (real.outcome.verdict == Verdict::line_too_long) {
+            ++(limits.line_bytes_max == 998 ? long_lines_998 : long_lines);
+        }
     }
     // The inputs reach the interesting paths often enough to mean something.
     EXPECT_GT(finished_data, 5000);
     EXPECT_GT(refused, 12000);
     EXPECT_LT(refused, 45000);
+    EXPECT_GT(long_lines, 1000);
+    EXPECT_GT(long_lines_998, 1000);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // message_pass_test.cc -- behaviour of the message pass: DATA framing and dot-unstuffing, SMTP
-// smuggling sequences, bare line endings, buffer and chunk boundaries, UTF-8, limits, the header
-// block and the body observer.
+// smuggling sequences, bare line endings, NUL octets, line length, buffer and chunk boundaries,
+// UTF-8, limits, the header block and the body observer.
 #include "relay/message/message_pass.h"
 
 #include <gtest/gtest.h>
@@ -29,6 +29,12 @@ PassLimits normalize_limits() {
     PassLimits limits;
     limits.bare_line_endings = BareLineEndings::normalize;
     return limits;
+}
+
+// A std::string from a literal that holds NULs.
+template <std::size_t size>
+std::string bytes(const char (&literal)[size]) {
+    return std::string(literal, size - 1);
 }
 
 // --- DATA framing and dot-unstuffing ---------------------------------------------------------
@@ -251,6 +257,211 @@ TEST(BareLineEndings, FirstVerdictWins) {
     EXPECT_EQ(bare_first.stored, "ab");
 }
 
+// --- NUL octets ------------------------------------------------------------------------------
+
+TEST(NulOctets, RefusedAtTheNulInBodyAndHeaderInEitherMode) {
+    for (const PassLimits& limits : {reject_limits(), normalize_limits()}) {
+        const PassRun body = run_data(limits, bytes("Subject: x\r\n\r\nab\0cd\r\n.\r\nNEXT"));
+        EXPECT_TRUE(body.finished);
+        EXPECT_EQ(body.consumed, 24u);  // the data is still read to its end
+        EXPECT_EQ(body.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(body.stored, "Subject: x\r\n\r\nab");
+        EXPECT_EQ(body.body, "ab");
+        const PassRun header = run_data(limits, bytes("Subject: a\0b\r\n\r\nbody\r\n.\r\n"));
+        EXPECT_EQ(header.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(header.stored, "Subject: a");
+        EXPECT_EQ(run_data(limits, bytes("\0\r\n.\r\n")).stored, "");
+    }
+}
+
+TEST(NulOctets, CrLfNulDotCrLfDoesNotEndTheDataAtAnySplit) {
+    // A next hop that drops NULs would see CRLF "." CRLF here: the pass must not, and refuses.
+    const std::string input =
+        bytes("a\r\n\0.\r\nMAIL FROM:<ceo@example.com>\r\n.\0\r\n\0\r\n.\r\nNEXT");
+    const std::size_t message_bytes = input.size() - 4;
+    for (const PassLimits& limits : {reject_limits(), normalize_limits()}) {
+        const PassRun whole = run_data(limits, input);
+        EXPECT_TRUE(whole.finished);
+        EXPECT_EQ(whole.consumed, message_bytes);
+        EXPECT_EQ(whole.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(whole.stored, "a\r\n");
+        for (std::size_t cut = 0; cut <= input.size(); ++cut) {
+            EXPECT_TRUE(same_result(run_data(limits, input, {cut}), whole)) << cut;
+        }
+    }
+}
+
+TEST(NulOctets, BdatChunksAndEveryPlaceInALongRun) {
+    const PassRun chunks = run_bdat(reject_limits(), bytes("To: b\r\n\r\nx\0y\r\n"), {10, 11});
+    EXPECT_EQ(chunks.outcome.verdict, Verdict::nul_octet);
+    EXPECT_EQ(chunks.stored, "To: b\r\n\r\nx");
+    // The 16-byte stride of the search, up to the NUL at each offset.
+    for (std::size_t prefix = 0; prefix < 70; ++prefix) {
+        const std::string body = std::string(prefix, 'a') + '\0' + std::string(40, 'b');
+        const PassRun run = run_bdat(reject_limits(), body);
+        EXPECT_EQ(run.outcome.verdict, Verdict::nul_octet);
+        EXPECT_EQ(run.stored, std::string(prefix, 'a'));
+    }
+}
+
+TEST(NulOctets, FoundAfterOtherControlsInTheSameBlock) {
+    // HT, VT and FF pass the search's first filter with CR, LF and NUL; the exact compare that
+    // follows must still find the framing octet behind them, wherever they are in a block.
+    for (std::size_t control = 0; control < 20; ++control) {
+        for (std::size_t nul = control + 1; nul < control + 20; ++nul) {
+            std::string body(40, 'a');
+            body[control] = "\t\v\f"[control % 3];
+            body[control / 2] = '\t';
+            body[nul] = '\0';
+            const PassRun run = run_bdat(reject_limits(), body);
+            EXPECT_EQ(run.outcome.verdict, Verdict::nul_octet) << control << " " << nul;
+            EXPECT_EQ(run.stored, body.substr(0, nul));
+            body[nul] = '\r';
+            body.insert(nul + 1, "\n");
+            const PassRun crlf = run_bdat(reject_limits(), body);
+            EXPECT_EQ(crlf.outcome.verdict, Verdict::accepted) << control << " " << nul;
+            EXPECT_EQ(crlf.stored, body);
+        }
+    }
+}
+
+TEST(NulOctets, FirstVerdictWinsAndEightBitIsStillNoted) {
+    PassLimits limits = reject_limits();
+    limits.message_bytes_max = 4;
+    EXPECT_EQ(run_data(limits, bytes("abcdef\0\r\n.\r\n")).outcome.verdict, Verdict::too_large);
+    // At the limit exactly: the NUL is the offending octet, not the first one over.
+    EXPECT_EQ(run_data(limits, bytes("abcd\0\r\n.\r\n")).outcome.verdict, Verdict::nul_octet);
+    EXPECT_EQ(run_data(reject_limits(), bytes("a\nb\0\r\n.\r\n")).outcome.verdict,
+              Verdict::bare_line_ending);
+    EXPECT_EQ(run_data(reject_limits(), bytes("\xC3\0\r\n.\r\n")).outcome.verdict,
+              Verdict::nul_octet);
+    const PassRun run = run_data(reject_limits(), bytes("a\0b\0\xC3\xA9\r\n.\r\n"));
+    EXPECT_EQ(run.outcome.verdict, Verdict::nul_octet);
+    EXPECT_EQ(run.stored, "a");
+    EXPECT_TRUE(run.outcome.has_8bit);
+}
+
+// --- Line length -----------------------------------------------------------------------------
+
+TEST(LineLength, The998thOctetIsAcceptedThe999thRefusedAtAnySplit) {
+    const std::string head = "Subject: x\r\n\r\nfirst\r\n";
+    const std::string at_limit = head + std::string(998, 'a') + "\r\nlast\r\n";
+    const std::string over = head + std::string(999, 'a') + "\r\nlast\r\n";
+    for (const PassLimits& limits : {reject_limits(), normalize_limits()}) {
+        const PassRun fits = run_data(limits, at_limit + ".\r\n");
+        EXPECT_EQ(fits.outcome.verdict, Verdict::accepted);
+        EXPECT_EQ(fits.stored, at_limit);
+        const PassRun whole = run_data(limits, over + ".\r\nNEXT");
+        EXPECT_TRUE(whole.finished);
+        EXPECT_EQ(whole.consumed, over.size() + 3);  // read to the end all the same
+        EXPECT_EQ(whole.outcome.verdict, Verdict::line_too_long);
+        EXPECT_EQ(whole.outcome.long_line_number, 4u);
+        EXPECT_EQ(whole.stored, head + std::string(998, 'a'));  // up to the 999th octet
+        EXPECT_EQ(whole.body, "first\r\n" + std::string(998, 'a'));
+        const PassRun chunks = run_bdat(limits, over);
+        EXPECT_EQ(chunks.outcome.verdict, Verdict::line_too_long);
+        EXPECT_EQ(chunks.stored, whole.stored);
+        for (std::size_t cut = 0; cut <= over.size(); cut += 1 + cut % 7) {
+            const std::size_t second = std::min(over.size(), cut + cut / 2);
+            EXPECT_TRUE(same_result(run_data(limits, over + ".\r\nNEXT", {cut}), whole)) << cut;
+            EXPECT_TRUE(same_result(run_data(limits, at_limit + ".\r\n", {cut}), fits)) << cut;
+            EXPECT_TRUE(same_result(run_bdat(limits, over, {cut, second}), chunks)) << cut;
+        }
+    }
+}
+
+TEST(LineLength, HeaderLinesAndALastLineWithoutCrLfCount) {
+    const PassRun header =
+        run_data(reject_limits(), "X: " + std::string(996, 'h') + "\r\n\r\n.\r\n");
+    EXPECT_EQ(header.outcome.verdict, Verdict::line_too_long);
+    EXPECT_EQ(header.outcome.long_line_number, 1u);
+    EXPECT_EQ(header.stored.size(), 998u);
+    const PassRun last = run_bdat(reject_limits(), "a\r\n" + std::string(999, 'z'), {500});
+    EXPECT_EQ(last.outcome.verdict, Verdict::line_too_long);
+    EXPECT_EQ(last.outcome.long_line_number, 2u);
+    EXPECT_EQ(run_bdat(reject_limits(), "a\r\n" + std::string(998, 'z')).outcome.verdict,
+              Verdict::accepted);
+}
+
+TEST(LineLength, CountsStoredOctetsAfterUnstuffing) {
+    // On the wire these lines are one octet longer than stored.
+    const std::string stuffed = "." + std::string(998, '.') + "\r\n";
+    const PassRun run = run_data(reject_limits(), "a\r\n" + stuffed + ".\r\n");
+    EXPECT_EQ(run.outcome.verdict, Verdict::accepted);
+    EXPECT_EQ(run.stored, "a\r\n" + std::string(998, '.') + "\r\n");
+    const PassRun over = run_data(reject_limits(), ".." + std::string(998, 'x') + "\r\n.\r\n");
+    EXPECT_EQ(over.outcome.verdict, Verdict::line_too_long);
+    EXPECT_EQ(over.stored, "." + std::string(997, 'x'));
+    // A stuffed dot at a buffer end, then the rest of the line in the next buffer.
+    for (const std::size_t cut : {3u, 4u, 5u, 600u}) {
+        EXPECT_TRUE(
+            same_result(run_data(reject_limits(), "a\r\n" + stuffed + ".\r\n", {cut}), run));
+    }
+}
+
+TEST(LineLength, NormalizedLineEndingsEndLines) {
+    const std::string halves = std::string(600, 'a') + "\n" + std::string(600, 'b') + "\r" +
+                               std::string(600, 'c') + "\r\n";
+    const PassRun normalized = run_bdat(normalize_limits(), halves, {600, 601, 1201});
+    EXPECT_EQ(normalized.outcome.verdict, Verdict::accepted);
+    EXPECT_EQ(normalized.outcome.bare_line_endings, 2u);
+    const PassRun rejected = run_bdat(reject_limits(), halves);
+    EXPECT_EQ(rejected.outcome.verdict, Verdict::bare_line_ending);
+    // A CR held at a chunk end stops the line, whatever it turns out to be.
+    const std::string ends_at_limit = std::string(998, 'd') + "\r";
+    for (const PassLimits& limits : {reject_limits(), normalize_limits()}) {
+        const PassRun crlf = run_bdat(limits, ends_at_limit + "\nnext\r\n", {999});
+        EXPECT_EQ(crlf.outcome.verdict, Verdict::accepted);
+        EXPECT_EQ(crlf.outcome.bare_line_endings, 0u);
+    }
+    EXPECT_EQ(run_bdat(normalize_limits(), ends_at_limit + "x", {999}).outcome.verdict,
+              Verdict::accepted);
+    const PassRun long_then_cr = run_bdat(normalize_limits(), "d" + ends_at_limit + "\n", {1000});
+    EXPECT_EQ(long_then_cr.outcome.verdict, Verdict::line_too_long);
+    EXPECT_EQ(long_then_cr.stored, std::string(998, 'd'));
+}
+
+TEST(LineLength, ZeroTurnsTheCheckOffAndOtherLimitsApply) {
+    PassLimits off = reject_limits();
+    off.line_bytes_max = 0;
+    EXPECT_EQ(run_data(off, std::string(100000, 'o') + "\r\n.\r\n").outcome.verdict,
+              Verdict::accepted);
+    PassLimits small = reject_limits();
+    small.line_bytes_max = 5;
+    EXPECT_EQ(run_data(small, "12345\r\n12345\r\n.\r\n").outcome.verdict, Verdict::accepted);
+    const PassRun third = run_data(small, "12345\r\n12\r\n123456\r\n.\r\n", {9, 10, 16});
+    EXPECT_EQ(third.outcome.verdict, Verdict::line_too_long);
+    EXPECT_EQ(third.outcome.long_line_number, 3u);
+    EXPECT_EQ(third.stored, "12345\r\n12\r\n12345");
+}
+
+TEST(LineLength, TheEarliestRefusalWins) {
+    PassLimits limits = reject_limits();
+    limits.line_bytes_max = 4;
+    // At the same octet: a NUL is refused as a NUL; the line wins over size, UTF-8, header.
+    EXPECT_EQ(run_data(limits, bytes("abcd\0\r\n.\r\n")).outcome.verdict, Verdict::nul_octet);
+    EXPECT_EQ(run_data(limits, "abcd\xFF\r\n.\r\n").outcome.verdict, Verdict::line_too_long);
+    PassLimits sized = limits;
+    sized.message_bytes_max = 4;
+    EXPECT_EQ(run_data(sized, "abcde\r\n.\r\n").outcome.verdict, Verdict::line_too_long);
+    sized.message_bytes_max = 3;
+    EXPECT_EQ(run_data(sized, "abcde\r\n.\r\n").outcome.verdict, Verdict::too_large);
+    // Before the line's end: later problems in the same line come after it.
+    const PassRun later = run_data(limits, bytes("abcdef\xFF\0\r\n.\r\n"), {5});
+    EXPECT_EQ(later.outcome.verdict, Verdict::line_too_long);
+    EXPECT_EQ(later.stored, "abcd");
+    EXPECT_EQ(run_data(limits,
+                       "ab\xFF"
+                       "cdef\r\n.\r\n")
+                  .outcome.verdict,
+              Verdict::invalid_utf8);
+    EXPECT_EQ(run_data(limits, "ab\ncdef\r\n.\r\n").outcome.verdict, Verdict::bare_line_ending);
+    EXPECT_EQ(run_data(limits, "abcd\ne\r\n.\r\n").outcome.verdict, Verdict::bare_line_ending);
+    const PassRun after = run_data(limits, "ab\r\nabcdef\r\n.\r\n");
+    EXPECT_EQ(after.outcome.long_line_number, 2u);
+    EXPECT_EQ(run_data(limits, "abcdef\r\n\xFF\r\n.\r\n").outcome.long_line_number, 1u);
+}
+
 // --- Splits: every split gives what one buffer gives -----------------------------------------
 
 const char kRichMessage[] =
@@ -317,6 +528,7 @@ TEST(Splits, RandomSplitsEqualOneShotForMessagesWithProblems) {
         "H: \xC3\r\n\r\n.\r\n",
         "H: x\r\n\r\n\xED\xA0\x80\r\n.\r\n",
         std::string(300, 'h') + "\r\n\r\nbody\r\n.\r\n",
+        bytes("H: x\r\n\r\nbo\0dy\r\n\0.\r\n.\r\n"),
     };
     std::mt19937 random(7);
     for (const std::string& input : inputs) {
@@ -580,7 +792,11 @@ TEST(HeaderBlock, TooLargeExactlyAtAndOneOver) {
     EXPECT_EQ(over.body, "");
     // A long body after a small header block is fine.
     limits.header_bytes_max = 64;
-    const PassRun long_body = run_data(limits, header + std::string(1000, 'b') + "\r\n.\r\n");
+    std::string body;
+    for (int line = 0; line < 20; ++line) {
+        body += std::string(98, 'b') + "\r\n";
+    }
+    const PassRun long_body = run_data(limits, header + body + ".\r\n");
     EXPECT_EQ(long_body.outcome.verdict, Verdict::accepted);
     // Without an empty line, everything is header.
     const PassRun no_body = run_data(limits, std::string(100, 'h') + "\r\n.\r\n");

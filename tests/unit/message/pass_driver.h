@@ -55,6 +55,7 @@ inline bool same_result(const PassRun& left, const PassRun& right) {
            left.outcome.stored_bytes == right.outcome.stored_bytes &&
            left.outcome.has_8bit == right.outcome.has_8bit &&
            left.outcome.bare_line_endings == right.outcome.bare_line_endings &&
+           left.outcome.long_line_number == right.outcome.long_line_number &&
            left.headers.bytes == right.headers.bytes &&
            same_fields(left.headers.fields, right.headers.fields) &&
            left.headers.complete == right.headers.complete && left.consumed == right.consumed &&
@@ -73,6 +74,10 @@ inline const char* verdict_name(Verdict verdict) {
             return "too_large";
         case Verdict::header_too_large:
             return "header_too_large";
+        case Verdict::nul_octet:
+            return "nul_octet";
+        case Verdict::line_too_long:
+            return "line_too_long";
     }
     return "?";
 }
@@ -100,7 +105,8 @@ inline std::string escaped(std::string_view bytes) {
 inline std::ostream& operator<<(std::ostream& out, const PassRun& run) {
     out << "{verdict=" << verdict_name(run.outcome.verdict)
         << " stored_bytes=" << run.outcome.stored_bytes << " 8bit=" << run.outcome.has_8bit
-        << " bare=" << run.outcome.bare_line_endings << " consumed=" << run.consumed
+        << " bare=" << run.outcome.bare_line_endings
+        << " long_line=" << run.outcome.long_line_number << " consumed=" << run.consumed
         << " finished=" << run.finished << " stored=\"" << escaped(run.stored) << "\" body=\""
         << escaped(run.body) << "\" headers=\"" << escaped(run.headers.bytes)
         << "\" complete=" << run.headers.complete << " fields=" << run.headers.fields.size() << "}";

@@ -1,5 +1,6 @@
 // The SMTP server state machine driven without a kernel: replies, phases, pipelining across a
-// pending commit, BDAT bookkeeping, limits and smuggling.
+// pending commit, BDAT bookkeeping, limits and smuggling, binary input before EHLO, input sent
+// after a refused DATA.
 #include "relay/smtp/server_session.h"
 
 #include <gtest/gtest.h>
@@ -210,6 +211,157 @@ TEST_F(ServerSessionTest, SmugglingSequencesDoNotEndTheData) {
               "554 5.6.0 Error: bare CR or LF in message content (lines must end in CRLF)\r\n");
     EXPECT_TRUE(hooks.committed.empty());
     EXPECT_EQ(hooks.abandoned, 1);
+}
+
+TEST_F(ServerSessionTest, NulInTheDataIsRefusedAndTheSessionGoesOn) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    EXPECT_EQ(feed(std::string("x\r\n\0.\r\nMAIL FROM:<evil@example.com>\r\n.\r\n", 40)),
+              "554 5.6.0 Error: NUL octet in message content (RFC 5322 text has none)\r\n");
+    EXPECT_TRUE(hooks.committed.empty());
+    EXPECT_EQ(hooks.abandoned, 1);
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, LongLineReplyNamesTheLineAndTheLimit) {
+    settings.pass.line_bytes_max = 10;
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    EXPECT_EQ(feed("Subject: x\r\n\r\n0123456789\r\n0123456789A\r\n.\r\n"),
+              "554 5.6.0 Error: line 4 of the message is longer than 10 octets (RFC 5322 section "
+              "2.1.1); encode that part with quoted-printable or base64\r\n");
+    EXPECT_TRUE(hooks.committed.empty());
+    // BDAT: the reply comes with the last chunk.
+    feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n");
+    EXPECT_EQ(feed("BDAT 12\r\n0123456789AB"), "250 2.0.0 Ok: 12 octets received\r\n");
+    EXPECT_EQ(feed("BDAT 0 LAST\r\n").substr(0, 27), "554 5.6.0 Error: line 1 of ");
+}
+
+// --- Binary input before EHLO ----------------------------------------------------------------
+
+const std::string kBinaryClose =
+    "421 4.5.1 relay.test Error: binary input before EHLO (a TLS handshake on a plaintext port?); "
+    "closing\r\n";
+
+TEST_F(ServerSessionTest, TlsClientHelloOnThePlaintextPortClosesWithoutWaitingForALine) {
+    // The first octets of a TLS 1.2/1.3 ClientHello: no LF anywhere.
+    const std::string hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
+    start();
+    EXPECT_EQ(feed(hello), kBinaryClose);
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(feed("EHLO c\r\n"), "");  // nothing more is read
+    // Garbage in the very first octet, on its own.
+    start();
+    EXPECT_EQ(feed(hello.substr(0, 1)), kBinaryClose);
+    // Byte by byte: closed at the first binary octet, the rest is not read.
+    start();
+    EXPECT_EQ(feed(hello + "EHLO c\r\n", true), kBinaryClose);
+}
+
+TEST_F(ServerSessionTest, BinaryAfterAPartialOrCompleteCommandBeforeEhlo) {
+    for (const std::string& input :
+         {std::string("EHL") + "\x80", std::string("EHLO c\x7f"), std::string("HELO \xff\r\n"),
+          std::string("NOOP\r\nMAIL FROM:<a\x01@example.com>"), std::string("\x00", 1)}) {
+        start();
+        const std::size_t cut = std::min<std::size_t>(3, input.size());
+        std::string replies = feed(input.substr(0, cut));
+        replies += feed(input.substr(cut));
+        EXPECT_EQ(replies.substr(replies.find("421")), kBinaryClose) << input;
+        EXPECT_TRUE(session->wants_close());
+    }
+    // A failed EHLO is not a greeting yet.
+    start();
+    EXPECT_EQ(feed("EHLO\r\n"), "501 5.5.4 Syntax: EHLO hostname\r\n");
+    EXPECT_EQ(feed("\x16\x03"), kBinaryClose);
+}
+
+TEST_F(ServerSessionTest, TextControlsBeforeEhloAndAnythingAfterItAreCommands) {
+    start();
+    // HT, and CR inside a line, are not binary.
+    EXPECT_EQ(feed("NO\rOP\r\n"), "500 5.5.2 Command unrecognized\r\n");
+    EXPECT_EQ(feed("HELO\tclient.example\r\n"), "250 relay.test\r\n");
+    // After a greeting: today's replies (SMTPUTF8 addresses carry 8-bit octets).
+    EXPECT_EQ(feed(std::string("\x16\x03\x00\x01\r\n", 6)), "500 5.5.2 Command unrecognized\r\n");
+    EXPECT_FALSE(session->wants_close());
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<j\xc3\xb6ran@example.com> SMTPUTF8\r\n"), "250 2.1.0 Ok\r\n");
+    EXPECT_EQ(feed("NOOP \xff\x16\x03\r\n"), "250 2.0.0 Ok\r\n");
+    EXPECT_FALSE(session->wants_close());
+}
+
+// --- Input sent after a refused DATA -----------------------------------------------------------
+
+const std::string kSmuggledBody =
+    "From: <ceo@example.com>\r\n\r\nMAIL FROM:<ceo@example.com>\r\nRCPT TO:<b@example.net>\r\n"
+    "DATA\r\nPay the invoice.\r\n.\r\nQUIT\r\n";
+const std::string kDataPipelinedClose =
+    "421 4.5.0 relay.test Error: message data sent before the reply to DATA; closing\r\n";
+
+TEST_F(ServerSessionTest, MessageAfterARefusedDataInTheSameInputClosesTheSession) {
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDATA\r\n" +
+                   kSmuggledBody),
+              "250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n" +
+                  kDataPipelinedClose);
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(hooks.opened, 0);
+    EXPECT_TRUE(hooks.committed.empty());
+    // The same with the DATA line split, and with DATA refused for want of MAIL.
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDA");
+    EXPECT_EQ(feed("TA\r\n" + kSmuggledBody),
+              "554 5.5.1 Error: no valid recipients\r\n" + kDataPipelinedClose);
+    start();
+    feed("EHLO c\r\nDATA\r");
+    EXPECT_EQ(feed("\n" + kSmuggledBody),
+              "503 5.5.1 Error: need MAIL command\r\n" + kDataPipelinedClose);
+    EXPECT_TRUE(hooks.committed.empty());
+}
+
+TEST_F(ServerSessionTest, MessageAfterARefusedDataHeldDuringACommitClosesTheSession) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    EXPECT_EQ(feed("first\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\n"
+                   "DATA\r\n" +
+                   kSmuggledBody),
+              "");
+    ASSERT_TRUE(session->committing());
+    session->commit_done(std::string("ID"));
+    EXPECT_EQ(take(),
+              "250 2.0.0 Ok: queued as ID\r\n250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n" +
+                  kDataPipelinedClose);
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(hooks.committed.size(), 1u);
+    EXPECT_EQ(hooks.opened, 1);
+}
+
+TEST_F(ServerSessionTest, AClientThatWaitsForTheReplyToDataGoesOn) {
+    start();
+    feed("EHLO c\r\n");
+    // DATA last in its group: refused, and the session stays open.
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDATA\r\n"),
+              "250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n");
+    EXPECT_FALSE(session->wants_close());
+    EXPECT_EQ(feed("RSET\r\n"), "250 2.0.0 Ok\r\n");
+    // The same group held during a commit, DATA last in what was held.
+    feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    feed("x\r\n.\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<refused@example.net>\r\nDATA\r\n");
+    session->commit_done(std::string("ID"));
+    EXPECT_EQ(take(),
+              "250 2.0.0 Ok: queued as ID\r\n250 2.1.0 Ok\r\n550 5.7.1 Recipient refused\r\n"
+              "554 5.5.1 Error: no valid recipients\r\n");
+    EXPECT_FALSE(session->wants_close());
+    // An accepted DATA with the message right behind it is unchanged.
+    EXPECT_EQ(feed("RSET\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"
+                   "y\r\n.\r\n"),
+              "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+              "354 End data with <CR><LF>.<CR><LF>\r\n");
+    EXPECT_TRUE(session->committing());
 }
 
 TEST_F(ServerSessionTest, ShutdownLetsAMessageInDataFinish) {
