@@ -547,7 +547,7 @@ void WorkerSpool::copy_piece(std::shared_ptr<Copy> copy) {
     });
 }
 
-void WorkerSpool::finish_copy(std::shared_ptr<Copy> copy) {
+void WorkerSpool::finish_copy(const std::shared_ptr<Copy>& copy) {
     copy->reader.reset();
     Entry& entry = messages_.at(copy->id);
     // The copy carries the state as it is now; later outcome records follow it in writing order.

@@ -209,7 +209,7 @@ class WorkerSpool {
     void after_read();
     void copy_next();
     void copy_piece(std::shared_ptr<Copy> copy);
-    void finish_copy(std::shared_ptr<Copy> copy);
+    void finish_copy(const std::shared_ptr<Copy>& copy);
 
     engine::Reactor& reactor_;
     SpoolOptions options_;

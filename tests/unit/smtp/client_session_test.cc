@@ -1046,10 +1046,11 @@ TEST(ClientSessionStreaming, SizesCountTheAddedCrlf) {
         OutboundMessage message = test_message();
         message.prefix = c.prefix;
         const std::string size = std::to_string(c.data.size());
-        EXPECT_EQ(client.send(message, c.body), "MAIL FROM:<bounces+t1@relay.test> SIZE=" + size +
-                                                    "\r\nRCPT TO:<alice@example.org>\r\nBDAT " +
-                                                    size + " LAST\r\n" + c.data)
-            << "body \"" << c.body << "\"";
+        std::string expected = "MAIL FROM:<bounces+t1@relay.test> SIZE=" + size;
+        expected += "\r\nRCPT TO:<alice@example.org>\r\nBDAT " + size;
+        expected += " LAST\r\n";
+        expected += c.data;
+        EXPECT_EQ(client.send(message, c.body), expected) << "body \"" << c.body << "\"";
         // DATA sends the same message, stuffed and ended.
         Client plain;
         plain.piece_bytes = 1;

@@ -455,7 +455,7 @@ class Workload {
             read->offset += bytes.size();
             if (!read->reader->at_end() && pick(3) == 0) {
                 // Sometimes the reader goes away while its next read is in flight.
-                read->reader->read([](Result<BodyPiece>) {});
+                read->reader->read([](const Result<BodyPiece>&) {});
                 read->reader.reset();
                 --read_backs_;
                 return;
