@@ -522,7 +522,7 @@ def message_bytes(subject="test", sender="sender@sender.test", to="rcpt@example.
     return header.encode("utf-8") + extra_headers + b"\r\n" + body
 
 
-BODY_PIECE_BYTES = 64 * 1024  # OutboundConnection::body_piece_bytes_max
+BODY_PIECE_BYTES = 64 * 1024  # tests that use large_message set delivery.body_piece_bytes to it
 
 
 def large_message(subject, to, size=3 * 1024 * 1024):

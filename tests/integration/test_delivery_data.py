@@ -12,8 +12,9 @@ the commands the sending relayd used.
 import pytest
 
 from conftest import free_port
-from delivery_support import (SENDER, delivery_settings, large_message, message_bytes,
-                              message_id_of, network_fixture, parse_dsn, strip_prefix, submit,
+from delivery_support import (BODY_PIECE_BYTES, SENDER, delivery_settings, large_message,
+                              message_bytes, parse_dsn, queue_entry, wait_ready,
+                              message_id_of, network_fixture, strip_prefix, submit,
                               submit_bdat, wait_gone, wait_until)
 
 
@@ -108,7 +109,8 @@ def test_large_message_is_streamed_whole_with_data_and_with_bdat(net):
                                    routes=[("*", f"127.0.0.1:{free_port()}")]),
         name="downstream")
     spy = net.spy(downstream.port)
-    relayd = net.relayd(routes=[("bdat.test", f"127.0.0.1:{spy.port}")])
+    relayd = net.relayd(routes=[("bdat.test", f"127.0.0.1:{spy.port}")],
+                        extra=f"body_piece_bytes = {BODY_PIECE_BYTES}")
     with_data = large_message("large with DATA", to="user@data.test")
     with_bdat = large_message("large with BDAT", to="user@bdat.test")
     submit(relayd, SENDER, ["user@data.test"], with_data)
@@ -121,6 +123,43 @@ def test_large_message_is_streamed_whole_with_data_and_with_bdat(net):
     _, rest = strip_prefix(stored, with_bdat)
     assert rest == with_bdat
     assert b"\r\nBDAT " in bytes(spy.client_bytes)
+
+
+def test_a_copy_damaged_on_disk_is_never_delivered_whole(net):
+    # The message waits in the spool (its destination is down); a byte of its second chunk is
+    # then damaged on disk. When it goes out, the damage is found while it streams: the
+    # connection is dropped before the end of the data, and the sender gets a DSN (5.3.0).
+    net.dnsmasq()
+    sender_box = net.sender_box()
+    settings = "cache_bytes_max = 0\nchunk_bytes = 65536\n" + delivery_settings(
+        net.dns, net.port, retry="[3600]", routes=[("damaged.test", f"127.0.0.3:{net.port}")])
+    relayd = net.factory(settings=settings, name="relayd")
+    wait_ready(relayd)
+    marker = b"the line whose byte is damaged"
+    body = b"".join(b"line %06d %s\r\n" % (index, b"z" * 60) for index in range(3000))
+    body = body[:100_000] + marker + b"\r\n" + body[100_000:]
+    data = message_bytes("damaged", to="user@damaged.test", body=body)
+    queue_id = submit(relayd, SENDER, ["user@damaged.test"], data)
+    wait_until(lambda: queue_entry(relayd, queue_id)["attempts"] >= 1, message="a first attempt")
+
+    damaged = 0
+    for segment in (relayd.spool / "segments").iterdir():
+        content = bytearray(segment.read_bytes())
+        at = content.find(marker)
+        if at >= 0:
+            content[at] ^= 0x20
+            segment.write_bytes(bytes(content))
+            damaged += 1
+    assert damaged == 1
+    receiver = net.receiver("127.0.0.3", hostname="mx.damaged.test")
+    relayd.ctl("queue", "retry", queue_id)
+
+    [dsn] = sender_box.wait_for(1, timeout=20, what="the DSN for the damaged copy")
+    _, _, [recipient], _ = parse_dsn(dsn.data)
+    assert recipient["status"] == "5.3.0", recipient
+    assert "damaged" in recipient["diagnostic-code"], recipient
+    assert receiver.received == [], "a damaged message was delivered"
+    wait_gone(relayd, queue_id)
 
 
 def test_smtputf8_to_a_server_that_offers_it(net):
