@@ -171,9 +171,10 @@ void TcpConnection::queue_shared(std::shared_ptr<const void> owner, std::string_
         return;
     }
     seal_queued();
-    Piece& piece = pieces_.emplace_back();
+    Piece& piece = waiting_.emplace_back();
     piece.owner = std::move(owner);
-    piece.bytes = bytes;
+    piece.shared = bytes.data();
+    piece.size = bytes.size();
     pieces_bytes_ += bytes.size();
 }
 
@@ -182,11 +183,19 @@ void TcpConnection::seal_queued() {
     if (queued_.empty()) {
         return;
     }
-    Piece& piece = pieces_.emplace_back();
+    Piece& piece = waiting_.emplace_back();
+    piece.size = queued_.size();
     piece.own = std::move(queued_);
-    piece.bytes = piece.own;  // set after the move: deque elements never move
-    pieces_bytes_ += piece.bytes.size();
+    pieces_bytes_ += piece.size;
     queued_.clear();
+}
+
+void TcpConnection::drop_pieces() {
+    sending_.clear();
+    waiting_.clear();
+    front_ = 0;
+    pieces_bytes_ = 0;
+    front_sent_ = 0;
 }
 
 void TcpConnection::flush() {
@@ -197,15 +206,20 @@ void TcpConnection::flush() {
 
 void TcpConnection::start_send() {
     constexpr std::size_t vectors_max = 64;  // well below IOV_MAX
+    RELAY_ASSERT(!send_in_flight_);
     seal_queued();
+    for (Piece& piece : waiting_) {
+        sending_.push_back(std::move(piece));
+    }
+    waiting_.clear();
     send_vectors_.clear();
     std::size_t skip = front_sent_;
-    for (const Piece& piece : pieces_) {
+    for (std::size_t index = front_; index < sending_.size(); ++index) {
         if (send_vectors_.size() == vectors_max) {
             break;
         }
-        send_vectors_.push_back(
-            iovec{const_cast<char*>(piece.bytes.data() + skip), piece.bytes.size() - skip});
+        const Piece& piece = sending_[index];
+        send_vectors_.push_back(iovec{const_cast<char*>(piece.data() + skip), piece.size - skip});
         skip = 0;
     }
     send_message_ = msghdr{};
@@ -219,9 +233,7 @@ void TcpConnection::start_send() {
 void TcpConnection::on_send_completion(int result, std::uint32_t) {
     send_in_flight_ = false;
     if (result < 0) {
-        pieces_.clear();
-        pieces_bytes_ = 0;
-        front_sent_ = 0;
+        drop_pieces();
         queued_.clear();
         if (!closing_ && !reported_disconnect_) {
             reported_disconnect_ = true;
@@ -234,16 +246,22 @@ void TcpConnection::on_send_completion(int result, std::uint32_t) {
     // Release what the kernel has taken, piece by piece.
     std::size_t taken = static_cast<std::size_t>(result);
     while (taken > 0) {
-        RELAY_ASSERT(!pieces_.empty());
-        std::size_t left = pieces_.front().bytes.size() - front_sent_;
+        RELAY_ASSERT(front_ < sending_.size());
+        Piece& front = sending_[front_];
+        std::size_t left = front.size - front_sent_;
         if (taken < left) {
             front_sent_ += taken;
             break;
         }
         taken -= left;
-        pieces_bytes_ -= pieces_.front().bytes.size();
+        pieces_bytes_ -= front.size;
         front_sent_ = 0;
-        pieces_.pop_front();
+        front = Piece{};  // releases the bytes now
+        ++front_;
+    }
+    if (front_ == sending_.size()) {
+        sending_.clear();  // keeps the capacity for the next sends
+        front_ = 0;
     }
     if (unsent_bytes() > 0 && !shut_down_) {
         start_send();
@@ -279,9 +297,7 @@ void TcpConnection::abort() {
     want_receive_ = false;
     queued_.clear();
     if (!send_in_flight_) {  // else the kernel still reads them: freed at the completion
-        pieces_.clear();
-        pieces_bytes_ = 0;
-        front_sent_ = 0;
+        drop_pieces();
     }
     shut_down();
     maybe_finish_close();

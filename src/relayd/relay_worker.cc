@@ -66,8 +66,9 @@ void RelayWorker::schedule_compaction() {
 
 void RelayWorker::shutdown() {
     reactor_.timers().cancel(compact_timer_);
-    ingress_.shutdown(
-        [this] { delivery_.shutdown([this] { spool_.flush([this](const Status&) { reactor_.stop(); }); }); });
+    ingress_.shutdown([this] {
+        delivery_.shutdown([this] { spool_.flush([this](const Status&) { reactor_.stop(); }); });
+    });
 }
 
 }  // namespace relay

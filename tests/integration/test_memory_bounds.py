@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LOADGEN
+from conftest import LOADGEN, SANITIZED
 from helpers import (SmtpClient, queue_id_of, simple_message, stuff,  # noqa: F401
                      wait_until, relayd, relayd_factory)  # the fixtures: delivery held
 
@@ -86,7 +86,8 @@ def test_a_client_that_pipelines_and_never_reads_is_held_to_the_output_bound(rel
 
     # Reading paused: what the client got in is what the kernel buffers hold, not more.
     assert sent < 64 * MIB, f"relayd kept reading: {sent >> 20} MiB taken from the client"
-    assert grown_kib < 16 * 1024, f"relayd grew by {grown_kib} KiB for unread replies"
+    if not SANITIZED:
+        assert grown_kib < 16 * 1024, f"relayd grew by {grown_kib} KiB for unread replies"
 
     # Other clients are served meanwhile.
     with SmtpClient(relayd.port) as client:
@@ -168,7 +169,8 @@ def test_a_stalled_disk_slows_the_client_instead_of_filling_memory(relayd_factor
     grown_kib = memory_kib(pid, "VmHWM") - before
     taken = progress["sent"]
     assert taken < len(message) // 2, f"relayd kept reading: {taken >> 20} MiB taken"
-    assert grown_kib < 12 * 1024, f"relayd grew by {grown_kib} KiB while the disk stalled"
+    if not SANITIZED:
+        assert grown_kib < 12 * 1024, f"relayd grew by {grown_kib} KiB while the disk stalled"
 
     gate.unlink()  # the disk moves again
     sender.join(timeout=120)

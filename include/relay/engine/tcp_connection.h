@@ -18,7 +18,6 @@
 #include <sys/uio.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -131,18 +130,28 @@ class TcpConnection {
     bool closed_ = false;
     bool reported_disconnect_ = false;
 
-    // A piece of output: bytes the connection owns (`own`), or bytes an owner keeps alive.
+    // A piece of output: bytes the connection owns (`own`), or `size` bytes at `shared` that
+    // `owner` keeps alive.
     struct Piece {
         std::string own;
         std::shared_ptr<const void> owner;
-        std::string_view bytes;
+        const char* shared = nullptr;
+        std::size_t size = 0;
+        const char* data() const { return shared != nullptr ? shared : own.data(); }
     };
     void seal_queued();
+    void drop_pieces();
 
-    std::string queued_;        // appended to by the handler: the next piece
-    std::deque<Piece> pieces_;  // in order; the front may be partly sent
+    std::string queued_;  // appended to by the handler: the next piece
+    // Pieces given to the kernel, unsent from `front_`. Never appended to while a send is in
+    // flight (the kernel reads their bytes, and a piece's own bytes move with it): output
+    // queued meanwhile waits in `waiting_`. Vectors, not deques: an idle connection holds no
+    // allocation.
+    std::vector<Piece> sending_;
+    std::vector<Piece> waiting_;
+    std::size_t front_ = 0;
     std::size_t pieces_bytes_ = 0;
-    std::size_t front_sent_ = 0;  // bytes of pieces_.front() the kernel has taken
+    std::size_t front_sent_ = 0;  // bytes of sending_[front_] the kernel has taken
     std::uint64_t sent_total_ = 0;
     std::vector<iovec> send_vectors_;  // the pieces of the send in flight
     msghdr send_message_{};
