@@ -44,7 +44,7 @@ struct Limits {
     // Replies a session holds for a client that does not read them; above it, reading pauses.
     std::uint32_t session_output_bytes_max = 64 * 1024;
     // Message bytes a session has waiting for the disk; above it, reading pauses.
-    std::uint64_t session_unwritten_bytes_max = 4ull << 20;
+    std::uint64_t session_unwritten_bytes_max = 1ull << 20;
     // Slowest message data accepted, averaged over the data phase (0: no minimum).
     std::uint32_t data_bytes_per_s_min = 1024;
     bool require_valid_utf8 = true;
