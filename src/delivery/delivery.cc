@@ -627,7 +627,9 @@ void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult
             outcome.kind = reply.positive()    ? RecipientOutcome::Kind::delivered
                            : reply.permanent() ? RecipientOutcome::Kind::failed
                                                : RecipientOutcome::Kind::deferred;
-            outcome.remote = result.local ? std::string() : connection.name();
+            bool relay_failed =
+                complete && index < result.relay_failed.size() && result.relay_failed[index];
+            outcome.remote = result.local || relay_failed ? std::string() : connection.name();
             outcome.reply = reply.summary();
             if (outcome.kind == RecipientOutcome::Kind::deferred) {
                 error = outcome.remote.empty() ? outcome.reply

@@ -638,7 +638,16 @@ void ClientSession::body_failed(const Reply& reply) {
     RELAY_ASSERT(reply.code >= 400 && reply.code <= 599);
     const std::string what = fmt::format("the message data for {} could not be read: {}", host(),
                                          printable(reply.summary(), summary_bytes_max));
+    std::vector<bool> open;
+    if (transaction_) {
+        for (const auto& final_reply : transaction_->final_replies) {
+            open.push_back(!final_reply.has_value());
+        }
+    }
     finish_pending(reply);
+    if (result_) {
+        result_->relay_failed = std::move(open);
+    }
     fail(what, false, false);
 }
 

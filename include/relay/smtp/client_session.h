@@ -76,6 +76,9 @@ struct TransactionResult {
     // flagged by `local`.
     std::vector<Reply> recipient_replies;
     bool local = false;  // no transaction was attempted: the session decided on its own
+    // Per recipient (empty when none): the reply is relay's own, given because its copy of the
+    // message could not be read (body_failed), not the server's.
+    std::vector<bool> relay_failed;
 };
 
 // What the session waits for, so that the driver applies the RFC 5321 §4.5.3.2 timeout.

@@ -956,6 +956,8 @@ TEST(ClientSessionStreaming, BodyFailedMidDataFailsTheTransaction) {
     EXPECT_EQ(summaries(*result),
               (std::vector<std::string>{"554 5.3.0 the queued copy of the message is damaged",
                                         "550 5.1.1 no b"}));
+    // a's reply is relay's own; b's came from the server.
+    EXPECT_EQ(result->relay_failed, (std::vector<bool>{true, false}));
     EXPECT_EQ(client.receive("250 2.0.0 queued\r\n"), "");  // later replies are dropped
     EXPECT_EQ(client.session.state(), State::failed);
 }
