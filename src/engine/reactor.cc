@@ -152,6 +152,11 @@ void Reactor::submit_queued() {
 
 void Reactor::stash_completions() {
     (void)io_uring_get_events(&ring_);  // runs deferred task work, posting completions
+    take_completions(stashed_);
+}
+
+// Moves every completion on the ring into `into` (those of detached entries are dropped).
+void Reactor::take_completions(std::vector<Reaped>& into) {
     unsigned head = 0;
     unsigned seen = 0;
     io_uring_cqe* cqe = nullptr;
@@ -159,7 +164,7 @@ void Reactor::stash_completions() {
         ++seen;
         auto* operation = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
         if (operation != nullptr) {
-            stashed_.push_back(Reaped{operation, cqe->res, cqe->flags});
+            into.push_back(Reaped{operation, cqe->res, cqe->flags});
         }
     }
     io_uring_cq_advance(&ring_, seen);
@@ -262,16 +267,7 @@ void Reactor::wait_and_dispatch() {
 
     reaped_.clear();
     reaped_.swap(stashed_);  // taken off the ring earlier: they come first
-    unsigned head = 0;
-    unsigned seen = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-        ++seen;
-        auto* operation = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
-        if (operation != nullptr) {
-            reaped_.push_back(Reaped{operation, cqe->res, cqe->flags});
-        }
-    }
-    io_uring_cq_advance(&ring_, seen);
+    take_completions(reaped_);
     now_ = Clock::now();
     for (const Reaped& reaped : reaped_) {
         reaped.operation->complete(reaped.result, reaped.flags);

@@ -74,6 +74,12 @@ class Reactor {
     void stop() { stopping_ = true; }
 
   private:
+    struct Reaped {
+        Operation* operation;
+        int result;
+        std::uint32_t flags;
+    };
+
     Reactor() = default;
     Status initialize(int index, const ReactorOptions& options);
     void arm_inbox();
@@ -84,6 +90,7 @@ class Reactor {
     void wait_and_dispatch();
     void submit_queued();
     void stash_completions();
+    void take_completions(std::vector<Reaped>& into);
 
     io_uring ring_{};
     bool ring_ready_ = false;
@@ -93,11 +100,6 @@ class Reactor {
     Clock::time_point now_ = Clock::now();
     bool stopping_ = false;
 
-    struct Reaped {
-        Operation* operation;
-        int result;
-        std::uint32_t flags;
-    };
     std::vector<Reaped> reaped_;
     // Completions taken off the ring outside the loop's wait (to free the completion queue when
     // a submit found it full); dispatched at the start of the next loop turn.

@@ -13,6 +13,7 @@
 #include "relay/spool/body_reader.h"
 #include "relay/spool/recovery.h"
 #include "relay/spool/worker_spool.h"
+#include "spool_test_support.h"
 
 namespace relay::spool {
 namespace {
@@ -39,43 +40,19 @@ class InPlaceReceive : public ::testing::Test {
         fs::remove_all(root_);
     }
 
-    void run_until(const std::function<bool()>& done) {
-        auto deadline = engine::Clock::now() + std::chrono::seconds(10);
-        std::function<void()> check = [&] {
-            if (done() || engine::Clock::now() > deadline) {
-                reactor_->stop();
-                return;
-            }
-            reactor_->timers().add(reactor_->now() + std::chrono::milliseconds(1), check);
-        };
-        reactor_->defer(check);
-        reactor_->run();
-        ASSERT_TRUE(done());
-    }
-
     std::string commit_and_read(std::unique_ptr<WorkerSpool::Incoming> incoming) {
         QueuedMessage message;
         message.recipients.push_back(Recipient{"r@example.net"});
         std::optional<Result<QueueId>> queued;
         spool_->commit(std::move(incoming), std::move(message),
                        [&](Result<QueueId> result) { queued.emplace(std::move(result)); });
-        run_until([&] { return queued.has_value(); });
+        testing::run_until(*reactor_, [&] { return queued.has_value(); });
         EXPECT_TRUE(queued->ok());
         auto reader = spool_->open_body(queued->value(), 3000);
-        std::string bytes;
-        while (!reader->at_end()) {
-            bool got = false;
-            reader->read([&](Result<BodyPiece> piece) {
-                got = true;
-                EXPECT_TRUE(piece);
-                if (piece) {
-                    bytes.append(piece.value().bytes);
-                }
-            });
-            run_until([&] { return got; });
-        }
+        testing::ReadBack read = testing::read_all(*reactor_, *reader);
+        EXPECT_FALSE(read.failure.has_value());
         spool_->finish(queued->value());
-        return bytes;
+        return read.bytes;
     }
 
     // Feeds `wire` as a client would send it, each buffer received in place when the Incoming

@@ -14,6 +14,7 @@
 #include "relay/spool/body_reader.h"
 #include "relay/spool/recovery.h"
 #include "relay/spool/worker_spool.h"
+#include "spool_test_support.h"
 
 namespace relay::spool {
 namespace {
@@ -55,20 +56,7 @@ class SpoolTest : public ::testing::Test {
         ASSERT_TRUE(opened) << opened.error().message;
     }
 
-    // Runs the loop until `done` holds (or fails the test after 10 s).
-    void run_until(const std::function<bool()>& done) {
-        auto deadline = engine::Clock::now() + std::chrono::seconds(10);
-        std::function<void()> check = [&] {
-            if (done() || engine::Clock::now() > deadline) {
-                reactor_->stop();
-                return;
-            }
-            reactor_->timers().add(reactor_->now() + std::chrono::milliseconds(1), check);
-        };
-        reactor_->defer(check);
-        reactor_->run();
-        ASSERT_TRUE(done()) << "condition not reached in time";
-    }
+    void run_until(const std::function<bool()>& done) { testing::run_until(*reactor_, done); }
 
     // Commits a message and waits for its queue id.
     QueueId commit(const std::string& bytes,
@@ -102,25 +90,12 @@ class SpoolTest : public ::testing::Test {
         if (!reader) {
             return Error{"no such message"};
         }
-        std::string bytes;
-        std::optional<Error> failure;
-        while (!reader->at_end() && !failure) {
-            bool got = false;
-            reader->read([&](Result<BodyPiece> piece) {
-                got = true;
-                if (piece) {
-                    EXPECT_LE(piece.value().bytes.size(), piece_bytes);
-                    bytes.append(piece.value().bytes);
-                } else {
-                    failure = piece.error();
-                }
-            });
-            run_until([&] { return got; });
+        testing::ReadBack read = testing::read_all(*reactor_, *reader);
+        EXPECT_LE(read.largest_piece, piece_bytes);
+        if (read.failure) {
+            return *read.failure;
         }
-        if (failure) {
-            return *failure;
-        }
-        return bytes;
+        return read.bytes;
     }
 
     void flush() {
@@ -166,13 +141,10 @@ TEST_F(SpoolTest, CommittedMessagesAreRecoveredByteIdentical) {
         committed[commit(bytes, {"a@x.example", "b@y.example"})] = bytes;
     }
     spool_.reset();
+    testing::expect_recovered(segments(), committed);
     auto recovered = recover(segments(), false);
     ASSERT_TRUE(recovered);
-    ASSERT_EQ(recovered->messages.size(), committed.size());
     for (const RecoveredMessage& message : recovered->messages) {
-        auto bytes = read_message_bytes(segments(), message.message);
-        ASSERT_TRUE(bytes) << bytes.error().message;
-        EXPECT_EQ(bytes.value(), committed.at(message.message.id));
         EXPECT_EQ(message.message.recipients.size(), 2u);
     }
 }
@@ -332,14 +304,7 @@ TEST_F(SpoolTest, MultiChunkMessageAcrossSegmentRolloversIsKept) {
         EXPECT_EQ(body.value(), bytes);
     }
     spool_.reset();
-    auto recovered = recover(segments(), false);
-    ASSERT_TRUE(recovered);
-    ASSERT_EQ(recovered->messages.size(), committed.size());
-    for (const RecoveredMessage& message : recovered->messages) {
-        auto bytes = read_message_bytes(segments(), message.message);
-        ASSERT_TRUE(bytes) << bytes.error().message;
-        EXPECT_EQ(bytes.value(), committed.at(message.message.id));
-    }
+    testing::expect_recovered(segments(), committed);
 }
 
 // A session whose 250 arrives with its next message already buffered appends that message's
@@ -451,24 +416,11 @@ TEST_F(SpoolTest, BodyReaderVerifiesEveryChunkAndTheWholeBody) {
         data.put('#');
     }
     auto reader = spool_->open_body(id, 4096);
-    std::uint64_t delivered = 0;
-    std::optional<Error> failure;
-    while (!reader->at_end() && !failure) {
-        bool got = false;
-        reader->read([&](Result<BodyPiece> piece) {
-            got = true;
-            if (piece) {
-                delivered += piece.value().bytes.size();
-            } else {
-                failure = piece.error();
-            }
-        });
-        run_until([&] { return got; });
-    }
-    ASSERT_TRUE(failure.has_value()) << "a damaged message was read to its end";
-    EXPECT_NE(failure->message.find("damaged"), std::string::npos) << failure->message;
-    EXPECT_LT(delivered, bytes.size());
-    EXPECT_LE(delivered, 5u * (16 << 10));  // nothing past the damaged chunk
+    testing::ReadBack read = testing::read_all(*reactor_, *reader);
+    ASSERT_TRUE(read.failure.has_value()) << "a damaged message was read to its end";
+    EXPECT_NE(read.failure->message.find("damaged"), std::string::npos) << read.failure->message;
+    EXPECT_LT(read.bytes.size(), bytes.size());
+    EXPECT_LE(read.bytes.size(), 5u * (16 << 10));  // nothing past the damaged chunk
 }
 
 TEST_F(SpoolTest, RecoveredMessagesKeepWorkingAfterRestart) {
