@@ -37,10 +37,8 @@ WorkerSpool::BodyReader::BodyReader(WorkerSpool& spool, QueueId id, const Envelo
       body_bytes_(envelope.body_bytes),
       body_hash_(envelope.body_hash),
       piece_bytes_(std::max<std::size_t>(piece_bytes, 1)),
-      record_hash_(XXH3_createState()),
-      body_hash_state_(XXH3_createState()) {
-    RELAY_ASSERT(record_hash_ != nullptr && body_hash_state_ != nullptr);
-    XXH3_64bits_reset(body_hash_state_);
+      record_hash_(nullptr),
+      body_hash_state_(nullptr) {
     for (const ChunkRef& chunk : chunks_) {
         if (pinned_segments_.empty() || pinned_segments_.back() != chunk.segment) {
             pinned_segments_.push_back(chunk.segment);
@@ -59,7 +57,7 @@ WorkerSpool::BodyReader::~BodyReader() {
         in_flight_->reader = nullptr;
         in_flight_->done = nullptr;
     }
-    XXH3_freeState(record_hash_);
+    XXH3_freeState(record_hash_);  // null for a cached message: nothing was read
     XXH3_freeState(body_hash_state_);
     for (std::uint64_t sequence : pinned_segments_) {
         spool_.pin_segment(sequence, -1);
@@ -96,6 +94,13 @@ void WorkerSpool::BodyReader::read(std::function<void(Result<BodyPiece>)> done) 
             done(damaged("its chunks hold fewer bytes than the message"));
         });
         return;
+    }
+    if (body_hash_state_ == nullptr) {
+        // Made at the first read from disk only: a cached message needs no checks.
+        record_hash_ = XXH3_createState();
+        body_hash_state_ = XXH3_createState();
+        RELAY_ASSERT(record_hash_ != nullptr && body_hash_state_ != nullptr);
+        XXH3_64bits_reset(body_hash_state_);
     }
     const ChunkRef& chunk = chunks_[chunk_index_];
     auto segment = spool_.segments_.find(chunk.segment);
