@@ -238,20 +238,36 @@ void OutboundConnection::queue_plaintext(std::string_view plaintext) {
 // cannot be read fails the transaction (RFC 5321 gives no way to abort DATA or BDAT: the
 // connection is dropped mid-data, and the server discards what it got).
 void OutboundConnection::stream_body() {
-    if (failed_ || body_reading_ || !session_.body_due()) {
+    // Each turn queues a piece, or stops: the queue's bound and the body's end bound the loop.
+    while (!failed_ && !body_reading_ && session_.body_due()) {
+        if (body_left_bytes_ == 0) {
+            // At once, not once the queue has drained: the reply to the data may follow the
+            // last octets closely, and the session must be waiting for it by then.
+            session_.body_sent();
+            return;
+        }
+        if (connection_.unsent_bytes() >= 2 * settings_.timeouts->body_piece_bytes) {
+            return;
+        }
+        if (std::optional<spool::BodyPiece> piece = body_->read_now()) {
+            queue_piece(*piece);  // at hand: it joins the commands' send
+            continue;
+        }
+        body_reading_ = true;
+        body_->read([this](Result<spool::BodyPiece> piece) { on_body_piece(std::move(piece)); });
         return;
     }
-    if (body_left_bytes_ == 0) {
-        // At once, not once the queue has drained: the reply to the data may follow the last
-        // octets closely, and the session must be waiting for it by then.
-        session_.body_sent();
-        return;
+}
+
+void OutboundConnection::queue_piece(const spool::BodyPiece& piece) {
+    RELAY_ASSERT(!piece.bytes.empty() && piece.bytes.size() <= body_left_bytes_);
+    body_left_bytes_ -= piece.bytes.size();
+    std::string_view framed = session_.body_piece(piece.bytes);
+    if (!tls_ && framed.data() == piece.bytes.data()) {
+        connection_.queue_shared(piece.owner, framed);  // sent from the buffer itself
+    } else {
+        queue_plaintext(framed);
     }
-    if (connection_.unsent_bytes() >= 2 * settings_.timeouts->body_piece_bytes) {
-        return;
-    }
-    body_reading_ = true;
-    body_->read([this](Result<spool::BodyPiece> piece) { on_body_piece(std::move(piece)); });
 }
 
 void OutboundConnection::on_body_piece(Result<spool::BodyPiece> piece) {
@@ -265,15 +281,7 @@ void OutboundConnection::on_body_piece(Result<spool::BodyPiece> piece) {
         after_session();
         return;
     }
-    const spool::BodyPiece& bytes = piece.value();
-    RELAY_ASSERT(!bytes.bytes.empty() && bytes.bytes.size() <= body_left_bytes_);
-    body_left_bytes_ -= bytes.bytes.size();
-    std::string_view framed = session_.body_piece(bytes.bytes);
-    if (!tls_ && framed.data() == bytes.bytes.data()) {
-        connection_.queue_shared(bytes.owner, framed);  // sent from the read buffer itself
-    } else {
-        queue_plaintext(framed);
-    }
+    queue_piece(piece.value());
     after_session();
 }
 

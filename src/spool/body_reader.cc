@@ -134,14 +134,23 @@ void WorkerSpool::BodyReader::read(std::function<void(Result<BodyPiece>)> done) 
     }
 }
 
-void WorkerSpool::BodyReader::read_cached(std::function<void(Result<BodyPiece>)> done) {
+std::optional<BodyPiece> WorkerSpool::BodyReader::read_now() {
+    if (!cached_.owner || at_end_ || in_flight_ != nullptr) {
+        return std::nullopt;
+    }
     std::size_t offset = static_cast<std::size_t>(read_bytes_);
     std::size_t bytes = std::min(piece_bytes_, cached_.bytes.size() - offset);
     BodyPiece piece{cached_.owner, cached_.bytes.substr(offset, bytes)};
     read_bytes_ += bytes;
     at_end_ = read_bytes_ == cached_.bytes.size();
+    return piece;
+}
+
+void WorkerSpool::BodyReader::read_cached(std::function<void(Result<BodyPiece>)> done) {
+    std::optional<BodyPiece> piece = read_now();
+    RELAY_ASSERT(piece.has_value());
     spool_.reactor_.defer(
-        [piece = std::move(piece), done = std::move(done)]() mutable { done(std::move(piece)); });
+        [piece = std::move(*piece), done = std::move(done)]() mutable { done(std::move(piece)); });
 }
 
 void WorkerSpool::BodyReader::on_read(std::unique_ptr<internal::BodyRead> read, int result) {

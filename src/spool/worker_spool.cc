@@ -40,10 +40,15 @@ std::uint64_t WorkerSpool::Incoming::unwritten_bytes() {
     if (epoch_ != spool_.writer_.epoch()) {
         return 0;  // a write failed: the message is refused at its end, its chunks are dropped
     }
-    while (!unwritten_.empty() &&
-           spool_.writer_.durable(unwritten_.front().at, unwritten_.front().bytes)) {
-        unwritten_chunk_bytes_ -= unwritten_.front().bytes;
-        unwritten_.pop_front();
+    while (unwritten_front_ < unwritten_.size() &&
+           spool_.writer_.durable(unwritten_[unwritten_front_].at,
+                                  unwritten_[unwritten_front_].bytes)) {
+        unwritten_chunk_bytes_ -= unwritten_[unwritten_front_].bytes;
+        ++unwritten_front_;
+    }
+    if (unwritten_front_ == unwritten_.size()) {
+        unwritten_.clear();
+        unwritten_front_ = 0;
     }
     return unwritten_chunk_bytes_;
 }

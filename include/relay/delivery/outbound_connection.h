@@ -47,6 +47,9 @@ class BodySource {
     // held, or an error when the stored body cannot be read (the transaction then fails and the
     // connection is dropped mid-data). Destroying the source drops a read in flight.
     virtual void read(std::function<void(Result<spool::BodyPiece>)> done) = 0;
+    // The next piece at once when no read is needed (a cached message), else nullopt: what
+    // is at hand goes out in the same send as the commands before it.
+    virtual std::optional<spool::BodyPiece> read_now() { return std::nullopt; }
 };
 
 // The body as the spool stores it, through its verified body reader.
@@ -57,6 +60,7 @@ class SpoolBodySource final : public BodySource {
     void read(std::function<void(Result<spool::BodyPiece>)> done) override {
         reader_->read(std::move(done));
     }
+    std::optional<spool::BodyPiece> read_now() override { return reader_->read_now(); }
 
   private:
     std::unique_ptr<spool::WorkerSpool::BodyReader> reader_;
@@ -119,6 +123,7 @@ class OutboundConnection final : public engine::ConnectionHandler {
     void queue_plaintext(std::string_view plaintext);
     void stream_body();
     void on_body_piece(Result<spool::BodyPiece> piece);
+    void queue_piece(const spool::BodyPiece& piece);
     void start_tls();
     void arm_timeout();
     void fail(const std::string& reason);

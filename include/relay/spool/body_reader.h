@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +62,9 @@ class WorkerSpool::BodyReader {
     // piece (empty only for an empty message), or an error when the data is damaged or gone.
     // One read at a time.
     void read(std::function<void(Result<BodyPiece>)> done);
+    // The next piece at once, when it needs no read (the message is in the body cache): a
+    // caller may send it together with what precedes it. nullopt: call read().
+    std::optional<BodyPiece> read_now();
     // Every byte was read and verified.
     bool at_end() const { return at_end_; }
     bool reading() const { return in_flight_ != nullptr; }

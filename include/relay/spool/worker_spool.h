@@ -117,7 +117,10 @@ class WorkerSpool {
             RecordLocation at;
             std::size_t bytes = 0;  // the whole record
         };
-        std::deque<Unwritten> unwritten_;  // chunks not yet known to be on disk, oldest first
+        // Chunks not yet known to be on disk, oldest first from unwritten_front_ (a vector:
+        // most messages never have one, and an empty vector allocates nothing).
+        std::vector<Unwritten> unwritten_;
+        std::size_t unwritten_front_ = 0;
         std::uint64_t unwritten_chunk_bytes_ = 0;
         std::uint64_t total_bytes_ = 0;
         char last_bytes_[2] = {};   // the final two stored bytes so far (CRLF at the end?)
