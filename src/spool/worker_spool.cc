@@ -523,13 +523,13 @@ void WorkerSpool::copy_next() {
         copy->reader = open_body(id, options_.chunk_bytes);
         copy->epoch = writer_.epoch();
         copying_ = true;
-        copy_piece(std::move(copy));
+        copy_piece(copy);
     }
 }
 
-void WorkerSpool::copy_piece(std::shared_ptr<Copy> copy) {
+void WorkerSpool::copy_piece(const std::shared_ptr<Copy>& copy) {
     if (copy->reader->at_end()) {
-        finish_copy(std::move(copy));
+        finish_copy(copy);
         return;
     }
     copy->reader->read([this, copy](Result<BodyPiece> piece) {

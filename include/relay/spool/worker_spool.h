@@ -211,7 +211,7 @@ class WorkerSpool {
                std::size_t cached_bytes);
     void after_read();
     void copy_next();
-    void copy_piece(std::shared_ptr<Copy> copy);
+    void copy_piece(const std::shared_ptr<Copy>& copy);
     void finish_copy(const std::shared_ptr<Copy>& copy);
 
     engine::Reactor& reactor_;
