@@ -51,7 +51,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         if (admitted_) {
             ingress_.limits_.release(client_ip_);
         }
-        ingress_.waiting_for_spool_.erase(this);
+        wait_for_spool(false);
     }
 
     void start(const smtp::SyntaxReply* refusal) {
@@ -81,7 +81,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     // copy after the kernel's). Not when bare line endings are normalised: the pass then
     // inserts bytes, which could land on received input not yet read.
     engine::ReceiveSpace receive_space() override {
-        if (!receive_in_place_ || !incoming_ || !smtp_.in_data() || !incoming_->fills_chunks()) {
+        if (!receives_in_place()) {
             return {};
         }
         spool::StagingSpace space = incoming_->receiving_space(smtp_.held_input_bytes());
@@ -197,18 +197,14 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             data_seconds_ = 0;
         }
         if (smtp_.wants_close()) {
-            ingress_.waiting_for_spool_.erase(this);
+            wait_for_spool(false);
             connection_.close();
             return;
         }
         const config::Limits& limits = ingress_.config_.limits;
         bool spool_behind =
             incoming_ && incoming_->unwritten_bytes() >= limits.session_unwritten_bytes_max;
-        if (spool_behind) {
-            ingress_.waiting_for_spool_.insert(this);
-        } else {
-            ingress_.waiting_for_spool_.erase(this);
-        }
+        wait_for_spool(spool_behind);
         bool output_behind = connection_.unsent_bytes() >= limits.session_output_bytes_max;
         if (smtp_.wants_pause() || spool_behind || output_behind) {
             if (connection_.receiving()) {
@@ -216,8 +212,26 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             }
         } else if (!connection_.receiving() && !connection_.closing()) {
             connection_.start_receiving();
-        } else if (receive_in_place_ && incoming_ && smtp_.in_data() && incoming_->fills_chunks()) {
+        } else if (receives_in_place()) {
             connection_.refresh_receive();  // from a provided buffer to the chunk itself
+        }
+    }
+
+    bool receives_in_place() const {
+        return receive_in_place_ && incoming_ && smtp_.in_data() && incoming_->fills_chunks();
+    }
+
+    // Joins or leaves the worker's list of sessions paused for the disk; the list is touched
+    // only when that changes, not on every turn of the session.
+    void wait_for_spool(bool waiting) {
+        if (waiting == waiting_for_spool_) {
+            return;
+        }
+        waiting_for_spool_ = waiting;
+        if (waiting) {
+            ingress_.waiting_for_spool_.insert(this);
+        } else {
+            ingress_.waiting_for_spool_.erase(this);
         }
     }
 
@@ -240,6 +254,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     engine::Clock::time_point transaction_started_{};
     std::uint64_t data_seconds_ = 0;  // seconds in DATA/BDAT while relay was reading
     bool closing_seen_ = false;
+    bool waiting_for_spool_ = false;
     engine::Clock::time_point closing_since_{};
 };
 

@@ -38,17 +38,10 @@ WorkerSpool::BodyReader::BodyReader(WorkerSpool& spool, QueueId id, const Envelo
       body_hash_(envelope.body_hash),
       piece_bytes_(std::max<std::size_t>(piece_bytes, 1)),
       record_hash_(nullptr),
-      body_hash_state_(nullptr) {
+      body_hash_state_(nullptr),
+      pins_(spool) {
     for (const ChunkRef& chunk : chunks_) {
-        if (pinned_segments_.empty() || pinned_segments_.back() != chunk.segment) {
-            pinned_segments_.push_back(chunk.segment);
-        }
-    }
-    std::sort(pinned_segments_.begin(), pinned_segments_.end());
-    pinned_segments_.erase(std::unique(pinned_segments_.begin(), pinned_segments_.end()),
-                           pinned_segments_.end());
-    for (std::uint64_t sequence : pinned_segments_) {
-        spool_.pin_segment(sequence, +1);
+        pins_.add(chunk.segment);
     }
 }
 
@@ -59,10 +52,6 @@ WorkerSpool::BodyReader::~BodyReader() {
     }
     XXH3_freeState(record_hash_);  // null for a cached message: nothing was read
     XXH3_freeState(body_hash_state_);
-    for (std::uint64_t sequence : pinned_segments_) {
-        spool_.pin_segment(sequence, -1);
-    }
-    spool_.delete_unpinned_segments();
 }
 
 Error WorkerSpool::BodyReader::damaged(std::string_view what) const {

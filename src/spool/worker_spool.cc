@@ -8,6 +8,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -21,19 +22,34 @@ namespace {}  // namespace
 // Incoming
 
 WorkerSpool::Incoming::Incoming(WorkerSpool& spool, QueueId id)
-    : spool_(spool), id_(id), epoch_(spool.writer_.epoch()), hash_state_(XXH3_createState()) {
+    : spool_(spool),
+      id_(id),
+      epoch_(spool.writer_.epoch()),
+      pins_(spool),
+      hash_state_(XXH3_createState()) {
     RELAY_ASSERT(hash_state_ != nullptr);
     XXH3_64bits_reset(hash_state_);
 }
 
 WorkerSpool::Incoming::~Incoming() {
     XXH3_freeState(hash_state_);
-    for (std::uint64_t sequence : pinned_segments_) {
+}
+
+WorkerSpool::SegmentPins::~SegmentPins() {
+    for (std::uint64_t sequence : sequences_) {
         spool_.pin_segment(sequence, -1);
     }
-    if (!pinned_segments_.empty()) {
+    if (!sequences_.empty()) {
         spool_.delete_unpinned_segments();
     }
+}
+
+void WorkerSpool::SegmentPins::add(std::uint64_t sequence) {
+    if (std::find(sequences_.begin(), sequences_.end(), sequence) != sequences_.end()) {
+        return;
+    }
+    spool_.pin_segment(sequence, +1);
+    sequences_.push_back(sequence);
 }
 
 std::uint64_t WorkerSpool::Incoming::unwritten_bytes() {
@@ -57,11 +73,7 @@ void WorkerSpool::Incoming::add_chunk(const RecordLocation& at, std::uint32_t by
     chunks_.push_back(ChunkRef{at.segment, at.offset, bytes});
     unwritten_.push_back(Unwritten{at, record_bytes(bytes)});
     unwritten_chunk_bytes_ += record_bytes(bytes);
-    if (pinned_segments_.empty() || pinned_segments_.back() != at.segment) {
-        RELAY_ASSERT(pinned_segments_.empty() || pinned_segments_.back() < at.segment);
-        spool_.pin_segment(at.segment, +1);
-        pinned_segments_.push_back(at.segment);
-    }
+    pins_.add(at.segment);
 }
 
 void WorkerSpool::Incoming::append(std::string_view bytes) {

@@ -99,7 +99,7 @@ class WorkerSpool::BodyReader {
     XXH3_state_s* body_hash_state_;
     std::vector<std::shared_ptr<char[]>> buffers_;  // reused once the consumer lets go
     internal::BodyRead* in_flight_ = nullptr;
-    std::vector<std::uint64_t> pinned_segments_;
+    SegmentPins pins_;
 };
 
 }  // namespace relay::spool

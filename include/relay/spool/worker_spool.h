@@ -69,6 +69,21 @@ struct StagingSpace {
 };
 
 class WorkerSpool {
+    // The segments one holder (a message still arriving, a body reader) keeps from retirement:
+    // each pinned once, all released when the holder goes.
+    class SegmentPins {
+      public:
+        explicit SegmentPins(WorkerSpool& spool) : spool_(spool) {}
+        ~SegmentPins();
+        SegmentPins(const SegmentPins&) = delete;
+        SegmentPins& operator=(const SegmentPins&) = delete;
+        void add(std::uint64_t sequence);
+
+      private:
+        WorkerSpool& spool_;
+        std::vector<std::uint64_t> sequences_;
+    };
+
   public:
     // The stored bytes of one message while it is received.
     //
@@ -112,7 +127,7 @@ class WorkerSpool {
         std::size_t capacity_ = 0;        // grows by doubling up to chunk_bytes
         std::size_t staged_ = 0;
         std::vector<ChunkRef> chunks_;
-        std::vector<std::uint64_t> pinned_segments_;  // ascending, each pinned once
+        SegmentPins pins_;
         struct Unwritten {
             RecordLocation at;
             std::size_t bytes = 0;  // the whole record

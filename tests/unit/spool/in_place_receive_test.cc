@@ -5,7 +5,6 @@
 // must be exactly the unstuffed one, as when every buffer is copied.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <random>
 
 #include "relay/engine/reactor.h"
@@ -18,26 +17,14 @@
 namespace relay::spool {
 namespace {
 
-namespace fs = std::filesystem;
-
-class InPlaceReceive : public ::testing::Test {
+class InPlaceReceive : public testing::SpoolFixture {
   protected:
     void SetUp() override {
-        char pattern[] = "/tmp/relay-in-place-XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        root_ = pattern;
-        fs::create_directories(root_ / "segments");
-        auto reactor = engine::Reactor::create(0, engine::ReactorOptions{64, 4, 4096});
-        ASSERT_TRUE(reactor) << reactor.error().message;
-        reactor_ = std::move(reactor.value());
-        SpoolOptions options{(root_ / "segments").string(), 1 << 20, 4096, 0};
+        SpoolFixture::SetUp();
+        use_reactor(engine::ReactorOptions{64, 4, 4096});
+        SpoolOptions options{segments(), 1 << 20, 4096, 0};
         spool_ = std::make_unique<WorkerSpool>(*reactor_, 0, options, sequence_, 0);
         ASSERT_TRUE(spool_->open({}, {}));
-    }
-    void TearDown() override {
-        spool_.reset();
-        reactor_.reset();
-        fs::remove_all(root_);
     }
 
     std::string commit_and_read(std::unique_ptr<WorkerSpool::Incoming> incoming) {
@@ -132,11 +119,6 @@ class InPlaceReceive : public ::testing::Test {
         }
         return wire + ".\r\n";
     }
-
-    fs::path root_;
-    std::unique_ptr<engine::Reactor> reactor_;
-    std::atomic<std::uint64_t> sequence_{1};
-    std::unique_ptr<WorkerSpool> spool_;
 };
 
 TEST_F(InPlaceReceive, DataIsStoredExactlyWhateverTheSplits) {

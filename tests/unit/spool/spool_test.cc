@@ -21,29 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class SpoolTest : public ::testing::Test {
+class SpoolTest : public testing::SpoolFixture {
   protected:
-    void SetUp() override {
-        char pattern[] = "/tmp/relay-spool-test-XXXXXX";
-        ASSERT_NE(mkdtemp(pattern), nullptr);
-        root_ = pattern;
-        fs::create_directories(segments());
-        engine::ReactorOptions options;
-        options.ring_entries = 256;
-        options.receive_buffer_count = 16;
-        options.receive_buffer_bytes = 4096;
-        auto reactor = engine::Reactor::create(0, options);
-        ASSERT_TRUE(reactor) << reactor.error().message;
-        reactor_ = std::move(reactor.value());
-    }
-    void TearDown() override {
-        spool_.reset();
-        reactor_.reset();
-        fs::remove_all(root_);
-    }
-
-    std::string segments() const { return (root_ / "segments").string(); }
-
     void open_spool(std::uint64_t segment_bytes_max = 64 << 20, std::uint32_t chunk_bytes = 1 << 20,
                     std::uint64_t cache_bytes_max = 64 << 20) {
         auto recovered = recover(segments(), false);
@@ -125,11 +104,6 @@ class SpoolTest : public ::testing::Test {
         bytes.resize(size);
         return bytes;
     }
-
-    fs::path root_;
-    std::unique_ptr<engine::Reactor> reactor_;
-    std::atomic<std::uint64_t> sequence_{1};
-    std::unique_ptr<WorkerSpool> spool_;
 };
 
 TEST_F(SpoolTest, CommittedMessagesAreRecoveredByteIdentical) {
@@ -350,15 +324,7 @@ TEST_F(SpoolTest, AppendingFromACommitCallbackDoesNotStartASecondBatch) {
 // before the chain (not in its middle), or the fdatasync no longer waits for the writes and a
 // 250 can go out before the bytes are on disk.
 TEST_F(SpoolTest, GroupCommitChainIsNeverCutByAFullSubmissionQueue) {
-    engine::ReactorOptions options;
-    options.ring_entries = 4;
-    options.receive_buffer_count = 4;
-    options.receive_buffer_bytes = 4096;
-    spool_.reset();
-    reactor_.reset();
-    auto reactor = engine::Reactor::create(0, options);
-    ASSERT_TRUE(reactor) << reactor.error().message;
-    reactor_ = std::move(reactor.value());
+    use_reactor(engine::ReactorOptions{4, 4, 4096});
     open_spool();
     io_uring* ring = reactor_->ring();
     for (unsigned filler = 0; filler < 8; ++filler) {

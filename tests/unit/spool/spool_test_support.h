@@ -3,10 +3,14 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -16,6 +20,40 @@
 #include "relay/spool/worker_spool.h"
 
 namespace relay::spool::testing {
+
+// A fresh spool folder (with its segments/ folder) and a worker's reactor, removed after the
+// test; the test opens `spool_` as it needs.
+class SpoolFixture : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char pattern[] = "/tmp/relay-spool-test-XXXXXX";
+        ASSERT_NE(::mkdtemp(pattern), nullptr);
+        root_ = pattern;
+        std::filesystem::create_directories(segments());
+        use_reactor(engine::ReactorOptions{256, 16, 4096});
+    }
+    void TearDown() override {
+        spool_.reset();
+        reactor_.reset();
+        std::filesystem::remove_all(root_);
+    }
+
+    // Replaces the reactor (and drops the spool that ran on it).
+    void use_reactor(const engine::ReactorOptions& options) {
+        spool_.reset();
+        reactor_.reset();
+        auto reactor = engine::Reactor::create(0, options);
+        ASSERT_TRUE(reactor) << reactor.error().message;
+        reactor_ = std::move(reactor.value());
+    }
+
+    std::string segments() const { return (root_ / "segments").string(); }
+
+    std::filesystem::path root_;
+    std::unique_ptr<engine::Reactor> reactor_;
+    std::atomic<std::uint64_t> sequence_{1};
+    std::unique_ptr<WorkerSpool> spool_;
+};
 
 // Runs the loop until `done` holds; fails the test after 10 s.
 inline void run_until(engine::Reactor& reactor, const std::function<bool()>& done) {
