@@ -4,6 +4,7 @@
 // The first input byte chooses the settings (limits, bare line ending mode); the rest is split
 // at points taken from the input itself. Commits succeed or fail alternately, sometimes only
 // after more input has arrived (as when the spool's fdatasync is slow).
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -89,7 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             hooks.pending = false;
             hooks.open = false;
             if (++commits % 2 == 0) {
-                session.commit_done(std::nullopt, "fuzz");
+                session.commit_failed(system_error("fuzz", commits % 4 == 0 ? ENOSPC : EIO),
+                                      "INCIDENT");
             } else {
                 session.commit_done(std::string("ID") + std::to_string(commits));
             }

@@ -409,15 +409,19 @@ void ServerSession::finish_message() {
     after_message();
 }
 
-void ServerSession::commit_done(std::optional<std::string> queue_id, std::string_view failure) {
-    if (queue_id) {
-        ++messages_accepted_;
-        finish_commit(250, "2.0.0", "Ok: queued as " + *queue_id);
-    } else {
-        finish_commit(451, "4.3.0",
-                      "Error: local problem, message not queued" +
-                          (failure.empty() ? std::string() : " (" + std::string(failure) + ")"));
-    }
+void ServerSession::commit_done(std::string_view queue_id) {
+    ++messages_accepted_;
+    finish_commit(250, "2.0.0", "Ok: queued as " + std::string(queue_id));
+}
+
+void ServerSession::commit_failed(const Error& error, std::string_view incident) {
+    // Whatever failed, the message is fine and the client should try again later: a 4xx. Only
+    // a full disk (or memory) is worth telling apart (RFC 3463's X.3.1, "mail system full").
+    const SyntaxReply& reply = error.code == ErrorCode::resource_exhausted
+                                   ? server_replies::not_queued_no_room
+                                   : server_replies::not_queued;
+    finish_commit(reply.code, reply.enhanced,
+                  std::string(reply.text) + " (incident " + std::string(incident) + ")");
 }
 
 void ServerSession::commit_refused(const PolicyReply& refusal) {

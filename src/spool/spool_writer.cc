@@ -46,8 +46,11 @@ struct SpoolWriter::Batch {
         SpoolWriter* writer = nullptr;
         std::int64_t expected = 0;  // bytes for a write, 0 for a sync
         void complete(int result, std::uint32_t) override {
-            if (result < 0 || result != expected) {
-                writer->batch_->failed_result = result < 0 ? result : -EIO;
+            // The first failure is the cause: the linked steps after it end with ECANCELED. A
+            // write to a regular file comes back short only when the file system ran out of
+            // room (or quota), so a short write counts as ENOSPC: the client is told so (452).
+            if ((result < 0 || result != expected) && writer->batch_->failed_result == 0) {
+                writer->batch_->failed_result = result < 0 ? result : -ENOSPC;
             }
             writer->on_batch_operation();
         }

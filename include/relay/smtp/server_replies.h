@@ -52,6 +52,13 @@ inline constexpr SyntaxReply message_too_large{552, "5.3.4",
 inline constexpr SyntaxReply header_too_large{552, "5.3.4",
                                               "Error: message header exceeds fixed limit"};
 
+// The message could not be made durable (relay's side; the reply adds "(incident ID)", the id
+// of the log line that says why). The message is fine: the client tries again later.
+inline constexpr SyntaxReply not_queued{
+    451, "4.3.0", "Error: local problem, message not queued; try again later"};
+inline constexpr SyntaxReply not_queued_no_room{
+    452, "4.3.1", "Error: insufficient system storage, message not queued; try again later"};
+
 // Content (the message pass's verdicts).
 inline constexpr SyntaxReply bare_line_ending{
     554, "5.6.0", "Error: bare CR or LF in message content (lines must end in CRLF)"};

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "relay/base/result.h"
 #include "relay/message/message_pass.h"
 #include "relay/smtp/command.h"
 
@@ -113,8 +114,12 @@ class ServerSession {
     // committing (it may finish first).
     void shutdown();
 
-    // The commit requested through ServerHooks::commit_message finished.
-    void commit_done(std::optional<std::string> queue_id, std::string_view failure = {});
+    // The commit requested through ServerHooks::commit_message made the message durable.
+    void commit_done(std::string_view queue_id);
+    // The commit failed on relay's side. The client gets the catalogue's reply for the kind of
+    // failure (never `error.message`, which may name files) and the incident id that the
+    // caller's log line carries with the detail.
+    void commit_failed(const Error& error, std::string_view incident);
     // The hooks refused the message after its data (a policy decision, or a test server that
     // answers like a real destination would).
     void commit_refused(const PolicyReply& refusal);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <optional>
 #include <string>
 #include <vector>
@@ -116,13 +117,26 @@ TEST_F(ServerSessionTest, ReplyToTheDataWaitsForTheCommit) {
     EXPECT_TRUE(session->wants_close());
 }
 
-TEST_F(ServerSessionTest, FailedCommitSays451AndTheSessionGoesOn) {
+TEST_F(ServerSessionTest, FailedCommitSays451WithTheIncidentAndTheSessionGoesOn) {
     start();
     feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
     feed("x\r\n.\r\n");
-    session->commit_done(std::nullopt, "disk full");
-    EXPECT_EQ(take(), "451 4.3.0 Error: local problem, message not queued (disk full)\r\n");
+    session->commit_failed(system_error("cannot write /var/spool/relay/segments/7", EIO), "ABC123");
+    // The client learns neither the file nor the system error, only what to quote.
+    EXPECT_EQ(take(),
+              "451 4.3.0 Error: local problem, message not queued; try again later "
+              "(incident ABC123)\r\n");
     EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, AFullDiskSays452) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    feed("x\r\n.\r\n");
+    session->commit_failed(system_error("cannot write the spool", -ENOSPC), "ID");
+    EXPECT_EQ(take(),
+              "452 4.3.1 Error: insufficient system storage, message not queued; try again later "
+              "(incident ID)\r\n");
 }
 
 TEST_F(ServerSessionTest, HeldInputIsBoundedAndAsksForAPause) {
