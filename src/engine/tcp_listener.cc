@@ -27,6 +27,9 @@ Result<std::unique_ptr<TcpListener>> TcpListener::open(Reactor& reactor,
     if (address.family() == AF_INET6) {
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
+    // Accepted sockets inherit TCP_NODELAY from the listening socket: no setsockopt per
+    // connection (a sender that opens a connection per message pays every syscall per message).
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::bind(fd, address.get(), address.length()) < 0) {
         return system_error("cannot listen on " + address.to_string(), errno);
     }
@@ -88,8 +91,6 @@ void TcpListener::on_accept(int result, std::uint32_t flags) {
         if (stopping_) {
             ::close(fd);
         } else {
-            int one = 1;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             sockaddr_storage peer{};
             socklen_t peer_length = sizeof peer;
             if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) < 0) {
