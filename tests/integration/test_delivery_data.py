@@ -168,7 +168,8 @@ def test_a_copy_damaged_on_disk_is_never_delivered_whole(net):
     assert match, dsn.data.decode(errors="replace")[:3000]
     assert b"segment" not in dsn.data.lower()
     incident = match.group(1).decode()
-    assert re.search(f"incident {incident}: .*damaged", relayd.log()), relayd.log()[-2000:]
+    wait_until(lambda: re.search(f"incident {incident}: .*damaged", relayd.log()),
+               message=f"the log line of incident {incident}")
     assert receiver.received == [], "a damaged message was delivered"
     wait_gone(relayd, queue_id)
 

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import free_port
+from helpers import wait_until
 
 MESSAGE_LINES = 300  # about 300 KB per message: a 6 MiB spool fills after a handful
 
@@ -72,7 +73,8 @@ def test_full_disk_refuses_with_451_and_loses_nothing(relayd_factory, small_spoo
         match = re.fullmatch(r"(4\.3\.[01]) Error: .*; try again later \(incident ([0-9A-Z]{10})\)",
                              reply)
         assert match and match.group(1) == {451: "4.3.0", 452: "4.3.1"}[code], reply
-        assert re.search(f"incident {match.group(2)}: .*not queued: .*spool", relayd.log())
+        pattern = f"incident {match.group(2)}: .*not queued: .*spool"
+        wait_until(lambda: re.search(pattern, relayd.log()), message=pattern)
     assert 452 in [code for code, _ in refused], "no refusal said the disk is full"
 
     # While the disk stays full, relayd neither spins nor creates a segment per attempt.
