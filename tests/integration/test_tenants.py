@@ -247,3 +247,24 @@ def test_demo_tenant_is_created_once(ctl):
     assert "demo/main" in second.stdout and password not in second.stdout
     assert ctl.json("resource", "list")[0]["domains"] == ["example.com"]
     assert len(ctl.json("project", "list")) == 1
+
+
+def test_store_folder_is_next_to_the_spool_unless_configured(tmp_path):
+    listener = '[[listener]]\nname = "t"\naddress = "127.0.0.1:1"\n'
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    config = folder / "relayd.toml"
+    config.write_text(listener + '[spool]\npath = "../var/spool"\n' + FAST_HASHES)
+    subprocess.run([str(RELAYCTL), "--config", str(config), "project", "add", "a"], check=True,
+                   timeout=60)
+    assert (tmp_path / "var" / "store" / "data.mdb").exists()
+
+    config.write_text(listener + '[store]\npath = "tenants"\nmap_bytes = 8388608\n' + FAST_HASHES)
+    subprocess.run([str(RELAYCTL), "--config", str(config), "project", "add", "b"], check=True,
+                   timeout=60)
+    assert (folder / "tenants" / "data.mdb").exists()
+
+    config.write_text(listener + '[store]\nrefresh_s = 1\n')
+    result = subprocess.run([str(RELAYCTL), "--config", str(config), "project", "list"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "store.refresh_s" in result.stderr, result.stderr
