@@ -269,6 +269,14 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
         section.choice("bare_line_endings", listener.bare_line_endings,
                        {{"reject", message::BareLineEndings::reject},
                         {"normalize", message::BareLineEndings::normalize}});
+        section.choice("auth", listener.auth,
+                       {{"required", ListenerAuth::required}, {"off", ListenerAuth::off}});
+        section.boolean("auth_plaintext", listener.auth_plaintext);
+        if (listener.auth == ListenerAuth::required && !listener.auth_plaintext) {
+            // Until the listener has TLS, nobody could ever log in there.
+            section.fail(table->get("auth"), "auth",
+                         "\"required\" needs TLS on the listener or auth_plaintext = true");
+        }
         section.finish();
         config.listeners.push_back(std::move(listener));
     }

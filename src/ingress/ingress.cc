@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 
 #include "relay/base/clock.h"
 #include "relay/base/incident.h"
@@ -29,6 +30,11 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
     settings.pass.line_bytes_max = config.limits.message_line_bytes_max;
     settings.pass.bare_line_endings = listener.bare_line_endings;
     settings.pass.require_valid_utf8 = config.limits.require_valid_utf8;
+    if (listener.auth == config::ListenerAuth::required) {
+        settings.auth =
+            listener.auth_plaintext ? smtp::AuthOffer::always : smtp::AuthOffer::with_tls;
+        settings.auth_required = true;
+    }
     return settings;
 }
 
@@ -98,8 +104,8 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     }
     void on_closed() override {
         closed_ = true;
-        if (!committing_) {
-            ingress_.release(this);
+        if (!committing_ && !checking_login_) {
+            ingress_.release(this);  // else when the answer comes
         }
     }
 
@@ -111,6 +117,8 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     void abandon_message() override { incoming_.reset(); }
     void commit_message(const smtp::Transaction& transaction,
                         const message::MessagePass& pass) override;
+    smtp::Verdict check_login(const smtp::Credentials& credentials) override;
+    smtp::Verdict check_sender(const smtp::Transaction& transaction) override;
 
     // Once a second: timeouts, the transaction's deadline and the minimum data rate.
     void check_idle(engine::Clock::time_point now, const config::Config& config) {
@@ -128,7 +136,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             }
             return;
         }
-        if (committing_) {
+        if (committing_ || checking_login_) {
             return;
         }
         if (connection_.sent_bytes() != sent_seen_) {
@@ -238,6 +246,11 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
 
     void on_committed(Result<spool::QueueId> queued, const smtp::Transaction& transaction,
                       std::uint64_t size_bytes);
+    void on_login_checked(const policy::LoginResult& result);
+    smtp::Verdict login_verdict(const policy::LoginResult& result);
+    static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
+        return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
+    }
 
     Ingress& ingress_;
     ListenerState& listener_;
@@ -249,6 +262,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     engine::Clock::time_point last_activity_;
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
     bool committing_ = false;
+    bool checking_login_ = false;  // a login is on the hash pool: the session waits for it
     bool closed_ = false;
     std::uint64_t sent_seen_ = 0;
     bool in_transaction_ = false;
@@ -286,6 +300,89 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                            });
 }
 
+// The answer may come at once (a login this worker remembers) or later from the hash pool; the
+// session stays alive until it comes, even if the client has gone.
+smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials) {
+    policy::CredentialVerifier* verifier = ingress_.tenancy_.verifier;
+    if (verifier == nullptr) {
+        log::warning("client={}: login refused: no tenant store on this worker", client_ip_);
+        return refusal(smtp::server_replies::auth_unavailable_now);
+    }
+    struct Pending {
+        bool in_call = true;
+        std::optional<policy::LoginResult> result;
+    };
+    auto pending = std::make_shared<Pending>();
+    verifier->verify(credentials.username, credentials.password,
+                     [this, pending](const policy::LoginResult& result) {
+                         if (pending->in_call) {
+                             pending->result = result;
+                         } else {
+                             on_login_checked(result);
+                         }
+                     });
+    pending->in_call = false;
+    if (!pending->result) {
+        checking_login_ = true;
+        return smtp::Verdict::later();
+    }
+    return login_verdict(*pending->result);
+}
+
+void Ingress::Session::on_login_checked(const policy::LoginResult& result) {
+    checking_login_ = false;
+    if (closed_) {
+        ingress_.release(this);
+        return;
+    }
+    smtp::Verdict verdict = login_verdict(result);
+    smtp_.decide(verdict.refusal());
+    after_smtp();
+}
+
+// Logged without the password, and a wrong password and an unknown user look the same to the
+// client (RFC 4954 §6's 535 for both).
+smtp::Verdict Ingress::Session::login_verdict(const policy::LoginResult& result) {
+    switch (result.outcome) {
+        case policy::LoginOutcome::accepted:
+            log::info("client={}: login {}{}", client_ip_, result.username,
+                      result.remembered ? " (remembered)" : "");
+            return {};
+        case policy::LoginOutcome::rejected:
+            log::warning("client={}: login {} refused: wrong username or password", client_ip_,
+                         result.username);
+            return refusal(smtp::server_replies::auth_invalid);
+        case policy::LoginOutcome::busy:
+            log::warning("client={}: login {} deferred: the password checks are saturated",
+                         client_ip_, result.username);
+            return refusal(smtp::server_replies::auth_unavailable_now);
+    }
+    return refusal(smtp::server_replies::auth_unavailable_now);
+}
+
+// A client sends as its own domains only: the envelope sender's domain must be one of the
+// domains of the resource it logged in as. The null sender is for bounces, which relay makes
+// itself; a client has no business sending one.
+smtp::Verdict Ingress::Session::check_sender(const smtp::Transaction& transaction) {
+    if (listener_.config->auth != config::ListenerAuth::required) {
+        return {};
+    }
+    const std::string& user = smtp_.authenticated_user();
+    if (transaction.reverse_path.empty()) {
+        log::warning("client={} user={}: null sender refused", client_ip_, user);
+        return refusal(smtp::server_replies::null_sender_refused);
+    }
+    std::string_view domain = transaction.reverse_path;
+    domain.remove_prefix(domain.rfind('@') + 1);
+    const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+    if (snapshots == nullptr || !snapshots->current()->has_domain(user, domain)) {
+        log::warning("client={} user={}: sender <{}> refused: not a domain of this resource",
+                     client_ip_, user, transaction.reverse_path);
+        return refusal(smtp::server_replies::sender_not_owned);
+    }
+    return {};
+}
+
 void Ingress::Session::on_committed(Result<spool::QueueId> queued,
                                     const smtp::Transaction& transaction,
                                     std::uint64_t size_bytes) {
@@ -315,8 +412,8 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
 // ---------------------------------------------------------------------------------------------
 
 Ingress::Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
-                 ConnectionLimits& limits)
-    : reactor_(reactor), config_(config), spool_(spool), limits_(limits) {}
+                 ConnectionLimits& limits, Tenancy tenancy)
+    : reactor_(reactor), config_(config), spool_(spool), limits_(limits), tenancy_(tenancy) {}
 
 Ingress::~Ingress() {
     reactor_.timers().cancel(sweep_timer_);

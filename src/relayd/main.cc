@@ -168,17 +168,18 @@ int run(const config::Config& config) {
         log::warning("{}: relayctl cannot change the queue while relayd runs",
                      control.error().message);
     }
-    Status started = pool.start(
-        workers, engine::ReactorOptions{},
-        [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-            auto worker = RelayWorker::start(reactor, config, *folder.value(), limits, workers);
-            if (!worker) {
-                return worker.error();
-            }
-            std::lock_guard lock(registry_mutex);
-            registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
-            return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
-        });
+    Status started =
+        pool.start(workers, engine::ReactorOptions{},
+                   [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
+                       auto worker = RelayWorker::start(reactor, config, *folder.value(), limits,
+                                                        workers, tenants.value().get());
+                       if (!worker) {
+                           return worker.error();
+                       }
+                       std::lock_guard lock(registry_mutex);
+                       registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
+                       return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
+                   });
     workers_started.set_value(started.ok());
     if (!started) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());

@@ -18,16 +18,40 @@ spool::SpoolOptions spool_options(const config::Config& config, spool::SpoolFold
     return options;
 }
 
+// This worker's login checker: answers from the hash pool come back through its inbox.
+std::unique_ptr<policy::CredentialVerifier> make_verifier(engine::Reactor& reactor,
+                                                          const config::Config& config,
+                                                          Tenants* tenants) {
+    if (tenants == nullptr) {
+        return nullptr;
+    }
+    auto verifier = policy::CredentialVerifier::create(
+        *tenants->snapshots, *tenants->hash_pool,
+        [&reactor](std::function<void()> task) { reactor.post(std::move(task)); },
+        config.credentials.remembered_logins_max);
+    if (!verifier) {
+        log::error("worker {}: logins are refused (454): {}", reactor.index(),
+                   verifier.error().message);
+        return nullptr;
+    }
+    return std::move(verifier.value());
+}
+
+ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifier) {
+    return ingress::Tenancy{tenants != nullptr ? tenants->snapshots.get() : nullptr, verifier};
+}
+
 }  // namespace
 
 RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                         int worker_count)
+                         int worker_count, Tenants* tenants)
     : reactor_(reactor),
       spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
       delivery_(reactor, config, spool_),
-      ingress_(reactor, config, spool_, limits) {}
+      verifier_(make_verifier(reactor, config, tenants)),
+      ingress_(reactor, config, spool_, limits, tenancy_of(tenants, verifier_.get())) {}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
@@ -37,9 +61,9 @@ Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor
                                                         const config::Config& config,
                                                         spool::SpoolFolder& folder,
                                                         ingress::ConnectionLimits& limits,
-                                                        int worker_count) {
+                                                        int worker_count, Tenants* tenants) {
     std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, config, folder, limits, worker_count));
+        new RelayWorker(reactor, config, folder, limits, worker_count, tenants));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {

@@ -15,6 +15,7 @@
 #include "relay/ingress/ingress.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/spool/worker_spool.h"
+#include "tenants.h"
 
 namespace relay {
 
@@ -24,7 +25,7 @@ class RelayWorker final : public engine::WorkerContext {
                                                       const config::Config& config,
                                                       spool::SpoolFolder& folder,
                                                       ingress::ConnectionLimits& limits,
-                                                      int worker_count);
+                                                      int worker_count, Tenants* tenants);
     ~RelayWorker() override;
 
     // Graceful stop: no new connections, sessions and deliveries finish, spool flushed; then
@@ -34,12 +35,14 @@ class RelayWorker final : public engine::WorkerContext {
 
   private:
     RelayWorker(engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
-                ingress::ConnectionLimits& limits, int worker_count);
+                ingress::ConnectionLimits& limits, int worker_count, Tenants* tenants);
     void schedule_compaction();
 
     engine::Reactor& reactor_;
     spool::WorkerSpool spool_;
     delivery::Delivery delivery_;
+    // Before ingress_: sessions use it, and answers still in flight find it until they are in.
+    std::unique_ptr<policy::CredentialVerifier> verifier_;
     ingress::Ingress ingress_;
     engine::TimerQueue::TimerId compact_timer_ = 0;
 };

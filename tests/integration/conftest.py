@@ -58,8 +58,9 @@ def wait_for_port(port, timeout=10.0, host="127.0.0.1"):
 class Relayd:
     """A relayd process with its own config, spool and log in a temporary folder."""
 
-    def __init__(self, folder: Path, settings: str = "", workers: int = 2):
+    def __init__(self, folder: Path, settings: str = "", workers: int = 2, listener: str = ""):
         self.folder = folder
+        self.listener = listener  # TOML lines added to the [[listener]] table
         self.port = free_port()
         self.spool = folder / "spool"
         self.config_path = folder / "relayd.toml"
@@ -78,7 +79,7 @@ class Relayd:
             [[listener]]
             name = "test"
             address = "127.0.0.1:{self.port}"
-
+            """) + self.listener + textwrap.dedent("""
             [spool]
             path = "spool"
             """)

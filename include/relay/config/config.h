@@ -25,10 +25,22 @@ struct Server {
     std::uint32_t shutdown_grace_s = 30;
 };
 
+// Whether a listener's clients must log in (SMTP AUTH) before MAIL.
+enum class ListenerAuth {
+    off,       // no AUTH, no tenant: any sender, from the clients the listener admits
+    required,  // AUTH as a tenant's resource; the sender's domains are that resource's
+};
+
 struct Listener {
     std::string name;
     engine::SocketAddress address;
     message::BareLineEndings bare_line_endings = message::BareLineEndings::reject;
+    // Off by default, as a listener admits only loopback clients by default; the example
+    // configuration requires AUTH.
+    ListenerAuth auth = ListenerAuth::off;
+    // AUTH offered without TLS: passwords in the clear, so only where the network is trusted
+    // (loopback). Without it, AUTH waits for TLS.
+    bool auth_plaintext = false;
 };
 
 struct Limits {

@@ -21,15 +21,25 @@
 #include "relay/engine/reactor.h"
 #include "relay/engine/tcp_listener.h"
 #include "relay/ingress/connection_limits.h"
+#include "relay/policy/credential_verifier.h"
+#include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
 
 namespace relay::ingress {
 
+// What a worker's sessions need of the tenants: the current snapshot (whose domains a login may
+// send as) and the worker's login checker. Null members: no tenant store, so a listener that
+// requires AUTH answers 454 to every login.
+struct Tenancy {
+    const policy::TenantSnapshots* snapshots = nullptr;
+    policy::CredentialVerifier* verifier = nullptr;
+};
+
 class Ingress {
   public:
     Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
-            ConnectionLimits& limits);
+            ConnectionLimits& limits, Tenancy tenancy = {});
     ~Ingress();
     Ingress(const Ingress&) = delete;
     Ingress& operator=(const Ingress&) = delete;
@@ -57,6 +67,7 @@ class Ingress {
     const config::Config& config_;
     spool::WorkerSpool& spool_;
     ConnectionLimits& limits_;
+    Tenancy tenancy_;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
     std::unordered_set<Session*> waiting_for_spool_;  // paused until the spool writes more

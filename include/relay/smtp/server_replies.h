@@ -54,6 +54,12 @@ inline constexpr SyntaxReply auth_twice{503, "5.5.1", "Error: already authentica
 inline constexpr SyntaxReply auth_in_transaction{
     503, "5.5.1", "Error: AUTH is not allowed during a mail transaction"};
 
+// Sender authorization (a logged-in client sends as its own domains only).
+inline constexpr SyntaxReply sender_not_owned{
+    553, "5.7.1", "Error: the sender's domain is not a domain of the account you logged in as"};
+inline constexpr SyntaxReply null_sender_refused{
+    553, "5.7.1", "Error: the null sender <> is not accepted from clients"};
+
 // Arguments the parser accepts but this server does not.
 inline constexpr SyntaxReply binarymime{555, "5.5.4", "Error: BODY=BINARYMIME is not supported"};
 inline constexpr SyntaxReply smtputf8_needs_ehlo{555, "5.5.4", "Error: SMTPUTF8 requires EHLO"};
@@ -136,6 +142,8 @@ inline constexpr SyntaxReply all[] = {
     auth_cancelled,
     auth_twice,
     auth_in_transaction,
+    sender_not_owned,
+    null_sender_refused,
     not_queued,
     not_queued_no_room,
     binarymime,

@@ -1,0 +1,149 @@
+"""SMTP AUTH against the tenant store, with real clients (smtplib and swaks): a resource logs in
+with PLAIN or LOGIN and sends from its own domains only; wrong passwords, MAIL before AUTH,
+another tenant's domain and the null sender are refused; relayctl changes (a new domain, a new
+password) take effect on the running relayd within a second."""
+import base64
+import re
+import smtplib
+import subprocess
+
+import pytest
+
+from conftest import RELAYCTL
+from helpers import wait_until
+
+AUTH_SETTINGS = """
+[credentials]
+argon2_memory_kib = 256
+argon2_iterations = 1
+"""
+
+
+def ctl(relayd, *arguments):
+    result = subprocess.run([str(RELAYCTL), "--config", str(relayd.config_path), *arguments],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"relayctl {' '.join(arguments)}: {result.stderr}"
+    return result.stdout
+
+
+def password_of(output):
+    match = re.search(r"password: (\S+)", output)
+    assert match, output
+    return match.group(1)
+
+
+@pytest.fixture
+def tenants(relayd_factory):
+    """relayd requiring AUTH on its loopback listener, with two tenants:
+    acme/main (acme.example) and other/main (other.example)."""
+    relayd = relayd_factory(settings=AUTH_SETTINGS, listener='auth = "required"\n'
+                            'auth_plaintext = true\n', start=False)
+    passwords = {}
+    for project in ("acme", "other"):
+        ctl(relayd, "project", "add", project)
+        passwords[project] = password_of(ctl(relayd, "resource", "add", f"{project}/main"))
+        ctl(relayd, "domain", "add", f"{project}/main", f"{project}.example")
+    relayd.passwords = passwords
+    return relayd.start()
+
+
+def message(sender):
+    return f"From: <{sender}>\r\nTo: <b@example.net>\r\nSubject: t\r\n\r\nhello\r\n"
+
+
+def logged_in(relayd, user="acme/main", password=None):
+    client = smtplib.SMTP("127.0.0.1", relayd.port, timeout=20)
+    client.ehlo()
+    client.login(user, password or relayd.passwords[user.split("/")[0]])
+    return client
+
+
+def test_a_resource_logs_in_with_plain_or_login_and_sends_as_its_domain(tenants):
+    # Both mechanisms, through smtplib's own choice and forced.
+    for mechanism in ("PLAIN", "LOGIN"):
+        client = smtplib.SMTP("127.0.0.1", tenants.port, timeout=20)
+        client.ehlo()
+        assert "PLAIN" in client.esmtp_features["auth"] and "LOGIN" in client.esmtp_features["auth"]
+        client.user, client.password = "acme/main", tenants.passwords["acme"]
+        code, reply = client.auth(mechanism, getattr(client, "auth_" + mechanism.lower()),
+                                  initial_response_ok=(mechanism == "PLAIN"))
+        assert code == 235, reply
+        # sendmail raises unless MAIL, RCPT and the data all got 2xx.
+        client.sendmail("a@acme.example", ["b@example.net"], message("a@acme.example"))
+        client.quit()
+    wait_until(lambda: len(re.findall(r"login acme/main", tenants.log())) == 2,
+               message="two logins in the log")
+
+
+def test_swaks_logs_in_and_sends(tenants):
+    result = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{tenants.port}", "--auth", "LOGIN",
+         "--auth-user", "acme/main", "--auth-password", tenants.passwords["acme"],
+         "--from", "a@acme.example", "--to", "b@example.net"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "235 2.7.0 Authentication successful" in result.stdout
+    assert re.search(r"250 2\.0\.0 Ok: queued as", result.stdout)
+
+
+def test_refusals_each_have_their_reply(tenants):
+    client = smtplib.SMTP("127.0.0.1", tenants.port, timeout=20)
+    client.ehlo()
+    assert client.mail("a@acme.example") == (530, b"5.7.0 Authentication required")
+    with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+        client.login("acme/main", "not the password")
+    assert refused.value.smtp_code == 535
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        client.login("nobody/here", "x")
+    client.close()
+
+    client = logged_in(tenants)
+    # Another tenant's domain, an unknown domain, and the null sender.
+    for sender in ("a@other.example", "a@unknown.example", ""):
+        code, reply = client.mail(sender)
+        assert code == 553 and reply.startswith(b"5.7.1"), (sender, code, reply)
+    assert client.mail("A@ACME.EXAMPLE")[0] == 250  # domains compare without case
+    client.quit()
+    assert "not the password" not in tenants.log()  # nothing secret in the log
+
+
+def test_a_domain_added_while_running_is_accepted_on_the_next_message(tenants):
+    client = logged_in(tenants)
+    assert client.mail("a@new.example")[0] == 553
+    client.rset()
+    ctl(tenants, "domain", "add", "acme/main", "new.example")
+
+    def accepted():
+        return client.mail("a@new.example")[0] == 250 or client.rset() and False
+    wait_until(accepted, timeout=5, message="the new domain accepted")
+    client.quit()
+
+
+def test_a_new_password_invalidates_the_old_one(tenants):
+    old = tenants.passwords["acme"]
+    logged_in(tenants).quit()  # remembered by the worker now
+    new = password_of(ctl(tenants, "resource", "passwd", "acme/main"))
+
+    def old_refused():
+        client = smtplib.SMTP("127.0.0.1", tenants.port, timeout=20)
+        client.ehlo()
+        try:
+            client.login("acme/main", old)
+            return False
+        except smtplib.SMTPAuthenticationError:
+            return True
+        finally:
+            client.close()
+    wait_until(old_refused, timeout=5, message="the old password refused")
+    logged_in(tenants, password=new).quit()
+
+
+def test_login_pipelined_behind_a_slow_check_is_answered_in_order(tenants):
+    # AUTH with an initial response and MAIL in one write: the MAIL waits for the hash.
+    plain = base64.b64encode(b"\0acme/main\0" + tenants.passwords["acme"].encode()).decode()
+    client = smtplib.SMTP("127.0.0.1", tenants.port, timeout=20)
+    client.ehlo()
+    client.send(f"AUTH PLAIN {plain}\r\nMAIL FROM:<a@acme.example>\r\n".encode())
+    assert client.getreply() == (235, b"2.7.0 Authentication successful")
+    assert client.getreply() == (250, b"2.1.0 Ok")
+    client.close()
