@@ -271,7 +271,10 @@ Token Lexer::lex_quoted() {
     return Token{Kind::error, {}, false, false, false};
 }
 
-// A domain literal: dtext only (RFC 5322 §3.4.1), no whitespace or folding inside, not empty.
+// A domain literal, restricted to the characters of an address literal (RFC 5321 §4.1.3: IPv4,
+// "IPv6:" and general "tag:content" forms): letters, digits, '.', ':' and '-'. The rest of RFC
+// 5322's dtext ('(', '"', '@', '<' ...) would let "[1.2.\"x\"@bad.example]" pass as one literal,
+// where a lax parser sees an address. Not empty, no whitespace or folding inside.
 Token Lexer::lex_literal() {
     const std::size_t begin = at_++;
     while (at_ < text_.size()) {
@@ -283,7 +286,10 @@ Token Lexer::lex_literal() {
             }
             return Token{Kind::literal, text_.substr(begin, at_ - begin), false, false, false};
         }
-        if (!((value >= 33 && value <= 90) || (value >= 94 && value <= 126))) {
+        const bool allowed = (value >= 'a' && value <= 'z') || (value >= 'A' && value <= 'Z') ||
+                             (value >= '0' && value <= '9') || value == '.' || value == ':' ||
+                             value == '-';
+        if (!allowed) {
             break;
         }
         ++at_;

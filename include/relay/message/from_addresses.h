@@ -31,6 +31,8 @@
 //     addr-spec;
 //   * a domain with an octet other than letters, digits, '-', '.' and UTF-8 (so "=?q?a@b?=" is no
 //     address: its "domain" b?= is refused);
+//   * a domain literal with more than an address literal's letters, digits, '.', ':' and '-'
+//     (RFC 5322's dtext admits '"', '@', '(' and '<': "[1.2.\"x\"@bad.example]");
 //   * NUL, bare CR or LF, other control octets, ill-formed UTF-8, an unclosed quote, comment,
 //     angle bracket or literal.
 // Accepted: display names of atoms, quoted strings (with quoted-pairs and '@'), encoded-words

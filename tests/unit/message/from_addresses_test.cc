@@ -87,6 +87,9 @@ TEST(FromAddresses, DomainForms) {
     EXPECT_EQ(parse("alice@example.com.."), unparsable);
     EXPECT_EQ(parse("alice@[]"), unparsable);
     EXPECT_EQ(parse("alice@[192.0.2.1 ]"), unparsable);
+    EXPECT_EQ(parse("x@[192.0.\"evil\"@bad.example.2.7]"), unparsable);
+    EXPECT_EQ(parse("x@[192.0.2.7(x)]"), unparsable);
+    EXPECT_EQ(parse("x@[<evil@bad.example>]"), unparsable);
     EXPECT_EQ(parse("alice@under_score.example"), unparsable);
     EXPECT_EQ(parse("alice@ex$ample.com"), unparsable);
 }
@@ -218,7 +221,9 @@ const std::vector<Address> known_addresses = {
 
 class FieldBuilder {
   public:
-    explicit FieldBuilder(std::uint32_t seed) : random_(seed) {}
+    // `hostile`: comments, display names and addresses also get pieces that a lax parser reads
+    // as the address evil@bad.example; the strict reading of the field is unchanged by them.
+    FieldBuilder(std::uint32_t seed, bool hostile) : random_(seed), hostile_(hostile) {}
 
     std::string field(std::vector<std::string>& expected) {
         std::string text = maybe_cfws();
@@ -241,6 +246,12 @@ class FieldBuilder {
     std::size_t pick(std::size_t count) { return random_() % count; }
 
     std::string comment() {
+        static const std::vector<std::string> hostile_texts = {
+            "evil@bad.example", "<evil@bad.example>", "\\<evil\\@bad.example\\>",
+            "x (evil@bad.example)"};
+        if (hostile_ && pick(4) == 0) {
+            return "(" + hostile_texts[pick(hostile_texts.size())] + ")";
+        }
         static const std::vector<std::string> texts = {
             "Alice", "a, b; c: d", "nested (inner \\) text)", "\\(", "Zoë", "\"quoted\"", ""};
         return "(" + texts[pick(texts.size())] + ")";
@@ -258,6 +269,12 @@ class FieldBuilder {
     std::string maybe_cfws() { return pick(2) == 0 ? cfws() : ""; }
 
     std::string word() {
+        static const std::vector<std::string> hostile_words = {
+            "\"<evil@bad.example>\"",       "\"\\<evil@bad.example\\>\"", "evil@bad.example",
+            "=?utf-8?q?evil@bad.example?=", "<evil@bad.example>",         "\"x\"evil@bad.example"};
+        if (hostile_ && pick(4) == 0) {
+            return hostile_words[pick(hostile_words.size())];
+        }
         static const std::vector<std::string> words = {"Alice",
                                                        "O'Brien",
                                                        "J.",
@@ -282,7 +299,14 @@ class FieldBuilder {
     }
 
     std::string mailbox(const Address& address) {
-        const std::string addr_spec = address.local_part + "@" + address.domain;
+        std::string addr_spec = address.local_part + "@" + address.domain;
+        if (hostile_ && pick(6) == 0) {
+            // Folding or a piece inside the address: "a@goo\r\n d.example".
+            static const std::vector<std::string> pieces = {
+                "\r\n ", " ", "(x)", "\n", "\r", std::string(1, '\0'), "\"evil\"@bad.example"};
+            const std::size_t at = 1 + pick(addr_spec.size() - 1);
+            addr_spec.insert(at, pieces[pick(pieces.size())]);
+        }
         if (pick(3) == 0) {
             return addr_spec + maybe_cfws();
         }
@@ -298,6 +322,7 @@ class FieldBuilder {
     }
 
     std::mt19937 random_;
+    bool hostile_ = false;
 };
 
 TEST(FromAddressesRandom, FieldsYieldExactlyTheirDomains) {
@@ -310,7 +335,7 @@ TEST(FromAddressesRandom, FieldsYieldExactlyTheirDomains) {
     std::mt19937 seeds(seed);
     for (int round = 0; round < 5000; ++round) {
         const std::uint32_t round_seed = seeds();
-        FieldBuilder builder(round_seed);
+        FieldBuilder builder(round_seed, false);
         std::vector<std::string> expected;
         const std::string field = builder.field(expected);
         EXPECT_EQ(parse(field), expected) << "seed " << round_seed << " field " << field;
@@ -318,6 +343,36 @@ TEST(FromAddressesRandom, FieldsYieldExactlyTheirDomains) {
         EXPECT_EQ(headers("Subject: x\r\nFrom: " + field + "\r\nTo: y@z.example\r\n"), expected)
             << "seed " << round_seed;
     }
+}
+
+// The same fields with hostile pieces in their comments, display names and addresses: each
+// yields its true domains or a refusal, never bad.example; both outcomes occur.
+TEST(FromAddressesRandom, HostileFieldsYieldTheirDomainsOrARefusal) {
+    const char* fixed = std::getenv("RELAY_TEST_SEED");
+    const std::uint32_t seed = fixed != nullptr
+                                   ? static_cast<std::uint32_t>(std::strtoul(fixed, nullptr, 10))
+                                   : std::random_device{}();
+    std::printf("seed %u (RELAY_TEST_SEED)\n", seed);
+    std::mt19937 seeds(seed);
+    int accepted = 0;
+    int refused = 0;
+    for (int round = 0; round < 5000; ++round) {
+        const std::uint32_t round_seed = seeds();
+        FieldBuilder builder(round_seed, true);
+        std::vector<std::string> expected;
+        const std::string field = builder.field(expected);
+        const Domains result = parse(field);
+        if (result == expected) {
+            ++accepted;
+        } else {
+            ++refused;
+            EXPECT_EQ(result.size(), 1U) << "seed " << round_seed << " field " << field;
+            EXPECT_TRUE(result.front().starts_with("!"))
+                << "seed " << round_seed << " field " << field;
+        }
+    }
+    EXPECT_GT(accepted, 500);
+    EXPECT_GT(refused, 500);
 }
 
 TEST(FromAddressesInHeaders, ExactlyOneFromField) {
