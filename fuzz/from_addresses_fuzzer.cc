@@ -4,8 +4,8 @@
 // twice, and what the sender check relies on: at least one domain and no more than the bound;
 // each domain non-empty, well-formed UTF-8, with no ASCII upper-case letter, no CFWS, no special
 // and no final dot (a domain name: letters, digits, '-', '.' and UTF-8; a domain literal:
-// "[" letters, digits, '.', ':', '-' "]"); and each domain is written in the input (case aside), so
-// none is made up.
+// "[" letters, digits, '.', ':', '-' "]"); each domain is written in the input (case aside), so
+// none is made up; and a field value unfolded (CRLF before whitespace removed) reads the same.
 //
 // Input layout: [flags][bytes]. Flags: the low 3 bits + 1 are the mailbox bound; 8 reads the
 // bytes as a header block (through the message pass, then the From field lookup), else as one
@@ -110,6 +110,20 @@ void check_domain(std::string_view domain, const std::string& lowered_input) {
     check(domain.find("..") == std::string_view::npos);
 }
 
+// Each CRLF followed by whitespace removed; the whitespace stays.
+std::string unfold(std::string_view text) {
+    std::string unfolded;
+    for (std::size_t index = 0; index < text.size(); ++index) {
+        if (text[index] == '\r' && index + 2 < text.size() && text[index + 1] == '\n' &&
+            (text[index + 2] == ' ' || text[index + 2] == '\t')) {
+            ++index;
+            continue;
+        }
+        unfolded += text[index];
+    }
+    return unfolded;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -146,6 +160,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string lowered_input = lowered(input);
     for (const std::string& domain : domains) {
         check_domain(domain, lowered_input);
+    }
+    if ((flags & 8) == 0) {
+        // Folding changes nothing: the field unfolded (RFC 5322 §2.2.3) reads the same.
+        const FromAddresses unfolded = relay::message::parse_from_value(unfold(input), bound);
+        check(std::holds_alternative<FromDomains>(unfolded) &&
+              std::get<FromDomains>(unfolded).domains == domains);
     }
     return 0;
 }
