@@ -37,6 +37,10 @@
 
 namespace relay::delivery {
 
+namespace internal {
+class ResolverLoop;
+}  // namespace internal
+
 // Which messages, and which of their recipients, a queue operation applies to.
 struct QueueSelector {
     std::optional<spool::QueueId> id;  // one message (all its pending recipients)
@@ -85,7 +89,6 @@ class Delivery final : public OutboundOwner {
         std::uint32_t jobs_outstanding = 0;
         std::string last_error;
     };
-    class ResolverLoop;
 
     void dispatch(spool::QueueId id);
     Destination& destination_for(const std::string& domain);
@@ -117,7 +120,7 @@ class Delivery final : public OutboundOwner {
     const config::Config& config_;
     spool::WorkerSpool& spool_;
     RetryPolicy retry_;
-    std::unique_ptr<ResolverLoop> resolver_;
+    std::unique_ptr<internal::ResolverLoop> resolver_;
     std::optional<tls::Context> tls_opportunistic_;
     std::optional<tls::Context> tls_required_;
     std::vector<OutcomeListener*> listeners_;
