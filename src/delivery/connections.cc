@@ -11,6 +11,7 @@ namespace relay::delivery {
 namespace {
 
 constexpr auto idle_connection_keep = std::chrono::seconds(2);
+constexpr auto budget_recheck = std::chrono::milliseconds(100);
 constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
 
 // The Received: trace field (RFC 5321 §4.4) prepended at send time.
@@ -56,13 +57,16 @@ void Delivery::kick(Destination& destination) {
         resolve(destination);
         return;
     }
+    idle_destinations_.touch(destination.key, steady_ms(reactor_.now()));
     std::size_t starting = 0;
     for (OutboundConnection* connection : destination.connections) {
         Link& link = *links_.at(connection);
         if (link.done) {
             continue;
         }
-        if (connection->ready() && !link.job) {
+        if (link.rate_timer != 0) {
+            ++starting;  // holds a job back for the destination's message rate
+        } else if (connection->ready() && !link.job) {
             give_job(link, destination);
             if (destination.jobs.empty()) {
                 return;
@@ -71,20 +75,36 @@ void Delivery::kick(Destination& destination) {
             ++starting;
         }
     }
-    std::size_t live = 0;
-    for (OutboundConnection* connection : destination.connections) {
-        live += links_.at(connection)->done ? 0 : 1;
-    }
-    while (starting < destination.jobs.size() && live < config_.delivery.connections_per_host_max) {
-        if (!open_connection(destination)) {
+    // The connections of every worker count against the destination's limit.
+    Shape shape = shape_of(destination);
+    while (starting < destination.jobs.size()) {
+        std::optional<DestinationBudget::Ticket> ticket =
+            budget_.try_connect(shape.budget_key, shape.connections_max);
+        if (!ticket) {
+            wait_for_budget(destination);
+            return;
+        }
+        if (!open_connection(destination, std::move(*ticket))) {
             return;
         }
         ++starting;
-        ++live;
     }
 }
 
-bool Delivery::open_connection(Destination& destination) {
+// Another worker may free a connection of this destination at any time, and workers do not
+// tell each other: look again a little later.
+void Delivery::wait_for_budget(Destination& destination) {
+    if (destination.budget_timer != 0) {
+        return;
+    }
+    destination.budget_timer =
+        reactor_.timers().add(reactor_.now() + budget_recheck, [this, &destination] {
+            destination.budget_timer = 0;
+            kick(destination);
+        });
+}
+
+bool Delivery::open_connection(Destination& destination, DestinationBudget::Ticket ticket) {
     std::uint64_t now = unix_ms_now();
     const DeliveryTarget* chosen = nullptr;
     for (const DeliveryTarget& target : destination.plan->targets) {
@@ -132,6 +152,7 @@ bool Delivery::open_connection(Destination& destination) {
     auto link = std::make_unique<Link>();
     link->destination = &destination;
     link->tls_policy = policy;
+    link->ticket = std::move(ticket);
     link->connection =
         std::make_unique<OutboundConnection>(reactor_, *this, *chosen, std::move(settings));
     OutboundConnection* connection = link->connection.get();
@@ -163,7 +184,11 @@ void Delivery::give_job(Link& link, Destination& destination) {
     if (stopping_ || link.done) {
         return;
     }
-    if (connection->transactions() >= config_.delivery.messages_per_connection_max) {
+    if (link.rate_timer != 0) {
+        return;  // the rate timer gives the next job
+    }
+    Shape shape = shape_of(destination);
+    if (connection->transactions() >= shape.messages_per_connection_max) {
         link.done = true;
         connection->quit();
         reactor_.defer([this, &destination] { kick(destination); });
@@ -180,6 +205,21 @@ void Delivery::give_job(Link& link, Destination& destination) {
                 found->second->done = true;
                 connection->quit();
             });
+        return;
+    }
+    auto wait = budget_.take_message(
+        shape.budget_key, shape.messages_per_second,
+        std::chrono::duration_cast<std::chrono::microseconds>(reactor_.now().time_since_epoch()));
+    if (wait.count() > 0) {
+        link.rate_timer = reactor_.timers().add(reactor_.now() + wait, [this, connection] {
+            auto found = links_.find(connection);
+            if (found == links_.end()) {
+                return;
+            }
+            Link& waiting = *found->second;
+            waiting.rate_timer = 0;
+            give_job(waiting, *waiting.destination);
+        });
         return;
     }
     link.job = std::move(destination.jobs.front());
@@ -250,6 +290,8 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
     link.done = true;
     reactor_.timers().cancel(link.idle_timer);
     link.idle_timer = 0;
+    reactor_.timers().cancel(link.rate_timer);
+    link.rate_timer = 0;
     Destination& destination = *link.destination;
     if (reason.empty()) {
         return;  // an orderly QUIT
@@ -287,6 +329,7 @@ void Delivery::on_closed(OutboundConnection& connection) {
         Destination& destination = *found->second->destination;
         std::erase(destination.connections, pointer);
         reactor_.timers().cancel(found->second->idle_timer);
+        reactor_.timers().cancel(found->second->rate_timer);
         links_.erase(found);
         if (stopping_) {
             maybe_finish_shutdown();

@@ -14,14 +14,18 @@
 namespace relay::delivery {
 
 Delivery::Delivery(engine::Reactor& reactor, const config::Config& config,
-                   spool::WorkerSpool& spool)
-    : reactor_(reactor), config_(config), spool_(spool) {
+                   spool::WorkerSpool& spool, DestinationBudget& budget)
+    : reactor_(reactor), config_(config), spool_(spool), budget_(budget) {
     retry_.schedule_s = config.delivery.retry_schedule_s;
     retry_.maximum_age_s = config.delivery.maximum_age_s;
 }
 
 Delivery::~Delivery() {
     reactor_.timers().cancel(grace_timer_);
+    reactor_.timers().cancel(sweep_timer_);
+    for (auto& [key, destination] : destinations_) {
+        reactor_.timers().cancel(destination->budget_timer);
+    }
     for (auto& [id, timer] : retry_timers_) {
         reactor_.timers().cancel(timer);
     }
@@ -55,6 +59,7 @@ Status Delivery::start() {
     if (auto strict = tls::Context::client(required)) {
         tls_required_.emplace(std::move(strict.value()));
     }
+    sweep_idle();  // arms the sweep timer
     spool_.set_on_queued([this](spool::QueueId id) { enqueue(id); });
     std::vector<spool::QueueId> queued;
     spool_.for_each([&](const spool::QueuedMessage& message) { queued.push_back(message.id); });
@@ -141,6 +146,7 @@ Delivery::Destination& Delivery::destination_for(const std::string& domain) {
         slot->domain = domain;
         slot->route = route;
     }
+    idle_destinations_.touch(key, steady_ms(reactor_.now()));
     return *slot;
 }
 
@@ -154,6 +160,12 @@ void Delivery::shutdown(std::function<void()> done) {
         reactor_.timers().cancel(timer);
     }
     retry_timers_.clear();
+    reactor_.timers().cancel(sweep_timer_);
+    sweep_timer_ = 0;
+    for (auto& [key, destination] : destinations_) {
+        reactor_.timers().cancel(destination->budget_timer);
+        destination->budget_timer = 0;
+    }
     if (resolver_) {
         resolver_->resolver().cancel_all();
     }

@@ -1,4 +1,6 @@
 // routing.cc -- a destination's route: static routes, MX lookups, A/AAAA lookups, the plan.
+#include <algorithm>
+#include <limits>
 #include <memory>
 
 #include "delivery_internal.h"
@@ -11,7 +13,8 @@
 namespace relay::delivery {
 namespace {
 
-constexpr std::uint32_t route_cache_s = 300;
+// The TTL of a plan that needed no DNS answer (an address literal): bounded by dns_ttl_s_max.
+constexpr std::uint32_t no_dns_ttl_s = std::numeric_limits<std::uint32_t>::max();
 
 }  // namespace
 
@@ -33,7 +36,8 @@ void Delivery::resolve(Destination& destination) {
         });
     };
 
-    auto expand = [this, settle, options](HostPlan hosts) {
+    // `ttl_s`: how long the answer that named the hosts may be kept (the MX answer's TTL).
+    auto expand = [this, settle, options](HostPlan hosts, std::uint32_t ttl_s) {
         if (!hosts.ok()) {
             RoutePlan failed;
             failed.domain = hosts.domain;
@@ -44,9 +48,16 @@ void Delivery::resolve(Destination& destination) {
         auto lookups = std::make_shared<std::vector<AddressLookup>>();
         auto outstanding = std::make_shared<std::size_t>(0);
         auto plan_hosts = std::make_shared<HostPlan>(std::move(hosts));
-        auto finish = [settle, options, lookups, plan_hosts] {
+        auto finish = [settle, options, lookups, plan_hosts, ttl_s] {
+            // The plan is as old as its oldest answer.
+            std::uint32_t plan_ttl_s = ttl_s;
+            for (const AddressLookup& lookup : *lookups) {
+                if (lookup.outcome == DnsOutcome::found) {
+                    plan_ttl_s = std::min(plan_ttl_s, lookup.ttl_s);
+                }
+            }
             settle(plan_targets(*plan_hosts, *lookups, options, thread_random_source()),
-                   route_cache_s);
+                   plan_ttl_s);
         };
         for (const PlannedHost& host : plan_hosts->hosts) {
             if (!host.needs_address_lookup()) {
@@ -82,24 +93,26 @@ void Delivery::resolve(Destination& destination) {
             RoutePlan plan;
             plan.domain = destination.domain;
             plan.targets.push_back(DeliveryTarget{name, true, 0, *literal, port});
-            settle(std::move(plan), route_cache_s);
+            settle(std::move(plan), no_dns_ttl_s);
             return;
         }
         HostPlan hosts;
         hosts.domain = destination.domain;
         hosts.hosts.push_back(PlannedHost{smtp::ascii_lower(name), 0, false, std::nullopt});
-        expand(std::move(hosts));
+        expand(std::move(hosts), no_dns_ttl_s);
         return;
     }
     // DNS needs the A-label form of an internationalised domain (the envelope keeps UTF-8).
     std::string lookup = domain_to_ascii(destination.domain).value_or(destination.domain);
     if (auto literal = plan_hosts_without_dns(lookup)) {
-        expand(std::move(*literal));
+        expand(std::move(*literal), no_dns_ttl_s);
         return;
     }
     auto started =
         resolver_->resolver().lookup_mx(lookup, [expand, lookup, options](const MxLookup& mx) {
-            expand(plan_hosts(lookup, mx, options, thread_random_source()));
+            // Without MX records (A/AAAA as the implicit MX), the address answers bound the plan.
+            std::uint32_t ttl_s = mx.outcome == DnsOutcome::found ? mx.ttl_s : no_dns_ttl_s;
+            expand(plan_hosts(lookup, mx, options, thread_random_source()), ttl_s);
         });
     resolver_->after_call();
     if (!started) {
@@ -114,6 +127,11 @@ void Delivery::resolved(Destination& destination, RoutePlan plan, std::uint32_t 
     destination.resolving = false;
     if (!plan.ok()) {
         log::info("route to {}: {}", destination.domain, plan.failure->reason);
+    }
+    // A failed plan is used once (kick drops it); a working one is kept for the DNS answers'
+    // TTL, within the operator's bounds.
+    if (plan.ok()) {
+        ttl_s = std::clamp(ttl_s, config_.delivery.dns_ttl_s_min, config_.delivery.dns_ttl_s_max);
     }
     destination.plan = std::move(plan);
     destination.plan_expires_ms = unix_ms_now() + std::uint64_t{ttl_s} * 1000;

@@ -22,24 +22,22 @@ spool::SpoolOptions spool_options(const config::Config& config, spool::SpoolFold
 
 RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                         int worker_count)
+                         delivery::DestinationBudget& budget, int worker_count)
     : reactor_(reactor),
       spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
-      delivery_(reactor, config, spool_),
+      delivery_(reactor, config, spool_, budget),
       ingress_(reactor, config, spool_, limits) {}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
 }
 
-Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor,
-                                                        const config::Config& config,
-                                                        spool::SpoolFolder& folder,
-                                                        ingress::ConnectionLimits& limits,
-                                                        int worker_count) {
+Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
+    engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
+    ingress::ConnectionLimits& limits, delivery::DestinationBudget& budget, int worker_count) {
     std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, config, folder, limits, worker_count));
+        new RelayWorker(reactor, config, folder, limits, budget, worker_count));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {

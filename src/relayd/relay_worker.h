@@ -9,6 +9,7 @@
 
 #include "relay/config/config.h"
 #include "relay/delivery/delivery.h"
+#include "relay/delivery/destination_budget.h"
 #include "relay/engine/reactor.h"
 #include "relay/engine/worker_pool.h"
 #include "relay/ingress/connection_limits.h"
@@ -20,11 +21,9 @@ namespace relay {
 
 class RelayWorker final : public engine::WorkerContext {
   public:
-    static Result<std::unique_ptr<RelayWorker>> start(engine::Reactor& reactor,
-                                                      const config::Config& config,
-                                                      spool::SpoolFolder& folder,
-                                                      ingress::ConnectionLimits& limits,
-                                                      int worker_count);
+    static Result<std::unique_ptr<RelayWorker>> start(
+        engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
+        ingress::ConnectionLimits& limits, delivery::DestinationBudget& budget, int worker_count);
     ~RelayWorker() override;
 
     // Graceful stop: no new connections, sessions and deliveries finish, spool flushed; then
@@ -34,7 +33,8 @@ class RelayWorker final : public engine::WorkerContext {
 
   private:
     RelayWorker(engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
-                ingress::ConnectionLimits& limits, int worker_count);
+                ingress::ConnectionLimits& limits, delivery::DestinationBudget& budget,
+                int worker_count);
     void schedule_compaction();
 
     engine::Reactor& reactor_;

@@ -26,6 +26,8 @@
 
 #include "relay/base/result.h"
 #include "relay/config/config.h"
+#include "relay/delivery/destination_budget.h"
+#include "relay/delivery/idle_tracker.h"
 #include "relay/delivery/mx_plan.h"
 #include "relay/delivery/outbound_connection.h"
 #include "relay/delivery/outcome.h"
@@ -52,7 +54,9 @@ struct QueueSelector {
 
 class Delivery final : public OutboundOwner {
   public:
-    Delivery(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool);
+    // `budget` is shared by all workers' Delivery and outlives them.
+    Delivery(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
+             DestinationBudget& budget);
     ~Delivery();
     Delivery(const Delivery&) = delete;
     Delivery& operator=(const Delivery&) = delete;
@@ -84,6 +88,7 @@ class Delivery final : public OutboundOwner {
         std::vector<std::uint32_t> recipients;
     };
     struct Destination;
+    struct Shape;
     struct Link;  // a connection and the job it carries
     struct Attempt {
         std::uint32_t jobs_outstanding = 0;
@@ -93,9 +98,12 @@ class Delivery final : public OutboundOwner {
     void dispatch(spool::QueueId id);
     Destination& destination_for(const std::string& domain);
     void kick(Destination& destination);
+    Shape shape_of(const Destination& destination) const;
+    void wait_for_budget(Destination& destination);
+    void sweep_idle();
     void resolve(Destination& destination);
     void resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s);
-    bool open_connection(Destination& destination);
+    bool open_connection(Destination& destination, DestinationBudget::Ticket ticket);
     void give_job(Link& link, Destination& destination);
     void send_job(Link& link);
     void defer_queue(Destination& destination, const std::string& reason);
@@ -119,6 +127,7 @@ class Delivery final : public OutboundOwner {
     engine::Reactor& reactor_;
     const config::Config& config_;
     spool::WorkerSpool& spool_;
+    DestinationBudget& budget_;
     RetryPolicy retry_;
     std::unique_ptr<internal::ResolverLoop> resolver_;
     std::optional<tls::Context> tls_opportunistic_;
@@ -130,6 +139,8 @@ class Delivery final : public OutboundOwner {
     std::unordered_map<spool::QueueId, engine::TimerQueue::TimerId> retry_timers_;
     std::unordered_map<OutboundConnection*, std::unique_ptr<Link>> links_;
     std::unordered_map<std::string, std::uint64_t> plaintext_until_ms_;  // hosts failing TLS
+    IdleTracker<std::string> idle_destinations_;  // keys of destinations_, by last use
+    engine::TimerQueue::TimerId sweep_timer_ = 0;
 
     bool stopping_ = false;
     std::function<void()> shutdown_done_;
