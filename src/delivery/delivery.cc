@@ -106,19 +106,18 @@ void Delivery::dispatch(spool::QueueId id) {
     }
     // One job per recipient domain, in the order the recipients were given.
     std::vector<std::pair<std::string, Job>> jobs;
+    std::unordered_map<std::string, std::size_t> job_of_domain;  // O(1) per recipient
     for (std::uint32_t index = 0; index < message->recipients.size(); ++index) {
         const spool::Recipient& recipient = message->recipients[index];
         if (recipient.status != spool::RecipientStatus::pending) {
             continue;
         }
         std::string domain = smtp::domain_of(recipient.address);
-        auto same = std::find_if(jobs.begin(), jobs.end(),
-                                 [&](const auto& job) { return job.first == domain; });
-        if (same == jobs.end()) {
-            jobs.push_back({domain, Job{id, {}}});
-            same = jobs.end() - 1;
+        auto [slot, added] = job_of_domain.try_emplace(domain, jobs.size());
+        if (added) {
+            jobs.push_back({std::move(domain), Job{id, {}}});
         }
-        same->second.recipients.push_back(index);
+        jobs[slot->second].second.recipients.push_back(index);
     }
     attempts_[id].jobs_outstanding = static_cast<std::uint32_t>(jobs.size());
     for (auto& [domain, job] : jobs) {

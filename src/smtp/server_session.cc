@@ -263,8 +263,7 @@ void ServerSession::handle(const Rcpt& command) {
         reply(refusal->code, refusal->enhanced, refusal->text);
         return;
     }
-    if (std::find(transaction_.recipients.begin(), transaction_.recipients.end(), recipient) ==
-        transaction_.recipients.end()) {
+    if (transaction_.recipients_seen.insert(recipient).second) {
         transaction_.recipients.push_back(std::move(recipient));
     }
     reply(server_replies::recipient_ok);

@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "relay/message/message_pass.h"
@@ -55,6 +56,9 @@ struct PolicyReply {
 struct Transaction {
     std::string reverse_path;  // empty for "<>"
     std::vector<std::string> recipients;
+    // The same addresses, so that a repeated RCPT is found in O(1) (up to
+    // recipients_per_message_max of them).
+    std::unordered_set<std::string> recipients_seen;
     bool smtputf8 = false;
     BodyType body = BodyType::unspecified;
     std::optional<std::uint64_t> declared_size;
