@@ -64,15 +64,16 @@ void Delivery::kick(Destination& destination) {
         if (link.done) {
             continue;
         }
-        if (link.rate_timer != 0) {
-            ++starting;  // holds a job back for the destination's message rate
-        } else if (connection->ready() && !link.job) {
+        // A connection still starting, or held back for the destination's message rate, will
+        // take a job soon.
+        bool will_take = !connection->ready() || link.rate_timer != 0;
+        if (will_take) {
+            ++starting;
+        } else if (!link.job) {
             give_job(link, destination);
             if (destination.jobs.empty()) {
                 return;
             }
-        } else if (!connection->ready()) {
-            ++starting;
         }
     }
     // The connections of every worker count against the destination's limit.

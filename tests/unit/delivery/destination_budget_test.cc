@@ -42,7 +42,7 @@ TEST(DestinationBudget, MovedTicketsReleaseOnce) {
     DestinationBudget::Ticket moved = std::move(*first);
     DestinationBudget::Ticket assigned;
     assigned = std::move(moved);
-    EXPECT_FALSE(moved.held());
+    EXPECT_FALSE(moved.held());  // NOLINT(bugprone-use-after-move): what a move leaves
     EXPECT_TRUE(assigned.held());
     EXPECT_EQ(budget.connections("a.test"), 1u);
     assigned.release();
@@ -64,6 +64,7 @@ TEST(DestinationBudget, RandomizedThreadsNeverExceedTheLimit) {
     std::vector<std::atomic<int>> most(keys.size());
     std::atomic<bool> exceeded{false};
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (unsigned thread = 0; thread < 4; ++thread) {
         threads.emplace_back([&, thread] {
             std::mt19937 random(seed + thread);
@@ -122,6 +123,7 @@ TEST(DestinationBudget, RateHoldsAcrossThreads) {
     std::atomic<std::int64_t> clock_us{0};
     std::atomic<int> granted{0};
     std::vector<std::thread> threads;
+    threads.reserve(4);
     for (int thread = 0; thread < 4; ++thread) {
         threads.emplace_back([&] {
             for (int step = 0; step < 100000; ++step) {
