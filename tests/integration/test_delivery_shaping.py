@@ -114,3 +114,22 @@ def test_ttl_is_bounded_below(net):
         wait_gone(relayd, queue_id)
         time.sleep(1.5)
     assert dns.queries("MX", "floor.test") == 1, dns.log()
+
+
+def test_idle_destination_is_dropped(net):
+    # The answer could be kept an hour, but the destination was idle longer than
+    # destination_idle_s: what the worker kept for it (the route included) is gone.
+    dns = net.dnsmasq(mx=[("idle.test", "mx.idle.test", 10)],
+                      hosts=[("mx.idle.test", "127.0.0.7")], ttl=3600)
+    receiver = net.receiver("127.0.0.7")
+    relayd = net.relayd(workers=1, extra="destination_idle_s = 1\n")
+    for index in range(2):
+        queue_id = submit(relayd, SENDER, ["user@idle.test"],
+                          message_bytes(f"idle {index}", to="user@idle.test"))
+        receiver.wait_for(index + 1)
+        wait_gone(relayd, queue_id)
+        if index == 0:
+            assert dns.queries("MX", "idle.test") == 1, dns.log()
+            # The connection closes after 2 s without work; then 1 s idle and a sweep.
+            time.sleep(4.5)
+    assert dns.queries("MX", "idle.test") == 2, dns.log()
