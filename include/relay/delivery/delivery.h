@@ -4,8 +4,11 @@
 // A message's pending recipients are grouped by domain into jobs (one transaction per domain,
 // RFC 5321 §3.3 allows many recipients per transaction). Each destination (a recipient domain,
 // or a static route shared by many domains) has a queue of jobs, a resolved plan of hosts to
-// try (MX order, A/AAAA), and up to connections_per_host_max connections on this worker, each
-// taking jobs one after another (connection reuse) up to messages_per_connection_max.
+// try (MX order, A/AAAA, kept for the answers' TTL), and connections, each taking jobs one after
+// another (connection reuse). How many connections, how many jobs each, and how many jobs per
+// second start, is the destination's shape ([[shaping]] or the [delivery] defaults), counted
+// over all workers through the shared DestinationBudget. A destination idle for
+// destination_idle_s is dropped.
 //
 // Outcomes: 2xx delivered, 5xx failed (a DSN goes to the sender, never for the null sender),
 // 4xx or any connection, TLS or DNS trouble deferred to the next retry time; past the maximum
