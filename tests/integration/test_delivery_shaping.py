@@ -133,3 +133,19 @@ def test_idle_destination_is_dropped(net):
             # The connection closes after 2 s without work; then 1 s idle and a sweep.
             time.sleep(4.5)
     assert dns.queries("MX", "idle.test") == 2, dns.log()
+
+
+def test_messages_per_connection_max_of_a_rule(net):
+    receiver = net.receiver("127.0.0.8", data_delay_s=0.05)
+    route = ("reuse.test", f"127.0.0.8:{net.port}")
+    relayd = net.relayd(workers=1, routes=[route],
+                        extra=shaping("reuse.test", connections_max=1,
+                                      messages_per_connection_max=2))
+    ids = submit_many(relayd, "reuse.test", 6)
+    received = receiver.wait_for(6)
+    wait_all_gone(relayd, ids)
+    per_connection = {}
+    for message in received:
+        per_connection[message.connection] = per_connection.get(message.connection, 0) + 1
+    assert max(per_connection.values()) <= 2, per_connection
+    assert receiver.concurrent_max == 1
