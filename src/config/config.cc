@@ -7,6 +7,8 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -388,6 +390,27 @@ void read_routes(Section& root, Config& config, std::vector<std::string>& errors
     }
 }
 
+void read_shaping(Section& root, Config& config, std::vector<std::string>& errors,
+                  const std::string& file) {
+    int index = 0;
+    for (const toml::table* table : root.tables("shaping")) {
+        Section section(table, "shaping[" + std::to_string(index++) + "]", errors, file);
+        Shaping rule;
+        section.string("domain", rule.domain);
+        if (rule.domain.empty()) {
+            section.fail(table, "domain", "is required (a recipient domain)");
+        }
+        std::transform(rule.domain.begin(), rule.domain.end(), rule.domain.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        section.integer("connections_max", rule.connections_max, 1, 10000);
+        section.integer("messages_per_connection_max", rule.messages_per_connection_max, 1,
+                        1000000);
+        section.integer("messages_per_second", rule.messages_per_second, 0, 100000);
+        section.finish();
+        config.delivery.shaping.push_back(std::move(rule));
+    }
+}
+
 void read_delivery(Section& root, Config& config, std::vector<std::string>& errors,
                    const std::string& file, const std::string& base_folder) {
     Section delivery(root.table("delivery"), "delivery", errors, file);
@@ -417,8 +440,15 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     delivery.integer("block_timeout_s", d.block_timeout_s, 1, 3600);
     delivery.integer("final_timeout_s", d.final_timeout_s, 1, 3600);
     delivery.integer("tls_plaintext_fallback_s", d.tls_plaintext_fallback_s, 0, 7 * 86400);
+    delivery.integer("dns_ttl_s_min", d.dns_ttl_s_min, 0, 86400);
+    delivery.integer("dns_ttl_s_max", d.dns_ttl_s_max, 1, 7 * 86400);
+    if (d.dns_ttl_s_min > d.dns_ttl_s_max) {
+        delivery.fail(nullptr, "dns_ttl_s_min", "must not exceed dns_ttl_s_max");
+    }
+    delivery.integer("destination_idle_s", d.destination_idle_s, 1, 86400);
     delivery.finish();
     read_routes(root, config, errors, file);
+    read_shaping(root, config, errors, file);
 }
 
 }  // namespace

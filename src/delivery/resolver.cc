@@ -112,6 +112,55 @@ std::string mx_target(const char* host) {
     return normalize_dns_name(text).value_or(printable_dns_name(text));
 }
 
+// Skips an encoded name (RFC 1035 §4.1.4) from `offset`; nullopt if it runs past the end.
+std::optional<std::size_t> skip_name(const unsigned char* message, std::size_t bytes,
+                                     std::size_t offset) {
+    while (offset < bytes) {
+        const unsigned length = message[offset];
+        if ((length & 0xC0) == 0xC0) {
+            return offset + 2 <= bytes ? std::optional<std::size_t>(offset + 2) : std::nullopt;
+        }
+        if (length == 0) {
+            return offset + 1;
+        }
+        offset += 1 + length;
+    }
+    return std::nullopt;
+}
+
+// The smallest TTL of the answer section's records (RFC 1035 §4.1.3), as the time the answer
+// may be kept; 0 when the message is too short to say. c-ares 1.18 reports no TTL for MX.
+std::uint32_t answer_ttl_s(const unsigned char* message, int message_bytes) {
+    if (message == nullptr || message_bytes < 12) {
+        return 0;
+    }
+    const auto bytes = static_cast<std::size_t>(message_bytes);
+    auto u16 = [message](std::size_t at) {
+        return static_cast<unsigned>((message[at] << 8) | message[at + 1]);
+    };
+    const unsigned questions = u16(4);
+    const unsigned answers = u16(6);
+    std::optional<std::size_t> offset = 12;
+    for (unsigned index = 0; index < questions && offset; ++index) {
+        offset = skip_name(message, bytes, *offset);
+        offset = offset && *offset + 4 <= bytes ? std::optional(*offset + 4) : std::nullopt;
+    }
+    std::optional<std::uint32_t> smallest;
+    for (unsigned index = 0; index < answers && offset; ++index) {
+        offset = skip_name(message, bytes, *offset);
+        if (!offset || *offset + 10 > bytes) {
+            break;
+        }
+        const std::size_t at = *offset;
+        const std::uint32_t ttl = (std::uint32_t{u16(at + 4)} << 16) | u16(at + 6);
+        // RFC 2181 §8: a TTL with the top bit set is taken as zero.
+        const std::uint32_t kept = (ttl & 0x80000000u) != 0 ? 0 : ttl;
+        smallest = smallest ? std::min(*smallest, kept) : kept;
+        offset = at + 10 + u16(at + 8);
+    }
+    return smallest.value_or(0);
+}
+
 MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned char* answer,
                          int answer_bytes) {
     MxLookup lookup;
@@ -137,6 +186,7 @@ MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned c
     lookup.outcome = outcome_for(status);
     if (status == ARES_SUCCESS) {
         lookup.reason = fmt::format("{}: {} records", label, lookup.records.size());
+        lookup.ttl_s = answer_ttl_s(answer, answer_bytes);
     } else {
         lookup.records.clear();
         lookup.reason = label + failure_suffix(status, "MX");
@@ -160,6 +210,7 @@ std::string_view address_type(AddressFamilies families) {
 struct FamilyAnswer {
     int status = ARES_SUCCESS;
     std::vector<IpAddress> addresses;
+    std::uint32_t ttl_s = 0;
 };
 
 // Parses an A (ares_addrttl) or AAAA (ares_addr6ttl) answer into `buffer`'s records.
@@ -194,6 +245,8 @@ FamilyAnswer parse_family_answer(int status, const unsigned char* answer, int an
             std::memcpy(bytes.data(), &record.ip6addr, bytes.size());
             parsed.addresses.push_back(IpAddress::ipv6(bytes));
         }
+        const auto ttl = static_cast<std::uint32_t>(std::max(record.ttl, 0));
+        parsed.ttl_s = i == 0 ? ttl : std::min(parsed.ttl_s, ttl);
     }
     return parsed;
 }
@@ -241,6 +294,13 @@ AddressLookup build_address_lookup(const std::string& host, AddressFamilies fami
     }
     lookup.outcome = DnsOutcome::found;
     lookup.reason = fmt::format("{}: {} addresses", label, lookup.addresses.size());
+    const bool ipv4_found = ipv4_status == ARES_SUCCESS;
+    const bool ipv6_found = ipv6_status == ARES_SUCCESS;
+    if (ipv4_found && ipv6_found) {
+        lookup.ttl_s = std::min(ipv4.ttl_s, ipv6.ttl_s);
+    } else {
+        lookup.ttl_s = ipv4_found ? ipv4.ttl_s : ipv6.ttl_s;
+    }
     // A partial answer is still an answer; say what is missing for whoever reads the log.
     if (ipv4_status != ARES_SUCCESS && ipv4_status != ARES_ENODATA) {
         lookup.reason += "; A lookup" + failure_suffix(ipv4_status, "A");

@@ -33,6 +33,7 @@
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
+#include "relay/delivery/destination_budget.h"
 #include "relay/engine/tcp_listener.h"
 #include "relay/engine/worker_pool.h"
 #include "relay/ingress/connection_limits.h"
@@ -148,6 +149,8 @@ int run(const config::Config& config) {
 
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);
+    // One destination's connections and message rate, counted over all workers.
+    delivery::DestinationBudget destination_budget;
     std::mutex registry_mutex;
     std::vector<RelayWorker*> registry(static_cast<std::size_t>(workers), nullptr);
 
@@ -168,18 +171,18 @@ int run(const config::Config& config) {
         log::warning("{}: relayctl cannot change the queue while relayd runs",
                      control.error().message);
     }
-    Status started =
-        pool.start(workers, engine::ReactorOptions{},
-                   [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-                       auto worker = RelayWorker::start(reactor, config, *folder.value(), limits,
-                                                        workers, tenants.value().get());
-                       if (!worker) {
-                           return worker.error();
-                       }
-                       std::lock_guard lock(registry_mutex);
-                       registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
-                       return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
-                   });
+    Status started = pool.start(
+        workers, engine::ReactorOptions{},
+        [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
+            auto worker = RelayWorker::start(reactor, config, *folder.value(), limits,
+                                             destination_budget, workers, tenants.value().get());
+            if (!worker) {
+                return worker.error();
+            }
+            std::lock_guard lock(registry_mutex);
+            registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
+            return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
+        });
     workers_started.set_value(started.ok());
     if (!started) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());

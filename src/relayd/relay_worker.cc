@@ -45,11 +45,11 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
 
 RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                         int worker_count, Tenants* tenants)
+                         delivery::DestinationBudget& budget, int worker_count, Tenants* tenants)
     : reactor_(reactor),
       spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
-      delivery_(reactor, config, spool_),
+      delivery_(reactor, config, spool_, budget),
       verifier_(make_verifier(reactor, config, tenants)),
       ingress_(reactor, config, spool_, limits, tenancy_of(tenants, verifier_.get())) {}
 
@@ -61,9 +61,10 @@ Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor
                                                         const config::Config& config,
                                                         spool::SpoolFolder& folder,
                                                         ingress::ConnectionLimits& limits,
+                                                        delivery::DestinationBudget& budget,
                                                         int worker_count, Tenants* tenants) {
     std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, config, folder, limits, worker_count, tenants));
+        new RelayWorker(reactor, config, folder, limits, budget, worker_count, tenants));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {

@@ -9,6 +9,7 @@
 
 #include "relay/config/config.h"
 #include "relay/delivery/delivery.h"
+#include "relay/delivery/destination_budget.h"
 #include "relay/engine/reactor.h"
 #include "relay/engine/worker_pool.h"
 #include "relay/ingress/connection_limits.h"
@@ -25,6 +26,7 @@ class RelayWorker final : public engine::WorkerContext {
                                                       const config::Config& config,
                                                       spool::SpoolFolder& folder,
                                                       ingress::ConnectionLimits& limits,
+                                                      delivery::DestinationBudget& budget,
                                                       int worker_count, Tenants* tenants);
     ~RelayWorker() override;
 
@@ -35,7 +37,8 @@ class RelayWorker final : public engine::WorkerContext {
 
   private:
     RelayWorker(engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
-                ingress::ConnectionLimits& limits, int worker_count, Tenants* tenants);
+                ingress::ConnectionLimits& limits, delivery::DestinationBudget& budget,
+                int worker_count, Tenants* tenants);
     void schedule_compaction();
 
     engine::Reactor& reactor_;

@@ -123,6 +123,8 @@ class _Session(SMTP):
         super().connection_made(transport)
         if first:
             self.receiver.sessions.add(self)
+            self.receiver.concurrent_max = max(self.receiver.concurrent_max,
+                                               len(self.receiver.sessions))
             self.receiver.connections += 1
             self.session.connection_number = self.receiver.connections
         else:
@@ -191,6 +193,7 @@ class Receiver:
         self.rcpt_events = []
         self.sessions = set()
         self.connections = 0
+        self.concurrent_max = 0  # the most sessions open at once
         self.transactions = 0
         self.tls_broken = 0
         self.tls_refused = 0
@@ -425,17 +428,20 @@ class Dnsmasq:
 
     mx: [(domain, host, preference)], host "." makes a null MX (RFC 7505).
     hosts: [(name, address)] A records.
+    ttl: the TTL of every answer, seconds (dnsmasq's default otherwise).
     """
 
     BINARY = "/usr/sbin/dnsmasq"
 
-    def __init__(self, folder, mx=(), hosts=(), zone="test"):
+    def __init__(self, folder, mx=(), hosts=(), zone="test", ttl=None):
         self.folder = Path(folder)
         self.log_path = self.folder / "dnsmasq.log"
         arguments = [f"--auth-zone={zone}", f"--auth-server=ns.{zone},127.0.0.1"]
         arguments += [f"--mx-host={domain},{host},{preference}"
                       for domain, host, preference in mx]
         arguments += [f"--host-record={name},{address}" for name, address in hosts]
+        if ttl is not None:
+            arguments += [f"--auth-ttl={ttl}", f"--local-ttl={ttl}"]
         for _ in range(5):
             self.port = free_port()
             log = open(self.log_path, "ab")
@@ -474,6 +480,10 @@ class Dnsmasq:
                                port=self.port, timeout=2)
         return sorted((record.preference, record.exchange.to_text())
                       for rrset in answer.answer for record in rrset)
+
+    def queries(self, kind, name):
+        """How many `kind` ("MX", "A", ...) queries for `name` dnsmasq has logged."""
+        return self.log().count(f"[{kind}] {name} from")
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -689,11 +699,11 @@ class Network:
             self._sender_box = self.receiver(SENDER_BOX, hostname="mx.sender.test")
         return self._sender_box
 
-    def dnsmasq(self, mx=(), hosts=()):
+    def dnsmasq(self, mx=(), hosts=(), ttl=None):
         """Starts the DNS server; sender.test always has MX mx.sender.test -> 127.0.0.9."""
         mx = [("sender.test", "mx.sender.test", 10), *mx]
         hosts = [("mx.sender.test", SENDER_BOX), *hosts]
-        self.dns = Dnsmasq(self.folder, mx, hosts)
+        self.dns = Dnsmasq(self.folder, mx, hosts, ttl=ttl)
         return self.dns
 
     def relayd(self, name="relayd", workers=2, start=True, **options):

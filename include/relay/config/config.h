@@ -104,6 +104,14 @@ struct Route {
     std::string auth_password;
 };
 
+// Limits for the mail to one destination (docs/delivery.md, "Shaping"), shared by all workers.
+struct Shaping {
+    std::string domain;  // a recipient domain, lower case; also matches its subdomains
+    std::uint32_t connections_max = 0;              // 0: [delivery] connections_per_host_max
+    std::uint32_t messages_per_connection_max = 0;  // 0: [delivery] messages_per_connection_max
+    std::uint32_t messages_per_second = 0;          // 0: no rate limit
+};
+
 struct Delivery {
     std::vector<std::string> resolvers;  // "IP:PORT"; empty: /etc/resolv.conf
     std::uint32_t dns_timeout_ms = 5000;
@@ -126,6 +134,12 @@ struct Delivery {
     std::uint32_t final_timeout_s = 600;            // after the final dot: §4.5.3.2.6
     std::uint32_t tls_plaintext_fallback_s = 3600;  // remember a host that failed STARTTLS
     std::vector<Route> routes;
+    // DNS answers are kept for their TTL, bounded by these; state of an idle destination is
+    // dropped after destination_idle_s.
+    std::uint32_t dns_ttl_s_min = 30;
+    std::uint32_t dns_ttl_s_max = 3600;
+    std::uint32_t destination_idle_s = 300;
+    std::vector<Shaping> shaping;
 };
 
 struct Config {

@@ -4,8 +4,11 @@
 // A message's pending recipients are grouped by domain into jobs (one transaction per domain,
 // RFC 5321 §3.3 allows many recipients per transaction). Each destination (a recipient domain,
 // or a static route shared by many domains) has a queue of jobs, a resolved plan of hosts to
-// try (MX order, A/AAAA), and up to connections_per_host_max connections on this worker, each
-// taking jobs one after another (connection reuse) up to messages_per_connection_max.
+// try (MX order, A/AAAA, kept for the answers' TTL), and connections, each taking jobs one after
+// another (connection reuse). How many connections, how many jobs each, and how many jobs per
+// second start, is the destination's shape ([[shaping]] or the [delivery] defaults), counted
+// over all workers through the shared DestinationBudget. A destination idle for
+// destination_idle_s is dropped.
 //
 // Outcomes: 2xx delivered, 5xx failed (a DSN goes to the sender, never for the null sender),
 // 4xx or any connection, TLS or DNS trouble deferred to the next retry time; past the maximum
@@ -26,6 +29,8 @@
 
 #include "relay/base/result.h"
 #include "relay/config/config.h"
+#include "relay/delivery/destination_budget.h"
+#include "relay/delivery/idle_tracker.h"
 #include "relay/delivery/mx_plan.h"
 #include "relay/delivery/outbound_connection.h"
 #include "relay/delivery/outcome.h"
@@ -36,6 +41,10 @@
 #include "relay/tls/context.h"
 
 namespace relay::delivery {
+
+namespace internal {
+class ResolverLoop;
+}  // namespace internal
 
 // Which messages, and which of their recipients, a queue operation applies to.
 struct QueueSelector {
@@ -48,7 +57,9 @@ struct QueueSelector {
 
 class Delivery final : public OutboundOwner {
   public:
-    Delivery(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool);
+    // `budget` is shared by all workers' Delivery and outlives them.
+    Delivery(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
+             DestinationBudget& budget);
     ~Delivery();
     Delivery(const Delivery&) = delete;
     Delivery& operator=(const Delivery&) = delete;
@@ -80,19 +91,22 @@ class Delivery final : public OutboundOwner {
         std::vector<std::uint32_t> recipients;
     };
     struct Destination;
+    struct Shape;
     struct Link;  // a connection and the job it carries
     struct Attempt {
         std::uint32_t jobs_outstanding = 0;
         std::string last_error;
     };
-    class ResolverLoop;
 
     void dispatch(spool::QueueId id);
     Destination& destination_for(const std::string& domain);
     void kick(Destination& destination);
+    Shape shape_of(const Destination& destination) const;
+    void wait_for_budget(Destination& destination);
+    void sweep_idle();
     void resolve(Destination& destination);
     void resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s);
-    bool open_connection(Destination& destination);
+    bool open_connection(Destination& destination, DestinationBudget::Ticket ticket);
     void give_job(Link& link, Destination& destination);
     void send_job(Link& link);
     void defer_queue(Destination& destination, const std::string& reason);
@@ -116,8 +130,9 @@ class Delivery final : public OutboundOwner {
     engine::Reactor& reactor_;
     const config::Config& config_;
     spool::WorkerSpool& spool_;
+    DestinationBudget& budget_;
     RetryPolicy retry_;
-    std::unique_ptr<ResolverLoop> resolver_;
+    std::unique_ptr<internal::ResolverLoop> resolver_;
     std::optional<tls::Context> tls_opportunistic_;
     std::optional<tls::Context> tls_required_;
     std::vector<OutcomeListener*> listeners_;
@@ -127,6 +142,8 @@ class Delivery final : public OutboundOwner {
     std::unordered_map<spool::QueueId, engine::TimerQueue::TimerId> retry_timers_;
     std::unordered_map<OutboundConnection*, std::unique_ptr<Link>> links_;
     std::unordered_map<std::string, std::uint64_t> plaintext_until_ms_;  // hosts failing TLS
+    IdleTracker<std::string> idle_destinations_;  // keys of destinations_, by last use
+    engine::TimerQueue::TimerId sweep_timer_ = 0;
 
     bool stopping_ = false;
     std::function<void()> shutdown_done_;

@@ -104,6 +104,7 @@ struct MxLookup {
     // One line for the log and the DSN ("DNS lookup of MX for example.com timed out").
     std::string reason;
     std::vector<MxRecord> records;  // answer order; non-empty iff outcome is found
+    std::uint32_t ttl_s = 0;        // the smallest TTL of the answer's records; 0 unless found
 };
 
 enum class AddressFamilies : std::uint8_t { ipv4, ipv6, both };
@@ -118,6 +119,7 @@ struct AddressLookup {
     // a lookup is found as soon as one family has addresses, even if the other failed (the
     // reason then says so).
     std::vector<IpAddress> addresses;
+    std::uint32_t ttl_s = 0;  // the smallest TTL of the records kept; 0 unless found
 };
 
 }  // namespace relay::delivery

@@ -278,6 +278,65 @@ TEST_F(ResolverTest, ServerFailureIsTemporary) {
               "DNS lookup of A/AAAA for example.com failed: server failure (SERVFAIL)");
 }
 
+// An answer with MX or A records whose TTLs are 3600, `second_ttl` and 7200: the lookup keeps
+// the smallest.
+std::vector<std::uint8_t> answer_with_ttls(const std::vector<std::uint8_t>& query,
+                                           std::uint32_t second_ttl) {
+    std::vector<std::uint8_t> answer = testing::answer_with_rcode(query, 0);
+    const bool mx = answer[answer.size() - 3] == 15;  // the question's type, low byte
+    answer[7] = 3;                                    // ANCOUNT
+    const std::uint32_t ttls[] = {3600, second_ttl, 7200};
+    for (std::uint8_t index = 0; index < 3; ++index) {
+        const std::uint32_t ttl = ttls[index];
+        std::vector<std::uint8_t> record = {0xc0,
+                                            0x0c,
+                                            0x00,
+                                            static_cast<std::uint8_t>(mx ? 15 : 1),
+                                            0x00,
+                                            0x01,
+                                            static_cast<std::uint8_t>(ttl >> 24),
+                                            static_cast<std::uint8_t>(ttl >> 16),
+                                            static_cast<std::uint8_t>(ttl >> 8),
+                                            static_cast<std::uint8_t>(ttl)};
+        if (mx) {
+            // preference, then "mxN" under the question's name
+            record.insert(record.end(), {0x00, 0x08, 0x00, 10, 0x03, 'm', 'x',
+                                         static_cast<std::uint8_t>('0' + index), 0xc0, 0x0c});
+        } else {
+            record.insert(record.end(), {0x00, 0x04, 192, 0, 2, static_cast<std::uint8_t>(index)});
+        }
+        answer.insert(answer.end(), record.begin(), record.end());
+    }
+    return answer;
+}
+
+TEST_F(ResolverTest, LookupsKeepTheSmallestTtlOfTheAnswer) {
+    ScriptedDnsServer server(
+        [](const std::vector<std::uint8_t>& query) { return answer_with_ttls(query, 45); });
+    ResolverOptions options;
+    options.servers = {server.server()};
+    start(options);
+    const MxLookup lookup = mx("example.com");
+    ASSERT_EQ(lookup.outcome, DnsOutcome::found) << lookup.reason;
+    EXPECT_EQ(lookup.records.size(), 3u);
+    EXPECT_EQ(lookup.ttl_s, 45u);
+    const AddressLookup host = addresses("example.com", AddressFamilies::ipv4);
+    ASSERT_EQ(host.outcome, DnsOutcome::found) << host.reason;
+    EXPECT_EQ(host.addresses.size(), 3u);
+    EXPECT_EQ(host.ttl_s, 45u);
+}
+
+TEST_F(ResolverTest, TtlWithTheTopBitSetIsZero) {
+    // RFC 2181 §8: such a TTL is read as zero.
+    ScriptedDnsServer server([](const std::vector<std::uint8_t>& query) {
+        return answer_with_ttls(query, 0x80000001u);
+    });
+    ResolverOptions options;
+    options.servers = {server.server()};
+    start(options);
+    EXPECT_EQ(mx("example.com").ttl_s, 0u);
+}
+
 TEST_F(ResolverTest, GarbledAnswerIsMalformed) {
     ScriptedDnsServer server(testing::answer_truncated_record);
     ResolverOptions options;

@@ -203,6 +203,24 @@ TEST_F(ServerSessionTest, RecipientLimitAndPolicy) {
     EXPECT_EQ(feed("RCPT TO:<4@example.net>\r\n"), "452 4.5.3 Error: too many recipients\r\n");
 }
 
+TEST_F(ServerSessionTest, RepeatedRecipientIsKeptOnceAndStartsAFreshCheckNextMessage) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\n");
+    EXPECT_EQ(feed("RCPT TO:<1@example.net>\r\n"), "250 2.1.5 Ok\r\n");
+    EXPECT_EQ(feed("RCPT TO:<1@example.net>\r\n"), "250 2.1.5 Ok\r\n");
+    feed("RCPT TO:<2@example.net>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+    ASSERT_EQ(hooks.committed.size(), 1u);
+    EXPECT_EQ(hooks.committed[0].recipients,
+              (std::vector<std::string>{"1@example.net", "2@example.net"}));
+    session->commit_done(std::string("0123456789ABCDEF"));
+    take();
+    // The next transaction starts with no recipient seen.
+    feed("MAIL FROM:<a@example.com>\r\nRCPT TO:<2@example.net>\r\n");
+    feed("DATA\r\nSubject: y\r\n\r\nbody\r\n.\r\n");
+    ASSERT_EQ(hooks.committed.size(), 2u);
+    EXPECT_EQ(hooks.committed[1].recipients, (std::vector<std::string>{"2@example.net"}));
+}
+
 TEST_F(ServerSessionTest, Utf8AddressesNeedSmtputf8) {
     start();
     feed("EHLO c\r\n");

@@ -1,0 +1,343 @@
+// connections.cc -- a destination's connections: how many are opened, which host each goes
+// to, and the jobs each one carries.
+#include <chrono>
+
+#include "delivery_internal.h"
+#include "relay/base/clock.h"
+#include "relay/base/log.h"
+#include "relay/delivery/dsn.h"
+
+namespace relay::delivery {
+namespace {
+
+constexpr auto idle_connection_keep = std::chrono::seconds(2);
+constexpr auto budget_recheck = std::chrono::milliseconds(100);
+constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
+
+// The Received: trace field (RFC 5321 §4.4) prepended at send time.
+std::string received_header(const spool::QueuedMessage& message, const std::string& hostname,
+                            const std::vector<std::uint32_t>& recipients) {
+    const spool::Envelope& envelope = message.envelope;
+    std::string field = "Received: ";
+    if (envelope.origin == spool::Origin::client) {
+        field += "from " +
+                 (envelope.client_helo.empty() ? std::string("unknown") : envelope.client_helo);
+        field += " (" + envelope.client_ip + ")\r\n\t";
+    }
+    field += "by " + hostname + " (relay) with " +
+             (envelope.protocol.empty() ? std::string("ESMTP") : envelope.protocol) + " id " +
+             spool::format_queue_id(message.id);
+    if (recipients.size() == 1) {
+        field += "\r\n\tfor <" + message.recipients[recipients.front()].address + ">";
+    }
+    field += "; " + rfc5322_date(envelope.received_unix_ms) + "\r\n";
+    return field;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+void Delivery::kick(Destination& destination) {
+    if (stopping_ || destination.jobs.empty()) {
+        return;
+    }
+    if (destination.plan && !destination.plan->ok()) {
+        RouteFailure failure = *destination.plan->failure;
+        destination.plan.reset();  // the next attempt looks the route up again
+        if (failure.permanent) {
+            fail_queue(destination, failure);
+        } else {
+            defer_queue(destination, failure.reason);
+        }
+        return;
+    }
+    if (!destination.plan || unix_ms_now() >= destination.plan_expires_ms) {
+        resolve(destination);
+        return;
+    }
+    idle_destinations_.touch(destination.key, steady_ms(reactor_.now()));
+    std::size_t starting = 0;
+    for (OutboundConnection* connection : destination.connections) {
+        Link& link = *links_.at(connection);
+        if (link.done) {
+            continue;
+        }
+        // A connection still starting, or held back for the destination's message rate, will
+        // take a job soon.
+        bool will_take = !connection->ready() || link.rate_timer != 0;
+        if (will_take) {
+            ++starting;
+        } else if (!link.job) {
+            give_job(link, destination);
+            if (destination.jobs.empty()) {
+                return;
+            }
+        }
+    }
+    // The connections of every worker count against the destination's limit.
+    Shape shape = shape_of(destination);
+    while (starting < destination.jobs.size()) {
+        std::optional<DestinationBudget::Ticket> ticket =
+            budget_.try_connect(shape.budget_key, shape.connections_max);
+        if (!ticket) {
+            wait_for_budget(destination);
+            return;
+        }
+        if (!open_connection(destination, std::move(*ticket))) {
+            return;
+        }
+        ++starting;
+    }
+}
+
+// Another worker may free a connection of this destination at any time, and workers do not
+// tell each other: look again a little later.
+void Delivery::wait_for_budget(Destination& destination) {
+    if (destination.budget_timer != 0) {
+        return;
+    }
+    destination.budget_timer =
+        reactor_.timers().add(reactor_.now() + budget_recheck, [this, &destination] {
+            destination.budget_timer = 0;
+            kick(destination);
+        });
+}
+
+bool Delivery::open_connection(Destination& destination, DestinationBudget::Ticket ticket) {
+    std::uint64_t now = unix_ms_now();
+    const DeliveryTarget* chosen = nullptr;
+    for (const DeliveryTarget& target : destination.plan->targets) {
+        std::string name = target.host + "|" + target.address.to_string();
+        auto failed = destination.failed_targets.find(name);
+        if (failed == destination.failed_targets.end() ||
+            now - failed->second > target_failure_memory_ms) {
+            chosen = &target;
+            break;
+        }
+    }
+    if (chosen == nullptr) {
+        // Every host failed recently. Jobs wait for a connection that works; without any,
+        // they are deferred with the last error and the hosts are tried afresh next time.
+        bool working = false;
+        for (OutboundConnection* connection : destination.connections) {
+            working = working || !links_.at(connection)->done;
+        }
+        destination.failed_targets.clear();
+        if (!working) {
+            defer_queue(destination, destination.last_error.empty()
+                                         ? "no host of " + destination.domain + " is reachable"
+                                         : destination.last_error);
+        }
+        return false;
+    }
+    config::TlsPolicy policy =
+        destination.route != nullptr ? destination.route->tls : config_.delivery.tls;
+    OutboundSettings settings;
+    settings.client.helo_name = config_.server.hostname;
+    settings.client.require_tls = policy == config::TlsPolicy::required;
+    settings.client.try_starttls = policy != config::TlsPolicy::none;
+    settings.timeouts = &config_.delivery;
+    if (policy == config::TlsPolicy::required) {
+        settings.tls = tls_required_ ? &*tls_required_ : nullptr;
+    } else if (policy == config::TlsPolicy::opportunistic) {
+        auto plaintext = plaintext_until_ms_.find(chosen->host);
+        bool remembered = plaintext != plaintext_until_ms_.end() && plaintext->second > now;
+        settings.tls = remembered ? nullptr : &*tls_opportunistic_;
+    }
+    if (destination.route != nullptr) {
+        settings.client.auth_username = destination.route->auth_username;
+        settings.client.auth_password = destination.route->auth_password;
+    }
+    auto link = std::make_unique<Link>();
+    link->destination = &destination;
+    link->tls_policy = policy;
+    link->ticket = std::move(ticket);
+    link->connection =
+        std::make_unique<OutboundConnection>(reactor_, *this, *chosen, std::move(settings));
+    OutboundConnection* connection = link->connection.get();
+    destination.connections.push_back(connection);
+    links_.emplace(connection, std::move(link));
+    connection->connect();
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+void Delivery::on_ready(OutboundConnection& connection) {
+    Link& link = *links_.at(&connection);
+    if (stopping_) {
+        link.done = true;
+        connection.quit();
+        return;
+    }
+    link.destination->failed_targets.erase(connection.target().host + "|" +
+                                           connection.target().address.to_string());
+    give_job(link, *link.destination);
+}
+
+void Delivery::give_job(Link& link, Destination& destination) {
+    reactor_.timers().cancel(link.idle_timer);
+    link.idle_timer = 0;
+    OutboundConnection* connection = link.connection.get();
+    if (stopping_ || link.done) {
+        return;
+    }
+    if (link.rate_timer != 0) {
+        return;  // the rate timer gives the next job
+    }
+    Shape shape = shape_of(destination);
+    if (connection->transactions() >= shape.messages_per_connection_max) {
+        link.done = true;
+        connection->quit();
+        reactor_.defer([this, &destination] { kick(destination); });
+        return;
+    }
+    if (destination.jobs.empty()) {
+        link.idle_timer =
+            reactor_.timers().add(reactor_.now() + idle_connection_keep, [this, connection] {
+                auto found = links_.find(connection);
+                if (found == links_.end()) {
+                    return;
+                }
+                found->second->idle_timer = 0;
+                found->second->done = true;
+                connection->quit();
+            });
+        return;
+    }
+    auto wait = budget_.take_message(
+        shape.budget_key, shape.messages_per_second,
+        std::chrono::duration_cast<std::chrono::microseconds>(reactor_.now().time_since_epoch()));
+    if (wait.count() > 0) {
+        link.rate_timer = reactor_.timers().add(reactor_.now() + wait, [this, connection] {
+            auto found = links_.find(connection);
+            if (found == links_.end()) {
+                return;
+            }
+            Link& waiting = *found->second;
+            waiting.rate_timer = 0;
+            give_job(waiting, *waiting.destination);
+        });
+        return;
+    }
+    link.job = std::move(destination.jobs.front());
+    destination.jobs.pop_front();
+    send_job(link);
+}
+
+// The message goes out streamed from the spool (a damaged copy is found while it is read: the
+// session then fails the transaction and its recipients get 554 5.3.0).
+void Delivery::send_job(Link& link) {
+    spool::QueuedMessage* message = spool_.find(link.job->id);
+    auto reader = spool_.open_body(link.job->id, config_.delivery.body_piece_bytes);
+    if (message == nullptr || !reader) {  // deleted meanwhile
+        link.job.reset();
+        give_job(link, *link.destination);
+        return;
+    }
+    smtp::OutboundMessage outbound;
+    outbound.reverse_path = message->envelope.reverse_path;
+    for (std::uint32_t recipient : link.job->recipients) {
+        outbound.recipients.push_back(message->recipients[recipient].address);
+    }
+    outbound.smtputf8 = message->envelope.smtputf8;
+    outbound.eight_bit = message->envelope.eight_bit;
+    outbound.prefix = received_header(*message, config_.server.hostname, link.job->recipients);
+    outbound.body_bytes = message->envelope.body_bytes;
+    outbound.body_ends_with_crlf = message->envelope.ends_with_crlf;
+    link.connection->send(outbound, std::make_unique<SpoolBodySource>(std::move(reader)));
+}
+
+void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult result) {
+    Link& link = *links_.at(&connection);
+    RELAY_ASSERT(link.job.has_value());
+    Job job = std::move(*link.job);
+    link.job.reset();
+    std::string error;
+    if (spool::QueuedMessage* message = spool_.find(job.id)) {
+        bool complete = result.recipient_replies.size() == job.recipients.size();
+        for (std::size_t index = 0; index < job.recipients.size(); ++index) {
+            smtp::Reply reply = complete ? result.recipient_replies[index]
+                                         : smtp::Reply{451, "4.3.0", "internal: reply missing"};
+            RecipientOutcome outcome;
+            outcome.kind = reply.positive()    ? RecipientOutcome::Kind::delivered
+                           : reply.permanent() ? RecipientOutcome::Kind::failed
+                                               : RecipientOutcome::Kind::deferred;
+            bool relay_failed =
+                complete && index < result.relay_failed.size() && result.relay_failed[index];
+            outcome.remote = result.local || relay_failed ? std::string() : connection.name();
+            outcome.reply = reply.summary();
+            if (outcome.kind == RecipientOutcome::Kind::deferred) {
+                error = outcome.remote.empty() ? outcome.reply
+                                               : outcome.remote + " said: " + outcome.reply;
+            }
+            record(*message, job.recipients[index], std::move(outcome));
+        }
+    }
+    job_done(job.id, error);
+    if (stopping_) {
+        link.done = true;
+        connection.quit();
+        return;
+    }
+    give_job(link, *link.destination);
+}
+
+void Delivery::on_failed(OutboundConnection& connection, const std::string& reason) {
+    Link& link = *links_.at(&connection);
+    link.done = true;
+    reactor_.timers().cancel(link.idle_timer);
+    link.idle_timer = 0;
+    reactor_.timers().cancel(link.rate_timer);
+    link.rate_timer = 0;
+    Destination& destination = *link.destination;
+    if (reason.empty()) {
+        return;  // an orderly QUIT
+    }
+    destination.last_error = reason;
+    if (connection.tls_failed() && !connection.tls_active() &&
+        link.tls_policy == config::TlsPolicy::opportunistic) {
+        // RFC 7435: under opportunistic TLS, a host whose STARTTLS fails gets plaintext for a
+        // while. Under `required` it is a failed host like any other.
+        plaintext_until_ms_[connection.target().host] =
+            unix_ms_now() + std::uint64_t{config_.delivery.tls_plaintext_fallback_s} * 1000;
+        log::warning("{}; retrying {} without TLS", reason, connection.target().host);
+    } else if (connection.transactions() == 0) {
+        destination.failed_targets[connection.target().host + "|" +
+                                   connection.target().address.to_string()] = unix_ms_now();
+        log::info("{}", reason);
+    }
+    if (link.job) {
+        Job job = std::move(*link.job);
+        link.job.reset();
+        job_done(job.id, reason);
+    }
+    if (!stopping_) {
+        reactor_.defer([this, &destination] { kick(destination); });
+    }
+}
+
+void Delivery::on_closed(OutboundConnection& connection) {
+    // Destroyed on a later turn: the connection is still inside its own callback.
+    reactor_.defer([this, pointer = &connection] {
+        auto found = links_.find(pointer);
+        if (found == links_.end()) {
+            return;
+        }
+        Destination& destination = *found->second->destination;
+        std::erase(destination.connections, pointer);
+        reactor_.timers().cancel(found->second->idle_timer);
+        reactor_.timers().cancel(found->second->rate_timer);
+        links_.erase(found);
+        if (stopping_) {
+            maybe_finish_shutdown();
+        } else {
+            kick(destination);
+        }
+    });
+}
+
+}  // namespace relay::delivery

@@ -1,0 +1,141 @@
+// routing.cc -- a destination's route: static routes, MX lookups, A/AAAA lookups, the plan.
+#include <algorithm>
+#include <limits>
+#include <memory>
+
+#include "delivery_internal.h"
+#include "relay/base/clock.h"
+#include "relay/base/log.h"
+#include "relay/delivery/idna.h"
+#include "relay/smtp/address.h"
+#include "resolver_loop.h"
+
+namespace relay::delivery {
+namespace {
+
+// The TTL of a plan that needed no DNS answer (an address literal): bounded by dns_ttl_s_max.
+constexpr std::uint32_t no_dns_ttl_s = std::numeric_limits<std::uint32_t>::max();
+
+}  // namespace
+
+void Delivery::resolve(Destination& destination) {
+    if (destination.resolving) {
+        return;
+    }
+    destination.resolving = true;
+    MxPlanOptions options;
+    options.hosts_max = config_.delivery.hosts_per_domain_max;
+    options.port = config_.delivery.port;
+    options.local_host_names = {smtp::ascii_lower(config_.server.hostname)};
+    Destination* target = &destination;
+    // Every plan reaches resolved() on a later turn, never from inside resolve():
+    // kick -> resolve -> resolved -> kick would recurse.
+    auto settle = [this, target](RoutePlan plan, std::uint32_t ttl_s) {
+        reactor_.defer([this, target, plan = std::move(plan), ttl_s]() mutable {
+            resolved(*target, std::move(plan), ttl_s);
+        });
+    };
+
+    // `ttl_s`: how long the answer that named the hosts may be kept (the MX answer's TTL).
+    auto expand = [this, settle, options](HostPlan hosts, std::uint32_t ttl_s) {
+        if (!hosts.ok()) {
+            RoutePlan failed;
+            failed.domain = hosts.domain;
+            failed.failure = hosts.failure;
+            settle(std::move(failed), 0);
+            return;
+        }
+        auto lookups = std::make_shared<std::vector<AddressLookup>>();
+        auto outstanding = std::make_shared<std::size_t>(0);
+        auto plan_hosts = std::make_shared<HostPlan>(std::move(hosts));
+        auto finish = [settle, options, lookups, plan_hosts, ttl_s] {
+            // The plan is as old as its oldest answer.
+            std::uint32_t plan_ttl_s = ttl_s;
+            for (const AddressLookup& lookup : *lookups) {
+                if (lookup.outcome == DnsOutcome::found) {
+                    plan_ttl_s = std::min(plan_ttl_s, lookup.ttl_s);
+                }
+            }
+            settle(plan_targets(*plan_hosts, *lookups, options, thread_random_source()),
+                   plan_ttl_s);
+        };
+        for (const PlannedHost& host : plan_hosts->hosts) {
+            if (!host.needs_address_lookup()) {
+                continue;
+            }
+            ++*outstanding;
+            auto started = resolver_->resolver().lookup_addresses(
+                host.name, AddressFamilies::both,
+                [lookups, outstanding, finish](AddressLookup lookup) {
+                    lookups->push_back(std::move(lookup));
+                    if (--*outstanding == 0) {
+                        finish();
+                    }
+                });
+            if (!started) {
+                --*outstanding;
+            }
+        }
+        resolver_->after_call();
+        if (*outstanding == 0) {
+            finish();
+        }
+    };
+
+    if (destination.route != nullptr) {
+        const std::string& host = destination.route->host;
+        std::size_t colon = host.rfind(':');
+        std::string name = host.substr(0, colon);
+        auto port = static_cast<std::uint16_t>(std::stoi(host.substr(colon + 1)));
+        options.port = port;
+        if (auto literal = IpAddress::parse(
+                name.size() > 2 && name.front() == '[' ? name.substr(1, name.size() - 2) : name)) {
+            RoutePlan plan;
+            plan.domain = destination.domain;
+            plan.targets.push_back(DeliveryTarget{name, true, 0, *literal, port});
+            settle(std::move(plan), no_dns_ttl_s);
+            return;
+        }
+        HostPlan hosts;
+        hosts.domain = destination.domain;
+        hosts.hosts.push_back(PlannedHost{smtp::ascii_lower(name), 0, false, std::nullopt});
+        expand(std::move(hosts), no_dns_ttl_s);
+        return;
+    }
+    // DNS needs the A-label form of an internationalised domain (the envelope keeps UTF-8).
+    std::string lookup = domain_to_ascii(destination.domain).value_or(destination.domain);
+    if (auto literal = plan_hosts_without_dns(lookup)) {
+        expand(std::move(*literal), no_dns_ttl_s);
+        return;
+    }
+    auto started =
+        resolver_->resolver().lookup_mx(lookup, [expand, lookup, options](const MxLookup& mx) {
+            // Without MX records (A/AAAA as the implicit MX), the address answers bound the plan.
+            std::uint32_t ttl_s = mx.outcome == DnsOutcome::found ? mx.ttl_s : no_dns_ttl_s;
+            expand(plan_hosts(lookup, mx, options, thread_random_source()), ttl_s);
+        });
+    resolver_->after_call();
+    if (!started) {
+        RoutePlan failed;
+        failed.domain = destination.domain;
+        failed.failure = RouteFailure{false, 451, "4.4.3", started.error().message};
+        settle(std::move(failed), 0);
+    }
+}
+
+void Delivery::resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s) {
+    destination.resolving = false;
+    if (!plan.ok()) {
+        log::info("route to {}: {}", destination.domain, plan.failure->reason);
+    }
+    // A failed plan is used once (kick drops it); a working one is kept for the DNS answers'
+    // TTL, within the operator's bounds.
+    if (plan.ok()) {
+        ttl_s = std::clamp(ttl_s, config_.delivery.dns_ttl_s_min, config_.delivery.dns_ttl_s_max);
+    }
+    destination.plan = std::move(plan);
+    destination.plan_expires_ms = unix_ms_now() + std::uint64_t{ttl_s} * 1000;
+    kick(destination);
+}
+
+}  // namespace relay::delivery
