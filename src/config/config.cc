@@ -201,6 +201,11 @@ class Section {
         return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
     }
 
+    // The node of a key already read, for the line number of a later complaint.
+    const toml::node* node(std::string_view key) const {
+        return table_ == nullptr ? nullptr : table_->get(key);
+    }
+
   private:
     const toml::node* find(std::string_view key) {
         used_.insert(std::string(key));
@@ -238,6 +243,11 @@ void read_server(Section& root, Config& config, std::vector<std::string>& errors
     Section server(root.table("server"), "server", errors, file);
     config.server.hostname = default_hostname();
     server.string("hostname", config.server.hostname);
+    if (server.node("hostname") != nullptr && !is_host_name(config.server.hostname)) {
+        server.fail(server.node("hostname"), "hostname",
+                    "must be a host name (letters, digits, hyphens, dots; got \"" +
+                        config.server.hostname + "\")");
+    }
     server.integer("workers", config.server.workers, 0, 256);
     server.choice("log_level", config.server.log_level,
                   {{"debug", std::string("debug")},
@@ -246,6 +256,18 @@ void read_server(Section& root, Config& config, std::vector<std::string>& errors
                    {"error", std::string("error")}});
     server.integer("shutdown_grace_s", config.server.shutdown_grace_s, 0, 3600);
     server.finish();
+}
+
+// Two listeners on one address would fail only when relayd binds the second.
+void check_unique(Section& section, const toml::table* table, const Config& config,
+                  const engine::SocketAddress& address) {
+    for (const Listener& earlier : config.listeners) {
+        if (earlier.address == address) {
+            section.fail(table->get("address"), "address",
+                         "is already the address of listener \"" + earlier.name + "\"");
+            return;
+        }
+    }
 }
 
 void read_listeners(Section& root, Config& config, std::vector<std::string>& errors,
@@ -260,8 +282,11 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
         section.string("address", address);
         if (address.empty()) {
             section.fail(table, "address", "is required (\"IP:PORT\")");
+        } else if (auto endpoint = parse_endpoint(address); !endpoint) {
+            section.fail(table->get("address"), "address", endpoint.error().message);
         } else if (auto parsed = engine::SocketAddress::parse(address)) {
             listener.address = *parsed;
+            check_unique(section, table, config, *parsed);
         } else {
             section.fail(table->get("address"), "address",
                          "must be \"IP:PORT\" or \"[IPv6]:PORT\" (got \"" + address + "\")");
@@ -343,11 +368,16 @@ void read_routes(Section& root, Config& config, std::vector<std::string>& errors
         section.string("host", route.host);
         if (route.domain.empty()) {
             section.fail(table, "domain", "is required (a recipient domain, or \"*\")");
+        } else if (route.domain != "*" && !is_domain_name(route.domain)) {
+            section.fail(table->get("domain"), "domain",
+                         "must be a domain name or \"*\" (got \"" + route.domain + "\")");
         }
         if (route.host.empty()) {
             section.fail(table, "host", "is required (\"HOST:PORT\")");
-        } else if (route.host.rfind(':') == std::string::npos) {
-            section.fail(table->get("host"), "host", "must be \"HOST:PORT\"");
+        } else if (auto endpoint = parse_endpoint(route.host)) {
+            route.endpoint = *endpoint;
+        } else {
+            section.fail(table->get("host"), "host", endpoint.error().message);
         }
         route.tls = read_tls_policy(section, config.delivery.tls);
         section.string("auth_username", route.auth_username);
@@ -363,9 +393,11 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     Delivery& d = config.delivery;
     delivery.string_list("resolvers", d.resolvers);
     for (const std::string& resolver : d.resolvers) {
-        if (!engine::SocketAddress::parse(resolver)) {
-            delivery.fail(nullptr, "resolvers",
-                          "entries must be \"IP:PORT\" (got \"" + resolver + "\")");
+        auto parsed = engine::SocketAddress::parse(resolver);
+        if (!parsed || parsed->port() == 0) {
+            delivery.fail(delivery.node("resolvers"), "resolvers",
+                          "entries must be \"IP:PORT\" with a port from 1 to 65535 (got \"" +
+                              resolver + "\")");
         }
     }
     delivery.integer("dns_timeout_ms", d.dns_timeout_ms, 100, 60000);

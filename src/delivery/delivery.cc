@@ -208,6 +208,12 @@ Delivery::Delivery(engine::Reactor& reactor, const config::Config& config,
     retry_.maximum_age_s = config.delivery.maximum_age_s;
 }
 
+void Delivery::reconfigure(std::shared_ptr<const config::Config> config) {
+    retry_.schedule_s = config->delivery.retry_schedule_s;
+    retry_.maximum_age_s = config->delivery.maximum_age_s;
+    snapshot_ = std::move(config);
+}
+
 Delivery::~Delivery() {
     reactor_.timers().cancel(grace_timer_);
     for (auto& [id, timer] : retry_timers_) {
@@ -438,10 +444,8 @@ void Delivery::resolve(Destination& destination) {
     };
 
     if (destination.route != nullptr) {
-        const std::string& host = destination.route->host;
-        std::size_t colon = host.rfind(':');
-        std::string name = host.substr(0, colon);
-        auto port = static_cast<std::uint16_t>(std::stoi(host.substr(colon + 1)));
+        const std::string& name = destination.route->endpoint.host;
+        std::uint16_t port = destination.route->endpoint.port;
         options.port = port;
         if (auto literal = IpAddress::parse(
                 name.size() > 2 && name.front() == '[' ? name.substr(1, name.size() - 2) : name)) {
@@ -784,7 +788,7 @@ void Delivery::attempt_done(spool::QueueId id, const std::string& error) {
     auto next = retry_.next_attempt_unix_ms(attempts, message->envelope.received_unix_ms, now);
     if (!next) {
         std::string reason = "4.4.7 message expired after " +
-                             std::to_string(config_.delivery.maximum_age_s / 3600) +
+                             std::to_string(retry_.maximum_age_s / 3600) +
                              " hours in the queue; last error: " + error;
         for (std::uint32_t index = 0; index < message->recipients.size(); ++index) {
             if (message->recipients[index].status == spool::RecipientStatus::pending) {

@@ -20,26 +20,25 @@ spool::SpoolOptions spool_options(const config::Config& config, spool::SpoolFold
 
 }  // namespace
 
-RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
+RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
                          int worker_count)
     : reactor_(reactor),
-      spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
+      started_config_(std::move(config)),
+      spool_(reactor, reactor.index(), spool_options(*started_config_, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
-      delivery_(reactor, config, spool_),
-      ingress_(reactor, config, spool_, limits) {}
+      delivery_(reactor, *started_config_, spool_),
+      ingress_(reactor, started_config_, spool_, limits) {}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
 }
 
-Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor,
-                                                        const config::Config& config,
-                                                        spool::SpoolFolder& folder,
-                                                        ingress::ConnectionLimits& limits,
-                                                        int worker_count) {
+Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
+    engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
+    spool::SpoolFolder& folder, ingress::ConnectionLimits& limits, int worker_count) {
     std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, config, folder, limits, worker_count));
+        new RelayWorker(reactor, std::move(config), folder, limits, worker_count));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {
@@ -62,6 +61,11 @@ void RelayWorker::schedule_compaction() {
         spool_.compact();
         schedule_compaction();
     });
+}
+
+void RelayWorker::reconfigure(const std::shared_ptr<const config::Config>& config) {
+    ingress_.reconfigure(config);
+    delivery_.reconfigure(config);
 }
 
 void RelayWorker::shutdown() {

@@ -5,6 +5,11 @@
 // resolve against the folder of the config file. docs/configuration.md lists every key;
 // config/relayd.example.toml shows them all with comments.
 //
+// Every value is checked completely at load (ranges, host names, addresses, ports) and kept
+// parsed, so that a file `relayd --check-config` accepts cannot fail later and no worker ever
+// converts text. A loaded Config is never changed: on SIGHUP a new one is loaded and swapped in
+// whole (config/reload.h).
+//
 // Thread: loaded on the main thread; afterwards shared read-only by every thread.
 #pragma once
 
@@ -13,6 +18,7 @@
 #include <vector>
 
 #include "relay/base/result.h"
+#include "relay/config/values.h"
 #include "relay/engine/socket_address.h"
 #include "relay/message/message_pass.h"
 
@@ -23,12 +29,14 @@ struct Server {
     int workers = 0;       // 0: one per CPU
     std::string log_level = "info";
     std::uint32_t shutdown_grace_s = 30;
+    bool operator==(const Server&) const = default;
 };
 
 struct Listener {
     std::string name;
     engine::SocketAddress address;
     message::BareLineEndings bare_line_endings = message::BareLineEndings::reject;
+    bool operator==(const Listener&) const = default;
 };
 
 struct Limits {
@@ -48,6 +56,7 @@ struct Limits {
     // Slowest message data accepted, averaged over the data phase (0: no minimum).
     std::uint32_t data_bytes_per_s_min = 1024;
     bool require_valid_utf8 = true;
+    bool operator==(const Limits&) const = default;
 };
 
 struct Timeouts {
@@ -56,6 +65,7 @@ struct Timeouts {
     std::uint32_t transaction_s = 1800;    // from MAIL to the end of the data
     std::uint32_t data_rate_grace_s = 30;  // data time before the minimum rate applies
     std::uint32_t close_s = 10;            // for the last replies to be read before closing
+    bool operator==(const Timeouts&) const = default;
 };
 
 struct Spool {
@@ -63,6 +73,7 @@ struct Spool {
     std::uint64_t segment_bytes_max = 256ull << 20;
     std::uint32_t chunk_bytes = 1u << 20;
     std::uint64_t cache_bytes_max = 256ull << 20;  // message bodies kept in memory, per process
+    bool operator==(const Spool&) const = default;
 };
 
 enum class TlsPolicy { none, opportunistic, required };
@@ -70,9 +81,11 @@ enum class TlsPolicy { none, opportunistic, required };
 struct Route {
     std::string domain;  // a recipient domain, or "*" for every domain (smarthost)
     std::string host;    // "IP:PORT" or "name:port" (resolved through DNS, A/AAAA)
+    Endpoint endpoint;   // `host` parsed
     TlsPolicy tls = TlsPolicy::opportunistic;
     std::string auth_username;
     std::string auth_password;
+    bool operator==(const Route&) const = default;
 };
 
 struct Delivery {
@@ -97,6 +110,7 @@ struct Delivery {
     std::uint32_t final_timeout_s = 600;            // after the final dot: §4.5.3.2.6
     std::uint32_t tls_plaintext_fallback_s = 3600;  // remember a host that failed STARTTLS
     std::vector<Route> routes;
+    bool operator==(const Delivery&) const = default;
 };
 
 struct Config {
@@ -110,7 +124,8 @@ struct Config {
 };
 
 Result<Config> load(const std::string& path);
-// Parses TOML text; relative paths resolve against `base_folder`.
+// Parses TOML text; relative paths resolve against `base_folder`. Reads no file, so that tests
+// and the fuzz harness need none.
 Result<Config> parse(std::string_view text, const std::string& base_folder,
                      const std::string& file_name);
 

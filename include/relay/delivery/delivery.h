@@ -55,6 +55,9 @@ class Delivery final : public OutboundOwner {
 
     // Creates the resolver and TLS context, and schedules every message already in the spool.
     Status start();
+    // A reloaded configuration (config/reload.h says which keys change): retries scheduled from
+    // now on follow its retry policy. The snapshot is kept for the parts that will read it.
+    void reconfigure(std::shared_ptr<const config::Config> config);
     // A message became durable: schedule it.
     void enqueue(spool::QueueId id);
     // Stops starting deliveries; lets transactions in flight end (or aborts them after the
@@ -115,6 +118,7 @@ class Delivery final : public OutboundOwner {
 
     engine::Reactor& reactor_;
     const config::Config& config_;
+    std::shared_ptr<const config::Config> snapshot_;  // the last reloaded configuration
     spool::WorkerSpool& spool_;
     RetryPolicy retry_;
     std::unique_ptr<ResolverLoop> resolver_;
