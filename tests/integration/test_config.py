@@ -158,3 +158,26 @@ def test_sighup_names_a_listener_change_that_needs_a_restart(relayd_factory):
     assert recipients_accepted(relayd, 4) == 3  # still served on the old address
     with pytest.raises(OSError):
         SmtpClient(new_port, timeout=1)
+
+
+def test_sighup_applies_a_shorter_timeout_to_an_open_session(relayd_factory):
+    relayd = relayd_factory(settings="[timeouts]\ncommand_s = 300\n")
+    with SmtpClient(relayd.port, timeout=10) as client:
+        client.ehlo()
+        reload(relayd, "[timeouts]\ncommand_s = 1\n", "timeouts applied")
+        reply = client.reply(timeout=5)
+        assert (reply.code, reply.enhanced) == (421, "4.4.2"), reply
+
+
+def test_sighup_applies_a_lower_connection_limit_to_new_connections(relayd_factory):
+    relayd = relayd_factory()
+    with SmtpClient(relayd.port) as first, SmtpClient(relayd.port) as second:
+        first.ehlo()
+        second.ehlo()
+        reload(relayd, "[limits]\nconnections_per_client_max = 2\n", "limits applied")
+        # The two open connections stay; a third from the same address is refused.
+        with SmtpClient(relayd.port, greet=False) as third:
+            reply = third.reply()
+            assert (reply.code, reply.enhanced) == (421, "4.7.0"), reply
+        first.expect("NOOP", 250)
+        second.expect("NOOP", 250)
