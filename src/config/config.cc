@@ -4,16 +4,18 @@
 // All problems found are reported together, one per line, each naming its key and line.
 #include "relay/config/config.h"
 
-#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
+
+#include "toml_parser.h"
 
 namespace relay::config {
 namespace {
@@ -203,6 +205,11 @@ class Section {
         return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
     }
 
+    // The node of a key already read, for the line number of a later complaint.
+    const toml::node* node(std::string_view key) const {
+        return table_ == nullptr ? nullptr : table_->get(key);
+    }
+
   private:
     const toml::node* find(std::string_view key) {
         used_.insert(std::string(key));
@@ -240,6 +247,11 @@ void read_server(Section& root, Config& config, std::vector<std::string>& errors
     Section server(root.table("server"), "server", errors, file);
     config.server.hostname = default_hostname();
     server.string("hostname", config.server.hostname);
+    if (server.node("hostname") != nullptr && !is_host_name(config.server.hostname)) {
+        server.fail(server.node("hostname"), "hostname",
+                    "must be a host name (letters, digits, hyphens, dots; got \"" +
+                        config.server.hostname + "\")");
+    }
     server.integer("workers", config.server.workers, 0, 256);
     server.choice("log_level", config.server.log_level,
                   {{"debug", std::string("debug")},
@@ -248,6 +260,18 @@ void read_server(Section& root, Config& config, std::vector<std::string>& errors
                    {"error", std::string("error")}});
     server.integer("shutdown_grace_s", config.server.shutdown_grace_s, 0, 3600);
     server.finish();
+}
+
+// Two listeners on one address would fail only when relayd binds the second.
+void check_unique(Section& section, const toml::table* table, const Config& config,
+                  const engine::SocketAddress& address) {
+    for (const Listener& earlier : config.listeners) {
+        if (earlier.address == address) {
+            section.fail(table->get("address"), "address",
+                         "is already the address of listener \"" + earlier.name + "\"");
+            return;
+        }
+    }
 }
 
 void read_listeners(Section& root, Config& config, std::vector<std::string>& errors,
@@ -262,8 +286,11 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
         section.string("address", address);
         if (address.empty()) {
             section.fail(table, "address", "is required (\"IP:PORT\")");
+        } else if (auto endpoint = parse_endpoint(address); !endpoint) {
+            section.fail(table->get("address"), "address", endpoint.error().message);
         } else if (auto parsed = engine::SocketAddress::parse(address)) {
             listener.address = *parsed;
+            check_unique(section, table, config, *parsed);
         } else {
             section.fail(table->get("address"), "address",
                          "must be \"IP:PORT\" or \"[IPv6]:PORT\" (got \"" + address + "\")");
@@ -376,11 +403,16 @@ void read_routes(Section& root, Config& config, std::vector<std::string>& errors
         section.string("host", route.host);
         if (route.domain.empty()) {
             section.fail(table, "domain", "is required (a recipient domain, or \"*\")");
+        } else if (route.domain != "*" && !is_domain_name(route.domain)) {
+            section.fail(table->get("domain"), "domain",
+                         "must be a domain name or \"*\" (got \"" + route.domain + "\")");
         }
         if (route.host.empty()) {
             section.fail(table, "host", "is required (\"HOST:PORT\")");
-        } else if (route.host.rfind(':') == std::string::npos) {
-            section.fail(table->get("host"), "host", "must be \"HOST:PORT\"");
+        } else if (auto endpoint = parse_endpoint(route.host)) {
+            route.endpoint = *endpoint;
+        } else {
+            section.fail(table->get("host"), "host", endpoint.error().message);
         }
         route.tls = read_tls_policy(section, config.delivery.tls);
         section.string("auth_username", route.auth_username);
@@ -417,9 +449,11 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     Delivery& d = config.delivery;
     delivery.string_list("resolvers", d.resolvers);
     for (const std::string& resolver : d.resolvers) {
-        if (!engine::SocketAddress::parse(resolver)) {
-            delivery.fail(nullptr, "resolvers",
-                          "entries must be \"IP:PORT\" (got \"" + resolver + "\")");
+        auto parsed = engine::SocketAddress::parse(resolver);
+        if (!parsed || parsed->port() == 0) {
+            delivery.fail(delivery.node("resolvers"), "resolvers",
+                          "entries must be \"IP:PORT\" with a port from 1 to 65535 (got \"" +
+                              resolver + "\")");
         }
     }
     delivery.integer("dns_timeout_ms", d.dns_timeout_ms, 100, 60000);
@@ -451,10 +485,32 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     read_shaping(root, config, errors, file);
 }
 
+// TOML allows no control character but tab, CR and LF outside escapes. They are refused before
+// tomlplusplus sees them: its parser asserts on some (a NUL where a key starts), which in a
+// release build is an assumption the compiler may act on, not a check.
+Status check_characters(std::string_view text, const std::string& file_name) {
+    std::size_t line = 1;
+    for (char c : text) {
+        auto byte = static_cast<unsigned char>(c);
+        if (byte == '\n') {
+            ++line;
+        } else if ((byte < 0x20 && byte != '\t' && byte != '\r') || byte == 0x7f) {
+            char code[8];
+            std::snprintf(code, sizeof code, "0x%02x", byte);
+            return Error{file_name + ":" + std::to_string(line) + ": control character " + code +
+                         " is not allowed in TOML (write it as an escape in a string)"};
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 Result<Config> parse(std::string_view text, const std::string& base_folder,
                      const std::string& file_name) {
+    if (Status characters = check_characters(text, file_name); !characters) {
+        return characters.error();
+    }
     toml::table document;
     try {
         document = toml::parse(text, file_name);

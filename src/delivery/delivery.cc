@@ -20,6 +20,12 @@ Delivery::Delivery(engine::Reactor& reactor, const config::Config& config,
     retry_.maximum_age_s = config.delivery.maximum_age_s;
 }
 
+void Delivery::reconfigure(std::shared_ptr<const config::Config> config) {
+    retry_.schedule_s = config->delivery.retry_schedule_s;
+    retry_.maximum_age_s = config->delivery.maximum_age_s;
+    snapshot_ = std::move(config);
+}
+
 Delivery::~Delivery() {
     reactor_.timers().cancel(grace_timer_);
     reactor_.timers().cancel(sweep_timer_);

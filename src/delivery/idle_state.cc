@@ -18,7 +18,7 @@ constexpr std::size_t sweep_destinations_max = 10000;
 }  // namespace
 
 void Delivery::sweep_idle() {
-    const std::uint64_t idle_ms = std::uint64_t{config_.delivery.destination_idle_s} * 1000;
+    const std::uint64_t idle_ms = std::uint64_t{current().delivery.destination_idle_s} * 1000;
     const std::uint64_t now_ms = steady_ms(reactor_.now());
     if (now_ms > idle_ms) {
         for (const std::string& key :

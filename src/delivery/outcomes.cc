@@ -105,7 +105,7 @@ void Delivery::attempt_done(spool::QueueId id, const std::string& error) {
     auto next = retry_.next_attempt_unix_ms(attempts, message->envelope.received_unix_ms, now);
     if (!next) {
         std::string reason = "4.4.7 message expired after " +
-                             std::to_string(config_.delivery.maximum_age_s / 3600) +
+                             std::to_string(retry_.maximum_age_s / 3600) +
                              " hours in the queue; last error: " + error;
         for (std::uint32_t index = 0; index < message->recipients.size(); ++index) {
             if (message->recipients[index].status == spool::RecipientStatus::pending) {

@@ -83,10 +83,8 @@ void Delivery::resolve(Destination& destination) {
     };
 
     if (destination.route != nullptr) {
-        const std::string& host = destination.route->host;
-        std::size_t colon = host.rfind(':');
-        std::string name = host.substr(0, colon);
-        auto port = static_cast<std::uint16_t>(std::stoi(host.substr(colon + 1)));
+        const std::string& name = destination.route->endpoint.host;
+        std::uint16_t port = destination.route->endpoint.port;
         options.port = port;
         if (auto literal = IpAddress::parse(
                 name.size() > 2 && name.front() == '[' ? name.substr(1, name.size() - 2) : name)) {
@@ -131,7 +129,8 @@ void Delivery::resolved(Destination& destination, RoutePlan plan, std::uint32_t 
     // A failed plan is used once (kick drops it); a working one is kept for the DNS answers'
     // TTL, within the operator's bounds.
     if (plan.ok()) {
-        ttl_s = std::clamp(ttl_s, config_.delivery.dns_ttl_s_min, config_.delivery.dns_ttl_s_max);
+        const config::Delivery& bounds = current().delivery;
+        ttl_s = std::clamp(ttl_s, bounds.dns_ttl_s_min, bounds.dns_ttl_s_max);
     }
     destination.plan = std::move(plan);
     destination.plan_expires_ms = unix_ms_now() + std::uint64_t{ttl_s} * 1000;

@@ -19,7 +19,7 @@ bool under(std::string_view domain, std::string_view rule) {
 }  // namespace
 
 Delivery::Shape Delivery::shape_of(const Destination& destination) const {
-    const config::Delivery& defaults = config_.delivery;
+    const config::Delivery& defaults = current().delivery;
     Shape shape{destination.key, defaults.connections_per_host_max,
                 defaults.messages_per_connection_max, 0};
     // A smarthost route carries every domain: it is one destination with the defaults.

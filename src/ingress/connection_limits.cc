@@ -10,14 +10,15 @@ ConnectionLimits::Stripe& ConnectionLimits::stripe_for(const std::string& client
 }
 
 ConnectionLimits::Admission ConnectionLimits::admit(const std::string& client_ip) {
-    if (total_.fetch_add(1, std::memory_order_relaxed) >= total_max_) {
+    if (total_.fetch_add(1, std::memory_order_relaxed) >=
+        total_max_.load(std::memory_order_relaxed)) {
         total_.fetch_sub(1, std::memory_order_relaxed);
         return Admission::too_many_total;
     }
     Stripe& stripe = stripe_for(client_ip);
     std::lock_guard lock(stripe.mutex);
     std::uint32_t& count = stripe.counts[client_ip];
-    if (count >= per_client_max_) {
+    if (count >= per_client_max_.load(std::memory_order_relaxed)) {
         if (count == 0) {
             stripe.counts.erase(client_ip);
         }

@@ -47,8 +47,9 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             bool admitted)
         : ingress_(ingress),
           listener_(listener),
+          settings_(listener.settings),
           connection_(ingress.reactor_, fd, peer, *this),
-          smtp_(listener.settings, *this),
+          smtp_(*settings_, *this),
           client_ip_(peer.ip()),
           admitted_(admitted),
           receive_in_place_(listener.config->bare_line_endings == message::BareLineEndings::reject),
@@ -210,7 +211,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             connection_.close();
             return;
         }
-        const config::Limits& limits = ingress_.config_.limits;
+        const config::Limits& limits = ingress_.config_->limits;
         bool spool_behind =
             incoming_ && incoming_->unwritten_bytes() >= limits.session_unwritten_bytes_max;
         wait_for_spool(spool_behind);
@@ -254,6 +255,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
 
     Ingress& ingress_;
     ListenerState& listener_;
+    std::shared_ptr<const smtp::ServerSettings> settings_;  // outlives smtp_
     engine::TcpConnection connection_;
     smtp::ServerSession smtp_;
     std::string client_ip_;
@@ -411,9 +413,21 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
 
 // ---------------------------------------------------------------------------------------------
 
-Ingress::Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
-                 ConnectionLimits& limits, Tenancy tenancy)
-    : reactor_(reactor), config_(config), spool_(spool), limits_(limits), tenancy_(tenancy) {}
+Ingress::Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
+                 spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy)
+    : reactor_(reactor),
+      config_(std::move(config)),
+      spool_(spool),
+      limits_(limits),
+      tenancy_(tenancy) {}
+
+void Ingress::reconfigure(std::shared_ptr<const config::Config> config) {
+    config_ = std::move(config);
+    for (auto& listener : listeners_) {
+        listener->settings =
+            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, *listener->config));
+    }
+}
 
 Ingress::~Ingress() {
     reactor_.timers().cancel(sweep_timer_);
@@ -429,10 +443,12 @@ Status Ingress::listen() {
             }
         }
     });
-    for (const config::Listener& listener : config_.listeners) {
+    listening_config_ = config_;
+    for (const config::Listener& listener : listening_config_->listeners) {
         auto state = std::make_unique<ListenerState>();
         state->config = &listener;
-        state->settings = settings_for(config_, listener);
+        state->settings =
+            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, listener));
         ListenerState* raw = state.get();
         auto opened = engine::TcpListener::open(
             reactor_, listener.address, 4096,
@@ -474,7 +490,7 @@ void Ingress::sweep_idle() {
     }
     for (Session* session : sessions) {
         if (sessions_.contains(session)) {
-            session->check_idle(now, config_);
+            session->check_idle(now, *config_);
         }
     }
     sweep_timer_ = reactor_.timers().add(reactor_.now() + sweep_interval, [this] { sweep_idle(); });
@@ -502,7 +518,7 @@ void Ingress::shutdown(std::function<void()> done) {
         session->shutdown();
     }
     grace_timer_ = reactor_.timers().add(
-        reactor_.now() + std::chrono::seconds(config_.server.shutdown_grace_s), [this] {
+        reactor_.now() + std::chrono::seconds(config_->server.shutdown_grace_s), [this] {
             grace_timer_ = 0;
             for (auto& [raw, owned] : sessions_) {
                 raw->abort();

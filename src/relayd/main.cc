@@ -10,6 +10,10 @@
 //     On those signals it stops accepting, lets sessions that are receiving a message finish
 //     (up to server.shutdown_grace_s), flushes the spool and exits 0.
 //
+//     SIGHUP loads the configuration file again: limits, timeouts, the log level and the retry
+//     policy apply to new sessions and delivery attempts; a key that needs a restart is logged
+//     and keeps its value; a file with errors is logged and changes nothing.
+//
 //     --check-config only loads and validates the configuration, prints what is wrong (one
 //     line per problem, naming the key) or a one-line summary, and exits.
 //
@@ -29,6 +33,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "config_reload.h"
 #include "control_server.h"
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
@@ -46,19 +51,6 @@
 namespace {
 
 using namespace relay;
-
-log::Level parse_level(const std::string& name) {
-    if (name == "debug") {
-        return log::Level::debug;
-    }
-    if (name == "warning") {
-        return log::Level::warning;
-    }
-    if (name == "error") {
-        return log::Level::error;
-    }
-    return log::Level::info;
-}
 
 // One queue operation from relayctl, run on every worker (each owns part of the queue).
 std::string handle_control(const std::string& request, engine::WorkerPool& pool,
@@ -111,8 +103,10 @@ std::string handle_control(const std::string& request, engine::WorkerPool& pool,
     return json{{"ok", true}, {"messages", total->load()}}.dump();
 }
 
-int run(const config::Config& config) {
-    log::set_level(parse_level(config.server.log_level));
+int run(const std::shared_ptr<const config::Config>& initial) {
+    const config::Config& config = *initial;  // the keys that need a restart never change
+    std::shared_ptr<const config::Config> running = initial;
+    log::set_level(parse_log_level(config.server.log_level));
     int workers =
         config.server.workers > 0 ? config.server.workers : engine::WorkerPool::default_count();
     workers = std::min(workers, 1 << spool::QueueIdGenerator::worker_bits);
@@ -174,7 +168,7 @@ int run(const config::Config& config) {
     Status started = pool.start(
         workers, engine::ReactorOptions{},
         [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-            auto worker = RelayWorker::start(reactor, config, *folder.value(), limits,
+            auto worker = RelayWorker::start(reactor, running, *folder.value(), limits,
                                              destination_budget, workers, tenants.value().get());
             if (!worker) {
                 return worker.error();
@@ -201,7 +195,7 @@ int run(const config::Config& config) {
             continue;
         }
         if (received == SIGHUP) {
-            log::info("SIGHUP ignored: restart relayd to apply a new configuration");
+            running = reload_config(running, pool, registry, limits);
             continue;
         }
         log::info("signal {}: stopping", received);
@@ -242,5 +236,5 @@ int main(int argc, char** argv) {
                     config->listeners.size(), config->spool.path.c_str());
         return 0;
     }
-    return run(config.value());
+    return run(std::make_shared<const relay::config::Config>(std::move(config.value())));
 }

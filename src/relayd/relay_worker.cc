@@ -43,28 +43,27 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
 
 }  // namespace
 
-RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
+RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
                          delivery::DestinationBudget& budget, int worker_count, Tenants* tenants)
     : reactor_(reactor),
-      spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
+      started_config_(std::move(config)),
+      spool_(reactor, reactor.index(), spool_options(*started_config_, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
-      delivery_(reactor, config, spool_, budget),
-      verifier_(make_verifier(reactor, config, tenants)),
-      ingress_(reactor, config, spool_, limits, tenancy_of(tenants, verifier_.get())) {}
+      delivery_(reactor, *started_config_, spool_, budget),
+      verifier_(make_verifier(reactor, *started_config_, tenants)),
+      ingress_(reactor, started_config_, spool_, limits, tenancy_of(tenants, verifier_.get())) {}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
 }
 
-Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor,
-                                                        const config::Config& config,
-                                                        spool::SpoolFolder& folder,
-                                                        ingress::ConnectionLimits& limits,
-                                                        delivery::DestinationBudget& budget,
-                                                        int worker_count, Tenants* tenants) {
+Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
+    engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
+    spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
+    delivery::DestinationBudget& budget, int worker_count, Tenants* tenants) {
     std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, config, folder, limits, budget, worker_count, tenants));
+        new RelayWorker(reactor, std::move(config), folder, limits, budget, worker_count, tenants));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {
@@ -87,6 +86,11 @@ void RelayWorker::schedule_compaction() {
         spool_.compact();
         schedule_compaction();
     });
+}
+
+void RelayWorker::reconfigure(const std::shared_ptr<const config::Config>& config) {
+    ingress_.reconfigure(config);
+    delivery_.reconfigure(config);
 }
 
 void RelayWorker::shutdown() {

@@ -23,7 +23,7 @@ namespace relay {
 class RelayWorker final : public engine::WorkerContext {
   public:
     static Result<std::unique_ptr<RelayWorker>> start(engine::Reactor& reactor,
-                                                      const config::Config& config,
+                                                      std::shared_ptr<const config::Config> config,
                                                       spool::SpoolFolder& folder,
                                                       ingress::ConnectionLimits& limits,
                                                       delivery::DestinationBudget& budget,
@@ -34,14 +34,17 @@ class RelayWorker final : public engine::WorkerContext {
     // the loop ends.
     void shutdown();
     delivery::Delivery& delivery() { return delivery_; }
+    // A reloaded configuration (config/reload.h): new sessions and delivery attempts use it.
+    void reconfigure(const std::shared_ptr<const config::Config>& config);
 
   private:
-    RelayWorker(engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
-                ingress::ConnectionLimits& limits, delivery::DestinationBudget& budget,
-                int worker_count, Tenants* tenants);
+    RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
+                spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
+                delivery::DestinationBudget& budget, int worker_count, Tenants* tenants);
     void schedule_compaction();
 
     engine::Reactor& reactor_;
+    std::shared_ptr<const config::Config> started_config_;  // delivery_ keeps a reference to it
     spool::WorkerSpool spool_;
     delivery::Delivery delivery_;
     // Before ingress_: sessions use it, and answers still in flight find it until they are in.

@@ -5,6 +5,11 @@
 // resolve against the folder of the config file. docs/configuration.md lists every key;
 // config/relayd.example.toml shows them all with comments.
 //
+// Every value is checked completely at load (ranges, host names, addresses, ports) and kept
+// parsed, so that a file `relayd --check-config` accepts cannot fail later and no worker ever
+// converts text. A loaded Config is never changed: on SIGHUP a new one is loaded and swapped in
+// whole (config/reload.h).
+//
 // Thread: loaded on the main thread; afterwards shared read-only by every thread.
 #pragma once
 
@@ -13,6 +18,7 @@
 #include <vector>
 
 #include "relay/base/result.h"
+#include "relay/config/values.h"
 #include "relay/engine/socket_address.h"
 #include "relay/message/message_pass.h"
 
@@ -23,6 +29,7 @@ struct Server {
     int workers = 0;       // 0: one per CPU
     std::string log_level = "info";
     std::uint32_t shutdown_grace_s = 30;
+    bool operator==(const Server&) const = default;
 };
 
 // Whether a listener's clients must log in (SMTP AUTH) before MAIL.
@@ -41,6 +48,7 @@ struct Listener {
     // AUTH offered without TLS: passwords in the clear, so only where the network is trusted
     // (loopback). Without it, AUTH waits for TLS.
     bool auth_plaintext = false;
+    bool operator==(const Listener&) const = default;
 };
 
 struct Limits {
@@ -60,6 +68,7 @@ struct Limits {
     // Slowest message data accepted, averaged over the data phase (0: no minimum).
     std::uint32_t data_bytes_per_s_min = 1024;
     bool require_valid_utf8 = true;
+    bool operator==(const Limits&) const = default;
 };
 
 struct Timeouts {
@@ -68,6 +77,7 @@ struct Timeouts {
     std::uint32_t transaction_s = 1800;    // from MAIL to the end of the data
     std::uint32_t data_rate_grace_s = 30;  // data time before the minimum rate applies
     std::uint32_t close_s = 10;            // for the last replies to be read before closing
+    bool operator==(const Timeouts&) const = default;
 };
 
 struct Spool {
@@ -75,6 +85,7 @@ struct Spool {
     std::uint64_t segment_bytes_max = 256ull << 20;
     std::uint32_t chunk_bytes = 1u << 20;
     std::uint64_t cache_bytes_max = 256ull << 20;  // message bodies kept in memory, per process
+    bool operator==(const Spool&) const = default;
 };
 
 // The tenant store (LMDB) and how often relayd looks for changes made with relayctl.
@@ -82,6 +93,7 @@ struct Store {
     std::string path;  // absolute after loading; default: "store" next to the spool folder
     std::uint64_t map_bytes = 1ull << 30;
     std::uint32_t refresh_interval_ms = 1000;
+    bool operator==(const Store&) const = default;
 };
 
 // Password hashing (Argon2id) and the threads that check logins off the workers' loops.
@@ -92,6 +104,7 @@ struct Credentials {
     std::uint32_t hash_threads = 2;
     std::uint32_t hash_queue_max = 1024;
     std::uint32_t remembered_logins_max = 10000;  // per worker
+    bool operator==(const Credentials&) const = default;
 };
 
 enum class TlsPolicy { none, opportunistic, required };
@@ -99,9 +112,11 @@ enum class TlsPolicy { none, opportunistic, required };
 struct Route {
     std::string domain;  // a recipient domain, or "*" for every domain (smarthost)
     std::string host;    // "IP:PORT" or "name:port" (resolved through DNS, A/AAAA)
+    Endpoint endpoint;   // `host` parsed
     TlsPolicy tls = TlsPolicy::opportunistic;
     std::string auth_username;
     std::string auth_password;
+    bool operator==(const Route&) const = default;
 };
 
 // Limits for the mail to one destination (docs/delivery.md, "Shaping"), shared by all workers.
@@ -110,6 +125,7 @@ struct Shaping {
     std::uint32_t connections_max = 0;              // 0: [delivery] connections_per_host_max
     std::uint32_t messages_per_connection_max = 0;  // 0: [delivery] messages_per_connection_max
     std::uint32_t messages_per_second = 0;          // 0: no rate limit
+    bool operator==(const Shaping&) const = default;
 };
 
 struct Delivery {
@@ -140,6 +156,7 @@ struct Delivery {
     std::uint32_t dns_ttl_s_max = 3600;
     std::uint32_t destination_idle_s = 300;
     std::vector<Shaping> shaping;
+    bool operator==(const Delivery&) const = default;
 };
 
 struct Config {
@@ -155,7 +172,8 @@ struct Config {
 };
 
 Result<Config> load(const std::string& path);
-// Parses TOML text; relative paths resolve against `base_folder`.
+// Parses TOML text; relative paths resolve against `base_folder`. Reads no file, so that tests
+// and the fuzz harness need none.
 Result<Config> parse(std::string_view text, const std::string& base_folder,
                      const std::string& file_name);
 

@@ -66,6 +66,9 @@ class Delivery final : public OutboundOwner {
 
     // Creates the resolver and TLS context, and schedules every message already in the spool.
     Status start();
+    // A reloaded configuration (config/reload.h says which keys change): retries scheduled from
+    // now on follow its retry policy. The snapshot is kept for the parts that will read it.
+    void reconfigure(std::shared_ptr<const config::Config> config);
     // A message became durable: schedule it.
     void enqueue(spool::QueueId id);
     // Stops starting deliveries; lets transactions in flight end (or aborts them after the
@@ -127,8 +130,14 @@ class Delivery final : public OutboundOwner {
         const QueueSelector& selector,
         const std::function<void(spool::QueuedMessage&, std::uint32_t)>& settle_recipient);
 
+    // The keys SIGHUP may change (shaping, per-destination limits, DNS TTL bounds, idleness) are
+    // read from the newest configuration each time they are used; the rest from the one
+    // delivery started with (its resolver, TLS contexts and routes were made from it).
+    const config::Config& current() const { return snapshot_ ? *snapshot_ : config_; }
+
     engine::Reactor& reactor_;
     const config::Config& config_;
+    std::shared_ptr<const config::Config> snapshot_;  // the last reloaded configuration
     spool::WorkerSpool& spool_;
     DestinationBudget& budget_;
     RetryPolicy retry_;

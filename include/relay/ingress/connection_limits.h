@@ -26,6 +26,12 @@ class ConnectionLimits {
     Admission admit(const std::string& client_ip);
     void release(const std::string& client_ip);
     std::uint32_t total() const { return total_.load(std::memory_order_relaxed); }
+    // A reloaded configuration: later admissions use the new maximums; connections already
+    // admitted above them stay open.
+    void set_maximums(std::uint32_t total_max, std::uint32_t per_client_max) {
+        total_max_.store(total_max, std::memory_order_relaxed);
+        per_client_max_.store(per_client_max, std::memory_order_relaxed);
+    }
 
   private:
     static constexpr std::size_t stripes = 64;
@@ -35,8 +41,8 @@ class ConnectionLimits {
     };
     Stripe& stripe_for(const std::string& client_ip);
 
-    const std::uint32_t total_max_;
-    const std::uint32_t per_client_max_;
+    std::atomic<std::uint32_t> total_max_;
+    std::atomic<std::uint32_t> per_client_max_;
     std::atomic<std::uint32_t> total_{0};
     std::array<Stripe, stripes> stripes_;
 };

@@ -38,13 +38,16 @@ struct Tenancy {
 
 class Ingress {
   public:
-    Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
-            ConnectionLimits& limits, Tenancy tenancy = {});
+    Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
+            spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy = {});
     ~Ingress();
     Ingress(const Ingress&) = delete;
     Ingress& operator=(const Ingress&) = delete;
 
     Status listen();
+    // A reloaded configuration: sessions accepted from now on get its SMTP limits; timeouts and
+    // memory bounds apply to every session at the next check. Listeners stay as they are.
+    void reconfigure(std::shared_ptr<const config::Config> config);
     // Stops accepting, asks every session to finish (a message in DATA may complete within the
     // grace period), and calls `done` once no session is left.
     void shutdown(std::function<void()> done);
@@ -53,8 +56,9 @@ class Ingress {
   private:
     class Session;
     struct ListenerState {
-        const config::Listener* config = nullptr;
-        smtp::ServerSettings settings;
+        const config::Listener* config = nullptr;  // in listening_config_
+        // Shared with the sessions accepted under it, which keep it when a reload replaces it.
+        std::shared_ptr<const smtp::ServerSettings> settings;
         std::unique_ptr<engine::TcpListener> listener;
     };
 
@@ -64,7 +68,8 @@ class Ingress {
     void maybe_finish_shutdown();
 
     engine::Reactor& reactor_;
-    const config::Config& config_;
+    std::shared_ptr<const config::Config> config_;
+    std::shared_ptr<const config::Config> listening_config_;  // the one the listeners opened with
     spool::WorkerSpool& spool_;
     ConnectionLimits& limits_;
     Tenancy tenancy_;

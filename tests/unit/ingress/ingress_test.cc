@@ -169,7 +169,8 @@ class IngressTest : public ::testing::Test {
         config_.limits.connections_max = connections_max;
         config_.limits.connections_per_client_max = per_client_max;
         limits_ = std::make_unique<ConnectionLimits>(connections_max, per_client_max);
-        ingress_ = std::make_unique<Ingress>(*reactor_, config_, *spool_, *limits_);
+        ingress_ = std::make_unique<Ingress>(
+            *reactor_, std::make_shared<const config::Config>(config_), *spool_, *limits_);
         Status listening = ingress_->listen();
         ASSERT_TRUE(listening) << listening.error().message;
     }

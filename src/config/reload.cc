@@ -1,0 +1,138 @@
+// reload.cc -- splitting a newly loaded configuration into what SIGHUP applies and what waits
+// for a restart.
+#include "relay/config/reload.h"
+
+#include <array>
+
+namespace relay::config {
+namespace {
+
+// One key or section: how to take it from the file, and whether the file changes it.
+struct Entry {
+    const char* name;
+    bool reloads;
+    void (*take)(Config& to, const Config& from);
+    bool (*differs)(const Config& a, const Config& b);
+};
+
+template <auto section>
+constexpr Entry whole(const char* name, bool reloads) {
+    return Entry{name, reloads, [](Config& to, const Config& from) { to.*section = from.*section; },
+                 [](const Config& a, const Config& b) { return !(a.*section == b.*section); }};
+}
+
+template <auto section, auto key>
+constexpr Entry field(const char* name, bool reloads) {
+    return Entry{
+        name, reloads,
+        [](Config& to, const Config& from) { (to.*section).*key = (from.*section).*key; },
+        [](const Config& a, const Config& b) { return !((a.*section).*key == (b.*section).*key); }};
+}
+
+constexpr bool reloads = true;
+constexpr bool restart = false;
+
+// Every part of the configuration, and whether SIGHUP applies it. An entry `reloads` only when
+// every reader takes the configuration snapshot afresh for each new session or attempt (ingress
+// does for limits and timeouts, delivery for its retry policy). To make a section reloadable,
+// add one line, e.g. `whole<&Config::shaping>("shaping", reloads),`; to make one key of a
+// section reloadable, switch its `restart` to `reloads`. A part of Config listed nowhere keeps its
+// running value on SIGHUP without a word: list every new section here.
+constexpr auto entries = std::to_array<Entry>({
+    whole<&Config::limits>("limits", reloads),
+    whole<&Config::timeouts>("timeouts", reloads),
+    field<&Config::server, &Server::log_level>("server.log_level", reloads),
+    field<&Config::delivery, &Delivery::retry_schedule_s>("delivery.retry_schedule_s", reloads),
+    field<&Config::delivery, &Delivery::maximum_age_s>("delivery.maximum_age_s", reloads),
+    // Delivery reads these afresh for each destination it shapes, plans or sweeps.
+    field<&Config::delivery, &Delivery::shaping>("shaping", reloads),
+    field<&Config::delivery, &Delivery::connections_per_host_max>(
+        "delivery.connections_per_host_max", reloads),
+    field<&Config::delivery, &Delivery::messages_per_connection_max>(
+        "delivery.messages_per_connection_max", reloads),
+    field<&Config::delivery, &Delivery::dns_ttl_s_min>("delivery.dns_ttl_s_min", reloads),
+    field<&Config::delivery, &Delivery::dns_ttl_s_max>("delivery.dns_ttl_s_max", reloads),
+    field<&Config::delivery, &Delivery::destination_idle_s>("delivery.destination_idle_s", reloads),
+
+    // Sockets, threads and files opened at start.
+    field<&Config::server, &Server::hostname>("server.hostname", restart),
+    field<&Config::server, &Server::workers>("server.workers", restart),
+    field<&Config::server, &Server::shutdown_grace_s>("server.shutdown_grace_s", restart),
+    field<&Config::spool, &Spool::path>("spool.path", restart),
+    field<&Config::spool, &Spool::segment_bytes_max>("spool.segment_bytes_max", restart),
+    field<&Config::spool, &Spool::chunk_bytes>("spool.chunk_bytes", restart),
+    field<&Config::spool, &Spool::cache_bytes_max>("spool.cache_bytes_max", restart),
+    // Delivery holds these in its connections, resolver and TLS contexts.
+    field<&Config::delivery, &Delivery::resolvers>("delivery.resolvers", restart),
+    field<&Config::delivery, &Delivery::dns_timeout_ms>("delivery.dns_timeout_ms", restart),
+    field<&Config::delivery, &Delivery::port>("delivery.port", restart),
+    field<&Config::delivery, &Delivery::tls>("delivery.tls", restart),
+    field<&Config::delivery, &Delivery::ca_file>("delivery.ca_file", restart),
+    field<&Config::delivery, &Delivery::hosts_per_domain_max>("delivery.hosts_per_domain_max",
+                                                              restart),
+    field<&Config::delivery, &Delivery::body_piece_bytes>("delivery.body_piece_bytes", restart),
+    field<&Config::delivery, &Delivery::connect_timeout_s>("delivery.connect_timeout_s", restart),
+    field<&Config::delivery, &Delivery::greeting_timeout_s>("delivery.greeting_timeout_s", restart),
+    field<&Config::delivery, &Delivery::command_timeout_s>("delivery.command_timeout_s", restart),
+    field<&Config::delivery, &Delivery::data_timeout_s>("delivery.data_timeout_s", restart),
+    field<&Config::delivery, &Delivery::block_timeout_s>("delivery.block_timeout_s", restart),
+    field<&Config::delivery, &Delivery::final_timeout_s>("delivery.final_timeout_s", restart),
+    field<&Config::delivery, &Delivery::tls_plaintext_fallback_s>(
+        "delivery.tls_plaintext_fallback_s", restart),
+    field<&Config::delivery, &Delivery::routes>("route", restart),
+    // The tenant store and the hashing pool are opened at start.
+    whole<&Config::store>("store", restart),
+    whole<&Config::credentials>("credentials", restart),
+});
+
+// Listeners are named one key at a time: "listener[1].address".
+void compare_listeners(const Config& running, const Config& loaded,
+                       std::vector<std::string>& restart_keys) {
+    if (running.listeners.size() != loaded.listeners.size()) {
+        restart_keys.push_back("listener (" + std::to_string(running.listeners.size()) +
+                               " running, " + std::to_string(loaded.listeners.size()) +
+                               " in the file)");
+    }
+    std::size_t common = std::min(running.listeners.size(), loaded.listeners.size());
+    for (std::size_t index = 0; index < common; ++index) {
+        const Listener& before = running.listeners[index];
+        const Listener& after = loaded.listeners[index];
+        std::string prefix = "listener[" + std::to_string(index) + "].";
+        if (before.name != after.name) {
+            restart_keys.push_back(prefix + "name");
+        }
+        if (!(before.address == after.address)) {
+            restart_keys.push_back(prefix + "address");
+        }
+        if (before.bare_line_endings != after.bare_line_endings) {
+            restart_keys.push_back(prefix + "bare_line_endings");
+        }
+        if (before.auth != after.auth) {
+            restart_keys.push_back(prefix + "auth");
+        }
+        if (before.auth_plaintext != after.auth_plaintext) {
+            restart_keys.push_back(prefix + "auth_plaintext");
+        }
+    }
+}
+
+}  // namespace
+
+Reload prepare_reload(const Config& running, const Config& loaded) {
+    Reload reload{running, {}, {}};
+    for (const Entry& entry : entries) {
+        if (!entry.differs(running, loaded)) {
+            continue;
+        }
+        if (entry.reloads) {
+            entry.take(reload.config, loaded);
+            reload.applied.emplace_back(entry.name);
+        } else {
+            reload.restart.emplace_back(entry.name);
+        }
+    }
+    compare_listeners(running, loaded, reload.restart);
+    return reload;
+}
+
+}  // namespace relay::config

@@ -1,0 +1,173 @@
+// config_test.cc -- the loader from text: every kind of bad value is refused with its key and
+// line named, and values at their bounds are accepted.
+#include "relay/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace relay::config {
+namespace {
+
+const std::string listener = "[[listener]]\naddress = \"127.0.0.1:2525\"\n";
+
+Result<Config> parse_text(const std::string& text) {
+    return parse(text, "/etc/relay", "/etc/relay/relayd.toml");
+}
+
+// The loader's whole complaint for `text`; fails the test when it loads.
+std::string error_of(const std::string& text) {
+    auto config = parse_text(text);
+    if (config) {
+        ADD_FAILURE() << "loaded:\n" << text;
+        return "";
+    }
+    return config.error().message;
+}
+
+TEST(ConfigParse, MinimalFileGetsTheDefaults) {
+    auto config = parse_text(listener);
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_EQ(config->listeners.size(), 1u);
+    EXPECT_EQ(config->listeners[0].address.port(), 2525);
+    EXPECT_EQ(config->limits.recipients_per_message_max, 1000u);
+    EXPECT_EQ(config->spool.path, "/etc/relay/spool");  // relative to the file's folder
+    EXPECT_EQ(config->file, "/etc/relay/relayd.toml");
+}
+
+TEST(ConfigParse, RoutesAreParsedIntoHostAndPort) {
+    auto config = parse_text(listener +
+                             "[[route]]\ndomain = \"example.com\"\nhost = \"mx.example.net:2525\"\n"
+                             "[[route]]\ndomain = \"*\"\nhost = \"[2001:db8::25]:25\"\n");
+    ASSERT_TRUE(config) << config.error().message;
+    ASSERT_EQ(config->delivery.routes.size(), 2u);
+    EXPECT_EQ(config->delivery.routes[0].endpoint, (Endpoint{"mx.example.net", 2525}));
+    EXPECT_EQ(config->delivery.routes[1].endpoint, (Endpoint{"[2001:db8::25]", 25}));
+}
+
+struct BadValue {
+    std::string text;
+    std::string expected;  // part of the message: the line and key, then what is wrong
+};
+
+class ConfigRefuses : public testing::TestWithParam<BadValue> {};
+
+TEST_P(ConfigRefuses, NamingTheKey) {
+    std::string message = error_of(GetParam().text);
+    EXPECT_NE(message.find(GetParam().expected), std::string::npos) << message;
+    EXPECT_EQ(message.rfind("/etc/relay/relayd.toml:", 0), 0u) << message;
+}
+
+std::string route(const std::string& domain, const std::string& host) {
+    return listener + "[[route]]\ndomain = \"" + domain + "\"\nhost = \"" + host + "\"\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Values, ConfigRefuses,
+    testing::Values(
+        // Ports, in listeners, routes and resolvers.
+        BadValue{"[[listener]]\naddress = \"127.0.0.1:70000\"\n",
+                 ":2: listener[0].address: the port must be a number from 1 to 65535 (got "
+                 "\"70000\")"},
+        BadValue{"[[listener]]\naddress = \"127.0.0.1:65536\"\n", "listener[0].address"},
+        BadValue{"[[listener]]\naddress = \"127.0.0.1:0\"\n", "listener[0].address"},
+        BadValue{"[[listener]]\naddress = \"127.0.0.1\"\n", "listener[0].address"},
+        BadValue{"[[listener]]\naddress = \"mx.example.com:25\"\n",
+                 "listener[0].address: must be \"IP:PORT\""},
+        BadValue{"[[listener]]\naddress = \"::1:25\"\n", "listener[0].address"},
+        BadValue{"[[listener]]\nname = \"a\"\n", "listener[0].address: is required"},
+        BadValue{listener + listener,
+                 ":4: listener[1].address: is already the address of listener \"smtp\""},
+        BadValue{"", "listener: at least one [[listener]] is required"},
+        BadValue{route("example.com", "mx:abc"),
+                 ":5: route[0].host: the port must be a number from 1 to 65535 (got \"abc\")"},
+        BadValue{route("example.com", "mx.example.com"), "route[0].host: must be \"HOST:PORT\""},
+        BadValue{route("example.com", "mx.example.com:0"), "route[0].host"},
+        BadValue{route("example.com", "mx_1.example.com:25"), "route[0].host"},
+        BadValue{route("example.com", "2001:db8::1:25"), "route[0].host"},
+        BadValue{route("exa mple.com", "mx.example.com:25"), "route[0].domain"},
+        BadValue{route("*.example.com", "mx.example.com:25"), "route[0].domain"},
+        BadValue{listener + "[delivery]\nresolvers = [\"127.0.0.1:53\", \"127.0.0.1:99999\"]\n",
+                 "delivery.resolvers: entries must be \"IP:PORT\""},
+        BadValue{listener + "[delivery]\nresolvers = [\"dns.example:53\"]\n", "delivery.resolvers"},
+        BadValue{listener + "[delivery]\nport = 0\n", "delivery.port: must be between 1 and 65535"},
+        BadValue{listener + "[delivery]\nport = 65536\n", "delivery.port"},
+        // Host names.
+        BadValue{"[server]\nhostname = \"relay host\"\n" + listener, ":2: server.hostname"},
+        BadValue{"[server]\nhostname = \"\"\n" + listener, "server.hostname: must not be empty"},
+        // Integers: bounds, types, durations.
+        BadValue{listener + "[limits]\nrecipients_per_message_max = 0\n",
+                 "limits.recipients_per_message_max: must be between 1 and 100000 (got 0)"},
+        BadValue{listener + "[limits]\nrecipients_per_message_max = 100001\n",
+                 "limits.recipients_per_message_max"},
+        BadValue{listener + "[limits]\nrecipients_per_message_max = \"10\"\n",
+                 "limits.recipients_per_message_max: must be an integer"},
+        BadValue{listener + "[limits]\nrecipients_per_message_max = 1.5\n",
+                 "limits.recipients_per_message_max: must be an integer"},
+        BadValue{listener + "[limits]\ncommand_line_bytes_max = 511\n",
+                 "limits.command_line_bytes_max"},
+        BadValue{listener + "[limits]\nmessage_line_bytes_max = 997\n",
+                 "must be 0 (no limit) or between 998 and 1048576"},
+        BadValue{listener + "[timeouts]\ncommand_s = 0\n", "timeouts.command_s"},
+        BadValue{listener + "[timeouts]\ncommand_s = -1\n", "timeouts.command_s"},
+        BadValue{listener + "[timeouts]\ntransaction_s = 604801\n", "timeouts.transaction_s"},
+        BadValue{listener + "[delivery]\nretry_schedule_s = []\n",
+                 "delivery.retry_schedule_s: must be a non-empty array"},
+        BadValue{listener + "[delivery]\nretry_schedule_s = [60, 0]\n",
+                 "delivery.retry_schedule_s: must hold integers between 1 and 604800"},
+        BadValue{listener + "[delivery]\nmaximum_age_s = 59\n", "delivery.maximum_age_s"},
+        BadValue{listener + "[server]\nworkers = 257\n", "server.workers"},
+        // Choices, booleans, tables, unknown keys.
+        BadValue{listener + "[server]\nlog_level = \"verbose\"\n",
+                 "server.log_level: must be one of \"debug\", \"info\", \"warning\", \"error\" "
+                 "(got \"verbose\")"},
+        BadValue{listener + "[delivery]\ntls = \"always\"\n", "delivery.tls: must be one of"},
+        BadValue{listener + "[limits]\nrequire_valid_utf8 = \"yes\"\n",
+                 "limits.require_valid_utf8: must be true or false"},
+        BadValue{listener + "[limits]\nrecipient_max = 5\n", "limits.recipient_max: unknown key"},
+        BadValue{listener + "[limit]\n", "limit: unknown key"},
+        BadValue{"limits = 5\n" + listener, "limits: must be a table"},
+        BadValue{"listener = 5\n", "listener: must be an array of tables"},
+        // Syntax, and input tomlplusplus 3.3 mishandles (fuzz/config_fuzzer.cc found these).
+        BadValue{listener + "[limits\n", "relayd.toml:3: "},
+        BadValue{listener + "[limits]\nconnections_max = 99999999999999999999\n",
+                 "relayd.toml:4: "},
+        BadValue{listener + std::string("a = \"x\0y\"\n", 10),
+                 ":3: control character 0x00 is not allowed"},
+        BadValue{listener + "# bell \a\n", ":3: control character 0x07"},
+        BadValue{listener + "[[ = \"x\"]]\n", "relayd.toml:3: "},
+        BadValue{listener + "\u00e9t\u00e9 = 1\n", "relayd.toml:3: "},
+        BadValue{listener + "\u00a7 4.5\n", "relayd.toml:3: "}));
+
+TEST(ConfigParse, ReportsEveryProblemAtOnce) {
+    std::string message = error_of(
+        "[[listener]]\naddress = \"127.0.0.1:70000\"\n[limits]\nconnections_max = 0\n"
+        "[[route]]\ndomain = \"example.com\"\nhost = \"mx:abc\"\n");
+    EXPECT_NE(message.find("listener[0].address"), std::string::npos) << message;
+    EXPECT_NE(message.find("limits.connections_max"), std::string::npos) << message;
+    EXPECT_NE(message.find("route[0].host"), std::string::npos) << message;
+}
+
+TEST(ConfigParse, AcceptsValuesAtTheirBounds) {
+    auto config = parse_text(
+        "[server]\nhostname = \"relay.example.\"\nworkers = 256\n"
+        "[[listener]]\naddress = \"127.0.0.1:1\"\n"
+        "[[listener]]\naddress = \"[::1]:65535\"\n"
+        "[limits]\nrecipients_per_message_max = 100000\nmessage_line_bytes_max = 0\n"
+        "command_line_bytes_max = 512\n"
+        "[timeouts]\ncommand_s = 1\ntransaction_s = 604800\n"
+        "[delivery]\nport = 65535\nresolvers = [\"[::1]:53\"]\nretry_schedule_s = [1]\n"
+        "[[route]]\ndomain = \"bücher.example\"\nhost = \"192.0.2.1:65535\"\n");
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_EQ(config->listeners[1].address.port(), 65535);
+    EXPECT_EQ(config->limits.recipients_per_message_max, 100000u);
+    EXPECT_EQ(config->delivery.routes[0].endpoint.port, 65535);
+    // Text in comments and strings may be any UTF-8, including the code points that tomlplusplus
+    // 3.3 took for unreachable.
+    EXPECT_TRUE(parse_text("# \u00e9t\u00e9 \u00a7 \ufb30 \ufe0f\n" + listener +
+                           "[[route]]\ndomain = \"*\"\nhost = \"mx.example.com:25\"\n"
+                           "auth_password = \"\u00e9t\u00e9 \u00a0\"\n"));
+}
+
+}  // namespace
+}  // namespace relay::config
