@@ -745,9 +745,10 @@ void Delivery::record(spool::QueuedMessage& message, std::uint32_t recipient,
         done.reply = outcome.reply;
         spool_.record_recipient(message.id, done);
     }
-    log::info("{}: to=<{}>, relay={}, status={} ({})", spool::format_queue_id(message.id),
-              target.address, outcome.remote.empty() ? "none" : outcome.remote,
-              outcome_kind_name(outcome.kind), outcome.reply);
+    log::info("{}: to=<{}>, relay={}, status={}, resource={} ({})",
+              spool::format_queue_id(message.id), target.address,
+              outcome.remote.empty() ? "none" : outcome.remote, outcome_kind_name(outcome.kind),
+              spool::resource_label(message.envelope), outcome.reply);
     for (OutcomeListener* listener : listeners_) {
         listener->on_outcome(message, recipient, outcome);
     }
@@ -829,6 +830,7 @@ void Delivery::send_dsn(spool::QueueId id) {
         input.reporting_mta = config_.server.hostname;
         input.sender = message->envelope.reverse_path;
         input.queue_id = spool::format_queue_id(id);
+        input.resource = message->envelope.resource;
         input.arrival_unix_ms = message->envelope.received_unix_ms;
         input.now_unix_ms = unix_ms_now();
         input.utf8 = message->envelope.smtputf8;
@@ -969,8 +971,9 @@ std::size_t Delivery::remove(const QueueSelector& selector) {
         spool_.record_recipient(
             message.id, spool::RecipientDone{
                             index, spool::RecipientStatus::deleted, {}, "deleted by the operator"});
-        log::info("{}: to=<{}>, deleted by the operator", spool::format_queue_id(message.id),
-                  message.recipients[index].address);
+        log::info("{}: to=<{}>, resource={}, deleted by the operator",
+                  spool::format_queue_id(message.id), message.recipients[index].address,
+                  spool::resource_label(message.envelope));
     });
 }
 

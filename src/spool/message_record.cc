@@ -159,6 +159,10 @@ const char* recipient_status_name(RecipientStatus status) {
     return "unknown";
 }
 
+std::string_view resource_label(const Envelope& envelope) {
+    return envelope.resource.empty() ? std::string_view("-") : envelope.resource;
+}
+
 bool QueuedMessage::finished() const {
     return pending_count() == 0;
 }

@@ -65,6 +65,9 @@ struct Envelope {
     std::vector<ChunkRef> chunks;
 };
 
+// The resource as log lines (`resource=`) and `relayctl queue list` show it: "-" for none.
+std::string_view resource_label(const Envelope& envelope);
+
 struct QueuedMessage {
     QueueId id = 0;
     Envelope envelope;
