@@ -907,11 +907,12 @@ std::vector<spool::QueueId> Delivery::select(const QueueSelector& selector) {
         return ids;
     }
     spool_.for_each([&](const spool::QueuedMessage& message) {
-        bool wanted = selector.all;
+        bool wanted = selector.all && selector.matches_message(message);
+        bool narrowed = !selector.domain.empty() || !selector.resource.empty();
         for (const spool::Recipient& recipient : message.recipients) {
-            wanted = wanted ||
-                     (recipient.status == spool::RecipientStatus::pending &&
-                      !selector.domain.empty() && selector.matches_recipient(recipient.address));
+            wanted = wanted || (recipient.status == spool::RecipientStatus::pending && narrowed &&
+                                selector.matches_message(message) &&
+                                selector.matches_recipient(recipient.address));
         }
         if (wanted) {
             ids.push_back(message.id);

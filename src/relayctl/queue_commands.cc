@@ -270,13 +270,19 @@ int change(const config::Config& config, const std::string& command,
             return 1;
         }
         request["id"] = arguments.id;
-    } else if (!arguments.domain.empty()) {
-        request["domain"] = arguments.domain;
+    } else if (!arguments.domain.empty() || !arguments.resource.empty()) {
+        if (!arguments.domain.empty()) {
+            request["domain"] = arguments.domain;
+        }
+        if (!arguments.resource.empty()) {
+            request["resource"] = arguments.resource;
+        }
     } else if (arguments.all) {
         request["all"] = true;
     } else {
         std::fprintf(stderr, "relayctl: queue %s needs a queue id%s\n", command.c_str(),
-                     command == "retry" ? ", --domain D or --all" : " or --domain D");
+                     command == "retry" ? ", --domain D, --resource P/N or --all"
+                                        : ", --domain D or --resource P/N");
         return 2;
     }
     auto answer = ask_relayd(config, request);
@@ -375,6 +381,8 @@ CLI::App* add_queue_commands(CLI::App& app, QueueArguments& arguments) {
     bounce->add_option("id", arguments.id, "queue id");
     bounce->add_option("--domain", arguments.domain, "recipients in this domain");
     for (CLI::App* command : {retry, remove, bounce}) {
+        command->add_option("--resource", arguments.resource,
+                            "messages this resource (PROJECT/NAME) sent");
         command->add_flag("--json", arguments.json, "machine-readable output");
     }
     CLI::App* summary_command =

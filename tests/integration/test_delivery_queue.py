@@ -77,6 +77,11 @@ def test_mail_accepted_without_auth_has_no_resource(net, down):
     assert json.loads(down.ctl("queue", "list", "--resource", "demo/main", "--json").stdout) == []
     text = down.ctl("queue", "list", "--resource", "demo/main").stdout
     assert queue_id not in text and "0 messages" in text, text
+    # The queue commands of relayd leave it alone too.
+    for verb in ("retry", "delete", "bounce"):
+        result = down.ctl("queue", verb, "--resource", "demo/main")
+        assert f"{verb}: 0 messages" in result.stdout, result.stdout
+    assert list(down.queue()) == [queue_id]
     shown = down.ctl("queue", "show", queue_id).stdout
     assert "resource:     -\n" in shown, shown
     assert json.loads(down.ctl("queue", "show", queue_id, "--json").stdout)["resource"] == ""
