@@ -248,6 +248,9 @@ std::string text_part(const DsnInput& input, bool utf8, std::string_view mta) {
     if (!input.queue_id.empty()) {
         out += fmt::format("Queue ID: {}\r\n", clean(input.queue_id, false, line_octets_wanted));
     }
+    if (!input.resource.empty()) {
+        out += fmt::format("Sent by: {}\r\n", clean(input.resource, false, line_octets_wanted));
+    }
     if (input.arrival_unix_ms != 0) {
         out += fmt::format("Arrival date: {}\r\n", format_date(input.arrival_unix_ms));
     }
@@ -276,6 +279,10 @@ std::string status_part(const DsnInput& input, bool utf8, std::string_view mta) 
     append_field(out, "Reporting-MTA", fmt::format("dns; {}", mta));
     if (!input.queue_id.empty()) {
         append_field(out, "X-Queue-ID", clean(input.queue_id, false, line_octets_wanted));
+    }
+    if (!input.resource.empty()) {
+        // An extension field (RFC 3464 §2.1): which of the relay's resources sent the message.
+        append_field(out, "X-Relay-Resource", clean(input.resource, false, line_octets_wanted));
     }
     if (input.arrival_unix_ms != 0) {
         append_field(out, "Arrival-Date", format_date(input.arrival_unix_ms));

@@ -21,11 +21,12 @@ std::vector<spool::QueueId> Delivery::select(const QueueSelector& selector) {
         return ids;
     }
     spool_.for_each([&](const spool::QueuedMessage& message) {
-        bool wanted = selector.all;
+        bool wanted = selector.all && selector.matches_message(message);
+        bool narrowed = !selector.domain.empty() || !selector.resource.empty();
         for (const spool::Recipient& recipient : message.recipients) {
-            wanted = wanted ||
-                     (recipient.status == spool::RecipientStatus::pending &&
-                      !selector.domain.empty() && selector.matches_recipient(recipient.address));
+            wanted = wanted || (recipient.status == spool::RecipientStatus::pending && narrowed &&
+                                selector.matches_message(message) &&
+                                selector.matches_recipient(recipient.address));
         }
         if (wanted) {
             ids.push_back(message.id);
@@ -85,8 +86,9 @@ std::size_t Delivery::remove(const QueueSelector& selector) {
         spool_.record_recipient(
             message.id, spool::RecipientDone{
                             index, spool::RecipientStatus::deleted, {}, "deleted by the operator"});
-        log::info("{}: to=<{}>, deleted by the operator", spool::format_queue_id(message.id),
-                  message.recipients[index].address);
+        log::info("{}: to=<{}>, resource={}, deleted by the operator",
+                  spool::format_queue_id(message.id), message.recipients[index].address,
+                  spool::resource_label(message.envelope));
     });
 }
 

@@ -32,6 +32,7 @@ void Delivery::send_dsn(spool::QueueId id) {
         input.reporting_mta = config_.server.hostname;
         input.sender = message->envelope.reverse_path;
         input.queue_id = spool::format_queue_id(id);
+        input.resource = message->envelope.resource;
         input.arrival_unix_ms = message->envelope.received_unix_ms;
         input.now_unix_ms = unix_ms_now();
         input.utf8 = message->envelope.smtputf8;

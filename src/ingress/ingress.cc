@@ -288,6 +288,7 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     envelope.client_helo = smtp_.helo();
     envelope.protocol = smtp_.extended() ? "ESMTP" : "SMTP";
     envelope.listener = listener_.config->name;
+    envelope.resource = smtp_.authenticated_user();  // empty on a listener without AUTH
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
     message.recipients.reserve(transaction.recipients.size());
     for (const std::string& recipient : transaction.recipients) {

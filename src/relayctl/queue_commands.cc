@@ -55,12 +55,25 @@ bool has_pending_domain(const spool::QueuedMessage& message, const std::string& 
     return false;
 }
 
+// `--resource P/N`: the resource that sent the message (the SMTP username, compared without
+// regard to case as AUTH does); an empty filter keeps every message.
+bool sent_by(const spool::QueuedMessage& message, const std::string& resource) {
+    return resource.empty() ||
+           smtp::ascii_lower(message.envelope.resource) == smtp::ascii_lower(resource);
+}
+
+// Keeps a message for `queue list`: both filters hold.
+bool listed(const spool::QueuedMessage& message, const QueueArguments& arguments) {
+    return sent_by(message, arguments.resource) && has_pending_domain(message, arguments.domain);
+}
+
 json message_json(const spool::QueuedMessage& message, bool detailed) {
     const spool::Envelope& envelope = message.envelope;
     json result = {
         {"id", spool::format_queue_id(message.id)},
         {"size", envelope.body_bytes},
         {"from", envelope.reverse_path},
+        {"resource", envelope.resource},
         {"received", iso8601_time(envelope.received_unix_ms)},
         {"age_s", seconds_since(envelope.received_unix_ms)},
         {"attempts", message.attempts},
@@ -103,7 +116,7 @@ int list(const config::Config& config, const QueueArguments& arguments) {
     }
     json messages = json::array();
     for (const spool::RecoveredMessage& recovered : queue->messages) {
-        if (has_pending_domain(recovered.message, arguments.domain)) {
+        if (listed(recovered.message, arguments)) {
             messages.push_back(message_json(recovered.message, false));
         }
     }
@@ -111,11 +124,11 @@ int list(const config::Config& config, const QueueArguments& arguments) {
         std::printf("%s\n", messages.dump(2).c_str());
         return 0;
     }
-    std::printf("%-16s %10s %6s %8s  %s\n", "ID", "SIZE", "AGE", "ATTEMPTS",
+    std::printf("%-16s %10s %6s %8s  %-20s  %s\n", "ID", "SIZE", "AGE", "ATTEMPTS", "RESOURCE",
                 "SENDER -> RECIPIENTS");
     for (const spool::RecoveredMessage& recovered : queue->messages) {
         const spool::QueuedMessage& message = recovered.message;
-        if (!has_pending_domain(message, arguments.domain)) {
+        if (!listed(message, arguments)) {
             continue;
         }
         std::string recipients;
@@ -124,11 +137,12 @@ int list(const config::Config& config, const QueueArguments& arguments) {
                 recipients += (recipients.empty() ? "" : ", ") + recipient.address;
             }
         }
-        std::printf("%-16s %10llu %6s %8u  <%s> -> %s\n",
+        std::string resource(spool::resource_label(message.envelope));
+        std::printf("%-16s %10llu %6s %8u  %-20s  <%s> -> %s\n",
                     spool::format_queue_id(message.id).c_str(),
                     static_cast<unsigned long long>(message.envelope.body_bytes),
                     format_age(message.envelope.received_unix_ms).c_str(), message.attempts,
-                    message.envelope.reverse_path.c_str(), recipients.c_str());
+                    resource.c_str(), message.envelope.reverse_path.c_str(), recipients.c_str());
         if (!message.last_error.empty()) {
             std::printf("%16s   last error: %s\n", "", message.last_error.c_str());
         }
@@ -169,11 +183,14 @@ int show(const config::Config& config, const QueueArguments& arguments) {
             return 0;
         }
         for (auto& [key, value] : details.items()) {
-            if (key != "recipients") {
-                std::printf(
-                    "%-13s %s\n", (key + ":").c_str(),
-                    value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
+            if (key == "recipients") {
+                continue;
             }
+            std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+            if (key == "resource" && text.empty()) {
+                text = "-";  // accepted without AUTH, as in `queue list`
+            }
+            std::printf("%-13s %s\n", (key + ":").c_str(), text.c_str());
         }
         for (const auto& recipient : details["recipients"]) {
             std::printf("%-13s %s (%s)%s\n",
@@ -253,13 +270,19 @@ int change(const config::Config& config, const std::string& command,
             return 1;
         }
         request["id"] = arguments.id;
-    } else if (!arguments.domain.empty()) {
-        request["domain"] = arguments.domain;
+    } else if (!arguments.domain.empty() || !arguments.resource.empty()) {
+        if (!arguments.domain.empty()) {
+            request["domain"] = arguments.domain;
+        }
+        if (!arguments.resource.empty()) {
+            request["resource"] = arguments.resource;
+        }
     } else if (arguments.all) {
         request["all"] = true;
     } else {
         std::fprintf(stderr, "relayctl: queue %s needs a queue id%s\n", command.c_str(),
-                     command == "retry" ? ", --domain D or --all" : " or --domain D");
+                     command == "retry" ? ", --domain D, --resource P/N or --all"
+                                        : ", --domain D or --resource P/N");
         return 2;
     }
     auto answer = ask_relayd(config, request);
@@ -340,6 +363,8 @@ CLI::App* add_queue_commands(CLI::App& app, QueueArguments& arguments) {
     queue->require_subcommand(1);
     CLI::App* list_command = queue->add_subcommand("list", "list queued messages");
     list_command->add_option("--domain", arguments.domain, "only messages to this domain");
+    list_command->add_option("--resource", arguments.resource,
+                             "only messages this resource (PROJECT/NAME) sent");
     list_command->add_flag("--json", arguments.json, "machine-readable output");
     CLI::App* show_command = queue->add_subcommand("show", "show one message");
     show_command->add_option("id", arguments.id, "queue id")->required();
@@ -356,6 +381,8 @@ CLI::App* add_queue_commands(CLI::App& app, QueueArguments& arguments) {
     bounce->add_option("id", arguments.id, "queue id");
     bounce->add_option("--domain", arguments.domain, "recipients in this domain");
     for (CLI::App* command : {retry, remove, bounce}) {
+        command->add_option("--resource", arguments.resource,
+                            "messages this resource (PROJECT/NAME) sent");
         command->add_flag("--json", arguments.json, "machine-readable output");
     }
     CLI::App* summary_command =

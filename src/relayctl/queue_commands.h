@@ -14,6 +14,7 @@ namespace relay::ctl {
 struct QueueArguments {
     std::string id;
     std::string domain;
+    std::string resource;  // list: only messages this resource (PROJECT/NAME) sent
     bool all = false;
     bool json = false;
     bool data = false;  // show: print the stored message bytes only

@@ -77,8 +77,9 @@ std::string handle_control(const std::string& request, engine::WorkerPool& pool,
     }
     selector.domain = smtp::ascii_lower(in.value("domain", ""));
     selector.all = in.value("all", false);
-    if (!selector.id && selector.domain.empty() && !selector.all) {
-        return failure("name a queue id, a domain or all");
+    selector.resource = in.value("resource", "");
+    if (!selector.id && selector.domain.empty() && selector.resource.empty() && !selector.all) {
+        return failure("name a queue id, a domain, a resource or all");
     }
     auto total = std::make_shared<std::atomic<std::size_t>>(0);
     auto remaining = std::make_shared<std::atomic<int>>(static_cast<int>(workers.size()));

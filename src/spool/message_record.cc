@@ -1,6 +1,7 @@
 // message_record.cc -- TLV payloads of message, recipient_done and deferred records.
 #include "relay/spool/message_record.h"
 
+#include "relay/base/assert.h"
 #include "relay/spool/record.h"
 
 namespace relay::spool {
@@ -25,6 +26,7 @@ enum MessageTag : std::uint16_t {
     tag_last_error = 15,
     tag_origin = 16,
     tag_header_bytes = 17,
+    tag_resource = 18,  // absent in older records: accepted without a known resource
 };
 
 constexpr std::uint64_t flag_smtputf8 = 1;
@@ -119,6 +121,9 @@ bool decode_envelope_field(std::uint16_t tag, std::string_view value, QueuedMess
         case tag_listener:
             envelope.listener = value;
             return true;
+        case tag_resource:
+            envelope.resource = value;
+            return value.size() <= resource_bytes_max;
         case tag_body_bytes:
             envelope.body_bytes = number.value_or(0);
             return number.has_value();
@@ -154,6 +159,10 @@ const char* recipient_status_name(RecipientStatus status) {
     return "unknown";
 }
 
+std::string_view resource_label(const Envelope& envelope) {
+    return envelope.resource.empty() ? std::string_view("-") : envelope.resource;
+}
+
 bool QueuedMessage::finished() const {
     return pending_count() == 0;
 }
@@ -183,6 +192,10 @@ std::string encode_message(const QueuedMessage& message) {
     writer.bytes(tag_client_helo, envelope.client_helo);
     writer.bytes(tag_protocol, envelope.protocol);
     writer.bytes(tag_listener, envelope.listener);
+    RELAY_ASSERT(envelope.resource.size() <= resource_bytes_max);
+    if (!envelope.resource.empty()) {
+        writer.bytes(tag_resource, envelope.resource);
+    }
     writer.u64(tag_origin, static_cast<std::uint64_t>(envelope.origin));
     writer.u64(tag_body_bytes, envelope.body_bytes);
     writer.u64(tag_body_hash, envelope.body_hash);

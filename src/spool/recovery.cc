@@ -13,6 +13,8 @@
 #include <map>
 #include <unordered_map>
 
+#include "relay/base/assert.h"
+
 namespace relay::spool {
 namespace {
 
@@ -151,6 +153,8 @@ void apply_record(Rebuild& rebuild, std::uint64_t segment, const ScannedRecord& 
                 ++recovery.discarded_messages;
                 break;
             }
+            // Paired with the check before the write (encode_message).
+            RELAY_ASSERT(message->envelope.resource.size() <= resource_bytes_max);
             RecoveredMessage recovered{std::move(*message), segment};
             // Chunks precede their message record in writing order, so they are known here.
             // A copy made by compaction whose chunks did not all reach the disk must not

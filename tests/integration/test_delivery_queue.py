@@ -1,5 +1,6 @@
 """test_delivery_queue.py -- an operator's control of the queue with relayctl while relayd
-delivers: `queue list --domain D`, `queue summary` (count, oldest, last error per destination),
+delivers: `queue list --domain D` (and the resource column: none without AUTH),
+`queue summary` (count, oldest, last error per destination),
 `queue retry ID` and `retry --all` (deliver now instead of at the next scheduled retry),
 `queue delete ID` (gone, no DSN), `queue bounce ID` (DSN to the sender), and the errors a user
 meets: an unknown queue id, and relayd not running.
@@ -13,6 +14,7 @@ import pytest
 
 from delivery_support import (SENDER, message_bytes, network_fixture, parse_dsn, submit,
                               wait_attempted, wait_gone)
+from helpers import wait_until
 
 UNKNOWN_ID = "0123456789ABCDEF"
 
@@ -62,6 +64,32 @@ def test_list_by_domain_and_summary(net, down):
     assert "down.test" in text and "other.test" in text and "refused" in text.lower(), text
 
 
+def test_mail_accepted_without_auth_has_no_resource(net, down):
+    """The listener has no AUTH: the queue shows no resource ("-"), `--resource` leaves the
+    message out, and the delivery log line says `resource=-`."""
+    queue_id = queue_deferred(down, "a@down.test", "anonymous")
+    [listed] = json.loads(down.ctl("queue", "list", "--json").stdout)
+    assert listed["id"] == queue_id and listed["resource"] == "", listed
+    text = down.ctl("queue", "list").stdout
+    header, row = text.splitlines()[:2]
+    assert "RESOURCE" in header.split(), text
+    assert row.split()[header.split().index("RESOURCE")] == "-", text
+    assert json.loads(down.ctl("queue", "list", "--resource", "demo/main", "--json").stdout) == []
+    text = down.ctl("queue", "list", "--resource", "demo/main").stdout
+    assert queue_id not in text and "0 messages" in text, text
+    # The queue commands of relayd leave it alone too.
+    for verb in ("retry", "delete", "bounce"):
+        result = down.ctl("queue", verb, "--resource", "demo/main")
+        assert f"{verb}: 0 messages" in result.stdout, result.stdout
+    assert list(down.queue()) == [queue_id]
+    shown = down.ctl("queue", "show", queue_id).stdout
+    assert "resource:     -\n" in shown, shown
+    assert json.loads(down.ctl("queue", "show", queue_id, "--json").stdout)["resource"] == ""
+    # The log is written in batches: the line may reach the file up to 50 ms after the attempt.
+    wait_until(lambda: f"{queue_id}: to=<a@down.test>, relay=none, status=deferred, resource=- ("
+               in down.log(), timeout=5, message="the deferral's log line with resource=-")
+
+
 def test_retry_id_delivers_at_once(net, down):
     queue_id = queue_deferred(down, "user@down.test", "retry me")
     other = queue_deferred(down, "user2@down.test", "not me")
@@ -94,7 +122,8 @@ def test_delete_sends_no_dsn(net, down):
     # A notification would be queued in the same commit that drops the original.
     assert not down.queue()
     assert net.sender_box().connections == 0
-    assert "deleted by the operator" in down.log()
+    wait_until(lambda: f"{queue_id}: to=<user@down.test>, resource=-, deleted by the operator"
+               in down.log(), timeout=5, message="the deletion in the log")
 
 
 def test_bounce_sends_a_dsn(net, down):

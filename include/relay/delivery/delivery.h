@@ -51,8 +51,10 @@ struct QueueSelector {
     std::optional<spool::QueueId> id;  // one message (all its pending recipients)
     std::string domain;                // pending recipients in this domain (lower case)
     bool all = false;                  // every message
+    std::string resource;              // only messages this resource (PROJECT/NAME) sent
 
     bool matches_recipient(const std::string& address) const;
+    bool matches_message(const spool::QueuedMessage& message) const;  // queue_selector.cc
 };
 
 class Delivery final : public OutboundOwner {

@@ -40,6 +40,7 @@ struct DsnInput {
     std::string reporting_mta;             // this relay's host name
     std::string sender;                    // who gets the notification (the original reverse path)
     std::string queue_id;                  // the original message's queue id
+    std::string resource;                  // PROJECT/NAME that sent it; empty: none (no AUTH)
     std::uint64_t arrival_unix_ms = 0;     // 0: unknown (no Arrival-Date)
     std::uint64_t now_unix_ms = 0;         // for Date: and Last-Attempt-Date
     std::vector<DsnRecipient> recipients;  // at least one

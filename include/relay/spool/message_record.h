@@ -41,6 +41,11 @@ enum class Origin : std::uint8_t {
     dsn = 1,     // a delivery status notification relay generated
 };
 
+// The longest resource name a message record holds. A resource is named PROJECT/NAME (also its
+// SMTP username), each part at most 63 bytes, so any valid name fits with room to spare; the
+// bound keeps a damaged or hostile record from carrying an unbounded name into every report.
+inline constexpr std::size_t resource_bytes_max = 255;
+
 // Everything that is fixed when the message is accepted.
 struct Envelope {
     std::string reverse_path;  // empty for the null sender
@@ -51,6 +56,7 @@ struct Envelope {
     std::string client_helo;
     std::string protocol;  // SMTP, ESMTP, ESMTPS, ESMTPSA (RFC 3848)
     std::string listener;
+    std::string resource;  // the authenticated sender (PROJECT/NAME); empty: accepted without AUTH
     Origin origin = Origin::client;
     std::uint64_t body_bytes = 0;
     std::uint64_t body_hash = 0;  // XXH3-64 of the stored bytes
@@ -58,6 +64,9 @@ struct Envelope {
     std::uint32_t header_bytes = 0;
     std::vector<ChunkRef> chunks;
 };
+
+// The resource as log lines (`resource=`) and `relayctl queue list` show it: "-" for none.
+std::string_view resource_label(const Envelope& envelope);
 
 struct QueuedMessage {
     QueueId id = 0;

@@ -229,6 +229,25 @@ TEST(Dsn, HasTheStructureOfAMultipartReport) {
     EXPECT_EQ(report.parts[2].body, original_headers);
 }
 
+TEST(Dsn, NamesTheResourceThatSentTheMessage) {
+    DsnInput input = base_input();
+    input.resource = "acme/newsletter";
+    Report report = parse_report(build_dsn(input));
+    ASSERT_EQ(report.parts.size(), 3u);
+    EXPECT_NE(report.parts[0].body.find("Sent by: acme/newsletter\r\n"), std::string::npos);
+    std::vector<Entity> blocks = parse_status_blocks(report.parts[1].body);
+    ASSERT_FALSE(blocks.empty());
+    EXPECT_EQ(blocks[0].field("X-Relay-Resource"), "acme/newsletter");
+    // Mail accepted without AUTH has no resource: neither line appears.
+    input.resource.clear();
+    report = parse_report(build_dsn(input));
+    ASSERT_EQ(report.parts.size(), 3u);
+    EXPECT_EQ(report.parts[0].body.find("Sent by:"), std::string::npos);
+    blocks = parse_status_blocks(report.parts[1].body);
+    ASSERT_FALSE(blocks.empty());
+    EXPECT_EQ(blocks[0].count("X-Relay-Resource"), 0u);
+}
+
 TEST(Dsn, DatesAreRfc5322InUtc) {
     DsnInput input = base_input();
     input.now_unix_ms = 1709164800000;  // a leap day

@@ -70,6 +70,15 @@ void fill(std::uint64_t seed, std::uint64_t offset, char* out, std::size_t bytes
     }
 }
 
+// The resource of message `seed`: empty (accepted without AUTH) or any length up to the bound,
+// so that message records of every size class cross the crash points.
+std::string resource_of(std::uint64_t seed) {
+    std::uint64_t word = mix(seed ^ 0x7265736F75726365ULL);
+    std::string resource(word % 4 == 0 ? 0 : (word >> 8) % (resource_bytes_max + 1), '\0');
+    fill(word, 0, resource.data(), resource.size());
+    return resource;
+}
+
 std::string content(std::uint64_t seed, std::uint64_t size) {
     std::string bytes(size, '\0');
     fill(seed, 0, bytes.data(), bytes.size());
@@ -328,6 +337,7 @@ class Workload {
         QueuedMessage message;
         message.envelope.reverse_path = "sender@example.com";
         message.envelope.received_unix_ms = 1'700'000'000'000;
+        message.envelope.resource = resource_of(session.seed);
         for (std::uint32_t recipient = 0; recipient < session.recipients; ++recipient) {
             message.recipients.push_back(
                 Recipient{"r" + std::to_string(recipient) + "@example.net"});
@@ -710,6 +720,9 @@ class SpoolModel {
                 return name + " was recovered with other bytes (" +
                        std::to_string(bytes.value().size()) + " of " +
                        std::to_string(message.size) + ")";
+            }
+            if (found.message.envelope.resource != resource_of(message.seed)) {
+                return name + " was recovered with another resource";
             }
             if (found.message.recipients.size() != message.status.size()) {
                 return name + " was recovered with other recipients";

@@ -40,7 +40,8 @@ class SpoolTest : public testing::SpoolFixture {
 
     // Commits a message and waits for its queue id.
     QueueId commit(const std::string& bytes,
-                   const std::vector<std::string>& recipients = {"r@example.net"}) {
+                   const std::vector<std::string>& recipients = {"r@example.net"},
+                   const std::string& resource = "") {
         auto incoming = spool_->begin_message(bytes.size());
         // Feed in uneven pieces, as the network would.
         std::size_t offset = 0;
@@ -53,6 +54,7 @@ class SpoolTest : public testing::SpoolFixture {
         QueuedMessage message;
         message.envelope.reverse_path = "s@example.com";
         message.envelope.received_unix_ms = 1'700'000'000'000;
+        message.envelope.resource = resource;
         for (auto& recipient : recipients) {
             message.recipients.push_back(Recipient{recipient});
         }
@@ -229,7 +231,7 @@ TEST_F(SpoolTest, FinishedMessagesFreeTheirSegments) {
 TEST_F(SpoolTest, CompactionCopiesALongLivedMessageForward) {
     open_spool(1 << 20, 64 << 10);
     std::string kept = make_bytes(40'000, 999);
-    QueueId survivor = commit(kept, {"a@x.example", "b@y.example"});
+    QueueId survivor = commit(kept, {"a@x.example", "b@y.example"}, "acme/newsletter");
     spool_->record_recipient(survivor, {0, RecipientStatus::delivered, "mx", "250 ok"});
     std::vector<QueueId> others;
     for (unsigned index = 0; index < 60; ++index) {
@@ -250,6 +252,7 @@ TEST_F(SpoolTest, CompactionCopiesALongLivedMessageForward) {
     ASSERT_EQ(recovered->messages.size(), 1u);
     const QueuedMessage& message = recovered->messages.front().message;
     EXPECT_EQ(message.id, survivor);
+    EXPECT_EQ(message.envelope.resource, "acme/newsletter");  // the copy carries it
     EXPECT_EQ(message.recipients[0].status, RecipientStatus::delivered);
     EXPECT_EQ(read_message_bytes(segments(), message).value(), kept);
 }
@@ -405,6 +408,102 @@ TEST_F(SpoolTest, RecoveredMessagesKeepWorkingAfterRestart) {
     EXPECT_EQ(body.value(), bytes);
     QueueId next = commit(make_bytes(100, 4));
     EXPECT_GT(next, id);
+}
+
+TEST_F(SpoolTest, EachMessageKeepsItsResourceAcrossACrash) {
+    open_spool(1 << 20, 64 << 10);
+    std::mt19937 random(21);
+    std::map<QueueId, std::string> resources;
+    for (unsigned index = 0; index < 40; ++index) {
+        // Empty (accepted without AUTH) and every length class up to the bound.
+        std::string resource(random() % (resource_bytes_max + 1), 'x');
+        for (char& c : resource) {
+            c = static_cast<char>('a' + random() % 26);
+        }
+        if (index % 5 == 0) {
+            resource.clear();
+        }
+        resources[commit(make_bytes(1'000 + index * 997, index), {"r@example.net"}, resource)] =
+            resource;
+    }
+    // No shutdown: what a 250 promised must be on disk as the spool left it.
+    spool_.reset();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), resources.size());
+    for (const RecoveredMessage& message : recovered->messages) {
+        EXPECT_EQ(message.message.envelope.resource, resources.at(message.message.id));
+    }
+}
+
+// Writes a segment byte for byte as the previous build did (no resource tag) and recovers it.
+TEST_F(SpoolTest, ASegmentOfThePreviousFormatRecoversWithAnEmptyResource) {
+    auto field = [](std::string& out, std::uint16_t tag, std::string_view value) {
+        out.push_back(static_cast<char>(tag & 0xFF));
+        out.push_back(static_cast<char>(tag >> 8));
+        for (int shift = 0; shift < 32; shift += 8) {
+            out.push_back(static_cast<char>((value.size() >> shift) & 0xFF));
+        }
+        out.append(value);
+    };
+    auto number = [](std::uint64_t value) {
+        std::string out;
+        for (int shift = 0; shift < 64; shift += 8) {
+            out.push_back(static_cast<char>((value >> shift) & 0xFF));
+        }
+        return out;
+    };
+    const std::string body = "Subject: old\r\n\r\nwritten before resources\r\n";
+    const QueueId id = 0x0194F2A1B2C3D4E5;
+    std::string header;
+    field(header, 1, number(1));  // format version
+    field(header, 2, number(0));  // worker
+    field(header, 3, number(1));  // sequence
+    field(header, 4, number(1'700'000'000'000));
+    std::string segment;
+    append_record(segment, RecordType::segment_header, 0, header);
+    std::uint64_t chunk_offset = segment.size();
+    append_record(segment, RecordType::body_chunk, id, body);
+    std::string chunk = number(1) + number(chunk_offset) + number(body.size());
+    std::string payload;
+    field(payload, 1, "old@example.com");
+    field(payload, 2, "r@example.net");
+    field(payload, 3, number(0));
+    field(payload, 4, number(1'700'000'000'123));
+    field(payload, 5, "192.0.2.7");
+    field(payload, 6, "client.example.com");
+    field(payload, 7, "ESMTP");
+    field(payload, 8, "submission");
+    field(payload, 16, number(0));
+    field(payload, 9, number(body.size()));
+    field(payload, 10, number(XXH3_64bits(body.data(), body.size())));
+    field(payload, 17, number(16));
+    field(payload, 11, chunk);
+    append_record(segment, RecordType::message, id, payload);
+    {
+        std::ofstream file(fs::path(segments()) / "0000000000000001.seg", std::ios::binary);
+        file.write(segment.data(), static_cast<std::streamsize>(segment.size()));
+    }
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), 1u);
+    const QueuedMessage& message = recovered->messages.front().message;
+    EXPECT_EQ(message.id, id);
+    EXPECT_EQ(message.envelope.resource, "");
+    EXPECT_EQ(message.envelope.reverse_path, "old@example.com");
+    EXPECT_EQ(read_message_bytes(segments(), message).value(), body);
+    // And this build goes on using that spool.
+    open_spool();
+    ASSERT_NE(spool_->find(id), nullptr);
+    EXPECT_EQ(read_back(id).value(), body);
+    QueueId next = commit(make_bytes(100, 4), {"r@example.net"}, "acme/main");
+    spool_.reset();
+    recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), 2u);
+    for (const RecoveredMessage& each : recovered->messages) {
+        EXPECT_EQ(each.message.envelope.resource, each.message.id == next ? "acme/main" : "");
+    }
 }
 
 }  // namespace
