@@ -17,7 +17,6 @@
 #include <array>
 #include <bit>
 #include <cerrno>
-#include <string>
 
 namespace relay::policy {
 namespace {
@@ -53,31 +52,48 @@ std::uint32_t seconds_rounded_up(std::uint64_t now_ms) {
     return static_cast<std::uint32_t>(seconds);
 }
 
-// Kind-prefixed, so that an address and a username with the same bytes are different keys.
-std::string address_key_bytes(std::string_view client_address) {
+// Keys are kind-prefixed, so that an address and a username with the same bytes differ.
+std::uint64_t hash_address(const internal::SipHashKey& key, std::string_view client_address) {
+    internal::SipHasher hasher(key);
+    std::array<char, 64> text{};  // longer than any IP address (INET6_ADDRSTRLEN is 46)
     std::array<unsigned char, 16> binary{};
-    const std::string text(client_address);
-    if (inet_pton(AF_INET, text.c_str(), binary.data()) == 1) {
-        return "4" + std::string(reinterpret_cast<const char*>(binary.data()), 4);
-    }
-    if (inet_pton(AF_INET6, text.c_str(), binary.data()) == 1) {
-        static constexpr std::array<unsigned char, 12> mapped_prefix = {0, 0, 0, 0, 0,    0,
-                                                                        0, 0, 0, 0, 0xff, 0xff};
-        if (std::equal(mapped_prefix.begin(), mapped_prefix.end(), binary.begin())) {
-            return "4" + std::string(reinterpret_cast<const char*>(binary.data()) + 12, 4);
+    if (client_address.size() < text.size()) {
+        std::copy(client_address.begin(), client_address.end(), text.begin());
+        const auto bytes = [&binary](std::size_t offset, std::size_t size) {
+            return std::string_view(reinterpret_cast<const char*>(binary.data()) + offset, size);
+        };
+        if (inet_pton(AF_INET, text.data(), binary.data()) == 1) {
+            hasher.update("4");
+            hasher.update(bytes(0, 4));
+            return hasher.finish();
         }
-        return "6" + std::string(reinterpret_cast<const char*>(binary.data()), 8);
+        if (inet_pton(AF_INET6, text.data(), binary.data()) == 1) {
+            static constexpr std::array<unsigned char, 12> mapped_prefix = {0, 0, 0, 0, 0,    0,
+                                                                            0, 0, 0, 0, 0xff, 0xff};
+            const bool mapped =
+                std::equal(mapped_prefix.begin(), mapped_prefix.end(), binary.begin());
+            hasher.update(mapped ? "4" : "6");
+            hasher.update(mapped ? bytes(12, 4) : bytes(0, 8));
+            return hasher.finish();
+        }
     }
-    return "a" + text;  // not an IP address (a test, a unix socket): the text itself
+    hasher.update("a");  // not an IP address (a test, a unix socket): the text itself
+    hasher.update(client_address);
+    return hasher.finish();
 }
 
-std::string username_key_bytes(std::string_view username) {
-    std::string bytes = "u";
-    bytes.reserve(username.size() + 1);
-    for (char c : username) {
-        bytes += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+std::uint64_t hash_username(const internal::SipHashKey& key, std::string_view username) {
+    internal::SipHasher hasher(key);
+    hasher.update("u");
+    std::array<char, 64> lower{};
+    for (std::size_t offset = 0; offset < username.size(); offset += lower.size()) {
+        const std::string_view piece = username.substr(offset, lower.size());
+        std::transform(piece.begin(), piece.end(), lower.begin(), [](char c) {
+            return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+        });
+        hasher.update(std::string_view(lower.data(), piece.size()));
     }
-    return bytes;
+    return hasher.finish();
 }
 
 void check_settings(const LoginThrottleSettings& settings) {
@@ -151,11 +167,11 @@ LoginThrottle::Place LoginThrottle::place_of(std::uint64_t hash) const {
 }
 
 LoginThrottle::Place LoginThrottle::place_of_address(std::string_view client_address) const {
-    return place_of(internal::siphash24(key_, address_key_bytes(client_address)));
+    return place_of(hash_address(key_, client_address));
 }
 
 LoginThrottle::Place LoginThrottle::place_of_username(std::string_view username) const {
-    return place_of(internal::siphash24(key_, username_key_bytes(username)));
+    return place_of(hash_username(key_, username));
 }
 
 Admission LoginThrottle::admit_slot(std::uint64_t word, std::uint64_t now_ms) const {

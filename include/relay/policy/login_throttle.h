@@ -66,7 +66,7 @@
 //   second late, never early.
 //
 // Untrusted bytes: addresses and usernames (hashed only). Thread: any; never blocks, never
-// allocates after construction except for a lower-cased copy of a long username.
+// allocates after construction.
 #pragma once
 
 #include <atomic>

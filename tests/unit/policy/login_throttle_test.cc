@@ -169,6 +169,25 @@ TEST(LoginThrottle, UsernamesCountWhateverTheirCase) {
     EXPECT_EQ(throttle.admit("192.0.2.3", "demo/main", start_ms).kind, Admission::Kind::refuse);
 }
 
+TEST(LoginThrottle, ARandomKeyThrottlesAlike) {
+    auto throttle = LoginThrottle::with_random_key(example_settings());
+    ASSERT_TRUE(throttle.ok());
+    fail_times(*throttle.value(), "192.0.2.7", "demo/main", 8, start_ms);
+    EXPECT_EQ(throttle.value()->admit("192.0.2.9", "demo/main", start_ms).kind,
+              Admission::Kind::refuse);
+    EXPECT_EQ(throttle.value()->admit("192.0.2.9", "demo/other", start_ms), Admission::check_now());
+}
+
+TEST(LoginThrottle, LongUsernamesAreKeptApart) {
+    // Usernames are hashed in pieces of 64 bytes: ones that differ only past the first piece,
+    // or only in case past it, are still told apart (and alike).
+    LoginThrottle throttle(example_settings(), fixed_key());
+    const std::string stem(150, 'x');
+    fail_times(throttle, "192.0.2.1", stem + "A", 8, start_ms);
+    EXPECT_EQ(throttle.admit("192.0.2.2", stem + "a", start_ms).kind, Admission::Kind::refuse);
+    EXPECT_EQ(throttle.admit("192.0.2.2", stem + "b", start_ms), Admission::check_now());
+}
+
 TEST(LoginThrottle, ZeroTurnsTheDelayAndTheLockoutOff) {
     LoginThrottleSettings settings = example_settings();
     settings.failures_before_delay = 0;

@@ -9,6 +9,7 @@
 namespace {
 
 using relay::policy::internal::siphash24;
+using relay::policy::internal::SipHasher;
 using relay::policy::internal::SipHashKey;
 
 SipHashKey reference_key() {
@@ -41,6 +42,21 @@ TEST(SipHash, DependsOnTheKey) {
     SipHashKey other = reference_key();
     other[15] ^= 1;
     EXPECT_NE(siphash24(reference_key(), "demo/main"), siphash24(other, "demo/main"));
+}
+
+TEST(SipHash, GivesTheSameHashHoweverTheBytesAreSplit) {
+    const SipHashKey key = reference_key();
+    const std::string bytes = counting_bytes(64);
+    for (std::size_t size = 0; size <= bytes.size(); ++size) {
+        const std::string_view whole = std::string_view(bytes).substr(0, size);
+        for (std::size_t piece = 1; piece <= 9; ++piece) {
+            SipHasher hasher(key);
+            for (std::size_t offset = 0; offset < size; offset += piece) {
+                hasher.update(whole.substr(offset, piece));
+            }
+            ASSERT_EQ(hasher.finish(), siphash24(key, whole)) << size << " in pieces of " << piece;
+        }
+    }
 }
 
 }  // namespace
