@@ -192,9 +192,9 @@ Admission LoginThrottle::admit_slot(std::uint64_t word, std::uint64_t now_ms) co
         return Admission::check_now();
     }
     const std::uint32_t doublings = std::min(slot.count - settings_.failures_before_delay, 31u);
-    const std::uint64_t delay_ms = std::uint64_t{settings_.failure_delay_ms} << doublings;
-    return Admission::check_after_delay(
-        std::min<std::uint64_t>(delay_ms, settings_.failure_delay_ms_max));
+    const std::uint64_t delay_ms = std::min<std::uint64_t>(
+        std::uint64_t{settings_.failure_delay_ms} << doublings, settings_.failure_delay_ms_max);
+    return delay_ms == 0 ? Admission::check_now() : Admission::check_after_delay(delay_ms);
 }
 
 Admission LoginThrottle::admit_key(const Place& place, std::uint64_t now_ms) const {

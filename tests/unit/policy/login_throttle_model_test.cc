@@ -57,9 +57,9 @@ class Model {
         }
         const std::uint64_t doublings =
             std::min<std::uint64_t>(state.count - settings_.failures_before_delay, 40);
-        return Admission::check_after_delay(
-            std::min<std::uint64_t>(std::uint64_t{settings_.failure_delay_ms} << doublings,
-                                    settings_.failure_delay_ms_max));
+        const std::uint64_t delay_ms = std::min<std::uint64_t>(
+            std::uint64_t{settings_.failure_delay_ms} << doublings, settings_.failure_delay_ms_max);
+        return delay_ms == 0 ? Admission::check_now() : Admission::check_after_delay(delay_ms);
     }
 
   private:

@@ -197,6 +197,14 @@ TEST(LoginThrottle, ZeroTurnsTheDelayAndTheLockoutOff) {
     EXPECT_EQ(throttle.admit("192.0.2.7", "demo/main", start_ms), Admission::check_now());
 }
 
+TEST(LoginThrottle, AMaximumDelayOfZeroMeansNoDelay) {
+    LoginThrottleSettings settings = example_settings();
+    settings.failure_delay_ms_max = 0;
+    LoginThrottle throttle(settings, fixed_key());
+    fail_times(throttle, "192.0.2.7", "demo/main", 5, start_ms);
+    EXPECT_EQ(throttle.admit("192.0.2.7", "demo/main", start_ms), Admission::check_now());
+}
+
 TEST(LoginThrottle, AFractionOfASecondNeverEndsALockoutEarly) {
     LoginThrottle throttle(example_settings(), fixed_key());
     fail_times(throttle, "192.0.2.7", "demo/main", 8, start_ms + 1);
