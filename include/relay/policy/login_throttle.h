@@ -28,11 +28,13 @@
 //       user for a new password.
 //     * `check_after_delay`: arm a reactor timer for `delay_ms`, then check; the session holds
 //       its input meanwhile (Verdict::later), the worker never sleeps. Parallel connections from
-//       one address share the counts, so they do not multiply the guessing rate; the number of
-//       such connections is bounded by limits.connections_per_client_max.
+//       one address share the counts, so they do not multiply the guessing rate: at most one
+//       check per open connection can slip in between another's admit and record, and
+//       limits.connections_per_client_max bounds those.
 //     * `check_now`: check.
-//     After the check: `record_failure` for a wrong username or password, `record_success` for
-//     a right one; nothing for a store outage (not the client's doing).
+//     After the check: `record_failure` for a wrong username or password (a username that does
+//     not exist counts like any other), `record_success` for a right one; nothing for a store
+//     outage (not the client's doing).
 //
 //   Memory is bounded whatever the number of addresses and usernames an attacker uses: one
 //   fixed table of `slots` 64-bit atomic words, allocated at construction. A key (an address,

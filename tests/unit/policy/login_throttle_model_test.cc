@@ -1,7 +1,9 @@
 // The login throttle against a model that keeps every key apart in a map, with exact times:
 // random addresses, usernames, failures, successes and clock steps on a small table (so that
 // keys share slots). The throttle may hold a client back more than the model (collisions, times
-// rounded up to the second), never less.
+// rounded up to the second), never less. The one exception the design allows, a success
+// clearing a slot where another username with the same 24-bit tag failed, shows here: with 8-bit
+// tags it failed 4 runs of 20, so with 24 bits about one run in 300,000.
 //
 // RELAY_THROTTLE_MODEL_SEED=N repeats a run (the seed is printed).
 #include <gtest/gtest.h>
