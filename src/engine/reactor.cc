@@ -231,8 +231,8 @@ void Reactor::run_tasks() {
 }
 
 void Reactor::flush_log() {
-    if (log_in_flight_) {
-        return;
+    if (log_in_flight_ || stopping_) {
+        return;  // when stopping, run() writes what is left itself, after the loop
     }
     std::size_t pending_bytes = log::pending_bytes();
     if (pending_bytes == 0) {
@@ -242,7 +242,7 @@ void Reactor::flush_log() {
     if (log_due_ == Clock::time_point{}) {
         log_due_ = now_ + log_batch_delay;
     }
-    if (pending_bytes < log_batch_bytes && now_ < log_due_ && !stopping_) {
+    if (pending_bytes < log_batch_bytes && now_ < log_due_) {
         return;
     }
     log_due_ = {};
@@ -306,6 +306,12 @@ void Reactor::run() {
         timers_.run_expired(now_);
         run_tasks();
         flush_log();
+    }
+    // The last lines (often the most telling ones: why the loop stopped) must not be lost: a
+    // write already on the ring is waited for, so that it neither vanishes with the ring nor
+    // lands after the lines still pending, which leaving deferred mode then writes at once.
+    while (log_in_flight_) {
+        wait_and_dispatch();
     }
     log::set_thread_deferred(false);
 }

@@ -40,6 +40,7 @@
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
 #include "relay_worker.h"
+#include "tenants.h"
 
 namespace {
 
@@ -122,6 +123,11 @@ int run(const config::Config& config) {
     auto folder = spool::SpoolFolder::open(config.spool.path, workers);
     if (!folder) {
         std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+        return 1;
+    }
+    auto tenants = start_tenants(config);
+    if (!tenants) {
+        std::fprintf(stderr, "relayd: %s\n", tenants.error().message.c_str());
         return 1;
     }
     for (const config::Listener& listener : config.listeners) {
