@@ -22,7 +22,7 @@
 //   How the ingress uses it, in the session's `check_login` hook (which answers later):
 //     * `refuse`: reply 454 4.7.0 at once, do not ask the credential store, record nothing (a
 //       refusal is not a failure; the lockout ends `lockout_s` after the last real failure).
-//       454 is also the reply when the store cannot answer, so a guesser cannot tell a locked-out
+//       454 is also the reply when logins cannot be checked, so a guesser cannot tell a locked-out
 //       username (a sign that someone else guesses it too, or that it exists) from an outage,
 //       and a real client treats it as temporary and tries again later instead of prompting its
 //       user for a new password.
@@ -32,9 +32,9 @@
 //       check per open connection can slip in between another's admit and record, and
 //       limits.connections_per_client_max bounds those.
 //     * `check_now`: check.
-//     After the check: `record_failure` for a wrong username or password (a username that does
-//     not exist counts like any other), `record_success` for a right one; nothing for a store
-//     outage (not the client's doing).
+//     After the check (CredentialVerifier's answer): `record_failure` on LoginOutcome::rejected
+//     (an unknown username counts like any other), `record_success` on `accepted`; nothing on
+//     `busy` (a full hash pool is not the client's doing).
 //
 //   Memory is bounded whatever the number of addresses and usernames an attacker uses: one
 //   fixed table of `slots` 64-bit atomic words, allocated at construction. A key (an address,
