@@ -314,6 +314,21 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
     }
 }
 
+// The login throttle's bounds are those its table can represent (policy/login_throttle.h).
+void read_auth_limits(Section& limits, Limits& l) {
+    limits.integer("auth_failures_before_delay", l.auth_failures_before_delay, 0, 200);
+    limits.integer("auth_failure_delay_ms", l.auth_failure_delay_ms, 0, 3600 * 1000);
+    limits.integer("auth_failure_delay_ms_max", l.auth_failure_delay_ms_max, 0, 3600 * 1000);
+    limits.integer("auth_failures_before_lockout", l.auth_failures_before_lockout, 0, 200);
+    limits.integer("auth_failure_window_s", l.auth_failure_window_s, 1, 7 * 86400);
+    limits.integer("auth_lockout_s", l.auth_lockout_s, 1, 7 * 86400);
+    limits.integer("auth_throttle_slots", l.auth_throttle_slots, 1024, 1 << 20);
+    if ((l.auth_throttle_slots & (l.auth_throttle_slots - 1)) != 0) {
+        limits.fail(nullptr, "auth_throttle_slots",
+                    "must be a power of two (got " + std::to_string(l.auth_throttle_slots) + ")");
+    }
+}
+
 void read_limits(Section& root, Config& config, std::vector<std::string>& errors,
                  const std::string& file) {
     Section limits(root.table("limits"), "limits", errors, file);
@@ -334,6 +349,7 @@ void read_limits(Section& root, Config& config, std::vector<std::string>& errors
                    std::int64_t{1} << 32);
     limits.integer("data_bytes_per_s_min", l.data_bytes_per_s_min, 0, 1 << 30);
     limits.boolean("require_valid_utf8", l.require_valid_utf8);
+    read_auth_limits(limits, l);
     limits.finish();
 }
 

@@ -68,6 +68,15 @@ struct Limits {
     // Slowest message data accepted, averaged over the data phase (0: no minimum).
     std::uint32_t data_bytes_per_s_min = 1024;
     bool require_valid_utf8 = true;
+
+    // Failed AUTH attempts, per client address and per username (policy/login_throttle.h).
+    std::uint32_t auth_failures_before_delay = 3;  // 0: no delay
+    std::uint32_t auth_failure_delay_ms = 1000;    // doubles with each further failure
+    std::uint32_t auth_failure_delay_ms_max = 30000;
+    std::uint32_t auth_failures_before_lockout = 10;  // 0: no lockout
+    std::uint32_t auth_failure_window_s = 900;
+    std::uint32_t auth_lockout_s = 900;
+    std::uint32_t auth_throttle_slots = 65536;  // a power of two
     bool operator==(const Limits&) const = default;
 };
 
