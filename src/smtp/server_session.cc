@@ -36,6 +36,10 @@ void ServerSession::refuse(std::string_view enhanced, std::string_view text) {
     close_with(enhanced, text);
 }
 
+void ServerSession::refuse(const SyntaxReply& refusal) {
+    close_with(refusal.enhanced, refusal.text, refusal.code);
+}
+
 void ServerSession::reply(int code, std::string_view enhanced, std::string_view text) {
     append_reply(output_, code, enhanced, text);
 }
@@ -59,7 +63,7 @@ void ServerSession::error_reply(int code, std::string_view enhanced, std::string
     }
 }
 
-void ServerSession::close_with(std::string_view enhanced, std::string_view text) {
+void ServerSession::close_with(std::string_view enhanced, std::string_view text, int code) {
     if (phase_ == Phase::closing) {
         return;
     }
@@ -67,7 +71,7 @@ void ServerSession::close_with(std::string_view enhanced, std::string_view text)
         hooks_.abandon_message();
         message_open_ = false;
     }
-    reply(421, enhanced, settings_.hostname + " " + std::string(text));
+    reply(code, enhanced, settings_.hostname + " " + std::string(text));
     phase_ = Phase::closing;
 }
 

@@ -115,6 +115,11 @@ inline constexpr SyntaxReply binary_before_helo{
 inline constexpr SyntaxReply data_refused_pipelined{
     421, "4.5.0", "Error: message data sent before the reply to DATA; closing"};
 
+// The greeting refused (RFC 5321 §3.1: 554 in place of 220): the client's address is outside the
+// listener's client networks. The text follows the host name; the connection closes after it.
+inline constexpr SyntaxReply client_not_allowed{
+    554, "5.7.1", "Error: your address is not allowed to use this service"};
+
 inline constexpr SyntaxReply all[] = {
     ok,
     sender_ok,
@@ -166,6 +171,7 @@ inline constexpr SyntaxReply all[] = {
     too_many_connections_from_client,
     binary_before_helo,
     data_refused_pipelined,
+    client_not_allowed,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.

@@ -137,6 +137,8 @@ class ServerSession {
     // closes.
     void start();
     void refuse(std::string_view enhanced, std::string_view text);
+    // The same with the reply's own code: 421 (try later) or 554 (never from here, §3.1).
+    void refuse(const SyntaxReply& refusal);
 
     // Feeds received bytes (valid only during the call; may be modified in place).
     void receive(std::span<char> bytes);
@@ -248,7 +250,7 @@ class ServerSession {
     void reply(const SyntaxReply& fixed);
     void error_reply(int code, std::string_view enhanced, std::string_view text);
     void error_reply(const SyntaxReply& fixed);
-    void close_with(std::string_view enhanced, std::string_view text);
+    void close_with(std::string_view enhanced, std::string_view text, int code = 421);
     void close_with(const SyntaxReply& fixed);
 
     const ServerSettings& settings_;

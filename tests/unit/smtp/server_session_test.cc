@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "relay/smtp/server_replies.h"
+
 namespace relay::smtp {
 namespace {
 
@@ -184,6 +186,20 @@ TEST_F(ServerSessionTest, TooManyErrorsCloses) {
               "500 5.5.2 Command unrecognized\r\n421 4.7.0 relay.test Error: too many errors\r\n");
     EXPECT_TRUE(session->wants_close());
     EXPECT_EQ(feed("NOOP\r\n"), "");  // nothing more is read
+}
+
+TEST_F(ServerSessionTest, ARefusalAtConnectKeepsItsCodeAndCloses) {
+    // 421: try again later (a connection limit); 554: never from here (RFC 5321 §3.1).
+    session.emplace(settings, hooks);
+    session->refuse(server_replies::too_many_connections);
+    EXPECT_EQ(take(), "421 4.7.0 relay.test Error: too many connections\r\n");
+    EXPECT_TRUE(session->wants_close());
+    session.emplace(settings, hooks);
+    session->refuse(server_replies::client_not_allowed);
+    EXPECT_EQ(take(),
+              "554 5.7.1 relay.test Error: your address is not allowed to use this service\r\n");
+    EXPECT_TRUE(session->wants_close());
+    EXPECT_EQ(feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\n"), "");  // nothing is executed
 }
 
 TEST_F(ServerSessionTest, OverlongLineIsRefusedAndTheSessionContinues) {
