@@ -226,6 +226,21 @@ class Section {
     std::set<std::string> used_;
 };
 
+}  // namespace
+
+std::vector<Cidr> loopback_networks() {
+    Cidr ipv4;
+    ipv4.address[0] = 127;
+    ipv4.prefix_bits = 8;
+    Cidr ipv6;
+    ipv6.ipv6 = true;
+    ipv6.address[15] = 1;
+    ipv6.prefix_bits = 128;
+    return {ipv4, ipv6};
+}
+
+namespace {
+
 std::string default_hostname() {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
@@ -274,6 +289,30 @@ void check_unique(Section& section, const toml::table* table, const Config& conf
     }
 }
 
+// listener.clients: every entry a network, at least one (a listener nobody may use is a mistake).
+void read_clients(Section& section, const toml::table* table, Listener& listener) {
+    std::vector<std::string> texts;
+    section.string_list("clients", texts);
+    const toml::node* node = table->get("clients");
+    if (node == nullptr || !node->is_array()) {
+        return;
+    }
+    if (texts.empty()) {
+        section.fail(node, "clients", "must list at least one network (\"ADDRESS/BITS\")");
+        return;
+    }
+    std::vector<Cidr> networks;
+    for (const std::string& text : texts) {
+        auto network = Cidr::parse(text);
+        if (!network) {
+            section.fail(node, "clients", network.error().message);
+            return;
+        }
+        networks.push_back(*network);
+    }
+    listener.clients = std::move(networks);
+}
+
 void read_listeners(Section& root, Config& config, std::vector<std::string>& errors,
                     const std::string& file) {
     int index = 0;
@@ -306,6 +345,7 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
             section.fail(table->get("auth"), "auth",
                          "\"required\" needs TLS on the listener or auth_plaintext = true");
         }
+        read_clients(section, table, listener);
         section.finish();
         config.listeners.push_back(std::move(listener));
     }

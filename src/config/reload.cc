@@ -85,9 +85,10 @@ constexpr auto entries = std::to_array<Entry>({
     whole<&Config::credentials>("credentials", restart),
 });
 
-// Listeners are named one key at a time: "listener[1].address".
-void compare_listeners(const Config& running, const Config& loaded,
-                       std::vector<std::string>& restart_keys) {
+// Listeners are named one key at a time: "listener[1].address". A listener's clients reload:
+// ingress checks them at each accept, from the configuration it has at the time.
+void compare_listeners(const Config& running, const Config& loaded, Reload& reload) {
+    std::vector<std::string>& restart_keys = reload.restart;
     if (running.listeners.size() != loaded.listeners.size()) {
         restart_keys.push_back("listener (" + std::to_string(running.listeners.size()) +
                                " running, " + std::to_string(loaded.listeners.size()) +
@@ -113,6 +114,10 @@ void compare_listeners(const Config& running, const Config& loaded,
         if (before.auth_plaintext != after.auth_plaintext) {
             restart_keys.push_back(prefix + "auth_plaintext");
         }
+        if (before.clients != after.clients) {
+            reload.config.listeners[index].clients = after.clients;
+            reload.applied.push_back(prefix + "clients");
+        }
     }
 }
 
@@ -131,7 +136,7 @@ Reload prepare_reload(const Config& running, const Config& loaded) {
             reload.restart.emplace_back(entry.name);
         }
     }
-    compare_listeners(running, loaded, reload.restart);
+    compare_listeners(running, loaded, reload);
     return reload;
 }
 

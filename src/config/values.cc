@@ -5,6 +5,7 @@
 #include "relay/config/values.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <charconv>
 #include <cstring>
@@ -160,13 +161,49 @@ Result<Cidr> Cidr::parse(std::string_view text) {
     return cidr;
 }
 
-bool Cidr::contains(std::string_view ip) const {
-    bool candidate_ipv6 = false;
-    std::array<std::uint8_t, 16> candidate{};
-    if (!parse_ip(ip, candidate_ipv6, candidate) || candidate_ipv6 != ipv6) {
+namespace {
+
+// ::ffff:0:0/96 (RFC 4291 §2.5.5.2).
+bool is_ipv4_mapped(const std::array<std::uint8_t, 16>& bytes) {
+    constexpr std::array<std::uint8_t, 12> prefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(bytes.data(), prefix.data(), prefix.size()) == 0;
+}
+
+}  // namespace
+
+bool Cidr::contains_bytes(bool candidate_ipv6, std::array<std::uint8_t, 16> candidate) const {
+    if (candidate_ipv6 && !ipv6 && is_ipv4_mapped(candidate)) {
+        std::memmove(candidate.data(), candidate.data() + 12, 4);
+        candidate_ipv6 = false;
+    }
+    if (candidate_ipv6 != ipv6) {
         return false;
     }
     return same_prefix(address, candidate, prefix_bits);
+}
+
+bool Cidr::contains(std::string_view ip) const {
+    bool candidate_ipv6 = false;
+    std::array<std::uint8_t, 16> candidate{};
+    if (!parse_ip(ip, candidate_ipv6, candidate)) {
+        return false;
+    }
+    return contains_bytes(candidate_ipv6, candidate);
+}
+
+bool Cidr::contains(const sockaddr* socket_address) const {
+    std::array<std::uint8_t, 16> candidate{};
+    if (socket_address->sa_family == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(socket_address);
+        std::memcpy(candidate.data(), &v4->sin_addr, 4);
+        return contains_bytes(false, candidate);
+    }
+    if (socket_address->sa_family == AF_INET6) {
+        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(socket_address);
+        std::memcpy(candidate.data(), &v6->sin6_addr, 16);
+        return contains_bytes(true, candidate);
+    }
+    return false;
 }
 
 std::string Cidr::to_string() const {

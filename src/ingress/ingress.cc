@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -38,6 +39,13 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
     return settings;
 }
 
+// A linear scan: a listener lists a handful of networks, and an admitted client costs no
+// allocation.
+bool admits(const std::vector<config::Cidr>& networks, const engine::SocketAddress& peer) {
+    return std::ranges::any_of(
+        networks, [&](const config::Cidr& network) { return network.contains(peer.get()); });
+}
+
 }  // namespace
 
 // One client connection: TCP in, SMTP state machine, spool out.
@@ -64,7 +72,7 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
 
     void start(const smtp::SyntaxReply* refusal) {
         if (refusal != nullptr) {
-            smtp_.refuse(refusal->enhanced, refusal->text);
+            smtp_.refuse(*refusal);
         } else {
             smtp_.start();
             connection_.start_receiving();
@@ -424,9 +432,13 @@ Ingress::Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config>
 
 void Ingress::reconfigure(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);
-    for (auto& listener : listeners_) {
-        listener->settings =
-            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, *listener->config));
+    for (std::size_t index = 0; index < listeners_.size(); ++index) {
+        ListenerState& listener = *listeners_[index];
+        listener.settings =
+            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, *listener.config));
+        if (index < config_->listeners.size()) {
+            listener.clients = config_->listeners[index].clients;
+        }
     }
 }
 
@@ -448,6 +460,7 @@ Status Ingress::listen() {
     for (const config::Listener& listener : listening_config_->listeners) {
         auto state = std::make_unique<ListenerState>();
         state->config = &listener;
+        state->clients = listener.clients;
         state->settings =
             std::make_shared<const smtp::ServerSettings>(settings_for(*config_, listener));
         ListenerState* raw = state.get();
@@ -465,6 +478,16 @@ Status Ingress::listen() {
 }
 
 void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddress& peer) {
+    // Before the connection limits: a client that may not connect holds no slot of its address.
+    if (!admits(listener.clients, peer)) {
+        log::warning("client={} refused: not in listener {}'s client networks", peer.ip(),
+                     listener.config->name);
+        auto session = std::make_unique<Session>(*this, listener, fd, peer, false);
+        Session* raw = session.get();
+        sessions_.emplace(raw, std::move(session));
+        raw->start(&smtp::server_replies::client_not_allowed);
+        return;
+    }
     std::string ip = peer.ip();
     ConnectionLimits::Admission admission = limits_.admit(ip);
     bool admitted = admission == ConnectionLimits::Admission::admitted;

@@ -38,6 +38,9 @@ enum class ListenerAuth {
     required,  // AUTH as a tenant's resource; the sender's domains are that resource's
 };
 
+// 127.0.0.0/8 and ::1/128: the clients a listener admits unless told otherwise.
+std::vector<Cidr> loopback_networks();
+
 struct Listener {
     std::string name;
     engine::SocketAddress address;
@@ -48,6 +51,9 @@ struct Listener {
     // AUTH offered without TLS: passwords in the clear, so only where the network is trusted
     // (loopback). Without it, AUTH waits for TLS.
     bool auth_plaintext = false;
+    // The client networks admitted; others get 554 5.7.1 at connect. Never empty (the loader
+    // refuses an empty list): loopback by default, which is what makes auth = "off" safe.
+    std::vector<Cidr> clients = loopback_networks();
     bool operator==(const Listener&) const = default;
 };
 

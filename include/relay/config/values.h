@@ -8,6 +8,8 @@
 // Thread: any.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -43,12 +45,18 @@ struct Cidr {
     unsigned prefix_bits = 0;
 
     static Result<Cidr> parse(std::string_view text);
-    // `ip` is a numeric address as text; false for text that is not one.
+    // `ip` is a numeric address as text; false for text that is not one. An IPv4-mapped IPv6
+    // address (::ffff:192.0.2.1) is also the IPv4 address it maps: a dual-stack socket reports
+    // IPv4 clients that way, and the operator wrote their networks as IPv4.
     bool contains(std::string_view ip) const;
+    // The same for a socket address (AF_INET or AF_INET6; false for any other family). Reads
+    // only the bytes: no allocation, so a listener can check every client it accepts.
+    bool contains(const sockaddr* address) const;
     std::string to_string() const;
     bool operator==(const Cidr&) const = default;
 
   private:
+    bool contains_bytes(bool candidate_ipv6, std::array<std::uint8_t, 16> candidate) const;
     std::string masked_text() const;  // the network with the host bits cleared
 };
 

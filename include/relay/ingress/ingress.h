@@ -46,7 +46,8 @@ class Ingress {
 
     Status listen();
     // A reloaded configuration: sessions accepted from now on get its SMTP limits; timeouts and
-    // memory bounds apply to every session at the next check. Listeners stay as they are.
+    // memory bounds apply to every session at the next check; client networks to the next
+    // accept. Listeners keep their sockets.
     void reconfigure(std::shared_ptr<const config::Config> config);
     // Stops accepting, asks every session to finish (a message in DATA may complete within the
     // grace period), and calls `done` once no session is left.
@@ -59,6 +60,8 @@ class Ingress {
         const config::Listener* config = nullptr;  // in listening_config_
         // Shared with the sessions accepted under it, which keep it when a reload replaces it.
         std::shared_ptr<const smtp::ServerSettings> settings;
+        // The listener's client networks, from the current configuration (they reload).
+        std::vector<config::Cidr> clients;
         std::unique_ptr<engine::TcpListener> listener;
     };
 

@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace relay::config {
 namespace {
 
 const std::string listener = "[[listener]]\naddress = \"127.0.0.1:2525\"\n";
+const std::string listener_clients_example =
+    "[[listener]]\naddress = \"[::]:2526\"\n"
+    "clients = [\"192.0.2.0/24\", \"2001:db8::/32\", \"10.1.2.3\"]\n";
 
 Result<Config> parse_text(const std::string& text) {
     return parse(text, "/etc/relay", "/etc/relay/relayd.toml");
@@ -33,6 +37,22 @@ TEST(ConfigParse, MinimalFileGetsTheDefaults) {
     EXPECT_EQ(config->limits.recipients_per_message_max, 1000u);
     EXPECT_EQ(config->spool.path, "/etc/relay/spool");  // relative to the file's folder
     EXPECT_EQ(config->file, "/etc/relay/relayd.toml");
+}
+
+TEST(ConfigParse, ListenersAdmitLoopbackUnlessToldOtherwise) {
+    auto config = parse_text(listener + listener_clients_example);
+    ASSERT_TRUE(config) << config.error().message;
+    ASSERT_EQ(config->listeners.size(), 2u);
+    std::vector<std::string> defaults;
+    for (const Cidr& network : config->listeners[0].clients) {
+        defaults.push_back(network.to_string());
+    }
+    EXPECT_EQ(defaults, (std::vector<std::string>{"127.0.0.0/8", "::1/128"}));
+    std::vector<std::string> listed;
+    for (const Cidr& network : config->listeners[1].clients) {
+        listed.push_back(network.to_string());
+    }
+    EXPECT_EQ(listed, (std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32", "10.1.2.3/32"}));
 }
 
 TEST(ConfigParse, RoutesAreParsedIntoHostAndPort) {
@@ -79,6 +99,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{listener + listener,
                  ":4: listener[1].address: is already the address of listener \"smtp\""},
         BadValue{"", "listener: at least one [[listener]] is required"},
+        // Client networks.
+        BadValue{listener + "clients = [\"127.0.0.0/33\"]\n",
+                 ":3: listener[0].clients: the prefix length must be a number from 0 to 32"},
+        BadValue{listener + "clients = [\"::1/128\", \"10.0.0.1/8\"]\n",
+                 "listener[0].clients: has bits set after the prefix length (got \"10.0.0.1/8\"; "
+                 "did you mean 10.0.0.0/8?)"},
+        BadValue{listener + "clients = [\"localhost\"]\n",
+                 "listener[0].clients: must be a network \"ADDRESS/BITS\" (got \"localhost\")"},
+        BadValue{listener + "clients = []\n",
+                 "listener[0].clients: must list at least one network"},
+        BadValue{listener + "clients = \"127.0.0.0/8\"\n",
+                 "listener[0].clients: must be an array of strings"},
         BadValue{route("example.com", "mx:abc"),
                  ":5: route[0].host: the port must be a number from 1 to 65535 (got \"abc\")"},
         BadValue{route("example.com", "mx.example.com"), "route[0].host: must be \"HOST:PORT\""},

@@ -96,5 +96,15 @@ TEST(Reload, ShapingAndPerDestinationLimitsApply) {
     EXPECT_TRUE(reload.restart.empty());
 }
 
+TEST(Reload, ListenerClientsApply) {
+    Config running = parse_text(base);
+    Config loaded = parse_text(base + "clients = [\"127.0.0.1/32\", \"192.0.2.0/24\"]\n");
+    Reload reload = prepare_reload(running, loaded);
+    EXPECT_EQ(reload.config.listeners[0].clients, loaded.listeners[0].clients);
+    EXPECT_EQ(reload.config.listeners[0].address, running.listeners[0].address);
+    EXPECT_TRUE(contains(reload.applied, "listener[0].clients"));
+    EXPECT_TRUE(reload.restart.empty());
+}
+
 }  // namespace
 }  // namespace relay::config
