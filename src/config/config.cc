@@ -294,8 +294,8 @@ void read_clients(Section& section, const toml::table* table, Listener& listener
     std::vector<std::string> texts;
     section.string_list("clients", texts);
     const toml::node* node = table->get("clients");
-    if (node == nullptr || !node->is_array()) {
-        return;
+    if (node == nullptr || !node->is_array() || texts.size() != node->as_array()->size()) {
+        return;  // absent, or string_list has said what is wrong
     }
     if (texts.empty()) {
         section.fail(node, "clients", "must list at least one network (\"ADDRESS/BITS\")");

@@ -111,6 +111,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "listener[0].clients: must list at least one network"},
         BadValue{listener + "clients = \"127.0.0.0/8\"\n",
                  "listener[0].clients: must be an array of strings"},
+        BadValue{listener + "clients = [\"::1\", 8]\n",
+                 "listener[0].clients: must be an array of strings"},
         BadValue{route("example.com", "mx:abc"),
                  ":5: route[0].host: the port must be a number from 1 to 65535 (got \"abc\")"},
         BadValue{route("example.com", "mx.example.com"), "route[0].host: must be \"HOST:PORT\""},
