@@ -13,36 +13,48 @@ namespace relay::engine {
 Result<std::unique_ptr<TcpListener>> TcpListener::open(Reactor& reactor,
                                                        const SocketAddress& address, int backlog,
                                                        AcceptHandler handler) {
+    auto fd = bind_socket(address, backlog);
+    if (!fd) {
+        return fd.error();
+    }
+    return adopt(reactor, fd.value(), std::move(handler));
+}
+
+std::unique_ptr<TcpListener> TcpListener::adopt(Reactor& reactor, int fd, AcceptHandler handler) {
+    RELAY_ASSERT(fd >= 0);
     std::unique_ptr<TcpListener> listener(new TcpListener(reactor, std::move(handler)));
-    int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        return system_error("cannot create a socket for " + address.to_string(), errno);
-    }
     listener->fd_ = fd;
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
-        return system_error("cannot set SO_REUSEPORT on " + address.to_string(), errno);
-    }
-    if (address.family() == AF_INET6) {
-        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    }
-    if (::bind(fd, address.get(), address.length()) < 0) {
-        return system_error("cannot listen on " + address.to_string(), errno);
-    }
-    if (::listen(fd, backlog) < 0) {
-        return system_error("cannot listen on " + address.to_string(), errno);
-    }
     sockaddr_storage bound{};
     socklen_t bound_length = sizeof bound;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
         listener->address_ =
             SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
-    } else {
-        listener->address_ = address;
     }
     listener->arm();
     return listener;
+}
+
+Result<int> TcpListener::bind_socket(const SocketAddress& address, int backlog) {
+    int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return system_error("cannot create a socket for " + address.to_string(), errno);
+    }
+    auto fail = [&](int error) {
+        ::close(fd);
+        return system_error("cannot listen on " + address.to_string(), error);
+    };
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        return fail(errno);
+    }
+    if (address.family() == AF_INET6) {
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (::bind(fd, address.get(), address.length()) < 0 || ::listen(fd, backlog) < 0) {
+        return fail(errno);
+    }
+    return fd;
 }
 
 Status TcpListener::check_available(const SocketAddress& address) {

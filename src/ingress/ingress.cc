@@ -320,7 +320,7 @@ Ingress::~Ingress() {
     reactor_.timers().cancel(grace_timer_);
 }
 
-Status Ingress::listen() {
+Status Ingress::listen(const std::vector<int>& sockets) {
     spool_.set_on_written([this] {
         std::vector<Session*> waiting(waiting_for_spool_.begin(), waiting_for_spool_.end());
         for (Session* session : waiting) {
@@ -329,18 +329,15 @@ Status Ingress::listen() {
             }
         }
     });
-    for (const config::Listener& listener : config_.listeners) {
+    RELAY_ASSERT(sockets.size() == config_.listeners.size());
+    for (std::size_t index = 0; index < sockets.size(); ++index) {
         auto state = std::make_unique<ListenerState>();
-        state->config = &listener;
-        state->settings = settings_for(config_, listener);
+        state->config = &config_.listeners[index];
+        state->settings = settings_for(config_, *state->config);
         ListenerState* raw = state.get();
-        auto opened = engine::TcpListener::open(
-            reactor_, listener.address, 4096,
+        state->listener = engine::TcpListener::adopt(
+            reactor_, sockets[index],
             [this, raw](int fd, const engine::SocketAddress& peer) { accept(*raw, fd, peer); });
-        if (!opened) {
-            return opened.error();
-        }
-        state->listener = std::move(opened.value());
         listeners_.push_back(std::move(state));
     }
     sweep_timer_ = reactor_.timers().add(reactor_.now() + sweep_interval, [this] { sweep_idle(); });

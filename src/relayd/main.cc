@@ -5,8 +5,10 @@
 //     relayd --version
 //
 // DESCRIPTION
-//     Loads the configuration, recovers the spool, starts one worker thread per core (each with
-//     its own io_uring, listeners and share of the spool), and runs until SIGTERM or SIGINT.
+//     Loads the configuration, binds one listening socket per listener and worker, becomes
+//     server.user when started as root, recovers the spool, starts one worker thread per core
+//     (each with its own io_uring, listeners and share of the spool), and runs until SIGTERM or
+//     SIGINT.
 //     On those signals it stops accepting, lets sessions that are receiving a message finish
 //     (up to server.shutdown_grace_s), flushes the spool and exits 0.
 //
@@ -19,7 +21,9 @@
 //
 // SECURITY
 //     Every byte from the network is untrusted; see the file headers of smtp/ and message/.
+//     Root is used only to read the configuration and bind the listeners (privileges.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "control_server.h"
+#include "privileges.h"
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
@@ -119,9 +124,15 @@ int run(const config::Config& config) {
         std::fprintf(stderr, "relayd: %s\n", tls.error().message.c_str());
         return 1;
     }
-    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
-    if (!folder) {
-        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+    auto identity = plan_identity(config.server, geteuid());
+    if (!identity) {
+        std::fprintf(stderr, "relayd: %s\n", identity.error().message.c_str());
+        return 1;
+    }
+    // A read-only probe of the lock, so that a second relayd names the spool rather than a port.
+    if (spool::SpoolFolder::in_use(config.spool.path)) {
+        std::fprintf(stderr, "relayd: spool %s is in use by another relayd\n",
+                     config.spool.path.c_str());
         return 1;
     }
     for (const config::Listener& listener : config.listeners) {
@@ -129,6 +140,20 @@ int run(const config::Config& config) {
             std::fprintf(stderr, "relayd: %s\n", free.error().message.c_str());
             return 1;
         }
+    }
+    auto sockets = RelayWorker::bind_listeners(config, workers);
+    if (!sockets) {
+        std::fprintf(stderr, "relayd: %s\n", sockets.error().message.c_str());
+        return 1;
+    }
+    if (Status dropped = become(identity.value(), config.spool.path); !dropped) {
+        std::fprintf(stderr, "relayd: %s\n", dropped.error().message.c_str());
+        return 1;
+    }
+    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
+    if (!folder) {
+        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+        return 1;
     }
 
     // Signals are taken by sigwait on this thread only; workers never see them.
@@ -162,17 +187,18 @@ int run(const config::Config& config) {
         log::warning("{}: relayctl cannot change the queue while relayd runs",
                      control.error().message);
     }
-    Status started = pool.start(
-        workers, engine::ReactorOptions{},
-        [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-            auto worker = RelayWorker::start(reactor, config, *folder.value(), limits, workers);
-            if (!worker) {
-                return worker.error();
-            }
-            std::lock_guard lock(registry_mutex);
-            registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
-            return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
-        });
+    Status started =
+        pool.start(workers, engine::ReactorOptions{},
+                   [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
+                       auto worker = RelayWorker::start(reactor, config, *folder.value(), limits,
+                                                        workers, sockets.value());
+                       if (!worker) {
+                           return worker.error();
+                       }
+                       std::lock_guard lock(registry_mutex);
+                       registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
+                       return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
+                   });
     workers_started.set_value(started.ok());
     if (!started) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());
@@ -228,6 +254,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check_only) {
+        // Only whether the names exist: the check may run as any user.
+        if (auto identity = relay::plan_identity(config->server, 0); !identity) {
+            std::fprintf(stderr, "%s: %s\n", config->file.c_str(),
+                         identity.error().message.c_str());
+            return 1;
+        }
         std::printf("%s: ok (%zu listeners, spool %s)\n", config->file.c_str(),
                     config->listeners.size(), config->spool.path.c_str());
         return 0;

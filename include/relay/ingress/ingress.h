@@ -34,7 +34,9 @@ class Ingress {
     Ingress(const Ingress&) = delete;
     Ingress& operator=(const Ingress&) = delete;
 
-    Status listen();
+    // Accepts on `sockets`, one listening socket per configured listener, in the config's order
+    // (made by engine::TcpListener::bind_socket before the workers started); owns them from here.
+    Status listen(const std::vector<int>& sockets);
     // Stops accepting, asks every session to finish (a message in DATA may complete within the
     // grace period), and calls `done` once no session is left.
     void shutdown(std::function<void()> done);
