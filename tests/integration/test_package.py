@@ -1,20 +1,25 @@
 """The .deb that tools/build-deb makes: lintian finds no error and no unexplained warning, it
 depends on the Debian packages that hold every library relayd loads (wolfSSL is inside relayd),
 and dpkg installs it into a throwaway root, where its postinst makes the user relay and the spool
-folder, and relayd accepts the packaged configuration.
+folder, relayd accepts the packaged configuration and, started as root as the unit starts it,
+serves a client with every thread running as relay; dpkg purges it without a trace.
 
 The throwaway root is made of files of this machine's own packages (a shell, coreutils, perl-base,
-adduser, passwd, dpkg, init-system-helpers and the libraries they and relayd load): no network
-and no container are needed, and dpkg runs the maintainer scripts in it with chroot."""
+adduser, passwd, dpkg, init-system-helpers, the CA bundle and the libraries they and relayd load):
+no network and no container are needed; dpkg runs the maintainer scripts in it with chroot, and
+relayd runs there in a network namespace of its own."""
 import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import BUILD, REPO, RELAYD, SANITIZED
+from helpers import wait_until
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="dpkg --root and chroot need root"),
@@ -138,18 +143,67 @@ def make_throwaway_root(root):
                                                         os.path.isfile(path)):
                 place(root, path)
     place(root, "/usr/sbin/nologin")
+    place(root, "/etc/ssl/certs/ca-certificates.crt", follow_links=True)  # ca-certificates
     programs = [path for path in (root / "usr").rglob("*") if path.is_file() and
                 not path.is_symlink() and os.access(path, os.X_OK)]
     for library in libraries_of(programs + [RELAYD]):
         place(root, library, follow_links=True)  # ldd names them by links to elsewhere
     (root / "var/lib/dpkg/status").touch()
     (root / "var/lib/dpkg/available").touch()
-    os.mknod(root / "dev/null", 0o666 | 0o020000, os.makedev(1, 3))
+    for name, minor in (("null", 3), ("random", 8), ("urandom", 9)):
+        os.mknod(root / "dev" / name, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (root / "etc/group").write_text("root:x:0:\n")
     (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
     (root / "etc/gshadow").write_text("root:*::\n")
     (root / "etc/nsswitch.conf").write_text("passwd: files\ngroup: files\nshadow: files\n")
+
+
+SEND_ONE_MESSAGE = """
+import smtplib
+with smtplib.SMTP("127.0.0.1", 25, timeout=10) as client:
+    refused = client.sendmail("sender@example.com", ["rcpt@example.net"],
+                              b"From: <sender@example.com>\\r\\nSubject: t\\r\\n\\r\\nHello.\\r\\n")
+    print("refused:", refused)
+"""
+
+
+def thread_ids(pid):
+    """The Uid and Gid lines (real, effective, saved, file system) of every thread of `pid`."""
+    ids = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        lines = (task / "status").read_text().splitlines()
+        ids.update(tuple(line.split()) for line in lines if line.startswith(("Uid:", "Gid:")))
+    return ids
+
+
+def run_packaged_relayd(root, uid, gid):
+    """Starts the installed relayd with the packaged configuration, as the unit would (as root),
+    in a network namespace of its own (its ports 25 and 587 are the machine's otherwise); hands
+    it one message and stops it."""
+    log_path = root / "relayd.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            ["unshare", "--net", "--", "/bin/sh", "-c",
+             f"ip link set lo up && exec chroot {root} /usr/sbin/relayd --config "
+             "/etc/relay/relayd.toml"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: process.poll() is not None or b"relayd started" in log_path.read_bytes(),
+                   message="relayd started")
+        assert process.poll() is None, log_path.read_text()
+        expected = {("Uid:", *[str(uid)] * 4), ("Gid:", *[str(gid)] * 4)}
+        assert thread_ids(process.pid) == expected, log_path.read_text()
+        sent = subprocess.run(["nsenter", f"--net=/proc/{process.pid}/ns/net", "/usr/bin/python3",
+                               "-c", SEND_ONE_MESSAGE], capture_output=True, text=True, timeout=30)
+        assert sent.returncode == 0 and "refused: {}" in sent.stdout, sent.stderr
+        assert thread_ids(process.pid) == expected
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, log_path.read_text()
+    spool = root / "var/spool/relay"
+    files = list(spool.rglob("*"))
+    assert any(path.name.endswith(".seg") or path.parent.name == "segments" for path in files)
+    assert {path.lstat().st_uid for path in [spool, *files]} == {uid}, files
 
 
 def test_the_package_installs_into_a_throwaway_root_and_relayd_accepts_its_config(package,
@@ -173,6 +227,8 @@ def test_the_package_installs_into_a_throwaway_root_and_relayd_accepts_its_confi
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == ("/etc/relay/relayd.toml: ok (2 listeners, spool "
                                     "/var/spool/relay)"), check.stdout
+
+    run_packaged_relayd(root, uid=int(user[2]), gid=int(user[3]))
 
     purge = subprocess.run(["dpkg", f"--root={root}", "--purge", "relay"], capture_output=True,
                            text=True, timeout=120)
