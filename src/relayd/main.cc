@@ -10,7 +10,8 @@
 //     (each with its own io_uring, listeners and share of the spool), and runs until SIGTERM or
 //     SIGINT.
 //     On those signals it stops accepting, lets sessions that are receiving a message finish
-//     (up to server.shutdown_grace_s), flushes the spool and exits 0.
+//     (up to server.shutdown_grace_s), flushes the spool and exits 0. Under systemd
+//     (Type=notify) it reports READY=1 once the workers serve and STOPPING=1 on the way out.
 //
 //     --check-config only loads and validates the configuration, prints what is wrong (one
 //     line per problem, naming the key) or a one-line summary, and exits.
@@ -45,6 +46,7 @@
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
 #include "relay_worker.h"
+#include "service_notify.h"
 
 namespace {
 
@@ -210,6 +212,7 @@ int run(const config::Config& config) {
     }
     log::info("relayd started: {} workers, listening on {}, {} messages in the queue", workers,
               addresses, folder.value()->recovered_messages());
+    notify_service_manager("READY=1");
 
     for (;;) {
         int received = 0;
@@ -223,6 +226,7 @@ int run(const config::Config& config) {
         log::info("signal {}: stopping", received);
         break;
     }
+    notify_service_manager("STOPPING=1");
     if (control) {
         control.value().reset();  // no queue operations while stopping
     }

@@ -83,6 +83,8 @@ def test_relayd_started_as_root_runs_every_thread_as_the_configured_user(test_us
     relayd.write_config("", 2)
     relayd.start()
     try:
+        # The port accepts from the moment it is bound, before the workers exist.
+        wait_until(lambda: "relayd started" in relayd.log(), message="relayd started")
         assert f"running as user {TEST_USER}" in relayd.log(), relayd.log()
         # main, control socket and two workers: all of them before any client connects
         assert_all_threads_run_as(relayd.process.pid, test_user, threads_min=4)
@@ -152,14 +154,33 @@ def test_a_user_that_is_not_root_cannot_become_another(test_user, folder):
     # Started as the configured user itself (systemd User=), it just runs.
     relayd = QueuedRelayd(folder, server=f'user = "{TEST_USER}"\n')
     os.chown(folder, test_user.pw_uid, test_user.pw_gid)
-    process = subprocess.Popen([str(RELAYD), "--config", str(relayd.config_path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               **as_user(TEST_USER))
+    with open(relayd.log_path, "wb") as log:
+        process = subprocess.Popen([str(RELAYD), "--config", str(relayd.config_path)],
+                                   stdout=log, stderr=subprocess.STDOUT, **as_user(TEST_USER))
     relayd.process = process
     try:
-        wait_until(lambda: (relayd.spool / "lock").exists() or process.poll() is not None,
+        wait_until(lambda: "relayd started" in relayd.log() or process.poll() is not None,
                    message="relayd started")
-        assert process.poll() is None, process.stdout.read()
+        assert process.poll() is None, relayd.log()
         assert_all_threads_run_as(process.pid, test_user, threads_min=3)
     finally:
         assert relayd.stop() == 0
+
+
+def test_relayd_tells_systemd_it_is_ready_once_it_serves_and_when_it_stops(test_user, folder,
+                                                                          monkeypatch):
+    """Type=notify: systemd's NOTIFY_SOCKET, reached after the drop (by the user)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
+        manager.bind(str(folder / "notify"))
+        (folder / "notify").chmod(0o777)  # as systemd's /run/systemd/notify
+        manager.settimeout(20)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(folder / "notify"))
+        relayd = QueuedRelayd(folder, workers=2, server=f'user = "{TEST_USER}"\n')
+        relayd.start(wait=False)
+        try:
+            assert manager.recv(4096) == b"READY=1", relayd.log()
+            with SmtpClient(relayd.port) as client:  # serving by then: no wait for the port
+                client.ehlo()
+        finally:
+            assert relayd.stop() == 0, relayd.log()
+        assert manager.recv(4096) == b"STOPPING=1", relayd.log()
