@@ -58,14 +58,19 @@ Result<gid_t> find_group(const std::string& name) {
     return Error{"server.group: the entry of \"" + name + "\" is too large"};
 }
 
-std::vector<gid_t> supplementary_groups(const std::string& user, gid_t gid) {
+Result<std::vector<gid_t>> supplementary_groups(const std::string& user, gid_t gid) {
     int count = 64;
     std::vector<gid_t> groups(static_cast<std::size_t>(count));
-    while (getgrouplist(user.c_str(), gid, groups.data(), &count) < 0) {
+    // A second call can find more groups than the first said (the database changed): retry a
+    // few times, no more.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        if (getgrouplist(user.c_str(), gid, groups.data(), &count) >= 0) {
+            groups.resize(static_cast<std::size_t>(count));
+            return groups;
+        }
         groups.resize(static_cast<std::size_t>(count));  // count now holds the number needed
     }
-    groups.resize(static_cast<std::size_t>(count));
-    return groups;
+    return Error{"server.user: cannot read the groups of \"" + user + "\""};
 }
 
 }  // namespace
@@ -88,7 +93,6 @@ Result<std::optional<RunAs>> plan_identity(const config::Server& server, uid_t e
         if (!gid) {
             return gid.error();
         }
-        identity.group = server.group;
         identity.gid = gid.value();
     }
     if (effective_uid != 0) {
@@ -99,7 +103,11 @@ Result<std::optional<RunAs>> plan_identity(const config::Server& server, uid_t e
                      std::to_string(effective_uid) +
                      ", which cannot switch users: start it as root or as " + server.user};
     }
-    identity.groups = supplementary_groups(identity.user, identity.gid);
+    auto groups = supplementary_groups(identity.user, identity.gid);
+    if (!groups) {
+        return groups.error();
+    }
+    identity.groups = std::move(groups.value());
     return std::optional<RunAs>(std::move(identity));
 }
 

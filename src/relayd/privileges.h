@@ -21,7 +21,6 @@ namespace relay {
 
 struct RunAs {
     std::string user;
-    std::string group;
     uid_t uid = 0;
     gid_t gid = 0;
     std::vector<gid_t> groups;  // supplementary, from the group database (as login does)

@@ -2,6 +2,7 @@
 user's ids (real, effective, saved, file system) and no capability before and after a client is
 served, and the spool it writes belongs to that user. A user it cannot become stops it at once,
 with a message that names the key."""
+import grp
 import os
 import pwd
 import shutil
@@ -16,19 +17,28 @@ from conftest import RELAYD
 from helpers import QueuedRelayd, SmtpClient, queue_id_of, simple_message, stuff, wait_until
 
 TEST_USER = "relaytest"
+TEST_EXTRA_GROUP = "relaytestextra"  # a supplementary group of TEST_USER
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="starting relayd as root needs root")
 
 
 @pytest.fixture(scope="module")
 def test_user():
-    """A system user for relayd to become (made once, kept: user ids are not reused here)."""
+    """A system user for relayd to become, member of one more group (made once, kept: user ids
+    are not reused here)."""
     try:
-        return pwd.getpwnam(TEST_USER)
+        grp.getgrnam(TEST_EXTRA_GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", TEST_EXTRA_GROUP], check=True)
+    try:
+        pwd.getpwnam(TEST_USER)
     except KeyError:
         subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
                         "/nonexistent", "--shell", "/usr/sbin/nologin", TEST_USER], check=True)
-        return pwd.getpwnam(TEST_USER)
+    if TEST_USER not in grp.getgrnam(TEST_EXTRA_GROUP).gr_mem:
+        subprocess.run(["usermod", "--append", "--groups", TEST_EXTRA_GROUP, TEST_USER],
+                       check=True)
+    return pwd.getpwnam(TEST_USER)
 
 
 @pytest.fixture
@@ -55,7 +65,7 @@ def privileged_port():
 
 
 def thread_identities(pid):
-    """Per thread of `pid`: (Uid line, Gid line, CapEff), as /proc shows them."""
+    """Per thread of `pid`: (Uid line, Gid line, Groups line, CapEff), as /proc shows them."""
     identities = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         fields = {}
@@ -65,14 +75,16 @@ def thread_identities(pid):
                 fields[key] = value.split()
         except FileNotFoundError:
             continue  # the thread ended meanwhile
-        identities[task.name] = (fields["Uid"], fields["Gid"], fields["CapEff"][0])
+        identities[task.name] = (fields["Uid"], fields["Gid"], sorted(fields["Groups"]),
+                                 fields["CapEff"][0])
     return identities
 
 
 def assert_all_threads_run_as(pid, user, threads_min):
     identities = thread_identities(pid)
     assert len(identities) >= threads_min, identities
-    expected = ([str(user.pw_uid)] * 4, [str(user.pw_gid)] * 4, "0000000000000000")
+    groups = sorted({str(user.pw_gid), str(grp.getgrnam(TEST_EXTRA_GROUP).gr_gid)})
+    expected = ([str(user.pw_uid)] * 4, [str(user.pw_gid)] * 4, groups, "0000000000000000")
     wrong = {task: identity for task, identity in identities.items() if identity != expected}
     assert not wrong, f"threads not running as {user.pw_name}: {wrong}"
 
@@ -115,8 +127,13 @@ def test_relayd_started_as_root_without_a_user_says_so(folder):
 
 
 def as_user(name):
-    """subprocess arguments that start a program as `name`, groups and all."""
-    return {"user": name, "group": name, "extra_groups": []} if name else {}
+    """subprocess arguments that start a program as `name` with the groups login (or systemd's
+    User=) would give it."""
+    if not name:
+        return {}
+    return {"user": name, "group": name,
+            "extra_groups": [group.gr_name for group in grp.getgrall() if name in group.gr_mem]
+            + [name]}
 
 
 def run_relayd(config_path, *extra, user=None):
