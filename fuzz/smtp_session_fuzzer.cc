@@ -1,9 +1,11 @@
 // libFuzzer harness: a whole SMTP server session, fed arbitrary client bytes in arbitrary
 // pieces. Must never crash, and every byte the server writes must be a well-formed reply line.
 //
-// The first input byte chooses the settings (limits, bare line ending mode); the rest is split
-// at points taken from the input itself. Commits succeed or fail alternately, sometimes only
-// after more input has arrived (as when the spool's fdatasync is slow).
+// The first two input bytes choose the settings (limits, bare line ending mode, AUTH); the rest
+// is split at points taken from the input itself. Commits succeed or fail alternately, sometimes
+// only after more input has arrived (as when the spool's fdatasync is slow); logins, senders and
+// recipients are decided at once or later, as a password hash on another thread would be.
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,6 +35,24 @@ class Hooks final : public smtp::ServerHooks {
         pending = true;
     }
     void abandon_message() override { open = false; }
+    // Decisions: some now, some later (the loop below answers them), as a store or a shared
+    // limiter would.
+    smtp::Verdict check_login(const smtp::Credentials& credentials) override {
+        RELAY_ASSERT(!credentials.username.empty() && !credentials.password.empty());
+        if (credentials.username.size() % 2 == 1) {
+            return smtp::Verdict::later();
+        }
+        if (credentials.password == "pw") {
+            return {};
+        }
+        return smtp::PolicyReply{535, "5.7.8", "Authentication credentials invalid"};
+    }
+    smtp::Verdict check_sender(const smtp::Transaction& transaction) override {
+        return transaction.reverse_path.starts_with('l') ? smtp::Verdict::later() : smtp::Verdict();
+    }
+    smtp::Verdict check_recipient(const smtp::Transaction&, std::string_view recipient) override {
+        return recipient.starts_with('l') ? smtp::Verdict::later() : smtp::Verdict();
+    }
 
     NullSink sink;
     bool open = false;
@@ -58,6 +78,15 @@ void check_replies(const std::string& output) {
     }
 }
 
+// A decision that was deferred, answered one way or the other.
+void answer(smtp::ServerSession& session, std::size_t offset) {
+    if (offset % 3 == 0) {
+        session.decide(smtp::PolicyReply{454, "4.7.0", "Temporary failure"});
+    } else {
+        session.decide(std::nullopt);
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -74,7 +103,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     settings.pass.bare_line_endings =
         (choice & 0x40) ? message::BareLineEndings::normalize : message::BareLineEndings::reject;
     settings.pass.line_bytes_max = (choice & 0x80) ? 40 : 998;
-    std::uint8_t step = data[1] == 0 ? 1 : data[1];
+    // data[1]: the size of the pieces (low six bits); AUTH offered always or not at all
+    // (bit 6), and required (bit 7).
+    std::uint8_t step = (data[1] & 0x3F) == 0 ? 1 : (data[1] & 0x3F);
+    settings.auth = (data[1] & 0x40) ? smtp::AuthOffer::always : smtp::AuthOffer::none;
+    settings.auth_required = (data[1] & 0x80) != 0;
     Hooks hooks;
     smtp::ServerSession session(settings, hooks);
     session.start();
@@ -89,13 +122,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             hooks.pending = false;
             hooks.open = false;
             if (++commits % 2 == 0) {
-                session.commit_done(std::nullopt, "fuzz");
+                session.commit_failed(system_error("fuzz", commits % 4 == 0 ? ENOSPC : EIO),
+                                      "INCIDENT");
             } else {
                 session.commit_done(std::string("ID") + std::to_string(commits));
             }
         }
+        if (session.waiting() && !session.committing() && offset % 2 == 0) {
+            answer(session, offset);
+        }
         check_replies(session.output());
         session.output().clear();
+    }
+    while (session.waiting() && !session.committing()) {
+        answer(session, offset++);
     }
     session.timeout();
     check_replies(session.output());

@@ -128,8 +128,7 @@ class SinkSession final : public engine::ConnectionHandler, public smtp::ServerH
         return sink_;
     }
     void abandon_message() override {}
-    std::optional<smtp::PolicyReply> check_recipient(const smtp::Transaction&,
-                                                     std::string_view) override {
+    smtp::Verdict check_recipient(const smtp::Transaction&, std::string_view) override {
         std::uint64_t count = counters_.recipients.fetch_add(1, std::memory_order_relaxed);
         if (chosen(count, options_.reject_percent)) {
             counters_.rejected.fetch_add(1, std::memory_order_relaxed);

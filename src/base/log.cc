@@ -83,6 +83,10 @@ std::string take_pending() {
     return lines;
 }
 
+std::size_t pending_bytes() {
+    return thread_state().pending.size();
+}
+
 void put_back_pending(std::string_view bytes) {
     std::string& pending = thread_state().pending;
     pending.insert(0, bytes);

@@ -330,6 +330,29 @@ void read_spool(Section& root, Config& config, std::vector<std::string>& errors,
     spool.finish();
 }
 
+void read_store(Section& root, Config& config, std::vector<std::string>& errors,
+                const std::string& file, const std::string& base_folder) {
+    Section store(root.table("store"), "store", errors, file);
+    std::string path;
+    store.string("path", path);
+    config.store.path =
+        path.empty()
+            ? resolve_path(std::filesystem::path(config.spool.path).parent_path().string(), "store")
+            : resolve_path(base_folder, path);
+    store.integer("map_bytes", config.store.map_bytes, 1 << 20, std::int64_t{1} << 40);
+    store.integer("refresh_interval_ms", config.store.refresh_interval_ms, 10, 60000);
+    store.finish();
+    Section credentials(root.table("credentials"), "credentials", errors, file);
+    Credentials& c = config.credentials;
+    credentials.integer("argon2_memory_kib", c.argon2_memory_kib, 64, 4 << 20);
+    credentials.integer("argon2_iterations", c.argon2_iterations, 1, 100);
+    credentials.integer("argon2_parallelism", c.argon2_parallelism, 1, 64);
+    credentials.integer("hash_threads", c.hash_threads, 1, 256);
+    credentials.integer("hash_queue_max", c.hash_queue_max, 1, 1000000);
+    credentials.integer("remembered_logins_max", c.remembered_logins_max, 0, 10000000);
+    credentials.finish();
+}
+
 TlsPolicy read_tls_policy(Section& section, TlsPolicy fallback) {
     TlsPolicy policy = fallback;
     section.choice("tls", policy,
@@ -418,6 +441,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_timeouts(root, config, errors, file_name);
     read_spool(root, config, errors, file_name, base_folder);
     read_delivery(root, config, errors, file_name, base_folder);
+    read_store(root, config, errors, file_name, base_folder);
     root.finish();
     if (!errors.empty()) {
         std::string message;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "relay/base/incident.h"
 #include "relay/base/log.h"
 #include "relay/base/result.h"
 
@@ -276,8 +277,11 @@ void OutboundConnection::on_body_piece(Result<spool::BodyPiece> piece) {
         return;  // the transaction ended meanwhile (the connection broke)
     }
     if (!piece) {
+        // The DSN goes to the sender: it gets an id to quote, the log gets the detail.
+        std::string incident = new_incident_id();
+        log::error("incident {}: {}", incident, piece.error().message);
         session_.body_failed(smtp::Reply{
-            554, "5.3.0", "the queued copy of the message is damaged: " + piece.error().message});
+            554, "5.3.0", "the queued copy of the message is damaged (incident " + incident + ")"});
         after_session();
         return;
     }

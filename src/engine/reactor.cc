@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "relay/base/log.h"
 
@@ -14,6 +15,12 @@ namespace {
 
 constexpr std::uint16_t receive_buffer_group = 1;
 constexpr auto wait_cap = std::chrono::milliseconds(500);
+// Log lines are written in batches: a write to a log file cannot complete inline (the ring hands
+// it to an io-wq thread), so a write per loop turn cost a thread wake-up every few messages when
+// clients open a connection per message. Lines wait at most this long, or until this many bytes
+// have gathered; a fatal line is written at once.
+constexpr auto log_batch_delay = std::chrono::milliseconds(50);
+constexpr std::size_t log_batch_bytes = 32 * 1024;
 
 struct RequiredOpcode {
     int opcode;
@@ -224,13 +231,22 @@ void Reactor::run_tasks() {
 }
 
 void Reactor::flush_log() {
-    if (log_in_flight_) {
+    if (log_in_flight_ || stopping_) {
+        return;  // when stopping, run() writes what is left itself, after the loop
+    }
+    std::size_t pending_bytes = log::pending_bytes();
+    if (pending_bytes == 0) {
+        log_due_ = {};
         return;
     }
+    if (log_due_ == Clock::time_point{}) {
+        log_due_ = now_ + log_batch_delay;
+    }
+    if (pending_bytes < log_batch_bytes && now_ < log_due_) {
+        return;
+    }
+    log_due_ = {};
     std::string pending = log::take_pending();
-    if (pending.empty()) {
-        return;
-    }
     log_writing_ = std::move(pending);
     log_written_ = 0;
     log_in_flight_ = true;
@@ -253,9 +269,17 @@ void Reactor::wait_and_dispatch() {
     auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wait_cap);
     if (!deferred_.empty() || !stashed_.empty()) {
         wait = std::chrono::nanoseconds(0);
-    } else if (auto deadline = timers_.next_deadline()) {
-        auto until = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - Clock::now());
-        wait = std::clamp(until, std::chrono::nanoseconds(0), wait);
+    } else {
+        std::optional<Clock::time_point> deadline = timers_.next_deadline();
+        if (log_due_ != Clock::time_point{} && !log_in_flight_ &&
+            (!deadline || log_due_ < *deadline)) {
+            deadline = log_due_;
+        }
+        if (deadline) {
+            auto until =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - Clock::now());
+            wait = std::clamp(until, std::chrono::nanoseconds(0), wait);
+        }
     }
     timeout.tv_sec = wait.count() / 1000000000;
     timeout.tv_nsec = wait.count() % 1000000000;
@@ -282,6 +306,12 @@ void Reactor::run() {
         timers_.run_expired(now_);
         run_tasks();
         flush_log();
+    }
+    // The last lines (often the most telling ones: why the loop stopped) must not be lost: a
+    // write already on the ring is waited for, so that it neither vanishes with the ring nor
+    // lands after the lines still pending, which leaving deferred mode then writes at once.
+    while (log_in_flight_) {
+        wait_and_dispatch();
     }
     log::set_thread_deferred(false);
 }

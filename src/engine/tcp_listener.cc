@@ -5,10 +5,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "relay/base/log.h"
 
 namespace relay::engine {
+namespace {
+
+// 40 x 50 ms: a port in use is reported after 2 s.
+constexpr int address_release_attempts_max = 40;
+
+}  // namespace
 
 Result<std::unique_ptr<TcpListener>> TcpListener::open(Reactor& reactor,
                                                        const SocketAddress& address, int backlog,
@@ -51,6 +59,9 @@ Result<int> TcpListener::bind_socket(const SocketAddress& address, int backlog) 
     if (address.family() == AF_INET6) {
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
+    // Accepted sockets inherit TCP_NODELAY from the listening socket: no setsockopt per
+    // connection (a sender that opens a connection per message pays every syscall per message).
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::bind(fd, address.get(), address.length()) < 0 || ::listen(fd, backlog) < 0) {
         return fail(errno);
     }
@@ -67,8 +78,19 @@ Status TcpListener::check_available(const SocketAddress& address) {
     if (address.family() == AF_INET6) {
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
-    int bound = ::bind(fd, address.get(), address.length());
-    int error = errno;
+    // A relayd killed a moment ago may still hold the address: the kernel tears its io_uring
+    // requests (a multishot accept holds the listening socket) down after the process is gone.
+    // Its successor, which now checks before recovering the spool, gives that a moment.
+    int bound = -1;
+    int error = 0;
+    for (int attempt = 0; attempt < address_release_attempts_max; ++attempt) {
+        bound = ::bind(fd, address.get(), address.length());
+        error = errno;
+        if (bound == 0 || error != EADDRINUSE) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     ::close(fd);
     if (bound != 0) {
         if (error == EADDRINUSE) {
@@ -100,8 +122,6 @@ void TcpListener::on_accept(int result, std::uint32_t flags) {
         if (stopping_) {
             ::close(fd);
         } else {
-            int one = 1;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             sockaddr_storage peer{};
             socklen_t peer_length = sizeof peer;
             if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) < 0) {

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "relay/base/clock.h"
+#include "relay/base/incident.h"
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
 #include "relay/smtp/server_replies.h"
@@ -297,9 +298,11 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
             smtp_.commit_done(id);
         }
     } else {
-        log::error("client={}: message not queued: {}", client_ip_, queued.error().message);
+        std::string incident = new_incident_id();
+        log::error("incident {}: client={}: message not queued: {}", incident, client_ip_,
+                   queued.error().message);
         if (!closed_) {
-            smtp_.commit_done(std::nullopt, queued.error().message);
+            smtp_.commit_failed(queued.error(), incident);
         }
     }
     if (closed_) {
@@ -318,6 +321,21 @@ Ingress::Ingress(engine::Reactor& reactor, const config::Config& config, spool::
 Ingress::~Ingress() {
     reactor_.timers().cancel(sweep_timer_);
     reactor_.timers().cancel(grace_timer_);
+}
+
+Status Ingress::listen() {
+    std::vector<int> sockets;
+    for (const config::Listener& listener : config_.listeners) {
+        auto fd = engine::TcpListener::bind_socket(listener.address, 4096);
+        if (!fd) {
+            for (int bound : sockets) {
+                ::close(bound);
+            }
+            return fd.error();
+        }
+        sockets.push_back(fd.value());
+    }
+    return listen(sockets);
 }
 
 Status Ingress::listen(const std::vector<int>& sockets) {

@@ -3,6 +3,9 @@
 // SYNOPSIS
 //     relayctl --config FILE queue list [--domain D] [--json]
 //     relayctl --config FILE queue show ID [--json]
+//     relayctl --config FILE project add|list|remove|set-quota ... [--json]
+//     relayctl --config FILE resource add|list|remove|passwd ... [--json]
+//     relayctl --config FILE domain add|list|remove ... [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -19,6 +22,7 @@
 #include "queue_commands.h"
 #include "relay/base/command_line.h"
 #include "relay/config/config.h"
+#include "tenant_commands.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"relayctl: manage relayd"};
@@ -31,6 +35,8 @@ int main(int argc, char** argv) {
 
     relay::ctl::QueueArguments queue_arguments;
     CLI::App* queue = relay::ctl::add_queue_commands(app, queue_arguments);
+    relay::ctl::TenantArguments tenant_arguments;
+    relay::ctl::TenantCommands tenants = relay::ctl::add_tenant_commands(app, tenant_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -43,6 +49,10 @@ int main(int argc, char** argv) {
     if (queue->parsed()) {
         queue_arguments.json = queue_arguments.json || json;
         return relay::ctl::run_queue_command(config.value(), *queue, queue_arguments);
+    }
+    tenant_arguments.json = tenant_arguments.json || json;
+    if (auto status = relay::ctl::run_tenant_command(config.value(), tenants, tenant_arguments)) {
+        return *status;
     }
     return 2;
 }

@@ -47,6 +47,7 @@
 #include "relay/tls/context.h"
 #include "relay_worker.h"
 #include "service_notify.h"
+#include "tenants.h"
 
 namespace {
 
@@ -148,7 +149,8 @@ int run(const config::Config& config) {
         std::fprintf(stderr, "relayd: %s\n", sockets.error().message.c_str());
         return 1;
     }
-    if (Status dropped = become(identity.value(), config.spool.path); !dropped) {
+    if (Status dropped = become(identity.value(), {config.spool.path, config.store.path});
+        !dropped) {
         std::fprintf(stderr, "relayd: %s\n", dropped.error().message.c_str());
         return 1;
     }
@@ -166,6 +168,13 @@ int run(const config::Config& config) {
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    // After the mask: the store's threads inherit it (a SIGTERM taken by one of them would end
+    // relayd at once), and after the drop: they run as server.user.
+    auto tenants = start_tenants(config);
+    if (!tenants) {
+        std::fprintf(stderr, "relayd: %s\n", tenants.error().message.c_str());
+        return 1;
+    }
 
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);

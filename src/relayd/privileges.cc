@@ -111,27 +111,27 @@ Result<std::optional<RunAs>> plan_identity(const config::Server& server, uid_t e
     return std::optional<RunAs>(std::move(identity));
 }
 
-Status prepare_spool_folder(const std::string& path, const RunAs& identity) {
+Status prepare_folder(const std::string& path, const RunAs& identity) {
     std::error_code error;
     if (!std::filesystem::exists(path, error)) {
         std::filesystem::create_directories(path, error);
         if (error) {
-            return Error{"cannot create spool folder " + path + ": " + error.message()};
+            return Error{"cannot create folder " + path + ": " + error.message()};
         }
         if (chown(path.c_str(), identity.uid, identity.gid) != 0) {
-            return system_error("cannot give spool folder " + path + " to " + identity.user, errno);
+            return system_error("cannot give folder " + path + " to " + identity.user, errno);
         }
         if (chmod(path.c_str(), 0750) != 0) {
-            return system_error("cannot set the mode of spool folder " + path, errno);
+            return system_error("cannot set the mode of folder " + path, errno);
         }
         return {};
     }
     struct stat status {};
     if (stat(path.c_str(), &status) != 0) {
-        return system_error("cannot read spool folder " + path, errno);
+        return system_error("cannot read folder " + path, errno);
     }
     if (status.st_uid != identity.uid) {
-        return Error{"spool folder " + path + " belongs to uid " + std::to_string(status.st_uid) +
+        return Error{"folder " + path + " belongs to uid " + std::to_string(status.st_uid) +
                      ", not to server.user " + identity.user + " (fix: chown -R " + identity.user +
                      ": " + path + ")"};
     }
@@ -166,15 +166,17 @@ Status drop_privileges(const RunAs& identity) {
     return {};
 }
 
-Status become(const std::optional<RunAs>& identity, const std::string& spool_path) {
+Status become(const std::optional<RunAs>& identity, const std::vector<std::string>& folders) {
     if (!identity) {
         if (geteuid() == 0) {
             log::warning("running as root: set server.user to run unprivileged");
         }
         return {};
     }
-    if (Status prepared = prepare_spool_folder(spool_path, *identity); !prepared) {
-        return prepared;
+    for (const std::string& folder : folders) {
+        if (Status prepared = prepare_folder(folder, *identity); !prepared) {
+            return prepared;
+        }
     }
     if (Status dropped = drop_privileges(*identity); !dropped) {
         return dropped;

@@ -32,16 +32,17 @@ struct RunAs {
 // relayd is not root (it could not switch).
 Result<std::optional<RunAs>> plan_identity(const config::Server& server, uid_t effective_uid);
 
-// Makes `path` usable by `identity`: creates it (mode 0750, owned by the user) when missing;
-// refuses a folder owned by another user, naming the command that fixes it. Run as root.
-Status prepare_spool_folder(const std::string& path, const RunAs& identity);
+// Makes folder `path` (the spool, the tenant store) usable by `identity`: creates it (mode
+// 0750, owned by the user) when missing; refuses a folder owned by another user, naming the
+// command that fixes it. Run as root.
+Status prepare_folder(const std::string& path, const RunAs& identity);
 
 // Becomes `identity` for good: supplementary groups, then real, effective and saved group and
 // user ids; checks afterwards that root cannot be regained.
 Status drop_privileges(const RunAs& identity);
 
 // What relayd does at start-up between binding and opening the spool: with an identity, prepares
-// the spool folder and drops to it; without one, warns when it stays root.
-Status become(const std::optional<RunAs>& identity, const std::string& spool_path);
+// `folders` (where relayd writes) and drops to it; without one, warns when it stays root.
+Status become(const std::optional<RunAs>& identity, const std::vector<std::string>& folders);
 
 }  // namespace relay

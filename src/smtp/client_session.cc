@@ -22,6 +22,7 @@
 
 #include "chars.h"
 #include "relay/base/assert.h"
+#include "relay/smtp/sasl.h"
 
 namespace relay::smtp {
 namespace {
@@ -36,34 +37,6 @@ constexpr std::size_t auth_mechanism_bytes_max = 20;  // RFC 4422 §3.1
 constexpr std::size_t host_bytes_max = 255;           // RFC 5321 §4.5.3.1.2
 constexpr std::size_t summary_bytes_max = 512;        // a reply quoted in failure()
 constexpr std::size_t size_digits_max = 19;           // fits std::uint64_t
-
-// RFC 4648 §4, with padding.
-std::string base64(std::string_view input) {
-    static constexpr char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((input.size() + 2) / 3 * 4);
-    std::size_t index = 0;
-    for (; index + 3 <= input.size(); index += 3) {
-        const auto a = static_cast<unsigned char>(input[index]);
-        const auto b = static_cast<unsigned char>(input[index + 1]);
-        const auto c = static_cast<unsigned char>(input[index + 2]);
-        out.push_back(alphabet[a >> 2]);
-        out.push_back(alphabet[((a & 0x03) << 4) | (b >> 4)]);
-        out.push_back(alphabet[((b & 0x0f) << 2) | (c >> 6)]);
-        out.push_back(alphabet[c & 0x3f]);
-    }
-    const std::size_t left = input.size() - index;
-    if (left > 0) {
-        const auto a = static_cast<unsigned char>(input[index]);
-        const unsigned b = left == 2 ? static_cast<unsigned char>(input[index + 1]) : 0;
-        out.push_back(alphabet[a >> 2]);
-        out.push_back(alphabet[((a & 0x03) << 4) | (b >> 4)]);
-        out.push_back(left == 2 ? alphabet[(b & 0x0f) << 2] : '=');
-        out.push_back('=');
-    }
-    return out;
-}
 
 // Server text for a log line: printable ASCII only (a '?' for anything else), bounded.
 std::string printable(std::string_view text, std::size_t bytes_max) {
@@ -458,7 +431,7 @@ void ClientSession::start_auth_or_ready() {
         message += settings_.auth_username;
         message.push_back('\0');
         message += settings_.auth_password;
-        send_command(fmt::format("AUTH PLAIN {}\r\n", base64(message)), Expect::auth_plain);
+        send_command(fmt::format("AUTH PLAIN {}\r\n", encode_base64(message)), Expect::auth_plain);
     } else if (offered("LOGIN")) {
         send_command("AUTH LOGIN\r\n", Expect::auth_login_user);
     } else {
@@ -475,7 +448,7 @@ void ClientSession::handle_auth(Expect expect, const Reply& reply) {
             expect == Expect::auth_login_user ? settings_.auth_username : settings_.auth_password;
         const Expect next = expect == Expect::auth_login_user ? Expect::auth_login_password
                                                               : Expect::auth_login_done;
-        send_command(base64(answer) + "\r\n", next);
+        send_command(encode_base64(answer) + "\r\n", next);
     } else if (reply.code / 100 == 2 && !challenge_expected) {
         state_ = State::ready;
     } else if (reply.code / 100 == 2 || reply.code / 100 == 3) {

@@ -72,7 +72,7 @@ void ServerSession::close_with(std::string_view enhanced, std::string_view text)
 }
 
 void ServerSession::receive(std::span<char> bytes) {
-    if (phase_ == Phase::committing || held_for_output_) {
+    if (phase_ == Phase::waiting || held_for_output_) {
         pending_.append(bytes.data(), bytes.size());
         return;
     }
@@ -86,7 +86,7 @@ void ServerSession::process(std::span<char> bytes) {
             case Phase::greeting:
             case Phase::closing:
                 return;  // nothing more is read from a closing session
-            case Phase::committing:
+            case Phase::waiting:
                 pending_.append(bytes.data(), bytes.size());
                 return;
             case Phase::command:
@@ -156,6 +156,10 @@ std::size_t ServerSession::take_command_line(std::span<char> bytes) {
 
 void ServerSession::handle_line(std::string_view line) {
     ++progress_;
+    if (sasl_step_ != SaslStep::none) {
+        handle_sasl_response(line);  // a response to a 334 challenge, not a command
+        return;
+    }
     Command command = parse_command(line);
     std::visit([this](const auto& parsed) { handle(parsed); }, command);
 }
@@ -166,6 +170,7 @@ void ServerSession::reset_transaction() {
         message_open_ = false;
     }
     transaction_ = Transaction{};
+    recipient_set_.clear();
     have_mail_ = false;
     data_bytes_ = 0;
     bdat_refused_ = false;
@@ -185,6 +190,9 @@ void ServerSession::handle(const Hello& command) {
     }
     append_reply(output_, 250, {}, settings_.hostname, true);
     append_reply(output_, 250, {}, "PIPELINING", true);
+    if (auth_offered()) {
+        append_reply(output_, 250, {}, "AUTH PLAIN LOGIN", true);
+    }
     if (settings_.pass.message_bytes_max > 0) {
         append_reply(output_, 250, {}, "SIZE " + std::to_string(settings_.pass.message_bytes_max),
                      true);
@@ -206,6 +214,10 @@ void ServerSession::handle(const Mail& command) {
     }
     if (have_mail_) {
         error_reply(server_replies::nested_mail);
+        return;
+    }
+    if (settings_.auth_required && authenticated_user_.empty()) {
+        error_reply(server_replies::auth_required);
         return;
     }
     const MailParameters& parameters = command.parameters;
@@ -231,7 +243,16 @@ void ServerSession::handle(const Mail& command) {
     transaction_.smtputf8 = parameters.smtputf8;
     transaction_.body = parameters.body;
     transaction_.declared_size = parameters.size;
-    if (auto refusal = hooks_.check_sender(transaction_)) {
+    Verdict verdict = hooks_.check_sender(transaction_);
+    if (verdict.is_later()) {
+        wait_for(Decision::sender);
+        return;
+    }
+    sender_decided(verdict.refusal());
+}
+
+void ServerSession::sender_decided(const std::optional<PolicyReply>& refusal) {
+    if (refusal) {
         transaction_ = Transaction{};
         reply(refusal->code, refusal->enhanced, refusal->text);
         return;
@@ -259,12 +280,24 @@ void ServerSession::handle(const Rcpt& command) {
         // RFC 5321 §4.5.1: "Postmaster" without a domain is this host's postmaster.
         recipient = "postmaster@" + settings_.hostname;
     }
-    if (auto refusal = hooks_.check_recipient(transaction_, recipient)) {
+    Verdict verdict = hooks_.check_recipient(transaction_, recipient);
+    recipient_pending_ = std::move(recipient);
+    if (verdict.is_later()) {
+        wait_for(Decision::recipient);
+        return;
+    }
+    recipient_decided(verdict.refusal());
+}
+
+void ServerSession::recipient_decided(const std::optional<PolicyReply>& refusal) {
+    std::string recipient = std::move(recipient_pending_);
+    recipient_pending_.clear();
+    if (refusal) {
         reply(refusal->code, refusal->enhanced, refusal->text);
         return;
     }
-    if (std::find(transaction_.recipients.begin(), transaction_.recipients.end(), recipient) ==
-        transaction_.recipients.end()) {
+    // A repeated recipient is accepted once (a set: a long list stays linear, not quadratic).
+    if (recipient_set_.insert(recipient).second) {
         transaction_.recipients.push_back(std::move(recipient));
     }
     reply(server_replies::recipient_ok);
@@ -379,7 +412,7 @@ void ServerSession::finish_message() {
     const message::Outcome& outcome = pass_.outcome();
     switch (outcome.verdict) {
         case message::Verdict::accepted:
-            phase_ = Phase::committing;
+            wait_for(Decision::commit);
             hooks_.commit_message(transaction_, pass_);
             return;
         case message::Verdict::bare_line_ending:
@@ -409,15 +442,19 @@ void ServerSession::finish_message() {
     after_message();
 }
 
-void ServerSession::commit_done(std::optional<std::string> queue_id, std::string_view failure) {
-    if (queue_id) {
-        ++messages_accepted_;
-        finish_commit(250, "2.0.0", "Ok: queued as " + *queue_id);
-    } else {
-        finish_commit(451, "4.3.0",
-                      "Error: local problem, message not queued" +
-                          (failure.empty() ? std::string() : " (" + std::string(failure) + ")"));
-    }
+void ServerSession::commit_done(std::string_view queue_id) {
+    ++messages_accepted_;
+    finish_commit(250, "2.0.0", "Ok: queued as " + std::string(queue_id));
+}
+
+void ServerSession::commit_failed(const Error& error, std::string_view incident) {
+    // Whatever failed, the message is fine and the client should try again later: a 4xx. Only
+    // a full disk (or memory) is worth telling apart (RFC 3463's X.3.1, "mail system full").
+    const SyntaxReply& reply = error.code == ErrorCode::resource_exhausted
+                                   ? server_replies::not_queued_no_room
+                                   : server_replies::not_queued;
+    finish_commit(reply.code, reply.enhanced,
+                  std::string(reply.text) + " (incident " + std::string(incident) + ")");
 }
 
 void ServerSession::commit_refused(const PolicyReply& refusal) {
@@ -425,17 +462,60 @@ void ServerSession::commit_refused(const PolicyReply& refusal) {
 }
 
 void ServerSession::finish_commit(int code, std::string_view enhanced, std::string_view text) {
-    RELAY_ASSERT(phase_ == Phase::committing);
+    RELAY_ASSERT(committing());
     message_open_ = false;  // the hooks own the outcome now
+    waiting_for_ = Decision::none;
     phase_ = Phase::command;
     reply(code, enhanced, text);
     reset_transaction();
     after_message();
+    end_waiting();
+}
+
+void ServerSession::wait_for(Decision decision) {
+    RELAY_ASSERT(phase_ != Phase::waiting && phase_ != Phase::closing &&
+                 waiting_for_ == Decision::none);
+    phase_ = Phase::waiting;
+    waiting_for_ = decision;
+}
+
+// After a decision: the input held meanwhile runs, unless the client has gone (its replies
+// have nowhere to go) or a reply closed the session.
+void ServerSession::end_waiting() {
+    if (phase_ == Phase::closing) {
+        return;
+    }
     if (input_ended_) {
         phase_ = Phase::closing;
         return;
     }
     resume_pending();
+}
+
+void ServerSession::decide(const std::optional<PolicyReply>& refusal) {
+    RELAY_ASSERT(phase_ == Phase::waiting && waiting_for_ != Decision::commit &&
+                 waiting_for_ != Decision::none);
+    Decision decided = waiting_for_;
+    waiting_for_ = Decision::none;
+    phase_ = Phase::command;
+    switch (decided) {
+        case Decision::login:
+            login_decided(refusal);
+            break;
+        case Decision::sender:
+            sender_decided(refusal);
+            break;
+        case Decision::recipient:
+            recipient_decided(refusal);
+            break;
+        case Decision::commit:
+        case Decision::none:
+            break;
+    }
+    if (shutting_down_) {
+        close_with(server_replies::shutting_down);
+    }
+    end_waiting();
 }
 
 void ServerSession::resume_output() {
@@ -491,8 +571,129 @@ void ServerSession::handle(const StartTls&) {
     error_reply(server_replies::starttls_unavailable);
 }
 
-void ServerSession::handle(const Auth&) {
-    error_reply(server_replies::auth_unavailable);
+bool ServerSession::auth_offered() const {
+    return settings_.auth == AuthOffer::always ||
+           (settings_.auth == AuthOffer::with_tls && tls_active_);
+}
+
+void ServerSession::handle(const Auth& command) {
+    if (settings_.auth == AuthOffer::none) {
+        error_reply(server_replies::auth_unavailable);
+        return;
+    }
+    if (helo_.empty()) {
+        error_reply(server_replies::need_helo);
+        return;
+    }
+    if (!authenticated_user_.empty()) {
+        error_reply(server_replies::auth_twice);
+        return;
+    }
+    if (have_mail_) {
+        error_reply(server_replies::auth_in_transaction);
+        return;
+    }
+    if (!auth_offered()) {
+        error_reply(server_replies::auth_needs_tls);
+        return;
+    }
+    std::string mechanism(command.mechanism);
+    std::transform(mechanism.begin(), mechanism.end(), mechanism.begin(),
+                   [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; });
+    if (mechanism != "PLAIN" && mechanism != "LOGIN") {
+        error_reply(server_replies::auth_mechanism);
+        return;
+    }
+    // RFC 4954 §4: "=" is an initial response of zero length; no initial response at all
+    // means the server sends the first (empty for PLAIN) challenge.
+    const bool plain = mechanism == "PLAIN";
+    if (command.initial_response.empty()) {
+        sasl_step_ = plain ? SaslStep::plain : SaslStep::login_username;
+        // RFC 4954 §4: continue-req = "334" SP [base64] CRLF; the space stays when it is empty.
+        output_ += plain ? "334 \r\n" : "334 VXNlcm5hbWU6\r\n";  // "Username:"
+        return;
+    }
+    sasl_step_ = plain ? SaslStep::plain : SaslStep::login_username;
+    handle_sasl_response(command.initial_response == "=" ? std::string_view()
+                                                         : command.initial_response);
+}
+
+void ServerSession::handle_sasl_response(std::string_view line) {
+    const SaslStep step = sasl_step_;
+    sasl_step_ = SaslStep::none;
+    if (line == "*") {
+        wipe(sasl_username_);
+        error_reply(server_replies::auth_cancelled);
+        return;
+    }
+    std::optional<std::string> decoded = decode_base64(line);
+    if (!decoded) {
+        wipe(sasl_username_);
+        error_reply(server_replies::auth_bad_base64);
+        return;
+    }
+    switch (step) {
+        case SaslStep::plain: {
+            PlainResult parsed = parse_plain(*decoded);
+            wipe(*decoded);
+            if (!parsed.credentials) {
+                error_reply(parsed.error == PlainError::authorization_identity
+                                ? server_replies::auth_invalid
+                                : server_replies::auth_bad_plain);
+                return;
+            }
+            check_login(*parsed.credentials);
+            return;
+        }
+        case SaslStep::login_username:
+            sasl_username_ = std::move(*decoded);
+            sasl_step_ = SaslStep::login_password;
+            reply(334, {}, "UGFzc3dvcmQ6");  // base64 of "Password:"
+            return;
+        case SaslStep::login_password: {
+            Credentials credentials{std::move(sasl_username_), std::move(*decoded)};
+            sasl_username_.clear();
+            if (credentials.username.empty() || credentials.password.empty()) {
+                wipe(credentials);
+                error_reply(server_replies::auth_invalid);
+                return;
+            }
+            check_login(credentials);
+            return;
+        }
+        case SaslStep::none:
+            break;
+    }
+}
+
+void ServerSession::check_login(Credentials& credentials) {
+    Verdict verdict = hooks_.check_login(credentials);
+    login_candidate_ = std::move(credentials.username);
+    wipe(credentials);
+    if (verdict.is_later()) {
+        wait_for(Decision::login);
+        return;
+    }
+    login_decided(verdict.refusal());
+}
+
+void ServerSession::login_decided(const std::optional<PolicyReply>& refusal) {
+    std::string username = std::move(login_candidate_);
+    login_candidate_.clear();
+    if (refusal) {
+        // A wrong password counts against the session: guessing ends at errors_per_session_max.
+        error_reply(refusal->code, refusal->enhanced, refusal->text);
+        return;
+    }
+    authenticated_user_ = std::move(username);
+    reply(server_replies::auth_success);
+}
+
+Verdict ServerHooks::check_login(const Credentials& credentials) {
+    (void)credentials;
+    return PolicyReply{server_replies::auth_invalid.code,
+                       std::string(server_replies::auth_invalid.enhanced),
+                       std::string(server_replies::auth_invalid.text)};
 }
 
 void ServerSession::handle(const Unknown&) {
@@ -505,8 +706,8 @@ void ServerSession::handle(const Invalid& command) {
 
 void ServerSession::end_of_input() {
     input_ended_ = true;
-    if (phase_ == Phase::committing) {
-        return;  // the commit finishes first; its reply has nowhere to go
+    if (phase_ == Phase::waiting) {
+        return;  // the decision (a commit, a login) is made first; its reply has nowhere to go
     }
     if (message_open_) {
         hooks_.abandon_message();
@@ -516,21 +717,21 @@ void ServerSession::end_of_input() {
 }
 
 void ServerSession::timeout() {
-    if (phase_ == Phase::committing || phase_ == Phase::closing) {
+    if (phase_ == Phase::waiting || phase_ == Phase::closing) {
         return;
     }
     close_with(server_replies::timeout);
 }
 
 void ServerSession::transaction_timeout() {
-    if (phase_ == Phase::committing || phase_ == Phase::closing) {
+    if (phase_ == Phase::waiting || phase_ == Phase::closing) {
         return;  // the message is complete: its commit decides
     }
     close_with(server_replies::transaction_too_long);
 }
 
 void ServerSession::data_too_slow() {
-    if (phase_ == Phase::committing || phase_ == Phase::closing) {
+    if (phase_ == Phase::waiting || phase_ == Phase::closing) {
         return;
     }
     close_with(server_replies::data_too_slow);
@@ -541,7 +742,8 @@ void ServerSession::shutdown() {
     if (phase_ == Phase::command || phase_ == Phase::greeting) {
         close_with(server_replies::shutting_down);
     }
-    // In DATA, BDAT or a commit: the message may finish; after_message closes then.
+    // In DATA, BDAT or a commit: the message may finish; after_message closes then. Waiting for
+    // another decision: decide closes once it is answered.
 }
 
 }  // namespace relay::smtp

@@ -55,8 +55,9 @@ WorkerSpool::BodyReader::~BodyReader() {
 }
 
 Error WorkerSpool::BodyReader::damaged(std::string_view what) const {
-    return Error{"the stored data of message " + format_queue_id(id_) +
-                 " is damaged: " + std::string(what)};
+    return make_error(
+        ErrorCode::data_loss, Blame::relay,
+        "the stored data of message " + format_queue_id(id_) + " is damaged: " + std::string(what));
 }
 
 std::shared_ptr<char[]> WorkerSpool::BodyReader::take_buffer() {
@@ -95,8 +96,9 @@ void WorkerSpool::BodyReader::read(std::function<void(Result<BodyPiece>)> done) 
     auto segment = spool_.segments_.find(chunk.segment);
     if (segment == spool_.segments_.end()) {
         spool_.reactor_.defer([this, done = std::move(done), sequence = chunk.segment] {
-            done(Error{"a segment of message " + format_queue_id(id_) + " is gone (" +
-                       std::to_string(sequence) + ")"});
+            done(make_error(ErrorCode::data_loss, Blame::relay,
+                            "a segment of message " + format_queue_id(id_) + " is gone (" +
+                                std::to_string(sequence) + ")"));
         });
         return;
     }

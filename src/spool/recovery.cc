@@ -331,13 +331,17 @@ Result<std::string> read_message_bytes(const std::string& segments_folder,
         auto record = record_at(file->bytes(), chunk.offset);
         if (!record || record->header.type != RecordType::body_chunk ||
             record->header.queue_id != message.id || record->payload.size() != chunk.bytes) {
-            return Error{"message " + format_queue_id(message.id) + ": a data chunk is damaged"};
+            return make_error(
+                ErrorCode::data_loss, Blame::relay,
+                "message " + format_queue_id(message.id) + ": a data chunk is damaged");
         }
         bytes.append(record->payload);
     }
     if (bytes.size() != message.envelope.body_bytes ||
         XXH3_64bits(bytes.data(), bytes.size()) != message.envelope.body_hash) {
-        return Error{"message " + format_queue_id(message.id) + ": data does not match its hash"};
+        return make_error(
+            ErrorCode::data_loss, Blame::relay,
+            "message " + format_queue_id(message.id) + ": data does not match its hash");
     }
     return bytes;
 }

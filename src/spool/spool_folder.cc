@@ -43,7 +43,8 @@ Result<std::unique_ptr<SpoolFolder>> SpoolFolder::open(const std::string& path, 
         return system_error("cannot open " + path + "/lock", errno);
     }
     if (flock(folder->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-        return Error{"spool " + path + " is in use by another relayd"};
+        return make_error(ErrorCode::failed_precondition, Blame::configuration,
+                          "spool " + path + " is in use by another relayd");
     }
 
     auto recovered = recover(folder->segments_folder_, true);

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,8 +47,11 @@ struct SpoolWriter::Batch {
         SpoolWriter* writer = nullptr;
         std::int64_t expected = 0;  // bytes for a write, 0 for a sync
         void complete(int result, std::uint32_t) override {
-            if (result < 0 || result != expected) {
-                writer->batch_->failed_result = result < 0 ? result : -EIO;
+            // The first failure is the cause: the linked steps after it end with ECANCELED. A
+            // write to a regular file comes back short only when the file system ran out of
+            // room (or quota), so a short write counts as ENOSPC: the client is told so (452).
+            if ((result < 0 || result != expected) && writer->batch_->failed_result == 0) {
+                writer->batch_->failed_result = result < 0 ? result : -ENOSPC;
             }
             writer->on_batch_operation();
         }
@@ -345,6 +349,9 @@ void SpoolWriter::start_batch() {
 // One linked chain per group of writes: writev... -> fdatasync, reserved whole in the submission
 // queue (links do not span submissions). A segment with more writes than one chain can hold
 // gets several chains, each with its own fdatasync: the batch completes only when all did.
+// The usual batch (one writev) is a single write with RWF_DSYNC instead: the same guarantee for
+// its bytes (everything before them was made durable by earlier batches, or cut off after a
+// failure), in one operation, so one io-wq hand-off and one completion per flush instead of two.
 void SpoolWriter::submit_segment(Batch& batch, Segment& segment) {
     batch.iovec_lists.push_back(std::move(segment.pending));
     segment.pending.clear();
@@ -367,13 +374,21 @@ void SpoolWriter::submit_segment(Batch& batch, Segment& segment) {
             step->writer = this;
             step->expected = bytes;
             io_uring_sqe* sqe = reactor_.prepare(step.get());
-            io_uring_prep_writev(sqe, segment.fd, &iovecs[index], static_cast<unsigned>(count),
-                                 segment.written);
-            sqe->flags |= IOSQE_IO_LINK;  // the fdatasync must not start before the writes end
+            if (writes == 1) {
+                io_uring_prep_writev2(sqe, segment.fd, &iovecs[index], static_cast<unsigned>(count),
+                                      segment.written, RWF_DSYNC);
+            } else {
+                io_uring_prep_writev(sqe, segment.fd, &iovecs[index], static_cast<unsigned>(count),
+                                     segment.written);
+                sqe->flags |= IOSQE_IO_LINK;  // the fdatasync must not start before the writes
+            }
             segment.written += static_cast<std::uint64_t>(bytes);
             batch.steps.push_back(std::move(step));
             ++batch.outstanding;
             index += count;
+        }
+        if (writes == 1) {
+            continue;
         }
         auto sync = std::make_unique<Batch::Step>();
         sync->writer = this;

@@ -233,7 +233,8 @@ void WorkerSpool::commit(std::unique_ptr<Incoming> incoming, QueuedMessage messa
     if (incoming->epoch_ != writer_.epoch()) {
         // A write failed after this message started: some of its chunks may be missing.
         reactor_.defer([done = std::move(done)] {
-            done(Error{"the spool could not write part of the message"});
+            done(make_error(ErrorCode::unavailable, Blame::relay,
+                            "the spool could not write part of the message"));
         });
         return;
     }
@@ -437,7 +438,9 @@ struct Collect : std::enable_shared_from_this<Collect> {
 void WorkerSpool::read_headers(QueueId id, std::function<void(Result<std::string>)> done) {
     auto found = messages_.find(id);
     if (found == messages_.end()) {
-        reactor_.defer([done = std::move(done)] { done(Error{"no such message"}); });
+        reactor_.defer([done = std::move(done)] {
+            done(make_error(ErrorCode::not_found, Blame::client, "no such message"));
+        });
         return;
     }
     auto collect = std::make_shared<Collect>();

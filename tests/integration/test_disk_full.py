@@ -1,8 +1,9 @@
-"""A full disk: relayd answers 451 to what it cannot store, keeps every message it answered 250,
+"""A full disk: relayd answers 451/452 to what it cannot store, keeps every message it answered 250,
 does not spin or pile up files while the disk stays full, and accepts again once there is room.
 
 The spool lives on a small tmpfs the test mounts (root only; skipped otherwise)."""
 import os
+import re
 import smtplib
 import subprocess
 import time
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from conftest import free_port
+from helpers import wait_until
 
 MESSAGE_LINES = 300  # about 300 KB per message: a 6 MiB spool fills after a handful
 
@@ -59,13 +61,21 @@ def test_full_disk_refuses_with_451_and_loses_nothing(relayd_factory, small_spoo
     accepted, refused = [], []
     for index in range(40):
         code, reply = send(relayd.port, index)
-        assert code in (250, 451), (code, reply)
+        assert code in (250, 451, 452), (code, reply)
         if code == 250:
             accepted.append(queued_id(reply))
         else:
-            assert reply.startswith("4.3.0"), reply
-            refused.append(index)
+            refused.append((code, reply))
     assert accepted and refused, f"{len(accepted)} accepted, {len(refused)} refused"
+    # The client is told what kind of failure it met and an id to quote, never the file or the
+    # system error; the log has the detail under that id.
+    for code, reply in refused:
+        match = re.fullmatch(r"(4\.3\.[01]) Error: .*; try again later \(incident ([0-9A-Z]{10})\)",
+                             reply)
+        assert match and match.group(1) == {451: "4.3.0", 452: "4.3.1"}[code], reply
+        pattern = f"incident {match.group(2)}: .*not queued: .*spool"
+        wait_until(lambda: re.search(pattern, relayd.log()), message=pattern)
+    assert 452 in [code for code, _ in refused], "no refusal said the disk is full"
 
     # While the disk stays full, relayd neither spins nor creates a segment per attempt.
     segments = small_spool / "segments"

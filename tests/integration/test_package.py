@@ -2,7 +2,8 @@
 depends on the Debian packages that hold every library relayd loads (wolfSSL is inside relayd),
 and dpkg installs it into a throwaway root, where its postinst makes the user relay and the spool
 folder, relayd accepts the packaged configuration and, started as root as the unit starts it,
-serves a client with every thread running as relay; dpkg purges it without a trace.
+serves a client with every thread running as relay and only relay's files in its spool and
+store; dpkg purges it without a trace.
 
 The throwaway root is made of files of this machine's own packages (a shell, coreutils, perl-base,
 adduser, passwd, dpkg, init-system-helpers, the CA bundle and the libraries they and relayd load):
@@ -202,7 +203,9 @@ def run_packaged_relayd(root, uid, gid):
         assert process.wait(timeout=30) == 0, log_path.read_text()
     spool = root / "var/spool/relay"
     files = list(spool.rglob("*"))
-    assert any(path.name.endswith(".seg") or path.parent.name == "segments" for path in files)
+    assert any(path.parent.name == "segments" for path in files), files
+    store = root / "var/lib/relay/store"
+    files += [store, *store.rglob("*")]
     assert {path.lstat().st_uid for path in [spool, *files]} == {uid}, files
 
 
@@ -217,8 +220,9 @@ def test_the_package_installs_into_a_throwaway_root_and_relayd_accepts_its_confi
     assert "relay:x:" in (root / "etc/passwd").read_text()  # made by the postinst
     user = next(line.split(":") for line in (root / "etc/passwd").read_text().splitlines()
                 if line.startswith("relay:"))
-    spool = (root / "var/spool/relay").stat()
-    assert (spool.st_uid, spool.st_mode & 0o777) == (int(user[2]), 0o750)
+    for folder in ("var/spool/relay", "var/lib/relay/store"):
+        made = (root / folder).stat()
+        assert (made.st_uid, made.st_mode & 0o777) == (int(user[2]), 0o750), folder
     assert (root / "etc/relay/relayd.toml").stat().st_mode & 0o777 == 0o640
 
     check = subprocess.run(["chroot", str(root), "/usr/sbin/relayd", "--config",

@@ -110,9 +110,12 @@ def test_relayd_started_as_root_runs_every_thread_as_the_configured_user(test_us
         assert queue_id in relayd.queue()  # relayctl, as root, reads the user's spool
         spool_files = [relayd.spool, *relayd.spool.rglob("*")]
         assert len(spool_files) >= 4, spool_files  # folder, lock, segments/, a segment
-        foreign = [(str(path), path.lstat().st_uid) for path in spool_files
+        store = relayd.folder / "store"  # the tenant store, next to the spool
+        store_files = [store, *store.rglob("*")]
+        assert len(store_files) >= 2, store_files
+        foreign = [(str(path), path.lstat().st_uid) for path in spool_files + store_files
                    if path.lstat().st_uid != test_user.pw_uid]
-        assert not foreign, f"spool files not owned by {TEST_USER}: {foreign}"
+        assert not foreign, f"files not owned by {TEST_USER}: {foreign}"
         assert relayd.spool.stat().st_mode & 0o777 == 0o750
     finally:
         assert relayd.stop() == 0, relayd.log()

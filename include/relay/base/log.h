@@ -5,12 +5,14 @@
 //
 // Threads: any. A line is formatted into a thread-local buffer. By default the line is written at
 // once with write(2); an engine worker installs a deferred mode and flushes the buffer through its
-// ring once per loop iteration, so that logging never blocks a worker. Never log per byte or per
+// ring (every few tens of milliseconds, or sooner when much has gathered), so that logging never
+// blocks a worker. Never log per byte or per
 // line of input: per message and per connection is the finest grain.
 #pragma once
 
 #include <fmt/format.h>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -28,6 +30,8 @@ void set_thread_name(std::string_view name);
 void set_thread_deferred(bool deferred);
 // Moves the pending lines out (empty if none). Only meaningful in deferred mode.
 std::string take_pending();
+// Bytes of lines waiting in the thread's buffer.
+std::size_t pending_bytes();
 // Puts bytes that could not be written back in front of the pending lines.
 void put_back_pending(std::string_view bytes);
 

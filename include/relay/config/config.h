@@ -69,6 +69,23 @@ struct Spool {
     std::uint64_t cache_bytes_max = 256ull << 20;  // message bodies kept in memory, per process
 };
 
+// The tenant store (LMDB) and how often relayd looks for changes made with relayctl.
+struct Store {
+    std::string path;  // absolute after loading; default: "store" next to the spool folder
+    std::uint64_t map_bytes = 1ull << 30;
+    std::uint32_t refresh_interval_ms = 1000;
+};
+
+// Password hashing (Argon2id) and the threads that check logins off the workers' loops.
+struct Credentials {
+    std::uint32_t argon2_memory_kib = 19 * 1024;
+    std::uint32_t argon2_iterations = 2;
+    std::uint32_t argon2_parallelism = 1;
+    std::uint32_t hash_threads = 2;
+    std::uint32_t hash_queue_max = 1024;
+    std::uint32_t remembered_logins_max = 10000;  // per worker
+};
+
 enum class TlsPolicy { none, opportunistic, required };
 
 struct Route {
@@ -111,6 +128,8 @@ struct Config {
     Timeouts timeouts;
     Spool spool;
     Delivery delivery;
+    Store store;
+    Credentials credentials;
 };
 
 Result<Config> load(const std::string& path);

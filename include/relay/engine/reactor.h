@@ -8,7 +8,7 @@
 // completion batch into a vector and only then dispatches it, so that a handler can submit,
 // cancel or destroy freely without invalidating the walk over the completion queue. Then it runs
 // expired timers, deferred tasks and posted tasks, and flushes the thread's log lines through the
-// ring (a worker never calls write(2) on its own).
+// ring in batches (a worker never calls write(2) on its own).
 //
 // The ring is set up with SINGLE_ISSUER | DEFER_TASKRUN (Linux 6.1+); `create` probes the
 // opcodes relay needs and fails with a message naming what is missing.
@@ -115,6 +115,7 @@ class Reactor {
     std::string log_writing_;
     std::size_t log_written_ = 0;
     bool log_in_flight_ = false;
+    Clock::time_point log_due_{};  // when the pending lines must be written; zero: none pending
     MemberOperation<Reactor, &Reactor::on_log_written> log_operation_{this};
 };
 

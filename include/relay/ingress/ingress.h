@@ -37,6 +37,9 @@ class Ingress {
     // Accepts on `sockets`, one listening socket per configured listener, in the config's order
     // (made by engine::TcpListener::bind_socket before the workers started); owns them from here.
     Status listen(const std::vector<int>& sockets);
+    // Binds a socket per configured listener itself, then accepts on them (a process that does
+    // not drop privileges between binding and serving).
+    Status listen();
     // Stops accepting, asks every session to finish (a message in DATA may complete within the
     // grace period), and calls `done` once no session is left.
     void shutdown(std::function<void()> done);

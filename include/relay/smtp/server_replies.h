@@ -38,6 +38,22 @@ inline constexpr SyntaxReply starttls_unavailable{502, "5.5.1",
 inline constexpr SyntaxReply auth_unavailable{
     502, "5.5.1", "Error: authentication not available on this listener"};
 
+// SMTP AUTH (RFC 4954 §4, §6; RFC 3463).
+inline constexpr SyntaxReply auth_success{235, "2.7.0", "Authentication successful"};
+inline constexpr SyntaxReply auth_required{530, "5.7.0", "Authentication required"};
+inline constexpr SyntaxReply auth_invalid{535, "5.7.8", "Authentication credentials invalid"};
+inline constexpr SyntaxReply auth_needs_tls{
+    538, "5.7.11", "Encryption required for requested authentication mechanism"};
+inline constexpr SyntaxReply auth_unavailable_now{454, "4.7.0", "Temporary authentication failure"};
+inline constexpr SyntaxReply auth_mechanism{504, "5.5.4", "Unrecognized authentication type"};
+inline constexpr SyntaxReply auth_bad_base64{501, "5.5.2", "Cannot decode response"};
+inline constexpr SyntaxReply auth_bad_plain{
+    501, "5.5.2", "Error: a PLAIN response is [authzid] NUL username NUL password"};
+inline constexpr SyntaxReply auth_cancelled{501, "5.0.0", "Authentication cancelled"};
+inline constexpr SyntaxReply auth_twice{503, "5.5.1", "Error: already authenticated"};
+inline constexpr SyntaxReply auth_in_transaction{
+    503, "5.5.1", "Error: AUTH is not allowed during a mail transaction"};
+
 // Arguments the parser accepts but this server does not.
 inline constexpr SyntaxReply binarymime{555, "5.5.4", "Error: BODY=BINARYMIME is not supported"};
 inline constexpr SyntaxReply smtputf8_needs_ehlo{555, "5.5.4", "Error: SMTPUTF8 requires EHLO"};
@@ -51,6 +67,13 @@ inline constexpr SyntaxReply message_too_large{552, "5.3.4",
                                                "Error: message size exceeds fixed limit"};
 inline constexpr SyntaxReply header_too_large{552, "5.3.4",
                                               "Error: message header exceeds fixed limit"};
+
+// The message could not be made durable (relay's side; the reply adds "(incident ID)", the id
+// of the log line that says why). The message is fine: the client tries again later.
+inline constexpr SyntaxReply not_queued{
+    451, "4.3.0", "Error: local problem, message not queued; try again later"};
+inline constexpr SyntaxReply not_queued_no_room{
+    452, "4.3.1", "Error: insufficient system storage, message not queued; try again later"};
 
 // Content (the message pass's verdicts).
 inline constexpr SyntaxReply bare_line_ending{
@@ -102,6 +125,19 @@ inline constexpr SyntaxReply all[] = {
     expn_unavailable,
     starttls_unavailable,
     auth_unavailable,
+    auth_success,
+    auth_required,
+    auth_invalid,
+    auth_needs_tls,
+    auth_unavailable_now,
+    auth_mechanism,
+    auth_bad_base64,
+    auth_bad_plain,
+    auth_cancelled,
+    auth_twice,
+    auth_in_transaction,
+    not_queued,
+    not_queued_no_room,
     binarymime,
     smtputf8_needs_ehlo,
     address_needs_smtputf8,

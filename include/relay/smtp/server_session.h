@@ -16,6 +16,14 @@
 // a DATA that is refused (the client did not wait for the reply, so what follows is message text
 // that would otherwise run as commands).
 //
+// Decisions (AUTH credentials, MAIL, RCPT, the end of the data) are the hooks'. A hook answers at
+// once or later (Verdict::later, then ServerSession::decide); meanwhile the session waits: input
+// is held (bounded as above), timeouts wait for the answer, the reply goes out when it comes.
+// So a password hash on another thread or a shared rate limiter never blocks a worker.
+//
+// SMTP AUTH (RFC 4954): PLAIN and LOGIN, with or without an initial response, offered only with
+// TLS unless the listener allows plaintext. Credentials are wiped once the hooks have them.
+//
 // Every reply the session can give is listed in docs/smtp-replies.md.
 #pragma once
 
@@ -24,12 +32,19 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
+#include "relay/base/result.h"
 #include "relay/message/message_pass.h"
 #include "relay/smtp/command.h"
+#include "relay/smtp/sasl.h"
 
 namespace relay::smtp {
+
+// SMTP AUTH on a listener: not offered (502), offered once TLS is on (before it: 538 5.7.11), or
+// offered in plaintext too (a listener an operator trusts, such as loopback).
+enum class AuthOffer { none, with_tls, always };
 
 struct ServerSettings {
     std::string hostname = "localhost";
@@ -42,6 +57,8 @@ struct ServerSettings {
     // the server buffer replies without bound.
     std::uint32_t output_bytes_max = 64 * 1024;
     message::PassLimits pass;  // size, header, bare line endings, UTF-8
+    AuthOffer auth = AuthOffer::none;
+    bool auth_required = false;  // MAIL before a successful AUTH gets 530 5.7.0
 };
 
 // A reply chosen by policy for a sender or recipient (4xx or 5xx).
@@ -49,6 +66,27 @@ struct PolicyReply {
     int code = 550;
     std::string enhanced = "5.7.1";
     std::string text;
+};
+
+// A hook's answer: accept (the default, or std::nullopt), refuse with a reply, or later: the
+// session waits until the hooks call ServerSession::decide, exactly once and never from inside
+// the hook call itself.
+class Verdict {
+  public:
+    Verdict() = default;
+    Verdict(std::nullopt_t) {}                                      // NOLINT: implicit
+    Verdict(PolicyReply refusal) : refusal_(std::move(refusal)) {}  // NOLINT: implicit
+    static Verdict later() {
+        Verdict verdict;
+        verdict.later_ = true;
+        return verdict;
+    }
+    bool is_later() const { return later_; }
+    const std::optional<PolicyReply>& refusal() const { return refusal_; }
+
+  private:
+    std::optional<PolicyReply> refusal_;
+    bool later_ = false;
 };
 
 // The envelope of the message in progress, kept by the session (copies, not views).
@@ -72,17 +110,20 @@ class ServerHooks {
                                 const message::MessagePass& pass) = 0;
     // The data was refused or the transaction ended early: drop what the sink received.
     virtual void abandon_message() = 0;
-    // Policy seams (sender and recipient checks, limits); nullopt accepts.
-    virtual std::optional<PolicyReply> check_sender(const Transaction& transaction) {
+    // Policy seams (sender and recipient checks, limits); the default accepts.
+    virtual Verdict check_sender(const Transaction& transaction) {
         (void)transaction;
-        return std::nullopt;
+        return {};
     }
-    virtual std::optional<PolicyReply> check_recipient(const Transaction& transaction,
-                                                       std::string_view recipient) {
+    virtual Verdict check_recipient(const Transaction& transaction, std::string_view recipient) {
         (void)transaction;
         (void)recipient;
-        return std::nullopt;
+        return {};
     }
+    // AUTH: the credentials are valid only during the call (the session wipes them after it); a
+    // hook that answers later copies what it needs. Refusals are server_replies::auth_invalid
+    // (535 5.7.8) or auth_unavailable_now (454 4.7.0). The default refuses: no store, no login.
+    virtual Verdict check_login(const Credentials& credentials);
 
   protected:
     ~ServerHooks() = default;
@@ -113,8 +154,20 @@ class ServerSession {
     // committing (it may finish first).
     void shutdown();
 
-    // The commit requested through ServerHooks::commit_message finished.
-    void commit_done(std::optional<std::string> queue_id, std::string_view failure = {});
+    // TLS is on (after STARTTLS or on an implicit-TLS listener): AUTH may be offered.
+    void tls_established() { tls_active_ = true; }
+    bool tls_active() const { return tls_active_; }
+    // Answers the decision a hook deferred (Verdict::later): nullopt accepts, a reply refuses.
+    void decide(const std::optional<PolicyReply>& refusal);
+    // The username of the successful AUTH, empty before one.
+    const std::string& authenticated_user() const { return authenticated_user_; }
+
+    // The commit requested through ServerHooks::commit_message made the message durable.
+    void commit_done(std::string_view queue_id);
+    // The commit failed on relay's side. The client gets the catalogue's reply for the kind of
+    // failure (never `error.message`, which may name files) and the incident id that the
+    // caller's log line carries with the detail.
+    void commit_failed(const Error& error, std::string_view incident);
     // The hooks refused the message after its data (a policy decision, or a test server that
     // answers like a real destination would).
     void commit_refused(const PolicyReply& refusal);
@@ -131,9 +184,11 @@ class ServerSession {
     bool held_for_output() const { return held_for_output_; }
     // In DATA or BDAT: the driver uses the data timeout, else the command timeout.
     bool in_data() const { return phase_ == Phase::data || phase_ == Phase::bdat_chunk; }
-    bool committing() const { return phase_ == Phase::committing; }
+    bool committing() const { return phase_ == Phase::waiting && waiting_for_ == Decision::commit; }
+    // Waiting for any decision of the hooks (AUTH, MAIL, RCPT, the commit).
+    bool waiting() const { return phase_ == Phase::waiting; }
     // Between an accepted MAIL and the end of the transaction (its commit included).
-    bool in_transaction() const { return have_mail_ || phase_ == Phase::committing; }
+    bool in_transaction() const { return have_mail_ || committing(); }
     // Message bytes taken in the current DATA or BDAT transaction (as received, stuffed).
     std::uint64_t data_bytes() const { return data_bytes_; }
     // While message data is read: input bytes the message pass holds back (see
@@ -148,7 +203,10 @@ class ServerSession {
     std::uint64_t progress() const { return progress_; }
 
   private:
-    enum class Phase { greeting, command, data, bdat_chunk, committing, closing };
+    enum class Phase { greeting, command, data, bdat_chunk, waiting, closing };
+    enum class Decision { none, login, sender, recipient, commit };
+    // Where an AUTH exchange stands between 334 challenges (RFC 4954 §4).
+    enum class SaslStep { none, plain, login_username, login_password };
 
     void process(std::span<char> bytes);
     std::size_t take_command_line(std::span<char> bytes);
@@ -168,6 +226,14 @@ class ServerSession {
     void handle(const StartTls& command);
     void handle(const Auth& command);
     void handle(const Unknown& command);
+    void handle_sasl_response(std::string_view line);
+    void check_login(Credentials& credentials);
+    void login_decided(const std::optional<PolicyReply>& refusal);
+    void sender_decided(const std::optional<PolicyReply>& refusal);
+    void recipient_decided(const std::optional<PolicyReply>& refusal);
+    void wait_for(Decision decision);
+    void end_waiting();
+    bool auth_offered() const;
     void handle(const Invalid& command);
 
     std::size_t feed_data(std::span<char> bytes);
@@ -204,7 +270,16 @@ class ServerSession {
     std::uint64_t messages_accepted_ = 0;
     std::uint64_t progress_ = 0;
 
+    bool tls_active_ = false;
+    std::string authenticated_user_;
+    SaslStep sasl_step_ = SaslStep::none;
+    std::string sasl_username_;    // LOGIN: between the two challenges (wiped after)
+    std::string login_candidate_;  // the username whose credentials are being checked
+    Decision waiting_for_ = Decision::none;
+    std::string recipient_pending_;  // RCPT whose decision is awaited
+
     Transaction transaction_;
+    std::unordered_set<std::string> recipient_set_;  // transaction_.recipients, for O(1) dedupe
     bool have_mail_ = false;
     bool message_open_ = false;  // the hooks' sink is receiving
     message::Sink* sink_ = nullptr;

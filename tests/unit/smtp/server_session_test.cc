@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,15 +31,30 @@ class Hooks final : public ServerHooks {
         messages.push_back(sink.stored);
     }
     void abandon_message() override { ++abandoned; }
-    std::optional<PolicyReply> check_recipient(const Transaction&,
-                                               std::string_view recipient) override {
+    Verdict check_recipient(const Transaction&, std::string_view recipient) override {
         if (recipient == "refused@example.net") {
             return PolicyReply{550, "5.7.1", "Recipient refused"};
         }
         return std::nullopt;
     }
 
+    // AUTH: "acme/main" with "s3cret" logs in; "later/..." is answered through decide().
+    Verdict check_login(const Credentials& credentials) override {
+        logins.push_back(credentials.username);
+        if (credentials.username.starts_with("later/")) {
+            return Verdict::later();
+        }
+        if (credentials.username == "acme/main" && credentials.password == "s3cret") {
+            return {};
+        }
+        return PolicyReply{535, "5.7.8", "Authentication credentials invalid"};
+    }
+    Verdict check_sender(const Transaction& transaction) override {
+        return transaction.reverse_path.starts_with("later@") ? Verdict::later() : Verdict();
+    }
+
     StringSink sink;
+    std::vector<std::string> logins;
     std::vector<Transaction> committed;
     std::vector<std::string> messages;
     int opened = 0;
@@ -116,13 +132,26 @@ TEST_F(ServerSessionTest, ReplyToTheDataWaitsForTheCommit) {
     EXPECT_TRUE(session->wants_close());
 }
 
-TEST_F(ServerSessionTest, FailedCommitSays451AndTheSessionGoesOn) {
+TEST_F(ServerSessionTest, FailedCommitSays451WithTheIncidentAndTheSessionGoesOn) {
     start();
     feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
     feed("x\r\n.\r\n");
-    session->commit_done(std::nullopt, "disk full");
-    EXPECT_EQ(take(), "451 4.3.0 Error: local problem, message not queued (disk full)\r\n");
+    session->commit_failed(system_error("cannot write /var/spool/relay/segments/7", EIO), "ABC123");
+    // The client learns neither the file nor the system error, only what to quote.
+    EXPECT_EQ(take(),
+              "451 4.3.0 Error: local problem, message not queued; try again later "
+              "(incident ABC123)\r\n");
     EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, AFullDiskSays452) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    feed("x\r\n.\r\n");
+    session->commit_failed(system_error("cannot write the spool", -ENOSPC), "ID");
+    EXPECT_EQ(take(),
+              "452 4.3.1 Error: insufficient system storage, message not queued; try again later "
+              "(incident ID)\r\n");
 }
 
 TEST_F(ServerSessionTest, HeldInputIsBoundedAndAsksForAPause) {
@@ -402,6 +431,154 @@ TEST_F(ServerSessionTest, ByteByByteEqualsOneShot) {
     split += take();
     EXPECT_EQ(whole, split);
     EXPECT_EQ(first.messages, hooks.messages);
+}
+
+// --- SMTP AUTH (RFC 4954) and decisions that come later ---------------------------------------
+
+// base64 of "\0acme/main\0s3cret" and of a wrong password.
+constexpr const char* plain_ok = "AGFjbWUvbWFpbgBzM2NyZXQ=";
+constexpr const char* plain_wrong = "AGFjbWUvbWFpbgB3cm9uZw==";
+
+TEST_F(ServerSessionTest, AuthIsOfferedOnlyOnceTlsIsOnWhenSoConfigured) {
+    settings.auth = AuthOffer::with_tls;
+    start();
+    EXPECT_EQ(feed("EHLO c\r\n").find("AUTH"), std::string::npos);
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
+              "538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+    EXPECT_TRUE(hooks.logins.empty());  // the password was never looked at
+    session->tls_established();
+    EXPECT_NE(feed("EHLO c\r\n").find("250-AUTH PLAIN LOGIN\r\n"), std::string::npos);
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
+              "235 2.7.0 Authentication successful\r\n");
+    EXPECT_EQ(session->authenticated_user(), "acme/main");
+}
+
+TEST_F(ServerSessionTest, AuthIsRefusedWhereItIsNotOffered) {
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
+              "502 5.5.1 Error: authentication not available on this listener\r\n");
+}
+
+TEST_F(ServerSessionTest, PlainWithAndWithoutAnInitialResponse) {
+    settings.auth = AuthOffer::always;
+    settings.auth_required = true;
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "530 5.7.0 Authentication required\r\n");
+    EXPECT_EQ(feed("AUTH PLAIN\r\n"), "334 \r\n");
+    EXPECT_EQ(feed(std::string(plain_ok) + "\r\n"), "235 2.7.0 Authentication successful\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+    EXPECT_EQ(feed("AUTH PLAIN =\r\n"), "503 5.5.1 Error: already authenticated\r\n");
+}
+
+TEST_F(ServerSessionTest, LoginAsksForTheUsernameThenThePassword) {
+    settings.auth = AuthOffer::always;
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+    EXPECT_EQ(feed("YWNtZS9tYWlu\r\n"), "334 UGFzc3dvcmQ6\r\n");
+    EXPECT_EQ(feed("czNjcmV0\r\n"), "235 2.7.0 Authentication successful\r\n");
+    // With the username as initial response (swaks and Outlook send it so).
+    settings.auth = AuthOffer::always;
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("auth login YWNtZS9tYWlu\r\n"), "334 UGFzc3dvcmQ6\r\n");
+    EXPECT_EQ(feed("d3Jvbmc=\r\n"), "535 5.7.8 Authentication credentials invalid\r\n");
+}
+
+TEST_F(ServerSessionTest, AuthErrorsEachHaveTheirReply) {
+    settings.auth = AuthOffer::always;
+    settings.errors_per_session_max = 100;
+    start();
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
+              "503 5.5.1 Error: send HELO/EHLO first\r\n");
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("AUTH CRAM-MD5\r\n"), "504 5.5.4 Unrecognized authentication type\r\n");
+    EXPECT_EQ(feed("AUTH PLAIN\r\n"), "334 \r\n");
+    EXPECT_EQ(feed("not base64!\r\n"), "501 5.5.2 Cannot decode response\r\n");
+    EXPECT_EQ(feed("AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");
+    EXPECT_EQ(feed("*\r\n"), "501 5.0.0 Authentication cancelled\r\n");
+    EXPECT_EQ(feed("AUTH PLAIN Zm9v\r\n"),
+              "501 5.5.2 Error: a PLAIN response is [authzid] NUL username NUL password\r\n");
+    // Acting as another identity: b3RoZXIveABhY21lL21haW4AczNjcmV0 is
+    // "other/x\0acme/main\0s3cret".
+    EXPECT_EQ(feed("AUTH PLAIN b3RoZXIveABhY21lL21haW4AczNjcmV0\r\n"),
+              "535 5.7.8 Authentication credentials invalid\r\n");
+    EXPECT_EQ(hooks.logins.size(), 0u);
+    feed("MAIL FROM:<a@example.com>\r\n");
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
+              "503 5.5.1 Error: AUTH is not allowed during a mail transaction\r\n");
+    // After all that, the session still works.
+    feed("RSET\r\n");
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
+              "235 2.7.0 Authentication successful\r\n");
+}
+
+TEST_F(ServerSessionTest, PasswordGuessingEndsTheSession) {
+    settings.auth = AuthOffer::always;
+    start();  // errors_per_session_max = 4, EHLO is not an error
+    feed("EHLO c\r\n");
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_wrong + "\r\n"),
+                  "535 5.7.8 Authentication credentials invalid\r\n");
+    }
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_wrong + "\r\n"),
+              "535 5.7.8 Authentication credentials invalid\r\n"
+              "421 4.7.0 relay.test Error: too many errors\r\n");
+    EXPECT_TRUE(session->wants_close());
+}
+
+TEST_F(ServerSessionTest, ALoginAnsweredLaterHoldsThePipelinedCommands) {
+    settings.auth = AuthOffer::always;
+    start();
+    feed("EHLO c\r\n");
+    // "\0later/user\0pw", then MAIL pipelined behind it.
+    EXPECT_EQ(feed("AUTH PLAIN AGxhdGVyL3VzZXIAcHc=\r\nMAIL FROM:<a@example.com>\r\n"), "");
+    EXPECT_TRUE(session->waiting());
+    session->timeout();  // a slow answer does not time the client out
+    EXPECT_EQ(take(), "");
+    session->decide(std::nullopt);
+    EXPECT_EQ(take(), "235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n");
+    EXPECT_EQ(session->authenticated_user(), "later/user");
+
+    start();
+    feed("EHLO c\r\nAUTH PLAIN AGxhdGVyL3VzZXIAcHc=\r\n");
+    session->decide(PolicyReply{454, "4.7.0", "Temporary authentication failure"});
+    EXPECT_EQ(take(), "454 4.7.0 Temporary authentication failure\r\n");
+    EXPECT_TRUE(session->authenticated_user().empty());
+}
+
+TEST_F(ServerSessionTest, ASenderDecidedLaterKeepsTheOrderOfReplies) {
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<later@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n"), "");
+    session->decide(PolicyReply{553, "5.7.1", "Sender not allowed"});
+    // The refusal first; the pipelined RCPT and DATA then meet no transaction.
+    EXPECT_EQ(take(),
+              "553 5.7.1 Sender not allowed\r\n503 5.5.1 Error: need MAIL command\r\n"
+              "503 5.5.1 Error: need MAIL command\r\n");
+}
+
+TEST_F(ServerSessionTest, AClientGoneWhileADecisionIsPendingIsClosedAfterIt) {
+    start();
+    feed("EHLO c\r\nMAIL FROM:<later@example.com>\r\n");
+    session->end_of_input();
+    EXPECT_FALSE(session->wants_close());
+    session->decide(std::nullopt);
+    EXPECT_TRUE(session->wants_close());
+}
+
+TEST_F(ServerSessionTest, ARepeatedRecipientIsKeptOnce) {
+    settings.recipients_per_message_max = 1000;
+    start();
+    feed("EHLO c\r\nMAIL FROM:<a@example.com>\r\n");
+    for (int i = 0; i < 500; ++i) {
+        feed("RCPT TO:<r" + std::to_string(i % 250) + "@example.net>\r\n");
+    }
+    feed("DATA\r\nx\r\n.\r\n");
+    ASSERT_EQ(hooks.committed.size(), 1u);
+    EXPECT_EQ(hooks.committed[0].recipients.size(), 250u);
 }
 
 }  // namespace

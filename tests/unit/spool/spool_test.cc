@@ -1,6 +1,7 @@
 // The spool on a real io_uring and a real file system: what was committed is recovered intact,
 // what was damaged is never served, finished messages free their segments.
 #include <gtest/gtest.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -345,9 +346,12 @@ TEST_F(SpoolTest, GroupCommitChainIsNeverCutByAFullSubmissionQueue) {
         unsigned mask = *ring->sq.kring_mask;
         const io_uring_sqe& last_submitted = ring->sq.sqes[(ring->sq.sqe_head - 1) & mask];
         EXPECT_EQ(last_submitted.flags & IOSQE_IO_LINK, 0) << "a linked chain was cut";
+        // The sync (an fdatasync, or the batch's single write made with RWF_DSYNC) is queued.
         bool saw_sync = false;
         for (unsigned at = ring->sq.sqe_head; at != ring->sq.sqe_tail; ++at) {
-            saw_sync = saw_sync || ring->sq.sqes[at & mask].opcode == IORING_OP_FSYNC;
+            const io_uring_sqe& entry = ring->sq.sqes[at & mask];
+            saw_sync = saw_sync || entry.opcode == IORING_OP_FSYNC ||
+                       (entry.opcode == IORING_OP_WRITEV && (entry.rw_flags & RWF_DSYNC) != 0);
         }
         EXPECT_TRUE(saw_sync);
         run_until([&] { return outcome.has_value(); });

@@ -1,0 +1,31 @@
+// tenant_names.h -- the syntax of project and resource names, SMTP usernames and sender domains.
+//
+// Untrusted input: names come from the operator's command line and, for usernames, from SMTP
+// clients. Each check returns the canonical (lower-case) form or an error that says what a
+// valid name looks like.
+//
+// Thread: any; pure.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "relay/base/result.h"
+
+namespace relay::store {
+
+inline constexpr std::size_t name_bytes_max = 63;
+
+struct Username {
+    std::string project;
+    std::string name;
+};
+
+// Project or resource name: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit.
+Result<std::string> check_name(std::string_view kind, std::string_view name);
+// "PROJECT/NAME", both parts valid names.
+Result<Username> parse_username(std::string_view username);
+// A sender domain in ASCII (A-labels for international names), at least two labels; lower-cased.
+Result<std::string> check_domain(std::string_view domain);
+
+}  // namespace relay::store

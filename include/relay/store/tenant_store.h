@@ -1,0 +1,53 @@
+// tenant_store.h -- the tenant state behind an interface: projects, resources, domains and
+// credentials, with the quota and conflict rules enforced inside each write.
+//
+// Every write is atomic and durable when it returns, and advances the store's generation, a
+// number that only grows; readers that keep a copy of the tenants compare it to know whether
+// their copy is stale (a cheap read). Errors are one line for the operator, naming the project,
+// resource or domain and, for a quota, the command that raises it.
+//
+// The embedded LMDB backend (lmdb_tenant_store.h) is the default; a shared cluster backend can
+// implement the same interface.
+//
+// Thread: one object per thread that uses it, or one shared behind the caller's own ordering;
+// every call may block on the disk, so never on a worker's loop.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "relay/base/result.h"
+#include "relay/store/tenant_records.h"
+
+namespace relay::store {
+
+struct QuotaChange {
+    std::optional<std::uint32_t> resources_max;
+    std::optional<std::uint32_t> domains_max;
+};
+
+class TenantStore {
+  public:
+    virtual ~TenantStore() = default;
+
+    virtual Result<std::uint64_t> generation() = 0;
+    virtual Result<TenantData> load() = 0;
+
+    virtual Status add_project(const std::string& name, const QuotaChange& quota) = 0;
+    // Removes the project with its resources and their domains.
+    virtual Status remove_project(const std::string& name) = 0;
+    // Refuses to lower a quota below what the project already uses.
+    virtual Status set_quota(const std::string& name, const QuotaChange& quota) = 0;
+
+    virtual Status add_resource(const std::string& username, const std::string& password_hash) = 0;
+    // Removes the resource with its domains.
+    virtual Status remove_resource(const std::string& username) = 0;
+    virtual Status set_password(const std::string& username, const std::string& password_hash) = 0;
+
+    // A domain belongs to at most one resource.
+    virtual Status add_domain(const std::string& username, const std::string& domain) = 0;
+    virtual Status remove_domain(const std::string& username, const std::string& domain) = 0;
+};
+
+}  // namespace relay::store

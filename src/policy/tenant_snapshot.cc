@@ -1,0 +1,37 @@
+// tenant_snapshot.cc -- indexing the store's tenant data for lookups by username and domain.
+#include "relay/policy/tenant_snapshot.h"
+
+#include "relay/store/tenant_names.h"
+
+namespace relay::policy {
+
+std::shared_ptr<const TenantSnapshot> TenantSnapshot::build(store::TenantData data) {
+    auto snapshot = std::make_shared<TenantSnapshot>();
+    snapshot->generation_ = data.generation;
+    snapshot->projects_ = data.projects.size();
+    for (store::ResourceRecord& resource : data.resources) {
+        std::string username = resource.username();
+        for (const std::string& domain : resource.domains) {
+            snapshot->domain_owners_.emplace(domain, username);
+        }
+        snapshot->resources_.emplace(std::move(username), std::move(resource));
+    }
+    return snapshot;
+}
+
+const store::ResourceRecord* TenantSnapshot::resource(std::string_view username) const {
+    auto found = resources_.find(username);
+    return found == resources_.end() ? nullptr : &found->second;
+}
+
+std::string_view TenantSnapshot::owner_of_domain(std::string_view domain) const {
+    auto found = domain_owners_.find(domain);
+    return found == domain_owners_.end() ? std::string_view() : found->second;
+}
+
+bool TenantSnapshot::has_domain(std::string_view username, std::string_view domain) const {
+    auto canonical = store::check_domain(domain);
+    return canonical && !username.empty() && owner_of_domain(canonical.value()) == username;
+}
+
+}  // namespace relay::policy

@@ -1,0 +1,76 @@
+// tenant_snapshots.cc -- the refresh thread: compare generations, rebuild, publish.
+#include "relay/policy/tenant_snapshots.h"
+
+#include "relay/base/log.h"
+
+namespace relay::policy {
+
+TenantSnapshots::TenantSnapshots(store::TenantStore& store)
+    : store_(store), current_(TenantSnapshot::build(store::TenantData{})) {}
+
+TenantSnapshots::~TenantSnapshots() {
+    stop();
+}
+
+Result<bool> TenantSnapshots::refresh() {
+    auto generation = store_.generation();
+    if (!generation) {
+        return generation.error();
+    }
+    std::shared_ptr<const TenantSnapshot> previous = current();
+    if (previous->generation() == *generation) {
+        return false;
+    }
+    auto data = store_.load();
+    if (!data) {
+        return data.error();
+    }
+    if (data->generation == previous->generation()) {
+        return false;
+    }
+    current_.store(TenantSnapshot::build(std::move(data.value())));
+    return true;
+}
+
+Status TenantSnapshots::start(std::uint32_t refresh_interval_ms) {
+    auto first = refresh();
+    if (!first) {
+        return first.error();
+    }
+    thread_ = std::thread([this, refresh_interval_ms] { run(refresh_interval_ms); });
+    return {};
+}
+
+void TenantSnapshots::stop() {
+    {
+        std::lock_guard lock(stop_mutex_);
+        stopping_ = true;
+    }
+    stop_signal_.notify_all();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void TenantSnapshots::run(std::uint32_t refresh_interval_ms) {
+    bool failing = false;
+    std::unique_lock lock(stop_mutex_);
+    while (!stop_signal_.wait_for(lock, std::chrono::milliseconds(refresh_interval_ms),
+                                  [this] { return stopping_; })) {
+        lock.unlock();
+        auto refreshed = refresh();
+        if (!refreshed && !failing) {  // said once, not every interval
+            log::warning("tenants: {}; sessions keep the tenants of generation {}",
+                         refreshed.error().message, current()->generation());
+        } else if (refreshed && refreshed.value()) {
+            std::shared_ptr<const TenantSnapshot> snapshot = current();
+            log::info("tenants: generation {}: {} projects, {} resources, {} domains",
+                      snapshot->generation(), snapshot->projects(), snapshot->resources(),
+                      snapshot->domains());
+        }
+        failing = !refreshed;
+        lock.lock();
+    }
+}
+
+}  // namespace relay::policy

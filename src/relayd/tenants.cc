@@ -1,0 +1,43 @@
+// tenants.cc -- opening the tenant store for relayd and starting its threads.
+#include "tenants.h"
+
+#include "relay/base/log.h"
+#include "relay/store/lmdb_tenant_store.h"
+
+namespace relay {
+
+Tenants::~Tenants() {
+    hash_pool.reset();
+    if (snapshots) {
+        snapshots->stop();  // before the store it reads goes away
+    }
+}
+
+Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
+    auto tenants = std::make_unique<Tenants>();
+    auto store = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    if (!store) {
+        return store.error();
+    }
+    tenants->store = std::move(store.value());
+    tenants->snapshots = std::make_unique<policy::TenantSnapshots>(*tenants->store);
+    if (Status started = tenants->snapshots->start(config.store.refresh_interval_ms); !started) {
+        return started.error();
+    }
+    const config::Credentials& c = config.credentials;
+    auto pool =
+        policy::HashPool::start({c.hash_threads,
+                                 c.hash_queue_max,
+                                 {c.argon2_memory_kib, c.argon2_iterations, c.argon2_parallelism}});
+    if (!pool) {
+        return Error{"credentials: " + pool.error().message};
+    }
+    tenants->hash_pool = std::move(pool.value());
+    auto snapshot = tenants->snapshots->current();
+    log::info("tenants: generation {}: {} projects, {} resources, {} domains (store {})",
+              snapshot->generation(), snapshot->projects(), snapshot->resources(),
+              snapshot->domains(), config.store.path);
+    return tenants;
+}
+
+}  // namespace relay

@@ -1,0 +1,32 @@
+// tenants.h -- relayd's side of the tenant store: the store opened for the process, the
+// snapshot that follows it (refresh thread) and the password-hashing pool.
+//
+// Workers will read `snapshots` and each make a policy::CredentialVerifier over `hash_pool`,
+// posting answers to their own inbox. Stopped after the workers (the pool drops queued checks
+// whose answers nobody would receive).
+//
+// Thread: started and destroyed on the main thread; its own threads run the refresh and the
+// hashing.
+#pragma once
+
+#include <memory>
+
+#include "relay/base/result.h"
+#include "relay/config/config.h"
+#include "relay/policy/hash_pool.h"
+#include "relay/policy/tenant_snapshots.h"
+#include "relay/store/tenant_store.h"
+
+namespace relay {
+
+struct Tenants {
+    std::unique_ptr<store::TenantStore> store;
+    std::unique_ptr<policy::TenantSnapshots> snapshots;
+    std::unique_ptr<policy::HashPool> hash_pool;
+
+    ~Tenants();
+};
+
+Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config);
+
+}  // namespace relay

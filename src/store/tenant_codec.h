@@ -1,0 +1,35 @@
+// tenant_codec.h -- how tenant records are laid out as LMDB keys and values.
+//
+//     meta       "format" -> "1";  "generation" -> 8 bytes, little endian
+//     projects   NAME -> {"resources_max": N, "domains_max": N}
+//     resources  PROJECT/NAME -> {"password_hash": "$argon2id$...", "password_generation": N,
+//                                 "domains": ["example.com", ...]}
+//     domains    DOMAIN -> PROJECT/NAME   (a domain belongs to one resource: the unique index)
+//
+// Values are JSON so that an operator can read them with mdb_dump; the files are the store's
+// own, so a value that does not decode is reported as damage, never served.
+//
+// Thread: any; pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "relay/base/result.h"
+#include "relay/store/tenant_records.h"
+
+namespace relay::store::internal {
+
+inline constexpr std::string_view format_version = "1";
+
+std::string encode_generation(std::uint64_t generation);
+Result<std::uint64_t> decode_generation(std::string_view bytes);
+
+std::string encode_project(const ProjectRecord& project);
+Result<ProjectRecord> decode_project(std::string_view name, std::string_view value);
+
+std::string encode_resource(const ResourceRecord& resource);
+Result<ResourceRecord> decode_resource(std::string_view username, std::string_view value);
+
+}  // namespace relay::store::internal

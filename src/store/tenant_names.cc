@@ -1,0 +1,83 @@
+// tenant_names.cc -- checking project/resource names, usernames and sender domains.
+#include "relay/store/tenant_names.h"
+
+namespace relay::store {
+namespace {
+
+bool is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+char to_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool is_label(std::string_view label) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+        return false;
+    }
+    for (char c : label) {
+        if (!is_lower_alnum(c) && c != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+Result<std::string> check_name(std::string_view kind, std::string_view name) {
+    bool valid = !name.empty() && name.size() <= name_bytes_max && is_lower_alnum(name.front());
+    for (char c : name) {
+        valid = valid && (is_lower_alnum(c) || c == '.' || c == '_' || c == '-');
+    }
+    if (!valid) {
+        return Error{"\"" + std::string(name) + "\" is not a valid " + std::string(kind) +
+                     " name (1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or "
+                     "digit)"};
+    }
+    return std::string(name);
+}
+
+Result<Username> parse_username(std::string_view username) {
+    std::size_t slash = username.find('/');
+    if (slash == std::string_view::npos) {
+        return Error{"\"" + std::string(username) + "\" is not a resource (PROJECT/NAME)"};
+    }
+    auto project = check_name("project", username.substr(0, slash));
+    if (!project) {
+        return project.error();
+    }
+    auto name = check_name("resource", username.substr(slash + 1));
+    if (!name) {
+        return name.error();
+    }
+    return Username{std::move(project.value()), std::move(name.value())};
+}
+
+Result<std::string> check_domain(std::string_view domain) {
+    std::string lower;
+    lower.reserve(domain.size());
+    for (char c : domain) {
+        lower += to_lower(c);
+    }
+    if (!lower.empty() && lower.back() == '.') {
+        lower.pop_back();  // the root label: example.com. is example.com
+    }
+    bool valid = !lower.empty() && lower.size() <= 253 && lower.find('.') != std::string::npos;
+    std::size_t start = 0;
+    while (valid && start <= lower.size()) {
+        std::size_t dot = lower.find('.', start);
+        std::size_t end = dot == std::string::npos ? lower.size() : dot;
+        valid = is_label(std::string_view(lower).substr(start, end - start));
+        start = end + 1;
+    }
+    if (!valid) {
+        return Error{"\"" + std::string(domain) +
+                     "\" is not a valid domain (labels of a-z, 0-9 and '-', at least two; "
+                     "international names as xn-- A-labels)"};
+    }
+    return lower;
+}
+
+}  // namespace relay::store
