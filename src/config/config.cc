@@ -259,6 +259,12 @@ void read_server(Section& root, Config& config, std::vector<std::string>& errors
                    {"warning", std::string("warning")},
                    {"error", std::string("error")}});
     server.integer("shutdown_grace_s", config.server.shutdown_grace_s, 0, 3600);
+    server.string("user", config.server.user);
+    server.string("group", config.server.group);
+    if (!config.server.group.empty() && config.server.user.empty()) {
+        server.fail(nullptr, "group",
+                    "needs server.user (relayd drops to a user, not a group alone)");
+    }
     server.finish();
 }
 

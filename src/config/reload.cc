@@ -58,6 +58,8 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::server, &Server::hostname>("server.hostname", restart),
     field<&Config::server, &Server::workers>("server.workers", restart),
     field<&Config::server, &Server::shutdown_grace_s>("server.shutdown_grace_s", restart),
+    field<&Config::server, &Server::user>("server.user", restart),
+    field<&Config::server, &Server::group>("server.group", restart),
     field<&Config::spool, &Spool::path>("spool.path", restart),
     field<&Config::spool, &Spool::segment_bytes_max>("spool.segment_bytes_max", restart),
     field<&Config::spool, &Spool::chunk_bytes>("spool.chunk_bytes", restart),

@@ -436,6 +436,21 @@ Ingress::~Ingress() {
 }
 
 Status Ingress::listen() {
+    std::vector<int> sockets;
+    for (const config::Listener& listener : config_->listeners) {
+        auto fd = engine::TcpListener::bind_socket(listener.address, 4096);
+        if (!fd) {
+            for (int bound : sockets) {
+                ::close(bound);
+            }
+            return fd.error();
+        }
+        sockets.push_back(fd.value());
+    }
+    return listen(sockets);
+}
+
+Status Ingress::listen(const std::vector<int>& sockets) {
     spool_.set_on_written([this] {
         std::vector<Session*> waiting(waiting_for_spool_.begin(), waiting_for_spool_.end());
         for (Session* session : waiting) {
@@ -445,19 +460,16 @@ Status Ingress::listen() {
         }
     });
     listening_config_ = config_;
-    for (const config::Listener& listener : listening_config_->listeners) {
+    RELAY_ASSERT(sockets.size() == listening_config_->listeners.size());
+    for (std::size_t index = 0; index < sockets.size(); ++index) {
         auto state = std::make_unique<ListenerState>();
-        state->config = &listener;
+        state->config = &listening_config_->listeners[index];
         state->settings =
-            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, listener));
+            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, *state->config));
         ListenerState* raw = state.get();
-        auto opened = engine::TcpListener::open(
-            reactor_, listener.address, 4096,
+        state->listener = engine::TcpListener::adopt(
+            reactor_, sockets[index],
             [this, raw](int fd, const engine::SocketAddress& peer) { accept(*raw, fd, peer); });
-        if (!opened) {
-            return opened.error();
-        }
-        state->listener = std::move(opened.value());
         listeners_.push_back(std::move(state));
     }
     sweep_timer_ = reactor_.timers().add(reactor_.now() + sweep_interval, [this] { sweep_idle(); });

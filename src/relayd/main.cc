@@ -5,10 +5,13 @@
 //     relayd --version
 //
 // DESCRIPTION
-//     Loads the configuration, recovers the spool, starts one worker thread per core (each with
-//     its own io_uring, listeners and share of the spool), and runs until SIGTERM or SIGINT.
+//     Loads the configuration, binds one listening socket per listener and worker, becomes
+//     server.user when started as root, recovers the spool, starts one worker thread per core
+//     (each with its own io_uring, listeners and share of the spool), and runs until SIGTERM or
+//     SIGINT.
 //     On those signals it stops accepting, lets sessions that are receiving a message finish
-//     (up to server.shutdown_grace_s), flushes the spool and exits 0.
+//     (up to server.shutdown_grace_s), flushes the spool and exits 0. Under systemd
+//     (Type=notify) it reports READY=1 once the workers serve and STOPPING=1 on the way out.
 //
 //     SIGHUP loads the configuration file again: limits, timeouts, the log level and the retry
 //     policy apply to new sessions and delivery attempts; a key that needs a restart is logged
@@ -23,7 +26,9 @@
 //
 // SECURITY
 //     Every byte from the network is untrusted; see the file headers of smtp/ and message/.
+//     Root is used only to read the configuration and bind the listeners (privileges.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -35,6 +40,7 @@
 
 #include "config_reload.h"
 #include "control_server.h"
+#include "privileges.h"
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
@@ -46,6 +52,7 @@
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
 #include "relay_worker.h"
+#include "service_notify.h"
 #include "tenants.h"
 
 namespace {
@@ -116,14 +123,15 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         std::fprintf(stderr, "relayd: %s\n", tls.error().message.c_str());
         return 1;
     }
-    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
-    if (!folder) {
-        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+    auto identity = plan_identity(config.server, geteuid());
+    if (!identity) {
+        std::fprintf(stderr, "relayd: %s\n", identity.error().message.c_str());
         return 1;
     }
-    auto tenants = start_tenants(config);
-    if (!tenants) {
-        std::fprintf(stderr, "relayd: %s\n", tenants.error().message.c_str());
+    // A read-only probe of the lock, so that a second relayd names the spool rather than a port.
+    if (spool::SpoolFolder::in_use(config.spool.path)) {
+        std::fprintf(stderr, "relayd: spool %s is in use by another relayd\n",
+                     config.spool.path.c_str());
         return 1;
     }
     for (const config::Listener& listener : config.listeners) {
@@ -131,6 +139,21 @@ int run(const std::shared_ptr<const config::Config>& initial) {
             std::fprintf(stderr, "relayd: %s\n", free.error().message.c_str());
             return 1;
         }
+    }
+    auto sockets = RelayWorker::bind_listeners(config, workers);
+    if (!sockets) {
+        std::fprintf(stderr, "relayd: %s\n", sockets.error().message.c_str());
+        return 1;
+    }
+    if (Status dropped = become(identity.value(), {config.spool.path, config.store.path});
+        !dropped) {
+        std::fprintf(stderr, "relayd: %s\n", dropped.error().message.c_str());
+        return 1;
+    }
+    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
+    if (!folder) {
+        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+        return 1;
     }
 
     // Signals are taken by sigwait on this thread only; workers never see them.
@@ -141,6 +164,13 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    // After the mask: the store's threads inherit it (a SIGTERM taken by one of them would end
+    // relayd at once), and after the drop: they run as server.user.
+    auto tenants = start_tenants(config);
+    if (!tenants) {
+        std::fprintf(stderr, "relayd: %s\n", tenants.error().message.c_str());
+        return 1;
+    }
 
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);
@@ -166,18 +196,19 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         log::warning("{}: relayctl cannot change the queue while relayd runs",
                      control.error().message);
     }
-    Status started = pool.start(
-        workers, engine::ReactorOptions{},
-        [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-            auto worker = RelayWorker::start(reactor, running, *folder.value(), limits,
-                                             destination_budget, workers, tenants.value().get());
-            if (!worker) {
-                return worker.error();
-            }
-            std::lock_guard lock(registry_mutex);
-            registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
-            return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
-        });
+    Status started =
+        pool.start(workers, engine::ReactorOptions{},
+                   [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
+                       auto worker = RelayWorker::start(reactor, running, *folder.value(), limits,
+                                                        destination_budget, workers,
+                                                        tenants.value().get(), sockets.value());
+                       if (!worker) {
+                           return worker.error();
+                       }
+                       std::lock_guard lock(registry_mutex);
+                       registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
+                       return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
+                   });
     workers_started.set_value(started.ok());
     if (!started) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());
@@ -189,6 +220,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     }
     log::info("relayd started: {} workers, listening on {}, {} messages in the queue", workers,
               addresses, folder.value()->recovered_messages());
+    notify_service_manager("READY=1");
 
     for (;;) {
         int received = 0;
@@ -202,6 +234,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         log::info("signal {}: stopping", received);
         break;
     }
+    notify_service_manager("STOPPING=1");
     if (control) {
         control.value().reset();  // no queue operations while stopping
     }
@@ -233,6 +266,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check_only) {
+        // Only whether the names exist: the check may run as any user.
+        if (auto identity = relay::plan_identity(config->server, 0); !identity) {
+            std::fprintf(stderr, "%s: %s\n", config->file.c_str(),
+                         identity.error().message.c_str());
+            return 1;
+        }
         std::printf("%s: ok (%zu listeners, spool %s)\n", config->file.c_str(),
                     config->listeners.size(), config->spool.path.c_str());
         return 0;

@@ -58,10 +58,26 @@ RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
 }
 
+Result<std::vector<std::vector<int>>> RelayWorker::bind_listeners(const config::Config& config,
+                                                                  int workers) {
+    std::vector<std::vector<int>> sockets(static_cast<std::size_t>(workers));
+    for (std::vector<int>& worker_sockets : sockets) {
+        for (const config::Listener& listener : config.listeners) {
+            auto fd = engine::TcpListener::bind_socket(listener.address, 4096);
+            if (!fd) {
+                return fd.error();  // relayd exits: the sockets made so far go with it
+            }
+            worker_sockets.push_back(fd.value());
+        }
+    }
+    return sockets;
+}
+
 Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
     engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
     spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-    delivery::DestinationBudget& budget, int worker_count, Tenants* tenants) {
+    delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
+    const std::vector<std::vector<int>>& listener_sockets) {
     std::unique_ptr<RelayWorker> worker(
         new RelayWorker(reactor, std::move(config), folder, limits, budget, worker_count, tenants));
     spool::WorkerShare share = folder.take_share(reactor.index());
@@ -73,7 +89,8 @@ Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
     if (!delivering) {
         return delivering.error();
     }
-    Status listening = worker->ingress_.listen();
+    Status listening =
+        worker->ingress_.listen(listener_sockets[static_cast<std::size_t>(reactor.index())]);
     if (!listening) {
         return listening.error();
     }

@@ -29,6 +29,10 @@ struct Server {
     int workers = 0;       // 0: one per CPU
     std::string log_level = "info";
     std::uint32_t shutdown_grace_s = 30;
+    // Privilege drop: started as root, relayd binds its listeners, then runs as this user
+    // (and group: default the user's primary group). Empty: keep the identity it started with.
+    std::string user;
+    std::string group;
     bool operator==(const Server&) const = default;
 };
 

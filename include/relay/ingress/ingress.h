@@ -44,6 +44,11 @@ class Ingress {
     Ingress(const Ingress&) = delete;
     Ingress& operator=(const Ingress&) = delete;
 
+    // Accepts on `sockets`, one listening socket per configured listener, in the config's order
+    // (made by engine::TcpListener::bind_socket before the workers started); owns them from here.
+    Status listen(const std::vector<int>& sockets);
+    // Binds a socket per configured listener itself, then accepts on them (a process that does
+    // not drop privileges between binding and serving).
     Status listen();
     // A reloaded configuration: sessions accepted from now on get its SMTP limits; timeouts and
     // memory bounds apply to every session at the next check. Listeners stay as they are.
