@@ -1,6 +1,6 @@
 // server_session.h -- the SMTP server state machine for one client connection (RFC 5321 §3-4,
 // RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8,
-// RFC 2034 ENHANCEDSTATUSCODES).
+// RFC 2034 ENHANCEDSTATUSCODES, RFC 3207 STARTTLS).
 //
 // Pure: bytes in (`receive`), reply bytes out (`output`), decisions about the message handed to
 // `ServerHooks`. No sockets, no files, no clock: the connection driver feeds bytes, flushes the
@@ -15,6 +15,12 @@
 // HELO/EHLO (TLS sent to a plaintext port, or another protocol), and input already received after
 // a DATA that is refused (the client did not wait for the reply, so what follows is message text
 // that would otherwise run as commands).
+//
+// STARTTLS (RFC 3207): the session answers 220 and then reads nothing more (wants_tls) until
+// the driver reports the handshake done (tls_established). Input received after the STARTTLS
+// line is discarded, never read as commands inside TLS (the command-injection class of
+// CVE-2011-0411), and the session forgets what it learnt before the handshake (§4.2): the
+// client must send EHLO again. STARTTLS once TLS is active gets 503 and counts as an error.
 //
 // Every reply the session can give is listed in docs/smtp-replies.md.
 #pragma once
@@ -42,6 +48,8 @@ struct ServerSettings {
     // the server buffer replies without bound.
     std::uint32_t output_bytes_max = 64 * 1024;
     message::PassLimits pass;  // size, header, bare line endings, UTF-8
+    // EHLO advertises STARTTLS (until TLS is active) and STARTTLS is accepted.
+    bool starttls = false;
 };
 
 // A reply chosen by policy for a sender or recipient (4xx or 5xx).
@@ -107,6 +115,12 @@ class ServerSession {
     // session closes (a message in DATA or BDAT is dropped).
     void transaction_timeout();
     void data_too_slow();
+    // After the 220 to STARTTLS: the driver starts the TLS handshake; nothing is read meanwhile.
+    bool wants_tls() const { return phase_ == Phase::tls; }
+    // The handshake finished: after STARTTLS the session is back at the state after the
+    // greeting (no EHLO, no transaction); on an implicit-TLS listener, call it before start().
+    void tls_established();
+    bool tls_active() const { return tls_active_; }
     // The driver's output drained below its bound: held input is processed.
     void resume_output();
     // The service is stopping: 421 at the next opportunity, unless a message is in DATA or
@@ -148,7 +162,7 @@ class ServerSession {
     std::uint64_t progress() const { return progress_; }
 
   private:
-    enum class Phase { greeting, command, data, bdat_chunk, committing, closing };
+    enum class Phase { greeting, command, data, bdat_chunk, committing, tls, closing };
 
     void process(std::span<char> bytes);
     std::size_t take_command_line(std::span<char> bytes);
@@ -196,6 +210,7 @@ class ServerSession {
     std::string pending_;            // input received while a commit is pending
     std::string helo_;
     bool extended_ = false;
+    bool tls_active_ = false;
     bool shutting_down_ = false;
     bool held_for_output_ = false;  // pending_ waits for resume_output
     std::uint64_t data_bytes_ = 0;

@@ -1,6 +1,6 @@
 // The SMTP server state machine driven without a kernel: replies, phases, pipelining across a
 // pending commit, BDAT bookkeeping, limits and smuggling, binary input before EHLO, input sent
-// after a refused DATA.
+// after a refused DATA, STARTTLS (what is discarded, what is forgotten).
 #include "relay/smtp/server_session.h"
 
 #include <gtest/gtest.h>
@@ -402,6 +402,82 @@ TEST_F(ServerSessionTest, ByteByByteEqualsOneShot) {
     split += take();
     EXPECT_EQ(whole, split);
     EXPECT_EQ(first.messages, hooks.messages);
+}
+
+// ---- STARTTLS (RFC 3207) ---------------------------------------------------------------------
+
+TEST_F(ServerSessionTest, StartTlsIsRefusedWhereTheListenerHasNoTls) {
+    start();
+    EXPECT_EQ(feed("EHLO client.test\r\n").find("STARTTLS"), std::string::npos);
+    EXPECT_EQ(feed("STARTTLS\r\n"), "502 5.5.1 Error: STARTTLS not available on this listener\r\n");
+    EXPECT_FALSE(session->wants_tls());
+}
+
+TEST_F(ServerSessionTest, StartTlsIsOfferedUntilTlsIsActive) {
+    settings.starttls = true;
+    start();
+    EXPECT_NE(feed("EHLO client.test\r\n").find("250-STARTTLS\r\n"), std::string::npos);
+    EXPECT_EQ(feed("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+    EXPECT_TRUE(session->wants_tls());
+    session->tls_established();
+    EXPECT_TRUE(session->tls_active());
+    EXPECT_FALSE(session->wants_tls());
+    EXPECT_EQ(take(), "") << "the client speaks first after the handshake";
+    std::string ehlo = feed("EHLO client.test\r\n");
+    EXPECT_EQ(ehlo.find("STARTTLS"), std::string::npos) << ehlo;
+    EXPECT_EQ(feed("STARTTLS\r\n"), "503 5.5.1 Error: TLS already active\r\n");
+}
+
+TEST_F(ServerSessionTest, StartTlsNeedsEhloFirst) {
+    settings.starttls = true;
+    start();
+    EXPECT_EQ(feed("STARTTLS\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+    EXPECT_FALSE(session->wants_tls());
+}
+
+// CVE-2011-0411: commands sent in plaintext right behind STARTTLS must not run inside TLS.
+TEST_F(ServerSessionTest, InputPipelinedAfterStartTlsIsDiscarded) {
+    settings.starttls = true;
+    start();
+    feed("EHLO client.test\r\n");
+    EXPECT_EQ(feed("STARTTLS\r\nMAIL FROM:<evil@example.com>\r\nRSET\r\n"),
+              "220 2.0.0 Ready to start TLS\r\n");
+    EXPECT_EQ(feed("NOOP\r\n"), "") << "nothing is read until the handshake is done";
+    session->tls_established();
+    EXPECT_EQ(feed("EHLO client.test\r\n").substr(0, 14), "250-relay.test");
+    EXPECT_EQ(feed("RCPT TO:<user@example.net>\r\n"), "503 5.5.1 Error: need MAIL command\r\n")
+        << "the injected MAIL must not have started a transaction";
+}
+
+TEST_F(ServerSessionTest, TheHandshakeForgetsEhloAndTheTransaction) {
+    settings.starttls = true;
+    start();
+    feed("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\n");
+    EXPECT_EQ(feed("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+    session->tls_established();
+    EXPECT_EQ(session->helo(), "");
+    EXPECT_FALSE(session->in_transaction());
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+    feed("EHLO client.test\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, ImplicitTlsGreetsAfterTheHandshake) {
+    session.emplace(settings, hooks);
+    session->tls_established();
+    session->start();
+    EXPECT_EQ(take(), "220 relay.test ESMTP relay\r\n");
+    EXPECT_TRUE(session->tls_active());
+    feed("EHLO client.test\r\n");
+    EXPECT_EQ(feed("STARTTLS\r\n"), "502 5.5.1 Error: STARTTLS not available on this listener\r\n");
+}
+
+TEST_F(ServerSessionTest, ShutdownDuringTheHandshakeCloses) {
+    settings.starttls = true;
+    start();
+    feed("EHLO client.test\r\nSTARTTLS\r\n");
+    session->shutdown();
+    EXPECT_TRUE(session->wants_close());
 }
 
 }  // namespace
