@@ -39,11 +39,31 @@
 #include "relay/smtp/address.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
+#include "relay/tls/server_context.h"
 #include "relay_worker.h"
 
 namespace {
 
 using namespace relay;
+
+// The inbound certificate, when a listener speaks TLS; nullptr otherwise. SIGHUP is to call
+// reload() on it: new handshakes then present the new certificate, open sessions keep theirs.
+Result<std::unique_ptr<tls::ServerContextSlot>> load_server_tls(const config::Config& config) {
+    bool needed = false;
+    for (const config::Listener& listener : config.listeners) {
+        needed = needed || listener.tls != config::ListenerTls::none;
+    }
+    if (!needed) {
+        return std::unique_ptr<tls::ServerContextSlot>();
+    }
+    tls::ServerConfig server;
+    server.certificate_chain_path = config.tls.certificate_chain_file;
+    server.private_key_path = config.tls.private_key_file;
+    server.version_min = config.tls.version_min == config::TlsVersion::tls1_3
+                             ? tls::Version::tls1_3
+                             : tls::Version::tls1_2;
+    return tls::ServerContextSlot::load(server);
+}
 
 log::Level parse_level(const std::string& name) {
     if (name == "debug") {
@@ -119,6 +139,11 @@ int run(const config::Config& config) {
         std::fprintf(stderr, "relayd: %s\n", tls.error().message.c_str());
         return 1;
     }
+    auto server_tls = load_server_tls(config);
+    if (!server_tls) {
+        std::fprintf(stderr, "relayd: %s\n", server_tls.error().message.c_str());
+        return 1;
+    }
     auto folder = spool::SpoolFolder::open(config.spool.path, workers);
     if (!folder) {
         std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
@@ -162,17 +187,19 @@ int run(const config::Config& config) {
         log::warning("{}: relayctl cannot change the queue while relayd runs",
                      control.error().message);
     }
-    Status started = pool.start(
-        workers, engine::ReactorOptions{},
-        [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-            auto worker = RelayWorker::start(reactor, config, *folder.value(), limits, workers);
-            if (!worker) {
-                return worker.error();
-            }
-            std::lock_guard lock(registry_mutex);
-            registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
-            return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
-        });
+    const tls::ServerContextSlot* server_context = server_tls.value().get();
+    Status started =
+        pool.start(workers, engine::ReactorOptions{},
+                   [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
+                       auto worker = RelayWorker::start(reactor, config, *folder.value(), limits,
+                                                        workers, server_context);
+                       if (!worker) {
+                           return worker.error();
+                       }
+                       std::lock_guard lock(registry_mutex);
+                       registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
+                       return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
+                   });
     workers_started.set_value(started.ok());
     if (!started) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());

@@ -22,24 +22,22 @@ spool::SpoolOptions spool_options(const config::Config& config, spool::SpoolFold
 
 RelayWorker::RelayWorker(engine::Reactor& reactor, const config::Config& config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                         int worker_count)
+                         int worker_count, const tls::ServerContextSlot* server_tls)
     : reactor_(reactor),
       spool_(reactor, reactor.index(), spool_options(config, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
       delivery_(reactor, config, spool_),
-      ingress_(reactor, config, spool_, limits) {}
+      ingress_(reactor, config, spool_, limits, server_tls) {}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
 }
 
-Result<std::unique_ptr<RelayWorker>> RelayWorker::start(engine::Reactor& reactor,
-                                                        const config::Config& config,
-                                                        spool::SpoolFolder& folder,
-                                                        ingress::ConnectionLimits& limits,
-                                                        int worker_count) {
+Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
+    engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
+    ingress::ConnectionLimits& limits, int worker_count, const tls::ServerContextSlot* server_tls) {
     std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, config, folder, limits, worker_count));
+        new RelayWorker(reactor, config, folder, limits, worker_count, server_tls));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {

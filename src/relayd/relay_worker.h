@@ -15,6 +15,7 @@
 #include "relay/ingress/ingress.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/tls/server_context.h"
 
 namespace relay {
 
@@ -24,7 +25,8 @@ class RelayWorker final : public engine::WorkerContext {
                                                       const config::Config& config,
                                                       spool::SpoolFolder& folder,
                                                       ingress::ConnectionLimits& limits,
-                                                      int worker_count);
+                                                      int worker_count,
+                                                      const tls::ServerContextSlot* server_tls);
     ~RelayWorker() override;
 
     // Graceful stop: no new connections, sessions and deliveries finish, spool flushed; then
@@ -34,7 +36,8 @@ class RelayWorker final : public engine::WorkerContext {
 
   private:
     RelayWorker(engine::Reactor& reactor, const config::Config& config, spool::SpoolFolder& folder,
-                ingress::ConnectionLimits& limits, int worker_count);
+                ingress::ConnectionLimits& limits, int worker_count,
+                const tls::ServerContextSlot* server_tls);
     void schedule_compaction();
 
     engine::Reactor& reactor_;

@@ -25,10 +25,15 @@ struct Server {
     std::uint32_t shutdown_grace_s = 30;
 };
 
+// How a listener speaks TLS: not at all, after STARTTLS (RFC 3207), or from the first byte
+// (implicit TLS, port 465 style, RFC 8314).
+enum class ListenerTls { none, starttls, implicit };
+
 struct Listener {
     std::string name;
     engine::SocketAddress address;
     message::BareLineEndings bare_line_endings = message::BareLineEndings::reject;
+    ListenerTls tls = ListenerTls::none;
 };
 
 struct Limits {
@@ -99,6 +104,16 @@ struct Delivery {
     std::vector<Route> routes;
 };
 
+// Inbound TLS ([tls]): the certificate every TLS listener presents. Required as soon as one
+// listener has tls = "starttls" or "implicit"; reloadable without a restart.
+enum class TlsVersion { tls1_2, tls1_3 };
+struct InboundTls {
+    std::string certificate_chain_file;  // PEM, absolute after loading; empty: none
+    std::string private_key_file;        // PEM, absolute after loading
+    TlsVersion version_min = TlsVersion::tls1_2;
+    std::uint32_t handshake_timeout_s = 30;  // from the start of the handshake to its end
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -107,6 +122,7 @@ struct Config {
     Timeouts timeouts;
     Spool spool;
     Delivery delivery;
+    InboundTls tls;
 };
 
 Result<Config> load(const std::string& path);

@@ -23,13 +23,16 @@
 #include "relay/ingress/connection_limits.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/tls/server_context.h"
 
 namespace relay::ingress {
 
 class Ingress {
   public:
+    // `tls` is needed when a listener speaks TLS (listen() fails without it); it outlives the
+    // Ingress.
     Ingress(engine::Reactor& reactor, const config::Config& config, spool::WorkerSpool& spool,
-            ConnectionLimits& limits);
+            ConnectionLimits& limits, const tls::ServerContextSlot* tls = nullptr);
     ~Ingress();
     Ingress(const Ingress&) = delete;
     Ingress& operator=(const Ingress&) = delete;
@@ -57,6 +60,7 @@ class Ingress {
     const config::Config& config_;
     spool::WorkerSpool& spool_;
     ConnectionLimits& limits_;
+    const tls::ServerContextSlot* tls_;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
     std::unordered_set<Session*> waiting_for_spool_;  // paused until the spool writes more
