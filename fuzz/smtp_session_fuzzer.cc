@@ -3,7 +3,9 @@
 //
 // The first input byte chooses the settings (limits, bare line ending mode); the rest is split
 // at points taken from the input itself. Commits succeed or fail alternately, sometimes only
-// after more input has arrived (as when the spool's fdatasync is slow).
+// after more input has arrived (as when the spool's fdatasync is slow). With STARTTLS offered
+// (the high bit of the second byte), a STARTTLS is followed at once by tls_established(), as a
+// driver's finished handshake would.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -75,6 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (choice & 0x40) ? message::BareLineEndings::normalize : message::BareLineEndings::reject;
     settings.pass.line_bytes_max = (choice & 0x80) ? 40 : 998;
     std::uint8_t step = data[1] == 0 ? 1 : data[1];
+    settings.starttls = (step & 0x80) != 0;
     Hooks hooks;
     smtp::ServerSession session(settings, hooks);
     session.start();
@@ -96,6 +99,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         check_replies(session.output());
         session.output().clear();
+        if (session.wants_tls()) {
+            // What a driver does once the handshake is done: the session starts over.
+            RELAY_ASSERT(settings.starttls && !session.tls_active());
+            session.tls_established();
+            RELAY_ASSERT(session.helo().empty() && !session.in_transaction());
+        }
     }
     session.timeout();
     check_replies(session.output());
