@@ -85,9 +85,9 @@ void ServerSession::process(std::span<char> bytes) {
         switch (phase_) {
             case Phase::greeting:
             case Phase::closing:
-                return;  // nothing more is read from a closing session
             case Phase::tls:
-                // Sent before the handshake, so not protected by it: dropped (RFC 3207 §4.2,
+                // Nothing more is read from a closing session. After STARTTLS, input sent
+                // before the handshake is not protected by it: dropped (RFC 3207 §4.2,
                 // CVE-2011-0411).
                 return;
             case Phase::committing:
