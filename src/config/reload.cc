@@ -85,6 +85,12 @@ constexpr auto entries = std::to_array<Entry>({
     // The tenant store and the hashing pool are opened at start.
     whole<&Config::store>("store", restart),
     whole<&Config::credentials>("credentials", restart),
+    // The certificate files are read again on every SIGHUP (relayd/config_reload.cc), whether or
+    // not the file changed: renewing a certificate changes the files, not the configuration.
+    field<&Config::tls, &InboundTls::certificate_chain_file>("tls.certificate_chain_file", restart),
+    field<&Config::tls, &InboundTls::private_key_file>("tls.private_key_file", restart),
+    field<&Config::tls, &InboundTls::version_min>("tls.version_min", restart),
+    field<&Config::tls, &InboundTls::handshake_timeout_s>("tls.handshake_timeout_s", reloads),
 });
 
 // Listeners are named one key at a time: "listener[1].address".
@@ -108,6 +114,9 @@ void compare_listeners(const Config& running, const Config& loaded,
         }
         if (before.bare_line_endings != after.bare_line_endings) {
             restart_keys.push_back(prefix + "bare_line_endings");
+        }
+        if (before.tls != after.tls) {
+            restart_keys.push_back(prefix + "tls");
         }
         if (before.auth != after.auth) {
             restart_keys.push_back(prefix + "auth");

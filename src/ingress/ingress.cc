@@ -11,6 +11,7 @@
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
 #include "relay/smtp/server_replies.h"
+#include "relay/tls/stream.h"
 
 namespace relay::ingress {
 namespace {
@@ -35,13 +36,16 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
             listener.auth_plaintext ? smtp::AuthOffer::always : smtp::AuthOffer::with_tls;
         settings.auth_required = true;
     }
+    settings.starttls = listener.tls == config::ListenerTls::starttls;
     return settings;
 }
 
 }  // namespace
 
 // One client connection: TCP in, SMTP state machine, spool out.
-class Ingress::Session final : public engine::ConnectionHandler, public smtp::ServerHooks {
+class Ingress::Session final : public engine::ConnectionHandler,
+                               public smtp::ServerHooks,
+                               public tls::StreamHandler {
   public:
     Session(Ingress& ingress, ListenerState& listener, int fd, const engine::SocketAddress& peer,
             bool admitted)
@@ -63,6 +67,14 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     }
 
     void start(const smtp::SyntaxReply* refusal) {
+        if (listener_.config->tls == config::ListenerTls::implicit) {
+            // Even a refusal goes through TLS: in plaintext the client would read it as garbage.
+            refusal_ = refusal;
+            if (begin_tls()) {
+                connection_.start_receiving();
+            }
+            return;
+        }
         if (refusal != nullptr) {
             smtp_.refuse(refusal->enhanced, refusal->text);
         } else {
@@ -74,15 +86,49 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
 
     // --- engine::ConnectionHandler ---
     void on_receive(std::span<char> bytes) override {
+        if (tls_) {
+            tls_->receive(bytes);
+            connection_.flush();
+            return;
+        }
+        receive_plaintext(bytes);
+    }
+    void on_disconnect(int) override {
+        smtp_.end_of_input();
+        after_smtp();
+    }
+
+    // --- tls::StreamHandler ---
+    void on_tls_established() override {
+        const tls::Session& session = tls_->session();
+        log::debug("client={}: {} {}", client_ip_, session.protocol_version(),
+                   session.cipher_name());
+        last_activity_ = ingress_.reactor_.now();
+        smtp_.tls_established();
+        if (listener_.config->tls == config::ListenerTls::implicit) {
+            if (refusal_ != nullptr) {
+                smtp_.refuse(refusal_->enhanced, refusal_->text);
+            } else {
+                smtp_.start();
+            }
+        }
+        after_smtp();
+    }
+    void on_tls_plaintext(std::span<char> plaintext) override { receive_plaintext(plaintext); }
+    void on_tls_ended(tls::State state, std::string_view reason) override {
+        if (state == tls::State::failed) {
+            log::info("client={}: {}", client_ip_, reason);
+        }
+        smtp_.end_of_input();
+        after_smtp();
+    }
+
+    void receive_plaintext(std::span<char> bytes) {
         std::uint64_t before = smtp_.progress();
         smtp_.receive(bytes);
         if (smtp_.progress() != before) {
             last_activity_ = ingress_.reactor_.now();
         }
-        after_smtp();
-    }
-    void on_disconnect(int) override {
-        smtp_.end_of_input();
         after_smtp();
     }
     // Message data of a large message is received straight into its chunk in the spool (no
@@ -140,6 +186,15 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         if (committing_ || checking_login_) {
             return;
         }
+        if (tls_ && tls_->handshaking()) {
+            // Counted from the handshake's start: trickling bytes into it does not extend it.
+            if (now - handshake_started_ >= std::chrono::seconds(config.tls.handshake_timeout_s)) {
+                log::info("client={}: TLS handshake not finished within {} s; closing", client_ip_,
+                          config.tls.handshake_timeout_s);
+                connection_.abort();
+            }
+            return;
+        }
         if (connection_.sent_bytes() != sent_seen_) {
             sent_seen_ = connection_.sent_bytes();  // the client reads: progress too
             last_activity_ = now;
@@ -194,12 +249,15 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     // Reading also pauses while the client has not read its replies, or while the message's
     // bytes wait for the disk: memory per session stays within the configured bounds.
     void after_smtp() {
-        std::string& output = smtp_.output();
-        if (!output.empty() && !connection_.closing()) {
-            connection_.output().append(output);
-            connection_.flush();
+        if (!send_replies()) {
+            return;
         }
-        output.clear();
+        if (smtp_.wants_tls() && !tls_) {
+            // The 220 went out in plaintext just above; the client's ClientHello follows it.
+            if (!begin_tls()) {
+                return;
+            }
+        }
         bool transaction = smtp_.in_transaction();
         if (transaction != in_transaction_) {
             in_transaction_ = transaction;
@@ -208,6 +266,9 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         }
         if (smtp_.wants_close()) {
             wait_for_spool(false);
+            if (tls_) {
+                tls_->close();  // close_notify after the last reply
+            }
             connection_.close();
             return;
         }
@@ -227,8 +288,49 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         }
     }
 
+    // The state machine's replies to the connection, through TLS when it is on. While a
+    // handshake runs there are no keys, and a failed session takes no more: a reply written
+    // then (a timeout's 421) is dropped. False when the connection was closed here.
+    bool send_replies() {
+        std::string& output = smtp_.output();
+        if (!output.empty() && !connection_.closing()) {
+            if (!tls_) {
+                connection_.output().append(output);
+            } else if (tls_->established() && !tls_->write(output)) {
+                log::info("client={}: {}", client_ip_, tls_->session().failure_reason());
+                output.clear();
+                smtp_.end_of_input();
+                wait_for_spool(false);
+                connection_.close();
+                return false;
+            }
+            connection_.flush();
+        }
+        output.clear();
+        return true;
+    }
+
+    // A server TLS session from the Context current now: a certificate reloaded later is
+    // presented to later handshakes only.
+    bool begin_tls() {
+        std::shared_ptr<const tls::Context> context = ingress_.tls_->current();
+        auto session = tls::Session::server(*context);
+        if (!session) {
+            log::error("client={}: cannot start TLS: {}", client_ip_, session.error().message);
+            smtp_.end_of_input();
+            connection_.close();
+            return false;
+        }
+        tls_.emplace(std::move(session.value()), connection_.output(), *this);
+        handshake_started_ = ingress_.reactor_.now();
+        tls_->start();
+        connection_.flush();
+        return true;
+    }
+
     bool receives_in_place() const {
-        return receive_in_place_ && incoming_ && smtp_.in_data() && incoming_->fills_chunks();
+        return !tls_ && receive_in_place_ && incoming_ && smtp_.in_data() &&
+               incoming_->fills_chunks();
     }
 
     // Joins or leaves the worker's list of sessions paused for the disk; the list is touched
@@ -258,6 +360,9 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     std::shared_ptr<const smtp::ServerSettings> settings_;  // outlives smtp_
     engine::TcpConnection connection_;
     smtp::ServerSession smtp_;
+    std::optional<tls::Stream> tls_;
+    engine::Clock::time_point handshake_started_{};
+    const smtp::SyntaxReply* refusal_ = nullptr;  // implicit TLS: sent once the handshake ends
     std::string client_ip_;
     bool admitted_;
     bool receive_in_place_;
@@ -286,7 +391,9 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     envelope.received_unix_ms = unix_ms_now();
     envelope.client_ip = client_ip_;
     envelope.client_helo = smtp_.helo();
-    envelope.protocol = smtp_.extended() ? "ESMTP" : "SMTP";
+    // RFC 3848: the S marks a message received over TLS.
+    envelope.protocol =
+        std::string(smtp_.extended() ? "ESMTP" : "SMTP") + (smtp_.tls_active() ? "S" : "");
     envelope.listener = listener_.config->name;
     envelope.resource = smtp_.authenticated_user();  // empty on a listener without AUTH
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
@@ -415,12 +522,14 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
 // ---------------------------------------------------------------------------------------------
 
 Ingress::Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
-                 spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy)
+                 spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy,
+                 const tls::ServerContextSlot* tls)
     : reactor_(reactor),
       config_(std::move(config)),
       spool_(spool),
       limits_(limits),
-      tenancy_(tenancy) {}
+      tenancy_(tenancy),
+      tls_(tls) {}
 
 void Ingress::reconfigure(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);
@@ -462,6 +571,11 @@ Status Ingress::listen(const std::vector<int>& sockets) {
     listening_config_ = config_;
     RELAY_ASSERT(sockets.size() == listening_config_->listeners.size());
     for (std::size_t index = 0; index < sockets.size(); ++index) {
+        if (listening_config_->listeners[index].tls != config::ListenerTls::none &&
+            tls_ == nullptr) {
+            return Error{"listener " + listening_config_->listeners[index].name +
+                         ": TLS needs a server certificate"};
+        }
         auto state = std::make_unique<ListenerState>();
         state->config = &listening_config_->listeners[index];
         state->settings =

@@ -51,6 +51,7 @@
 #include "relay/smtp/address.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
+#include "relay/tls/server_context.h"
 #include "relay_worker.h"
 #include "service_notify.h"
 #include "tenants.h"
@@ -58,6 +59,25 @@
 namespace {
 
 using namespace relay;
+
+// The inbound certificate, when a listener speaks TLS; nullptr otherwise. SIGHUP is to call
+// reload() on it: new handshakes then present the new certificate, open sessions keep theirs.
+Result<std::unique_ptr<tls::ServerContextSlot>> load_server_tls(const config::Config& config) {
+    bool needed = false;
+    for (const config::Listener& listener : config.listeners) {
+        needed = needed || listener.tls != config::ListenerTls::none;
+    }
+    if (!needed) {
+        return std::unique_ptr<tls::ServerContextSlot>();
+    }
+    tls::ServerConfig server;
+    server.certificate_chain_path = config.tls.certificate_chain_file;
+    server.private_key_path = config.tls.private_key_file;
+    server.version_min = config.tls.version_min == config::TlsVersion::tls1_3
+                             ? tls::Version::tls1_3
+                             : tls::Version::tls1_2;
+    return tls::ServerContextSlot::load(server);
+}
 
 // One queue operation from relayctl, run on every worker (each owns part of the queue).
 std::string handle_control(const std::string& request, engine::WorkerPool& pool,
@@ -121,6 +141,12 @@ int run(const std::shared_ptr<const config::Config>& initial) {
 
     if (Status tls = tls::initialize(); !tls) {
         std::fprintf(stderr, "relayd: %s\n", tls.error().message.c_str());
+        return 1;
+    }
+    // Read before the privilege drop: key files are often readable by root only.
+    auto server_tls = load_server_tls(config);
+    if (!server_tls) {
+        std::fprintf(stderr, "relayd: %s\n", server_tls.error().message.c_str());
         return 1;
     }
     auto identity = plan_identity(config.server, geteuid());
@@ -196,12 +222,13 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         log::warning("{}: relayctl cannot change the queue while relayd runs",
                      control.error().message);
     }
+    const tls::ServerContextSlot* server_context = server_tls.value().get();
     Status started =
         pool.start(workers, engine::ReactorOptions{},
                    [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-                       auto worker = RelayWorker::start(reactor, running, *folder.value(), limits,
-                                                        destination_budget, workers,
-                                                        tenants.value().get(), sockets.value());
+                       auto worker = RelayWorker::start(
+                           reactor, running, *folder.value(), limits, destination_budget, workers,
+                           tenants.value().get(), sockets.value(), server_context);
                        if (!worker) {
                            return worker.error();
                        }
@@ -229,6 +256,17 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         }
         if (received == SIGHUP) {
             running = reload_config(running, pool, registry, limits);
+            if (server_tls.value()) {
+                // The files are read again whatever the configuration says: a renewed
+                // certificate changes them, not the file. New handshakes present it.
+                if (Status reloaded = server_tls.value()->reload(); reloaded) {
+                    log::info("SIGHUP: TLS certificate reloaded from {}",
+                              config.tls.certificate_chain_file);
+                } else {
+                    log::error("SIGHUP: TLS certificate not reloaded, the current one stays: {}",
+                               reloaded.error().message);
+                }
+            }
             continue;
         }
         log::info("signal {}: stopping", received);

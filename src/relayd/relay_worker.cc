@@ -45,14 +45,16 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
 
 RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                         delivery::DestinationBudget& budget, int worker_count, Tenants* tenants)
+                         delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
+                         const tls::ServerContextSlot* server_tls)
     : reactor_(reactor),
       started_config_(std::move(config)),
       spool_(reactor, reactor.index(), spool_options(*started_config_, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
       delivery_(reactor, *started_config_, spool_, budget),
       verifier_(make_verifier(reactor, *started_config_, tenants)),
-      ingress_(reactor, started_config_, spool_, limits, tenancy_of(tenants, verifier_.get())) {}
+      ingress_(reactor, started_config_, spool_, limits, tenancy_of(tenants, verifier_.get()),
+               server_tls) {}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
@@ -77,9 +79,10 @@ Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
     engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
     spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
     delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
-    const std::vector<std::vector<int>>& listener_sockets) {
-    std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, std::move(config), folder, limits, budget, worker_count, tenants));
+    const std::vector<std::vector<int>>& listener_sockets,
+    const tls::ServerContextSlot* server_tls) {
+    std::unique_ptr<RelayWorker> worker(new RelayWorker(reactor, std::move(config), folder, limits,
+                                                        budget, worker_count, tenants, server_tls));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {

@@ -17,6 +17,7 @@
 #include "relay/ingress/ingress.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/tls/server_context.h"
 #include "tenants.h"
 
 namespace relay {
@@ -31,7 +32,8 @@ class RelayWorker final : public engine::WorkerContext {
         engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
         spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
         delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
-        const std::vector<std::vector<int>>& listener_sockets);
+        const std::vector<std::vector<int>>& listener_sockets,
+        const tls::ServerContextSlot* server_tls);
     ~RelayWorker() override;
 
     // Graceful stop: no new connections, sessions and deliveries finish, spool flushed; then
@@ -44,7 +46,8 @@ class RelayWorker final : public engine::WorkerContext {
   private:
     RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
                 spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                delivery::DestinationBudget& budget, int worker_count, Tenants* tenants);
+                delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
+                const tls::ServerContextSlot* server_tls);
     void schedule_compaction();
 
     engine::Reactor& reactor_;

@@ -25,6 +25,7 @@
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/tls/server_context.h"
 
 namespace relay::ingress {
 
@@ -38,8 +39,11 @@ struct Tenancy {
 
 class Ingress {
   public:
+    // `tls` is needed when a listener speaks TLS (listen() fails without it); it outlives the
+    // Ingress.
     Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
-            spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy = {});
+            spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy = {},
+            const tls::ServerContextSlot* tls = nullptr);
     ~Ingress();
     Ingress(const Ingress&) = delete;
     Ingress& operator=(const Ingress&) = delete;
@@ -78,6 +82,7 @@ class Ingress {
     spool::WorkerSpool& spool_;
     ConnectionLimits& limits_;
     Tenancy tenancy_;
+    const tls::ServerContextSlot* tls_;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
     std::unordered_set<Session*> waiting_for_spool_;  // paused until the spool writes more
