@@ -5,11 +5,13 @@ password) take effect on the running relayd within a second."""
 import base64
 import re
 import smtplib
+import ssl
 import subprocess
 
 import pytest
 
 from conftest import RELAYCTL
+from delivery_support import make_certificate
 from helpers import wait_until
 
 AUTH_SETTINGS = """
@@ -147,3 +149,46 @@ def test_login_pipelined_behind_a_slow_check_is_answered_in_order(tenants):
     assert client.getreply() == (235, b"2.7.0 Authentication successful")
     assert client.getreply() == (250, b"2.1.0 Ok")
     client.close()
+
+
+@pytest.fixture
+def tls_tenants(relayd_factory, tmp_path):
+    """relayd requiring AUTH on a STARTTLS listener that does not offer AUTH in plaintext."""
+    (tmp_path / "tls").mkdir()
+    cert, key = make_certificate(tmp_path / "tls", "relay.test")
+    relayd = relayd_factory(
+        settings=AUTH_SETTINGS + f'\n[tls]\ncertificate_chain_file = "{cert}"\n'
+        f'private_key_file = "{key}"\n',
+        listener='auth = "required"\ntls = "starttls"\n', start=False)
+    ctl(relayd, "project", "add", "acme")
+    relayd.password = password_of(ctl(relayd, "resource", "add", "acme/main"))
+    ctl(relayd, "domain", "add", "acme/main", "acme.example")
+    return relayd.start()
+
+
+def test_auth_waits_for_starttls_and_then_works(tls_tenants):
+    client = smtplib.SMTP("127.0.0.1", tls_tenants.port, timeout=20)
+    client.ehlo()
+    assert "auth" not in client.esmtp_features  # not offered in plaintext
+    plain = base64.b64encode(b"\0acme/main\0" + tls_tenants.password.encode()).decode()
+    assert client.docmd("AUTH", f"PLAIN {plain}")[0] == 538
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    client.starttls(context=context)
+    client.ehlo()
+    assert "PLAIN" in client.esmtp_features["auth"]
+    client.login("acme/main", tls_tenants.password)
+    client.sendmail("a@acme.example", ["b@example.net"], message("a@acme.example"))
+    client.quit()
+
+
+def test_swaks_with_starttls_and_auth(tls_tenants):
+    result = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{tls_tenants.port}", "--tls", "--auth", "PLAIN",
+         "--auth-user", "acme/main", "--auth-password", tls_tenants.password,
+         "--from", "a@acme.example", "--to", "b@example.net"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "235 2.7.0 Authentication successful" in result.stdout
+    assert re.search(r"250 2\.0\.0 Ok: queued as", result.stdout)
