@@ -64,6 +64,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
             ingress_.limits_.release(client_ip_);
         }
         wait_for_spool(false);
+        ingress_.reactor_.timers().cancel(login_delay_timer_);
     }
 
     void start(const smtp::SyntaxReply* refusal) {
@@ -350,6 +351,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     void on_committed(Result<spool::QueueId> queued, const smtp::Transaction& transaction,
                       std::uint64_t size_bytes);
     void on_login_checked(const policy::LoginResult& result);
+    std::optional<policy::LoginResult> start_check(const smtp::Credentials& credentials);
     smtp::Verdict login_verdict(const policy::LoginResult& result);
     static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
         return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
@@ -369,7 +371,8 @@ class Ingress::Session final : public engine::ConnectionHandler,
     engine::Clock::time_point last_activity_;
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
     bool committing_ = false;
-    bool checking_login_ = false;  // a login is on the hash pool: the session waits for it
+    bool checking_login_ = false;  // a login is delayed or on the hash pool: the session waits
+    engine::TimerQueue::TimerId login_delay_timer_ = 0;
     bool closed_ = false;
     std::uint64_t sent_seen_ = 0;
     bool in_transaction_ = false;
@@ -410,33 +413,69 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                            });
 }
 
-// The answer may come at once (a login this worker remembers) or later from the hash pool; the
-// session stays alive until it comes, even if the client has gone.
+// Failed logins are throttled per client address and per username before any password is
+// looked at: after a few failures each check waits (a timer, the worker does not block), after
+// more the login is refused outright until the lockout ends. The refusal is the 454 of a store
+// that cannot answer, so that guessing learns nothing from it. The answer may come at once (a
+// login this worker remembers) or later from the hash pool; the session stays alive until it
+// comes, even if the client has gone.
 smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials) {
-    policy::CredentialVerifier* verifier = ingress_.tenancy_.verifier;
-    if (verifier == nullptr) {
+    if (ingress_.tenancy_.verifier == nullptr) {
         log::warning("client={}: login refused: no tenant store on this worker", client_ip_);
         return refusal(smtp::server_replies::auth_unavailable_now);
     }
+    if (policy::LoginThrottle* throttle = ingress_.tenancy_.throttle) {
+        policy::Admission admission =
+            throttle->admit(client_ip_, credentials.username, unix_ms_now());
+        if (admission.kind == policy::Admission::Kind::refuse) {
+            log::warning("client={}: login {} refused: locked out after repeated failures for {} s",
+                         client_ip_, credentials.username,
+                         (admission.refused_until_ms - unix_ms_now()) / 1000 + 1);
+            return refusal(smtp::server_replies::auth_unavailable_now);
+        }
+        if (admission.kind == policy::Admission::Kind::check_after_delay) {
+            checking_login_ = true;
+            auto held = std::make_shared<smtp::Credentials>(credentials);
+            login_delay_timer_ = ingress_.reactor_.timers().add(
+                ingress_.reactor_.now() + std::chrono::milliseconds(admission.delay_ms),
+                [this, held] {
+                    login_delay_timer_ = 0;
+                    std::optional<policy::LoginResult> now = start_check(*held);
+                    smtp::wipe(*held);
+                    if (now) {
+                        on_login_checked(*now);
+                    }
+                });
+            return smtp::Verdict::later();
+        }
+    }
+    std::optional<policy::LoginResult> now = start_check(credentials);
+    if (!now) {
+        return smtp::Verdict::later();
+    }
+    return login_verdict(*now);
+}
+
+// Hands the credentials to the verifier: its answer if it has one at once, else nullopt and
+// on_login_checked is called when the hash pool answers.
+std::optional<policy::LoginResult> Ingress::Session::start_check(
+    const smtp::Credentials& credentials) {
     struct Pending {
         bool in_call = true;
         std::optional<policy::LoginResult> result;
     };
     auto pending = std::make_shared<Pending>();
-    verifier->verify(credentials.username, credentials.password,
-                     [this, pending](const policy::LoginResult& result) {
-                         if (pending->in_call) {
-                             pending->result = result;
-                         } else {
-                             on_login_checked(result);
-                         }
-                     });
+    ingress_.tenancy_.verifier->verify(credentials.username, credentials.password,
+                                       [this, pending](const policy::LoginResult& result) {
+                                           if (pending->in_call) {
+                                               pending->result = result;
+                                           } else {
+                                               on_login_checked(result);
+                                           }
+                                       });
     pending->in_call = false;
-    if (!pending->result) {
-        checking_login_ = true;
-        return smtp::Verdict::later();
-    }
-    return login_verdict(*pending->result);
+    checking_login_ = !pending->result;
+    return pending->result;
 }
 
 void Ingress::Session::on_login_checked(const policy::LoginResult& result) {
@@ -453,6 +492,13 @@ void Ingress::Session::on_login_checked(const policy::LoginResult& result) {
 // Logged without the password, and a wrong password and an unknown user look the same to the
 // client (RFC 4954 §6's 535 for both).
 smtp::Verdict Ingress::Session::login_verdict(const policy::LoginResult& result) {
+    if (policy::LoginThrottle* throttle = ingress_.tenancy_.throttle) {
+        if (result.outcome == policy::LoginOutcome::accepted) {
+            throttle->record_success(client_ip_, result.username, unix_ms_now());
+        } else if (result.outcome == policy::LoginOutcome::rejected) {
+            throttle->record_failure(client_ip_, result.username, unix_ms_now());
+        }
+    }
     switch (result.outcome) {
         case policy::LoginOutcome::accepted:
             log::info("client={}: login {}{}", client_ip_, result.username,

@@ -38,7 +38,10 @@ std::unique_ptr<policy::CredentialVerifier> make_verifier(engine::Reactor& react
 }
 
 ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifier) {
-    return ingress::Tenancy{tenants != nullptr ? tenants->snapshots.get() : nullptr, verifier};
+    if (tenants == nullptr) {
+        return ingress::Tenancy{nullptr, verifier, nullptr};
+    }
+    return ingress::Tenancy{tenants->snapshots.get(), verifier, tenants->throttle.get()};
 }
 
 }  // namespace

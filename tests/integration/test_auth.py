@@ -7,6 +7,7 @@ import re
 import smtplib
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -192,3 +193,39 @@ def test_swaks_with_starttls_and_auth(tls_tenants):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "235 2.7.0 Authentication successful" in result.stdout
     assert re.search(r"250 2\.0\.0 Ok: queued as", result.stdout)
+
+
+def test_password_guessing_is_slowed_then_locked_out(relayd_factory):
+    relayd = relayd_factory(settings=AUTH_SETTINGS.replace(
+        "[credentials]", "[limits]\nauth_failures_before_delay = 2\nauth_failure_delay_ms = 600\n"
+        "auth_failures_before_lockout = 4\nauth_lockout_s = 60\n\n[credentials]"),
+        listener='auth = "required"\nauth_plaintext = true\n', start=False)
+    ctl(relayd, "project", "add", "acme")
+    password = password_of(ctl(relayd, "resource", "add", "acme/main"))
+    relayd.start()
+
+    def attempt(secret, source="127.0.0.1"):
+        client = smtplib.SMTP("127.0.0.1", relayd.port, timeout=20,
+                              source_address=(source, 0))
+        client.ehlo()
+        # One AUTH PLAIN (smtplib's login() would try LOGIN after a failed PLAIN).
+        plain = base64.b64encode(b"\0acme/main\0" + secret.encode()).decode()
+        started = time.monotonic()
+        code, _ = client.docmd("AUTH", f"PLAIN {plain}")
+        took = time.monotonic() - started
+        client.close()
+        return code, took
+
+    first, second = attempt("guess 1"), attempt("guess 2")
+    assert first[0] == second[0] == 535 and first[1] < 0.5 and second[1] < 0.5, relayd.log()
+    third = attempt("guess 3")
+    assert third[0] == 535 and third[1] >= 0.5, third  # each further guess waits
+    assert attempt("guess 4")[0] == 535
+    # Locked out now, for the username from any address: even the right password gets the 454 of
+    # a store that cannot answer, at once, and no hash is spent on it.
+    for source in ("127.0.0.1", "127.0.0.2"):
+        code, took = attempt(password, source)
+        assert code == 454 and took < 0.5, (source, code, took)
+    wait_until(lambda: "locked out after repeated failures" in relayd.log(),
+               message="the lockout in the log")
+    assert password not in relayd.log()

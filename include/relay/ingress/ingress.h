@@ -22,6 +22,7 @@
 #include "relay/engine/tcp_listener.h"
 #include "relay/ingress/connection_limits.h"
 #include "relay/policy/credential_verifier.h"
+#include "relay/policy/login_throttle.h"
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
@@ -35,6 +36,7 @@ namespace relay::ingress {
 struct Tenancy {
     const policy::TenantSnapshots* snapshots = nullptr;
     policy::CredentialVerifier* verifier = nullptr;
+    policy::LoginThrottle* throttle = nullptr;  // null: failed logins are not throttled
 };
 
 class Ingress {
