@@ -10,6 +10,7 @@
 #include "relay/base/incident.h"
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
+#include "relay/message/from_addresses.h"
 #include "relay/smtp/server_replies.h"
 #include "relay/tls/stream.h"
 
@@ -353,6 +354,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     void on_login_checked(const policy::LoginResult& result);
     std::optional<policy::LoginResult> start_check(const smtp::Credentials& credentials);
     smtp::Verdict login_verdict(const policy::LoginResult& result);
+    std::optional<smtp::PolicyReply> check_from(const message::MessagePass& pass);
     static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
         return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
     }
@@ -383,8 +385,52 @@ class Ingress::Session final : public engine::ConnectionHandler,
     engine::Clock::time_point closing_since_{};
 };
 
+// The From field says who the message is from to its reader (and to DMARC): on a listener with
+// AUTH, every address in it must be of the logged-in resource's domains, as the envelope sender
+// is, or one tenant could write as another. A field that two parsers could read differently is
+// refused too (message/from_addresses.h).
+std::optional<smtp::PolicyReply> Ingress::Session::check_from(const message::MessagePass& pass) {
+    if (listener_.config->auth != config::ListenerAuth::required) {
+        return std::nullopt;
+    }
+    const std::string& user = smtp_.authenticated_user();
+    message::FromAddresses from =
+        message::from_addresses(pass.headers(), message::from_mailboxes_max_default);
+    if (const auto* unreadable = std::get_if<message::FromRefusal>(&from)) {
+        log::warning("client={} user={}: message refused: From field {}", client_ip_, user,
+                     message::from_refusal_name(*unreadable));
+        return refusal(smtp::server_replies::from_unreadable);
+    }
+    const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+    std::shared_ptr<const policy::TenantSnapshot> snapshot =
+        snapshots != nullptr ? snapshots->current() : nullptr;
+    for (const std::string& domain : std::get<message::FromDomains>(from).domains) {
+        if (snapshot == nullptr || !snapshot->has_domain(user, domain)) {
+            log::warning("client={} user={}: message refused: From domain {} is not theirs",
+                         client_ip_, user, domain);
+            return refusal(smtp::server_replies::from_not_owned);
+        }
+    }
+    return std::nullopt;
+}
+
 void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                                       const message::MessagePass& pass) {
+    if (std::optional<smtp::PolicyReply> refused = check_from(pass)) {
+        // Answered on the next turn, not from inside the session's own call.
+        incoming_.reset();
+        committing_ = true;
+        ingress_.reactor_.defer([this, reply = std::move(*refused)] {
+            committing_ = false;
+            if (closed_) {
+                ingress_.release(this);
+                return;
+            }
+            smtp_.commit_refused(reply);
+            after_smtp();
+        });
+        return;
+    }
     spool::QueuedMessage message;
     spool::Envelope& envelope = message.envelope;
     envelope.reverse_path = transaction.reverse_path;

@@ -229,3 +229,22 @@ def test_password_guessing_is_slowed_then_locked_out(relayd_factory):
     wait_until(lambda: "locked out after repeated failures" in relayd.log(),
                message="the lockout in the log")
     assert password not in relayd.log()
+
+
+def test_the_from_field_must_be_of_the_resources_domains(tenants):
+    client = logged_in(tenants)
+
+    def send(from_field):
+        client.mail("a@acme.example")
+        client.rcpt("b@example.net")
+        code, reply = client.data(f"From: {from_field}\r\nSubject: t\r\n\r\nhi\r\n".encode())
+        return code, reply
+
+    assert send("Alice <alice@acme.example>")[0] == 250
+    code, reply = send("Alice <alice@other.example>")  # another tenant's domain
+    assert code == 550 and reply.startswith(b"5.7.1"), reply
+    code, reply = send("alice@acme.example <ceo@other.example>")  # a display-name trick
+    assert code == 550, reply
+    code, reply = send("a@acme.example, b@unknown.example")  # every address counts
+    assert code == 550, reply
+    client.quit()

@@ -63,6 +63,11 @@ inline constexpr SyntaxReply sender_not_owned{
     553, "5.7.1", "Error: the sender's domain is not a domain of the account you logged in as"};
 inline constexpr SyntaxReply null_sender_refused{
     553, "5.7.1", "Error: the null sender <> is not accepted from clients"};
+inline constexpr SyntaxReply from_not_owned{
+    550, "5.7.1", "Error: a From address is not of a domain of the account you logged in as"};
+inline constexpr SyntaxReply from_unreadable{
+    550, "5.7.1",
+    "Error: the message needs exactly one From field with addresses that read one way only"};
 
 // Arguments the parser accepts but this server does not.
 inline constexpr SyntaxReply binarymime{555, "5.5.4", "Error: BODY=BINARYMIME is not supported"};
@@ -150,6 +155,8 @@ inline constexpr SyntaxReply all[] = {
     auth_in_transaction,
     sender_not_owned,
     null_sender_refused,
+    from_not_owned,
+    from_unreadable,
     not_queued,
     not_queued_no_room,
     binarymime,
