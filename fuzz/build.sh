@@ -10,7 +10,7 @@
 # build-fuzz/ (meson build folder) and build-fuzz/out/. tools/test's fuzz stage uses it so.
 #
 # Needs: clang (Debian's clang-14 and libfuzzer-14-dev), meson, ninja, and the libraries of the
-# parts the harnesses link (libfmt-dev, libtomlplusplus-dev). Run from anywhere.
+# parts the harnesses link (libfmt-dev, libtomlplusplus-dev, wolfSSL). Run from anywhere.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -25,16 +25,23 @@ default_flags+=" -fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link"
 : "${WORK:=$src/build-fuzz}"
 : "${OUT:=$WORK/out}"
 
+# The tls harness links wolfSSL. Under OSS-Fuzz ($SRC set) the Dockerfile installs Debian's
+# libwolfssl-dev; elsewhere it is the one the project builds from Debian's source package.
+if [ -z "${PKG_CONFIG_PATH:-}" ] && [ -z "${SRC:-}" ]; then
+  PKG_CONFIG_PATH="$("$src/tools/build-wolfssl")/lib/pkgconfig"
+  export PKG_CONFIG_PATH
+fi
+
 # The harnesses link their flags as OSS-Fuzz does ($CXX $CXXFLAGS ... $LIB_FUZZING_ENGINE): the
 # sanitizer runtimes come from $CXXFLAGS at link time too. -Werror stays off: OSS-Fuzz's clang
 # is newer than the one the project is checked with and may warn about new things.
 options=(-Dfuzz=true "-Dfuzz_engine=$LIB_FUZZING_ENGINE" -Dbuildtype=plain -Dwerror=false
   -Dtests=false -Dbench=false "-Dcpp_args=$CXXFLAGS" "-Dcpp_link_args=$CXXFLAGS")
 stamp="$WORK/.fuzz-build-options"
-wanted="$CC $CXX ${options[*]}"
+wanted="$CC $CXX ${options[*]} $PKG_CONFIG_PATH"
 if [ ! -f "$WORK/build.ninja" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   rm -rf "$WORK"
-  CC=$CC CXX=$CXX CFLAGS="" CXXFLAGS="" LDFLAGS="" meson setup "$WORK" "$src" "${options[@]}" \
+  CC=$CC CXX=$CXX CFLAGS="" CXXFLAGS="" LDFLAGS="" PKG_CONFIG_PATH=$PKG_CONFIG_PATH meson setup "$WORK" "$src" "${options[@]}" \
     >/dev/null
   echo "$wanted" > "$stamp"
 fi

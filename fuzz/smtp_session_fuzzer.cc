@@ -1,10 +1,12 @@
 // libFuzzer harness: a whole SMTP server session, fed arbitrary client bytes in arbitrary
 // pieces. Must never crash, and every byte the server writes must be a well-formed reply line.
 //
-// The first two input bytes choose the settings (limits, bare line ending mode, AUTH); the rest
-// is split at points taken from the input itself. Commits succeed or fail alternately, sometimes
-// only after more input has arrived (as when the spool's fdatasync is slow); logins, senders and
-// recipients are decided at once or later, as a password hash on another thread would be.
+// The first two input bytes choose the settings (limits, bare line ending mode, STARTTLS, AUTH);
+// the rest is split at points taken from the input itself. Commits succeed or fail alternately,
+// sometimes only after more input has arrived (as when the spool's fdatasync is slow); logins,
+// senders and recipients are decided at once or later, as a password hash on another thread
+// would be. With STARTTLS offered, a STARTTLS is followed at once by tls_established(), as a
+// driver's finished handshake would.
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -103,11 +105,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     settings.pass.bare_line_endings =
         (choice & 0x40) ? message::BareLineEndings::normalize : message::BareLineEndings::reject;
     settings.pass.line_bytes_max = (choice & 0x80) ? 40 : 998;
-    // data[1]: the size of the pieces (low six bits); AUTH offered always or not at all
-    // (bit 6), and required (bit 7).
+    // data[1]: the size of the pieces (low six bits); STARTTLS offered (bit 7); AUTH (bit 6):
+    // offered after TLS where STARTTLS is, else always, and then required.
     std::uint8_t step = (data[1] & 0x3F) == 0 ? 1 : (data[1] & 0x3F);
-    settings.auth = (data[1] & 0x40) ? smtp::AuthOffer::always : smtp::AuthOffer::none;
-    settings.auth_required = (data[1] & 0x80) != 0;
+    settings.starttls = (data[1] & 0x80) != 0;
+    if ((data[1] & 0x40) != 0) {
+        settings.auth = settings.starttls ? smtp::AuthOffer::with_tls : smtp::AuthOffer::always;
+        settings.auth_required = true;
+    }
     Hooks hooks;
     smtp::ServerSession session(settings, hooks);
     session.start();
@@ -133,6 +138,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         check_replies(session.output());
         session.output().clear();
+        if (session.wants_tls()) {
+            // What a driver does once the handshake is done: the session starts over.
+            RELAY_ASSERT(settings.starttls && !session.tls_active());
+            session.tls_established();
+            RELAY_ASSERT(session.helo().empty() && !session.in_transaction());
+        }
     }
     while (session.waiting() && !session.committing()) {
         answer(session, offset++);

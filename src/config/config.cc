@@ -274,6 +274,12 @@ void read_server(Section& root, Config& config, std::vector<std::string>& errors
                    {"warning", std::string("warning")},
                    {"error", std::string("error")}});
     server.integer("shutdown_grace_s", config.server.shutdown_grace_s, 0, 3600);
+    server.string("user", config.server.user);
+    server.string("group", config.server.group);
+    if (!config.server.group.empty() && config.server.user.empty()) {
+        server.fail(nullptr, "group",
+                    "needs server.user (relayd drops to a user, not a group alone)");
+    }
     server.finish();
 }
 
@@ -337,13 +343,19 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
         section.choice("bare_line_endings", listener.bare_line_endings,
                        {{"reject", message::BareLineEndings::reject},
                         {"normalize", message::BareLineEndings::normalize}});
+        section.choice("tls", listener.tls,
+                       {{"none", ListenerTls::none},
+                        {"starttls", ListenerTls::starttls},
+                        {"implicit", ListenerTls::implicit}});
         section.choice("auth", listener.auth,
                        {{"required", ListenerAuth::required}, {"off", ListenerAuth::off}});
         section.boolean("auth_plaintext", listener.auth_plaintext);
-        if (listener.auth == ListenerAuth::required && !listener.auth_plaintext) {
-            // Until the listener has TLS, nobody could ever log in there.
+        if (listener.auth == ListenerAuth::required && !listener.auth_plaintext &&
+            listener.tls == ListenerTls::none) {
+            // Nobody could ever log in there.
             section.fail(table->get("auth"), "auth",
-                         "\"required\" needs TLS on the listener or auth_plaintext = true");
+                         "\"required\" needs TLS on the listener (tls = \"starttls\" or "
+                         "\"implicit\") or auth_plaintext = true");
         }
         read_clients(section, table, listener);
         section.finish();
@@ -560,6 +572,34 @@ Status check_characters(std::string_view text, const std::string& file_name) {
     return {};
 }
 
+// [tls]: the inbound certificate. A TLS listener without one is an error here, at load, rather
+// than a handshake that cannot succeed.
+void read_inbound_tls(Section& root, Config& config, std::vector<std::string>& errors,
+                      const std::string& file, const std::string& base_folder) {
+    Section tls(root.table("tls"), "tls", errors, file);
+    InboundTls& t = config.tls;
+    tls.string("certificate_chain_file", t.certificate_chain_file);
+    tls.string("private_key_file", t.private_key_file);
+    tls.choice("version_min", t.version_min,
+               {{"1.2", TlsVersion::tls1_2}, {"1.3", TlsVersion::tls1_3}});
+    tls.integer("handshake_timeout_s", t.handshake_timeout_s, 1, 3600);
+    tls.finish();
+    if (!t.certificate_chain_file.empty()) {
+        t.certificate_chain_file = resolve_path(base_folder, t.certificate_chain_file);
+    }
+    if (!t.private_key_file.empty()) {
+        t.private_key_file = resolve_path(base_folder, t.private_key_file);
+    }
+    bool complete = !t.certificate_chain_file.empty() && !t.private_key_file.empty();
+    for (std::size_t index = 0; index < config.listeners.size(); ++index) {
+        if (config.listeners[index].tls != ListenerTls::none && !complete) {
+            Section listener(nullptr, "listener[" + std::to_string(index) + "]", errors, file);
+            listener.fail(nullptr, "tls",
+                          "TLS needs [tls] certificate_chain_file and private_key_file");
+        }
+    }
+}
+
 }  // namespace
 
 Result<Config> parse(std::string_view text, const std::string& base_folder,
@@ -586,6 +626,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_spool(root, config, errors, file_name, base_folder);
     read_delivery(root, config, errors, file_name, base_folder);
     read_store(root, config, errors, file_name, base_folder);
+    read_inbound_tls(root, config, errors, file_name, base_folder);
     root.finish();
     if (!errors.empty()) {
         std::string message;

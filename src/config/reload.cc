@@ -58,6 +58,8 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::server, &Server::hostname>("server.hostname", restart),
     field<&Config::server, &Server::workers>("server.workers", restart),
     field<&Config::server, &Server::shutdown_grace_s>("server.shutdown_grace_s", restart),
+    field<&Config::server, &Server::user>("server.user", restart),
+    field<&Config::server, &Server::group>("server.group", restart),
     field<&Config::spool, &Spool::path>("spool.path", restart),
     field<&Config::spool, &Spool::segment_bytes_max>("spool.segment_bytes_max", restart),
     field<&Config::spool, &Spool::chunk_bytes>("spool.chunk_bytes", restart),
@@ -83,6 +85,12 @@ constexpr auto entries = std::to_array<Entry>({
     // The tenant store and the hashing pool are opened at start.
     whole<&Config::store>("store", restart),
     whole<&Config::credentials>("credentials", restart),
+    // The certificate files are read again on every SIGHUP (relayd/config_reload.cc), whether or
+    // not the file changed: renewing a certificate changes the files, not the configuration.
+    field<&Config::tls, &InboundTls::certificate_chain_file>("tls.certificate_chain_file", restart),
+    field<&Config::tls, &InboundTls::private_key_file>("tls.private_key_file", restart),
+    field<&Config::tls, &InboundTls::version_min>("tls.version_min", restart),
+    field<&Config::tls, &InboundTls::handshake_timeout_s>("tls.handshake_timeout_s", reloads),
 });
 
 // Listeners are named one key at a time: "listener[1].address". A listener's clients reload:
@@ -107,6 +115,9 @@ void compare_listeners(const Config& running, const Config& loaded, Reload& relo
         }
         if (before.bare_line_endings != after.bare_line_endings) {
             restart_keys.push_back(prefix + "bare_line_endings");
+        }
+        if (before.tls != after.tls) {
+            restart_keys.push_back(prefix + "tls");
         }
         if (before.auth != after.auth) {
             restart_keys.push_back(prefix + "auth");

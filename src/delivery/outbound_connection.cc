@@ -115,16 +115,9 @@ void OutboundConnection::on_receive(std::span<char> bytes) {
         after_session();
         return;
     }
-    std::span<const std::byte> input(reinterpret_cast<const std::byte*>(bytes.data()),
-                                     bytes.size());
-    while (!input.empty() && !failed_) {
-        std::size_t fed = tls_->feed(input);
-        input = input.subspan(fed);
-        pump_tls();
-        if (fed == 0 && !input.empty() && tls_->input_room_bytes() == 0) {
-            fail("TLS with " + name_ + ": input did not drain");
-            return;
-        }
+    tls_->receive(bytes);
+    if (!failed_) {
+        connection_.flush();  // the handshake's flights, alerts, KeyUpdate replies
     }
 }
 
@@ -142,57 +135,43 @@ void OutboundConnection::start_tls() {
         fail("TLS with " + name_ + ": " + session.error().message);
         return;
     }
-    tls_.emplace(std::move(session.value()));
-    pump_tls();
+    tls_.emplace(std::move(session.value()), connection_.output(), *this);
+    tls_->start();
+    connection_.flush();
 }
 
-void OutboundConnection::pump_tls() {
-    auto move_output = [this] {
-        std::span<const std::byte> out = tls_->output();
-        if (!out.empty()) {
-            connection_.output().append(reinterpret_cast<const char*>(out.data()), out.size());
-            tls_->consume_output(out.size());
-            connection_.flush();
-        }
-    };
-    if (tls_->state() == tls::State::handshaking) {
-        tls::Progress progress = tls_->handshake();
-        move_output();
-        if (progress == tls::Progress::failed || tls_->state() == tls::State::failed) {
-            tls_failed_ = true;
-            std::string reason =
-                "TLS handshake with " + name_ + " failed: " + std::string(tls_->failure_reason());
-            session_.tls_failed(reason);
-            fail(reason);
-            return;
-        }
-        if (tls_->state() != tls::State::established) {
-            return;
-        }
-        log::debug("TLS with {}: {} {}", name_, tls_->protocol_version(), tls_->cipher_name());
-        session_.tls_established();
-        after_session();
+void OutboundConnection::on_tls_established() {
+    const tls::Session& session = tls_->session();
+    log::debug("TLS with {}: {} {}", name_, session.protocol_version(), session.cipher_name());
+    session_.tls_established();
+    after_session();
+}
+
+void OutboundConnection::on_tls_plaintext(std::span<char> plaintext) {
+    if (failed_) {
+        return;
     }
-    char plaintext[16384];
-    while (!failed_ && tls_->state() == tls::State::established) {
-        tls::IoResult read = tls_->read(
-            std::span<std::byte>(reinterpret_cast<std::byte*>(plaintext), sizeof plaintext));
-        move_output();
-        if (read.bytes > 0) {
-            session_.receive(std::string_view(plaintext, read.bytes));
-            after_session();
-            continue;
-        }
-        if (read.progress == tls::Progress::closed) {
-            session_.connection_lost("TLS closed by " + name_);
-            after_session();
-        } else if (read.progress == tls::Progress::failed) {
-            session_.connection_lost("TLS with " + name_ +
-                                     " failed: " + std::string(tls_->failure_reason()));
-            after_session();
-        }
-        break;
+    session_.receive(std::string_view(plaintext.data(), plaintext.size()));
+    after_session();
+}
+
+void OutboundConnection::on_tls_ended(tls::State state, std::string_view reason) {
+    if (failed_) {
+        return;
     }
+    if (!tls_->handshake_done()) {
+        tls_failed_ = true;
+        std::string message = "TLS handshake with " + name_ + " failed: " + std::string(reason);
+        session_.tls_failed(message);
+        fail(message);
+        return;
+    }
+    if (state == tls::State::closed) {
+        session_.connection_lost("TLS closed by " + name_);
+    } else {
+        session_.connection_lost("TLS with " + name_ + " failed: " + std::string(reason));
+    }
+    after_session();
 }
 
 // The session's output (commands, the prefix, the end of the data) into the socket's queue.
@@ -201,7 +180,7 @@ void OutboundConnection::flush_plaintext() {
     if (output.empty()) {
         return;
     }
-    if (tls_ && tls_->state() != tls::State::established) {
+    if (tls_ && tls_->handshaking()) {
         return;  // nothing may go out before the handshake ends
     }
     queue_plaintext(output);
@@ -214,23 +193,10 @@ void OutboundConnection::queue_plaintext(std::string_view plaintext) {
         connection_.output().append(plaintext);
         return;
     }
-    std::size_t offset = 0;
-    while (offset < plaintext.size()) {
-        tls::IoResult written = tls_->write(std::span<const std::byte>(
-            reinterpret_cast<const std::byte*>(plaintext.data()) + offset,
-            plaintext.size() - offset));
-        offset += written.bytes;
-        std::span<const std::byte> out = tls_->output();
-        connection_.output().append(reinterpret_cast<const char*>(out.data()), out.size());
-        tls_->consume_output(out.size());
-        if (written.progress == tls::Progress::failed) {
-            fail("TLS with " + name_ + " failed: " + std::string(tls_->failure_reason()));
-            return;
-        }
-        if (written.bytes == 0 && written.progress != tls::Progress::want_output) {
-            break;
-        }
+    if (!tls_->write(plaintext) && tls_->session().state() == tls::State::failed) {
+        fail("TLS with " + name_ + " failed: " + std::string(tls_->session().failure_reason()));
     }
+    // Closed by the peer's close_notify: on_tls_ended has told the session already.
 }
 
 // While the session wants the body and the socket keeps up: the next piece from the source,
@@ -379,7 +345,7 @@ void OutboundConnection::abort() {
 void OutboundConnection::arm_timeout() {
     reactor_.timers().cancel(timer_);
     timer_ = 0;
-    std::uint32_t seconds = tls_ && tls_->state() == tls::State::handshaking
+    std::uint32_t seconds = tls_ && tls_->handshaking()
                                 ? settings_.timeouts->command_timeout_s
                                 : timeout_for(session_.waiting_for(), *settings_.timeouts);
     if (seconds == 0) {
@@ -396,7 +362,7 @@ void OutboundConnection::arm_timeout() {
 }
 
 void OutboundConnection::on_disconnect(int error) {
-    if (tls_ && tls_->state() == tls::State::handshaking) {
+    if (tls_ && tls_->handshaking()) {
         tls_failed_ = true;  // a server that hangs up mid-handshake cannot do TLS with us
     }
     std::string reason = error == 0

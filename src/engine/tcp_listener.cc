@@ -5,24 +5,56 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
 #include "relay/base/log.h"
 
 namespace relay::engine {
+namespace {
+
+// 40 x 50 ms: a port in use is reported after 2 s.
+constexpr int address_release_attempts_max = 40;
+
+}  // namespace
 
 Result<std::unique_ptr<TcpListener>> TcpListener::open(Reactor& reactor,
                                                        const SocketAddress& address, int backlog,
                                                        AcceptHandler handler) {
+    auto fd = bind_socket(address, backlog);
+    if (!fd) {
+        return fd.error();
+    }
+    return adopt(reactor, fd.value(), std::move(handler));
+}
+
+std::unique_ptr<TcpListener> TcpListener::adopt(Reactor& reactor, int fd, AcceptHandler handler) {
+    RELAY_ASSERT(fd >= 0);
     std::unique_ptr<TcpListener> listener(new TcpListener(reactor, std::move(handler)));
+    listener->fd_ = fd;
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof bound;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
+        listener->address_ =
+            SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
+    }
+    listener->arm();
+    return listener;
+}
+
+Result<int> TcpListener::bind_socket(const SocketAddress& address, int backlog) {
     int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         return system_error("cannot create a socket for " + address.to_string(), errno);
     }
-    listener->fd_ = fd;
+    auto fail = [&](int error) {
+        ::close(fd);
+        return system_error("cannot listen on " + address.to_string(), error);
+    };
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
-        return system_error("cannot set SO_REUSEPORT on " + address.to_string(), errno);
+        return fail(errno);
     }
     if (address.family() == AF_INET6) {
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -30,22 +62,10 @@ Result<std::unique_ptr<TcpListener>> TcpListener::open(Reactor& reactor,
     // Accepted sockets inherit TCP_NODELAY from the listening socket: no setsockopt per
     // connection (a sender that opens a connection per message pays every syscall per message).
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::bind(fd, address.get(), address.length()) < 0) {
-        return system_error("cannot listen on " + address.to_string(), errno);
+    if (::bind(fd, address.get(), address.length()) < 0 || ::listen(fd, backlog) < 0) {
+        return fail(errno);
     }
-    if (::listen(fd, backlog) < 0) {
-        return system_error("cannot listen on " + address.to_string(), errno);
-    }
-    sockaddr_storage bound{};
-    socklen_t bound_length = sizeof bound;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
-        listener->address_ =
-            SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
-    } else {
-        listener->address_ = address;
-    }
-    listener->arm();
-    return listener;
+    return fd;
 }
 
 Status TcpListener::check_available(const SocketAddress& address) {
@@ -58,8 +78,19 @@ Status TcpListener::check_available(const SocketAddress& address) {
     if (address.family() == AF_INET6) {
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
-    int bound = ::bind(fd, address.get(), address.length());
-    int error = errno;
+    // A relayd killed a moment ago may still hold the address: the kernel tears its io_uring
+    // requests (a multishot accept holds the listening socket) down after the process is gone.
+    // Its successor, which now checks before recovering the spool, gives that a moment.
+    int bound = -1;
+    int error = 0;
+    for (int attempt = 0; attempt < address_release_attempts_max; ++attempt) {
+        bound = ::bind(fd, address.get(), address.length());
+        error = errno;
+        if (bound == 0 || error != EADDRINUSE) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     ::close(fd);
     if (bound != 0) {
         if (error == EADDRINUSE) {

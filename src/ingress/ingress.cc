@@ -11,7 +11,9 @@
 #include "relay/base/incident.h"
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
+#include "relay/message/from_addresses.h"
 #include "relay/smtp/server_replies.h"
+#include "relay/tls/stream.h"
 
 namespace relay::ingress {
 namespace {
@@ -36,6 +38,7 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
             listener.auth_plaintext ? smtp::AuthOffer::always : smtp::AuthOffer::with_tls;
         settings.auth_required = true;
     }
+    settings.starttls = listener.tls == config::ListenerTls::starttls;
     return settings;
 }
 
@@ -49,7 +52,9 @@ bool admits(const std::vector<config::Cidr>& networks, const engine::SocketAddre
 }  // namespace
 
 // One client connection: TCP in, SMTP state machine, spool out.
-class Ingress::Session final : public engine::ConnectionHandler, public smtp::ServerHooks {
+class Ingress::Session final : public engine::ConnectionHandler,
+                               public smtp::ServerHooks,
+                               public tls::StreamHandler {
   public:
     Session(Ingress& ingress, ListenerState& listener, int fd, const engine::SocketAddress& peer,
             bool admitted)
@@ -68,9 +73,18 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
             ingress_.limits_.release(client_ip_);
         }
         wait_for_spool(false);
+        ingress_.reactor_.timers().cancel(login_delay_timer_);
     }
 
     void start(const smtp::SyntaxReply* refusal) {
+        if (listener_.config->tls == config::ListenerTls::implicit) {
+            // Even a refusal goes through TLS: in plaintext the client would read it as garbage.
+            refusal_ = refusal;
+            if (begin_tls()) {
+                connection_.start_receiving();
+            }
+            return;
+        }
         if (refusal != nullptr) {
             smtp_.refuse(*refusal);
         } else {
@@ -82,15 +96,49 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
 
     // --- engine::ConnectionHandler ---
     void on_receive(std::span<char> bytes) override {
+        if (tls_) {
+            tls_->receive(bytes);
+            connection_.flush();
+            return;
+        }
+        receive_plaintext(bytes);
+    }
+    void on_disconnect(int) override {
+        smtp_.end_of_input();
+        after_smtp();
+    }
+
+    // --- tls::StreamHandler ---
+    void on_tls_established() override {
+        const tls::Session& session = tls_->session();
+        log::debug("client={}: {} {}", client_ip_, session.protocol_version(),
+                   session.cipher_name());
+        last_activity_ = ingress_.reactor_.now();
+        smtp_.tls_established();
+        if (listener_.config->tls == config::ListenerTls::implicit) {
+            if (refusal_ != nullptr) {
+                smtp_.refuse(*refusal_);
+            } else {
+                smtp_.start();
+            }
+        }
+        after_smtp();
+    }
+    void on_tls_plaintext(std::span<char> plaintext) override { receive_plaintext(plaintext); }
+    void on_tls_ended(tls::State state, std::string_view reason) override {
+        if (state == tls::State::failed) {
+            log::info("client={}: {}", client_ip_, reason);
+        }
+        smtp_.end_of_input();
+        after_smtp();
+    }
+
+    void receive_plaintext(std::span<char> bytes) {
         std::uint64_t before = smtp_.progress();
         smtp_.receive(bytes);
         if (smtp_.progress() != before) {
             last_activity_ = ingress_.reactor_.now();
         }
-        after_smtp();
-    }
-    void on_disconnect(int) override {
-        smtp_.end_of_input();
         after_smtp();
     }
     // Message data of a large message is received straight into its chunk in the spool (no
@@ -148,6 +196,15 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         if (committing_ || checking_login_) {
             return;
         }
+        if (tls_ && tls_->handshaking()) {
+            // Counted from the handshake's start: trickling bytes into it does not extend it.
+            if (now - handshake_started_ >= std::chrono::seconds(config.tls.handshake_timeout_s)) {
+                log::info("client={}: TLS handshake not finished within {} s; closing", client_ip_,
+                          config.tls.handshake_timeout_s);
+                connection_.abort();
+            }
+            return;
+        }
         if (connection_.sent_bytes() != sent_seen_) {
             sent_seen_ = connection_.sent_bytes();  // the client reads: progress too
             last_activity_ = now;
@@ -202,12 +259,15 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     // Reading also pauses while the client has not read its replies, or while the message's
     // bytes wait for the disk: memory per session stays within the configured bounds.
     void after_smtp() {
-        std::string& output = smtp_.output();
-        if (!output.empty() && !connection_.closing()) {
-            connection_.output().append(output);
-            connection_.flush();
+        if (!send_replies()) {
+            return;
         }
-        output.clear();
+        if (smtp_.wants_tls() && !tls_) {
+            // The 220 went out in plaintext just above; the client's ClientHello follows it.
+            if (!begin_tls()) {
+                return;
+            }
+        }
         bool transaction = smtp_.in_transaction();
         if (transaction != in_transaction_) {
             in_transaction_ = transaction;
@@ -216,6 +276,9 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         }
         if (smtp_.wants_close()) {
             wait_for_spool(false);
+            if (tls_) {
+                tls_->close();  // close_notify after the last reply
+            }
             connection_.close();
             return;
         }
@@ -235,8 +298,49 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
         }
     }
 
+    // The state machine's replies to the connection, through TLS when it is on. While a
+    // handshake runs there are no keys, and a failed session takes no more: a reply written
+    // then (a timeout's 421) is dropped. False when the connection was closed here.
+    bool send_replies() {
+        std::string& output = smtp_.output();
+        if (!output.empty() && !connection_.closing()) {
+            if (!tls_) {
+                connection_.output().append(output);
+            } else if (tls_->established() && !tls_->write(output)) {
+                log::info("client={}: {}", client_ip_, tls_->session().failure_reason());
+                output.clear();
+                smtp_.end_of_input();
+                wait_for_spool(false);
+                connection_.close();
+                return false;
+            }
+            connection_.flush();
+        }
+        output.clear();
+        return true;
+    }
+
+    // A server TLS session from the Context current now: a certificate reloaded later is
+    // presented to later handshakes only.
+    bool begin_tls() {
+        std::shared_ptr<const tls::Context> context = ingress_.tls_->current();
+        auto session = tls::Session::server(*context);
+        if (!session) {
+            log::error("client={}: cannot start TLS: {}", client_ip_, session.error().message);
+            smtp_.end_of_input();
+            connection_.close();
+            return false;
+        }
+        tls_.emplace(std::move(session.value()), connection_.output(), *this);
+        handshake_started_ = ingress_.reactor_.now();
+        tls_->start();
+        connection_.flush();
+        return true;
+    }
+
     bool receives_in_place() const {
-        return receive_in_place_ && incoming_ && smtp_.in_data() && incoming_->fills_chunks();
+        return !tls_ && receive_in_place_ && incoming_ && smtp_.in_data() &&
+               incoming_->fills_chunks();
     }
 
     // Joins or leaves the worker's list of sessions paused for the disk; the list is touched
@@ -256,7 +360,9 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     void on_committed(Result<spool::QueueId> queued, const smtp::Transaction& transaction,
                       std::uint64_t size_bytes);
     void on_login_checked(const policy::LoginResult& result);
+    std::optional<policy::LoginResult> start_check(const smtp::Credentials& credentials);
     smtp::Verdict login_verdict(const policy::LoginResult& result);
+    std::optional<smtp::PolicyReply> check_from(const message::MessagePass& pass);
     static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
         return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
     }
@@ -266,13 +372,17 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     std::shared_ptr<const smtp::ServerSettings> settings_;  // outlives smtp_
     engine::TcpConnection connection_;
     smtp::ServerSession smtp_;
+    std::optional<tls::Stream> tls_;
+    engine::Clock::time_point handshake_started_{};
+    const smtp::SyntaxReply* refusal_ = nullptr;  // implicit TLS: sent once the handshake ends
     std::string client_ip_;
     bool admitted_;
     bool receive_in_place_;
     engine::Clock::time_point last_activity_;
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
     bool committing_ = false;
-    bool checking_login_ = false;  // a login is on the hash pool: the session waits for it
+    bool checking_login_ = false;  // a login is delayed or on the hash pool: the session waits
+    engine::TimerQueue::TimerId login_delay_timer_ = 0;
     bool closed_ = false;
     std::uint64_t sent_seen_ = 0;
     bool in_transaction_ = false;
@@ -283,8 +393,52 @@ class Ingress::Session final : public engine::ConnectionHandler, public smtp::Se
     engine::Clock::time_point closing_since_{};
 };
 
+// The From field says who the message is from to its reader (and to DMARC): on a listener with
+// AUTH, every address in it must be of the logged-in resource's domains, as the envelope sender
+// is, or one tenant could write as another. A field that two parsers could read differently is
+// refused too (message/from_addresses.h).
+std::optional<smtp::PolicyReply> Ingress::Session::check_from(const message::MessagePass& pass) {
+    if (listener_.config->auth != config::ListenerAuth::required) {
+        return std::nullopt;
+    }
+    const std::string& user = smtp_.authenticated_user();
+    message::FromAddresses from =
+        message::from_addresses(pass.headers(), message::from_mailboxes_max_default);
+    if (const auto* unreadable = std::get_if<message::FromRefusal>(&from)) {
+        log::warning("client={} user={}: message refused: From field {}", client_ip_, user,
+                     message::from_refusal_name(*unreadable));
+        return refusal(smtp::server_replies::from_unreadable);
+    }
+    const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+    std::shared_ptr<const policy::TenantSnapshot> snapshot =
+        snapshots != nullptr ? snapshots->current() : nullptr;
+    for (const std::string& domain : std::get<message::FromDomains>(from).domains) {
+        if (snapshot == nullptr || !snapshot->has_domain(user, domain)) {
+            log::warning("client={} user={}: message refused: From domain {} is not theirs",
+                         client_ip_, user, domain);
+            return refusal(smtp::server_replies::from_not_owned);
+        }
+    }
+    return std::nullopt;
+}
+
 void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                                       const message::MessagePass& pass) {
+    if (std::optional<smtp::PolicyReply> refused = check_from(pass)) {
+        // Answered on the next turn, not from inside the session's own call.
+        incoming_.reset();
+        committing_ = true;
+        ingress_.reactor_.defer([this, reply = std::move(*refused)] {
+            committing_ = false;
+            if (closed_) {
+                ingress_.release(this);
+                return;
+            }
+            smtp_.commit_refused(reply);
+            after_smtp();
+        });
+        return;
+    }
     spool::QueuedMessage message;
     spool::Envelope& envelope = message.envelope;
     envelope.reverse_path = transaction.reverse_path;
@@ -294,7 +448,9 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     envelope.received_unix_ms = unix_ms_now();
     envelope.client_ip = client_ip_;
     envelope.client_helo = smtp_.helo();
-    envelope.protocol = smtp_.extended() ? "ESMTP" : "SMTP";
+    // RFC 3848: the S marks a message received over TLS.
+    envelope.protocol =
+        std::string(smtp_.extended() ? "ESMTP" : "SMTP") + (smtp_.tls_active() ? "S" : "");
     envelope.listener = listener_.config->name;
     envelope.resource = smtp_.authenticated_user();  // empty on a listener without AUTH
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
@@ -311,33 +467,69 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                            });
 }
 
-// The answer may come at once (a login this worker remembers) or later from the hash pool; the
-// session stays alive until it comes, even if the client has gone.
+// Failed logins are throttled per client address and per username before any password is
+// looked at: after a few failures each check waits (a timer, the worker does not block), after
+// more the login is refused outright until the lockout ends. The refusal is the 454 of a store
+// that cannot answer, so that guessing learns nothing from it. The answer may come at once (a
+// login this worker remembers) or later from the hash pool; the session stays alive until it
+// comes, even if the client has gone.
 smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials) {
-    policy::CredentialVerifier* verifier = ingress_.tenancy_.verifier;
-    if (verifier == nullptr) {
+    if (ingress_.tenancy_.verifier == nullptr) {
         log::warning("client={}: login refused: no tenant store on this worker", client_ip_);
         return refusal(smtp::server_replies::auth_unavailable_now);
     }
+    if (policy::LoginThrottle* throttle = ingress_.tenancy_.throttle) {
+        policy::Admission admission =
+            throttle->admit(client_ip_, credentials.username, unix_ms_now());
+        if (admission.kind == policy::Admission::Kind::refuse) {
+            log::warning("client={}: login {} refused: locked out after repeated failures for {} s",
+                         client_ip_, credentials.username,
+                         (admission.refused_until_ms - unix_ms_now()) / 1000 + 1);
+            return refusal(smtp::server_replies::auth_unavailable_now);
+        }
+        if (admission.kind == policy::Admission::Kind::check_after_delay) {
+            checking_login_ = true;
+            auto held = std::make_shared<smtp::Credentials>(credentials);
+            login_delay_timer_ = ingress_.reactor_.timers().add(
+                ingress_.reactor_.now() + std::chrono::milliseconds(admission.delay_ms),
+                [this, held] {
+                    login_delay_timer_ = 0;
+                    std::optional<policy::LoginResult> now = start_check(*held);
+                    smtp::wipe(*held);
+                    if (now) {
+                        on_login_checked(*now);
+                    }
+                });
+            return smtp::Verdict::later();
+        }
+    }
+    std::optional<policy::LoginResult> now = start_check(credentials);
+    if (!now) {
+        return smtp::Verdict::later();
+    }
+    return login_verdict(*now);
+}
+
+// Hands the credentials to the verifier: its answer if it has one at once, else nullopt and
+// on_login_checked is called when the hash pool answers.
+std::optional<policy::LoginResult> Ingress::Session::start_check(
+    const smtp::Credentials& credentials) {
     struct Pending {
         bool in_call = true;
         std::optional<policy::LoginResult> result;
     };
     auto pending = std::make_shared<Pending>();
-    verifier->verify(credentials.username, credentials.password,
-                     [this, pending](const policy::LoginResult& result) {
-                         if (pending->in_call) {
-                             pending->result = result;
-                         } else {
-                             on_login_checked(result);
-                         }
-                     });
+    ingress_.tenancy_.verifier->verify(credentials.username, credentials.password,
+                                       [this, pending](const policy::LoginResult& result) {
+                                           if (pending->in_call) {
+                                               pending->result = result;
+                                           } else {
+                                               on_login_checked(result);
+                                           }
+                                       });
     pending->in_call = false;
-    if (!pending->result) {
-        checking_login_ = true;
-        return smtp::Verdict::later();
-    }
-    return login_verdict(*pending->result);
+    checking_login_ = !pending->result;
+    return pending->result;
 }
 
 void Ingress::Session::on_login_checked(const policy::LoginResult& result) {
@@ -354,6 +546,13 @@ void Ingress::Session::on_login_checked(const policy::LoginResult& result) {
 // Logged without the password, and a wrong password and an unknown user look the same to the
 // client (RFC 4954 §6's 535 for both).
 smtp::Verdict Ingress::Session::login_verdict(const policy::LoginResult& result) {
+    if (policy::LoginThrottle* throttle = ingress_.tenancy_.throttle) {
+        if (result.outcome == policy::LoginOutcome::accepted) {
+            throttle->record_success(client_ip_, result.username, unix_ms_now());
+        } else if (result.outcome == policy::LoginOutcome::rejected) {
+            throttle->record_failure(client_ip_, result.username, unix_ms_now());
+        }
+    }
     switch (result.outcome) {
         case policy::LoginOutcome::accepted:
             log::info("client={}: login {}{}", client_ip_, result.username,
@@ -423,12 +622,14 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
 // ---------------------------------------------------------------------------------------------
 
 Ingress::Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
-                 spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy)
+                 spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy,
+                 const tls::ServerContextSlot* tls)
     : reactor_(reactor),
       config_(std::move(config)),
       spool_(spool),
       limits_(limits),
-      tenancy_(tenancy) {}
+      tenancy_(tenancy),
+      tls_(tls) {}
 
 void Ingress::reconfigure(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);
@@ -448,6 +649,21 @@ Ingress::~Ingress() {
 }
 
 Status Ingress::listen() {
+    std::vector<int> sockets;
+    for (const config::Listener& listener : config_->listeners) {
+        auto fd = engine::TcpListener::bind_socket(listener.address, 4096);
+        if (!fd) {
+            for (int bound : sockets) {
+                ::close(bound);
+            }
+            return fd.error();
+        }
+        sockets.push_back(fd.value());
+    }
+    return listen(sockets);
+}
+
+Status Ingress::listen(const std::vector<int>& sockets) {
     spool_.set_on_written([this] {
         std::vector<Session*> waiting(waiting_for_spool_.begin(), waiting_for_spool_.end());
         for (Session* session : waiting) {
@@ -457,20 +673,22 @@ Status Ingress::listen() {
         }
     });
     listening_config_ = config_;
-    for (const config::Listener& listener : listening_config_->listeners) {
-        auto state = std::make_unique<ListenerState>();
-        state->config = &listener;
-        state->clients = listener.clients;
-        state->settings =
-            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, listener));
-        ListenerState* raw = state.get();
-        auto opened = engine::TcpListener::open(
-            reactor_, listener.address, 4096,
-            [this, raw](int fd, const engine::SocketAddress& peer) { accept(*raw, fd, peer); });
-        if (!opened) {
-            return opened.error();
+    RELAY_ASSERT(sockets.size() == listening_config_->listeners.size());
+    for (std::size_t index = 0; index < sockets.size(); ++index) {
+        if (listening_config_->listeners[index].tls != config::ListenerTls::none &&
+            tls_ == nullptr) {
+            return Error{"listener " + listening_config_->listeners[index].name +
+                         ": TLS needs a server certificate"};
         }
-        state->listener = std::move(opened.value());
+        auto state = std::make_unique<ListenerState>();
+        state->config = &listening_config_->listeners[index];
+        state->clients = state->config->clients;
+        state->settings =
+            std::make_shared<const smtp::ServerSettings>(settings_for(*config_, *state->config));
+        ListenerState* raw = state.get();
+        state->listener = engine::TcpListener::adopt(
+            reactor_, sockets[index],
+            [this, raw](int fd, const engine::SocketAddress& peer) { accept(*raw, fd, peer); });
         listeners_.push_back(std::move(state));
     }
     sweep_timer_ = reactor_.timers().add(reactor_.now() + sweep_interval, [this] { sweep_idle(); });

@@ -5,10 +5,13 @@
 //     relayd --version
 //
 // DESCRIPTION
-//     Loads the configuration, recovers the spool, starts one worker thread per core (each with
-//     its own io_uring, listeners and share of the spool), and runs until SIGTERM or SIGINT.
+//     Loads the configuration, binds one listening socket per listener and worker, becomes
+//     server.user when started as root, recovers the spool, starts one worker thread per core
+//     (each with its own io_uring, listeners and share of the spool), and runs until SIGTERM or
+//     SIGINT.
 //     On those signals it stops accepting, lets sessions that are receiving a message finish
-//     (up to server.shutdown_grace_s), flushes the spool and exits 0.
+//     (up to server.shutdown_grace_s), flushes the spool and exits 0. Under systemd
+//     (Type=notify) it reports READY=1 once the workers serve and STOPPING=1 on the way out.
 //
 //     SIGHUP loads the configuration file again: limits, timeouts, the log level and the retry
 //     policy apply to new sessions and delivery attempts; a key that needs a restart is logged
@@ -23,7 +26,9 @@
 //
 // SECURITY
 //     Every byte from the network is untrusted; see the file headers of smtp/ and message/.
+//     Root is used only to read the configuration and bind the listeners (privileges.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -35,6 +40,7 @@
 
 #include "config_reload.h"
 #include "control_server.h"
+#include "privileges.h"
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
@@ -45,12 +51,33 @@
 #include "relay/smtp/address.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/tls/context.h"
+#include "relay/tls/server_context.h"
 #include "relay_worker.h"
+#include "service_notify.h"
 #include "tenants.h"
 
 namespace {
 
 using namespace relay;
+
+// The inbound certificate, when a listener speaks TLS; nullptr otherwise. SIGHUP is to call
+// reload() on it: new handshakes then present the new certificate, open sessions keep theirs.
+Result<std::unique_ptr<tls::ServerContextSlot>> load_server_tls(const config::Config& config) {
+    bool needed = false;
+    for (const config::Listener& listener : config.listeners) {
+        needed = needed || listener.tls != config::ListenerTls::none;
+    }
+    if (!needed) {
+        return std::unique_ptr<tls::ServerContextSlot>();
+    }
+    tls::ServerConfig server;
+    server.certificate_chain_path = config.tls.certificate_chain_file;
+    server.private_key_path = config.tls.private_key_file;
+    server.version_min = config.tls.version_min == config::TlsVersion::tls1_3
+                             ? tls::Version::tls1_3
+                             : tls::Version::tls1_2;
+    return tls::ServerContextSlot::load(server);
+}
 
 // One queue operation from relayctl, run on every worker (each owns part of the queue).
 std::string handle_control(const std::string& request, engine::WorkerPool& pool,
@@ -116,14 +143,21 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         std::fprintf(stderr, "relayd: %s\n", tls.error().message.c_str());
         return 1;
     }
-    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
-    if (!folder) {
-        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+    // Read before the privilege drop: key files are often readable by root only.
+    auto server_tls = load_server_tls(config);
+    if (!server_tls) {
+        std::fprintf(stderr, "relayd: %s\n", server_tls.error().message.c_str());
         return 1;
     }
-    auto tenants = start_tenants(config);
-    if (!tenants) {
-        std::fprintf(stderr, "relayd: %s\n", tenants.error().message.c_str());
+    auto identity = plan_identity(config.server, geteuid());
+    if (!identity) {
+        std::fprintf(stderr, "relayd: %s\n", identity.error().message.c_str());
+        return 1;
+    }
+    // A read-only probe of the lock, so that a second relayd names the spool rather than a port.
+    if (spool::SpoolFolder::in_use(config.spool.path)) {
+        std::fprintf(stderr, "relayd: spool %s is in use by another relayd\n",
+                     config.spool.path.c_str());
         return 1;
     }
     for (const config::Listener& listener : config.listeners) {
@@ -131,6 +165,21 @@ int run(const std::shared_ptr<const config::Config>& initial) {
             std::fprintf(stderr, "relayd: %s\n", free.error().message.c_str());
             return 1;
         }
+    }
+    auto sockets = RelayWorker::bind_listeners(config, workers);
+    if (!sockets) {
+        std::fprintf(stderr, "relayd: %s\n", sockets.error().message.c_str());
+        return 1;
+    }
+    if (Status dropped = become(identity.value(), {config.spool.path, config.store.path});
+        !dropped) {
+        std::fprintf(stderr, "relayd: %s\n", dropped.error().message.c_str());
+        return 1;
+    }
+    auto folder = spool::SpoolFolder::open(config.spool.path, workers);
+    if (!folder) {
+        std::fprintf(stderr, "relayd: %s\n", folder.error().message.c_str());
+        return 1;
     }
 
     // Signals are taken by sigwait on this thread only; workers never see them.
@@ -141,6 +190,13 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    // After the mask: the store's threads inherit it (a SIGTERM taken by one of them would end
+    // relayd at once), and after the drop: they run as server.user.
+    auto tenants = start_tenants(config);
+    if (!tenants) {
+        std::fprintf(stderr, "relayd: %s\n", tenants.error().message.c_str());
+        return 1;
+    }
 
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);
@@ -166,18 +222,20 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         log::warning("{}: relayctl cannot change the queue while relayd runs",
                      control.error().message);
     }
-    Status started = pool.start(
-        workers, engine::ReactorOptions{},
-        [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
-            auto worker = RelayWorker::start(reactor, running, *folder.value(), limits,
-                                             destination_budget, workers, tenants.value().get());
-            if (!worker) {
-                return worker.error();
-            }
-            std::lock_guard lock(registry_mutex);
-            registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
-            return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
-        });
+    const tls::ServerContextSlot* server_context = server_tls.value().get();
+    Status started =
+        pool.start(workers, engine::ReactorOptions{},
+                   [&](engine::Reactor& reactor) -> Result<std::unique_ptr<engine::WorkerContext>> {
+                       auto worker = RelayWorker::start(
+                           reactor, running, *folder.value(), limits, destination_budget, workers,
+                           tenants.value().get(), sockets.value(), server_context);
+                       if (!worker) {
+                           return worker.error();
+                       }
+                       std::lock_guard lock(registry_mutex);
+                       registry[static_cast<std::size_t>(reactor.index())] = worker.value().get();
+                       return std::unique_ptr<engine::WorkerContext>(std::move(worker.value()));
+                   });
     workers_started.set_value(started.ok());
     if (!started) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());
@@ -189,6 +247,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     }
     log::info("relayd started: {} workers, listening on {}, {} messages in the queue", workers,
               addresses, folder.value()->recovered_messages());
+    notify_service_manager("READY=1");
 
     for (;;) {
         int received = 0;
@@ -197,11 +256,23 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         }
         if (received == SIGHUP) {
             running = reload_config(running, pool, registry, limits);
+            if (server_tls.value()) {
+                // The files are read again whatever the configuration says: a renewed
+                // certificate changes them, not the file. New handshakes present it.
+                if (Status reloaded = server_tls.value()->reload(); reloaded) {
+                    log::info("SIGHUP: TLS certificate reloaded from {}",
+                              config.tls.certificate_chain_file);
+                } else {
+                    log::error("SIGHUP: TLS certificate not reloaded, the current one stays: {}",
+                               reloaded.error().message);
+                }
+            }
             continue;
         }
         log::info("signal {}: stopping", received);
         break;
     }
+    notify_service_manager("STOPPING=1");
     if (control) {
         control.value().reset();  // no queue operations while stopping
     }
@@ -233,6 +304,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check_only) {
+        // Only whether the names exist: the check may run as any user.
+        if (auto identity = relay::plan_identity(config->server, 0); !identity) {
+            std::fprintf(stderr, "%s: %s\n", config->file.c_str(),
+                         identity.error().message.c_str());
+            return 1;
+        }
         std::printf("%s: ok (%zu listeners, spool %s)\n", config->file.c_str(),
                     config->listeners.size(), config->spool.path.c_str());
         return 0;

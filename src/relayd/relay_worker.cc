@@ -38,32 +38,54 @@ std::unique_ptr<policy::CredentialVerifier> make_verifier(engine::Reactor& react
 }
 
 ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifier) {
-    return ingress::Tenancy{tenants != nullptr ? tenants->snapshots.get() : nullptr, verifier};
+    if (tenants == nullptr) {
+        return ingress::Tenancy{nullptr, verifier, nullptr};
+    }
+    return ingress::Tenancy{tenants->snapshots.get(), verifier, tenants->throttle.get()};
 }
 
 }  // namespace
 
 RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
                          spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                         delivery::DestinationBudget& budget, int worker_count, Tenants* tenants)
+                         delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
+                         const tls::ServerContextSlot* server_tls)
     : reactor_(reactor),
       started_config_(std::move(config)),
       spool_(reactor, reactor.index(), spool_options(*started_config_, folder, worker_count),
              folder.next_sequence(), folder.largest_queue_id()),
       delivery_(reactor, *started_config_, spool_, budget),
       verifier_(make_verifier(reactor, *started_config_, tenants)),
-      ingress_(reactor, started_config_, spool_, limits, tenancy_of(tenants, verifier_.get())) {}
+      ingress_(reactor, started_config_, spool_, limits, tenancy_of(tenants, verifier_.get()),
+               server_tls) {}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);
 }
 
+Result<std::vector<std::vector<int>>> RelayWorker::bind_listeners(const config::Config& config,
+                                                                  int workers) {
+    std::vector<std::vector<int>> sockets(static_cast<std::size_t>(workers));
+    for (std::vector<int>& worker_sockets : sockets) {
+        for (const config::Listener& listener : config.listeners) {
+            auto fd = engine::TcpListener::bind_socket(listener.address, 4096);
+            if (!fd) {
+                return fd.error();  // relayd exits: the sockets made so far go with it
+            }
+            worker_sockets.push_back(fd.value());
+        }
+    }
+    return sockets;
+}
+
 Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
     engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
     spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-    delivery::DestinationBudget& budget, int worker_count, Tenants* tenants) {
-    std::unique_ptr<RelayWorker> worker(
-        new RelayWorker(reactor, std::move(config), folder, limits, budget, worker_count, tenants));
+    delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
+    const std::vector<std::vector<int>>& listener_sockets,
+    const tls::ServerContextSlot* server_tls) {
+    std::unique_ptr<RelayWorker> worker(new RelayWorker(reactor, std::move(config), folder, limits,
+                                                        budget, worker_count, tenants, server_tls));
     spool::WorkerShare share = folder.take_share(reactor.index());
     Status opened = worker->spool_.open(share.segments, std::move(share.messages));
     if (!opened) {
@@ -73,7 +95,8 @@ Result<std::unique_ptr<RelayWorker>> RelayWorker::start(
     if (!delivering) {
         return delivering.error();
     }
-    Status listening = worker->ingress_.listen();
+    Status listening =
+        worker->ingress_.listen(listener_sockets[static_cast<std::size_t>(reactor.index())]);
     if (!listening) {
         return listening.error();
     }

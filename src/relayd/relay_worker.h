@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "relay/config/config.h"
 #include "relay/delivery/delivery.h"
@@ -16,18 +17,23 @@
 #include "relay/ingress/ingress.h"
 #include "relay/spool/spool_folder.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/tls/server_context.h"
 #include "tenants.h"
 
 namespace relay {
 
 class RelayWorker final : public engine::WorkerContext {
   public:
-    static Result<std::unique_ptr<RelayWorker>> start(engine::Reactor& reactor,
-                                                      std::shared_ptr<const config::Config> config,
-                                                      spool::SpoolFolder& folder,
-                                                      ingress::ConnectionLimits& limits,
-                                                      delivery::DestinationBudget& budget,
-                                                      int worker_count, Tenants* tenants);
+    // Every worker's listening sockets (per worker, one per configured listener), made before
+    // the workers start: relayd may still be root then (ports below 1024).
+    static Result<std::vector<std::vector<int>>> bind_listeners(const config::Config& config,
+                                                                int workers);
+    static Result<std::unique_ptr<RelayWorker>> start(
+        engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
+        spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
+        delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
+        const std::vector<std::vector<int>>& listener_sockets,
+        const tls::ServerContextSlot* server_tls);
     ~RelayWorker() override;
 
     // Graceful stop: no new connections, sessions and deliveries finish, spool flushed; then
@@ -40,7 +46,8 @@ class RelayWorker final : public engine::WorkerContext {
   private:
     RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
                 spool::SpoolFolder& folder, ingress::ConnectionLimits& limits,
-                delivery::DestinationBudget& budget, int worker_count, Tenants* tenants);
+                delivery::DestinationBudget& budget, int worker_count, Tenants* tenants,
+                const tls::ServerContextSlot* server_tls);
     void schedule_compaction();
 
     engine::Reactor& reactor_;

@@ -33,6 +33,15 @@ Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
         return Error{"credentials: " + pool.error().message};
     }
     tenants->hash_pool = std::move(pool.value());
+    const config::Limits& limits = config.limits;
+    auto throttle = policy::LoginThrottle::with_random_key(
+        {limits.auth_failures_before_delay, limits.auth_failure_delay_ms,
+         limits.auth_failure_delay_ms_max, limits.auth_failures_before_lockout,
+         limits.auth_failure_window_s, limits.auth_lockout_s, limits.auth_throttle_slots});
+    if (!throttle) {
+        return throttle.error();
+    }
+    tenants->throttle = std::move(throttle.value());
     auto snapshot = tenants->snapshots->current();
     log::info("tenants: generation {}: {} projects, {} resources, {} domains (store {})",
               snapshot->generation(), snapshot->projects(), snapshot->resources(),

@@ -14,6 +14,7 @@
 #include "relay/base/result.h"
 #include "relay/config/config.h"
 #include "relay/policy/hash_pool.h"
+#include "relay/policy/login_throttle.h"
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/store/tenant_store.h"
 
@@ -23,6 +24,8 @@ struct Tenants {
     std::unique_ptr<store::TenantStore> store;
     std::unique_ptr<policy::TenantSnapshots> snapshots;
     std::unique_ptr<policy::HashPool> hash_pool;
+    // Failed logins per client address and username, shared by every worker.
+    std::unique_ptr<policy::LoginThrottle> throttle;
 
     ~Tenants();
 };

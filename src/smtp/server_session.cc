@@ -89,7 +89,11 @@ void ServerSession::process(std::span<char> bytes) {
         switch (phase_) {
             case Phase::greeting:
             case Phase::closing:
-                return;  // nothing more is read from a closing session
+            case Phase::tls:
+                // Nothing more is read from a closing session. After STARTTLS, input sent
+                // before the handshake is not protected by it: dropped (RFC 3207 §4.2,
+                // CVE-2011-0411).
+                return;
             case Phase::waiting:
                 pending_.append(bytes.data(), bytes.size());
                 return;
@@ -204,6 +208,9 @@ void ServerSession::handle(const Hello& command) {
     append_reply(output_, 250, {}, "8BITMIME", true);
     append_reply(output_, 250, {}, "SMTPUTF8", true);
     append_reply(output_, 250, {}, "ENHANCEDSTATUSCODES", true);
+    if (settings_.starttls && !tls_active_) {
+        append_reply(output_, 250, {}, "STARTTLS", true);
+    }
     append_reply(output_, 250, {}, "CHUNKING");
 }
 
@@ -572,7 +579,45 @@ void ServerSession::handle(const Help&) {
 }
 
 void ServerSession::handle(const StartTls&) {
-    error_reply(server_replies::starttls_unavailable);
+    if (!settings_.starttls) {
+        error_reply(server_replies::starttls_unavailable);
+        return;
+    }
+    if (tls_active_) {
+        error_reply(server_replies::tls_already_active);
+        return;
+    }
+    if (helo_.empty()) {
+        error_reply(server_replies::need_helo);
+        return;
+    }
+    reset_transaction();
+    reply(server_replies::starttls_ready);
+    phase_ = Phase::tls;
+    // Whatever else has arrived, in this receive or held from earlier ones, is plaintext the
+    // handshake does not cover.
+    pending_.clear();
+    held_for_output_ = false;
+}
+
+void ServerSession::tls_established() {
+    tls_active_ = true;
+    if (phase_ != Phase::tls) {
+        // Implicit TLS (before the greeting), or the session closed during the handshake.
+        RELAY_ASSERT(phase_ == Phase::greeting || phase_ == Phase::closing);
+        return;
+    }
+    // RFC 3207 §4.2: discard any knowledge obtained from the client before the handshake, a
+    // login made in plaintext included.
+    reset_transaction();
+    helo_.clear();
+    extended_ = false;
+    authenticated_user_.clear();
+    sasl_step_ = SaslStep::none;
+    wipe(sasl_username_);
+    line_.clear();
+    discarding_line_ = false;
+    phase_ = Phase::command;
 }
 
 bool ServerSession::auth_offered() const {
@@ -743,7 +788,7 @@ void ServerSession::data_too_slow() {
 
 void ServerSession::shutdown() {
     shutting_down_ = true;
-    if (phase_ == Phase::command || phase_ == Phase::greeting) {
+    if (phase_ == Phase::command || phase_ == Phase::greeting || phase_ == Phase::tls) {
         close_with(server_replies::shutting_down);
     }
     // In DATA, BDAT or a commit: the message may finish; after_message closes then. Waiting for

@@ -86,12 +86,19 @@ class Relayd:
         self.config_path.write_text(base + textwrap.dedent(settings))
 
     def start(self, wait=True):
+        starts_before = self.log().count("relayd started")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen([str(RELAYD), "--config", str(self.config_path)],
                                         stdout=log, stderr=log)
         log.close()
         if wait:
             wait_for_port(self.port)
+            # The port accepts from the moment it is bound, before the spool is recovered and
+            # the workers run (relayd binds as root, then drops to server.user).
+            deadline = time.monotonic() + 10
+            while (self.log().count("relayd started") == starts_before and
+                   self.process.poll() is None and time.monotonic() < deadline):
+                time.sleep(0.01)
             assert self.process.poll() is None, self.log()
         return self
 

@@ -5,11 +5,14 @@ password) take effect on the running relayd within a second."""
 import base64
 import re
 import smtplib
+import ssl
 import subprocess
+import time
 
 import pytest
 
 from conftest import RELAYCTL
+from delivery_support import make_certificate
 from helpers import wait_until
 
 AUTH_SETTINGS = """
@@ -147,3 +150,101 @@ def test_login_pipelined_behind_a_slow_check_is_answered_in_order(tenants):
     assert client.getreply() == (235, b"2.7.0 Authentication successful")
     assert client.getreply() == (250, b"2.1.0 Ok")
     client.close()
+
+
+@pytest.fixture
+def tls_tenants(relayd_factory, tmp_path):
+    """relayd requiring AUTH on a STARTTLS listener that does not offer AUTH in plaintext."""
+    (tmp_path / "tls").mkdir()
+    cert, key = make_certificate(tmp_path / "tls", "relay.test")
+    relayd = relayd_factory(
+        settings=AUTH_SETTINGS + f'\n[tls]\ncertificate_chain_file = "{cert}"\n'
+        f'private_key_file = "{key}"\n',
+        listener='auth = "required"\ntls = "starttls"\n', start=False)
+    ctl(relayd, "project", "add", "acme")
+    relayd.password = password_of(ctl(relayd, "resource", "add", "acme/main"))
+    ctl(relayd, "domain", "add", "acme/main", "acme.example")
+    return relayd.start()
+
+
+def test_auth_waits_for_starttls_and_then_works(tls_tenants):
+    client = smtplib.SMTP("127.0.0.1", tls_tenants.port, timeout=20)
+    client.ehlo()
+    assert "auth" not in client.esmtp_features  # not offered in plaintext
+    plain = base64.b64encode(b"\0acme/main\0" + tls_tenants.password.encode()).decode()
+    assert client.docmd("AUTH", f"PLAIN {plain}")[0] == 538
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    client.starttls(context=context)
+    client.ehlo()
+    assert "PLAIN" in client.esmtp_features["auth"]
+    client.login("acme/main", tls_tenants.password)
+    client.sendmail("a@acme.example", ["b@example.net"], message("a@acme.example"))
+    client.quit()
+
+
+def test_swaks_with_starttls_and_auth(tls_tenants):
+    result = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{tls_tenants.port}", "--tls", "--auth", "PLAIN",
+         "--auth-user", "acme/main", "--auth-password", tls_tenants.password,
+         "--from", "a@acme.example", "--to", "b@example.net"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "235 2.7.0 Authentication successful" in result.stdout
+    assert re.search(r"250 2\.0\.0 Ok: queued as", result.stdout)
+
+
+def test_password_guessing_is_slowed_then_locked_out(relayd_factory):
+    relayd = relayd_factory(settings=AUTH_SETTINGS.replace(
+        "[credentials]", "[limits]\nauth_failures_before_delay = 2\nauth_failure_delay_ms = 600\n"
+        "auth_failures_before_lockout = 4\nauth_lockout_s = 60\n\n[credentials]"),
+        listener='auth = "required"\nauth_plaintext = true\n', start=False)
+    ctl(relayd, "project", "add", "acme")
+    password = password_of(ctl(relayd, "resource", "add", "acme/main"))
+    relayd.start()
+
+    def attempt(secret, source="127.0.0.1"):
+        client = smtplib.SMTP("127.0.0.1", relayd.port, timeout=20,
+                              source_address=(source, 0))
+        client.ehlo()
+        # One AUTH PLAIN (smtplib's login() would try LOGIN after a failed PLAIN).
+        plain = base64.b64encode(b"\0acme/main\0" + secret.encode()).decode()
+        started = time.monotonic()
+        code, _ = client.docmd("AUTH", f"PLAIN {plain}")
+        took = time.monotonic() - started
+        client.close()
+        return code, took
+
+    first, second = attempt("guess 1"), attempt("guess 2")
+    assert first[0] == second[0] == 535 and first[1] < 0.5 and second[1] < 0.5, relayd.log()
+    third = attempt("guess 3")
+    assert third[0] == 535 and third[1] >= 0.5, third  # each further guess waits
+    assert attempt("guess 4")[0] == 535
+    # Locked out now, for the username from any address: even the right password gets the 454 of
+    # a store that cannot answer, at once, and no hash is spent on it.
+    for source in ("127.0.0.1", "127.0.0.2"):
+        code, took = attempt(password, source)
+        assert code == 454 and took < 0.5, (source, code, took)
+    wait_until(lambda: "locked out after repeated failures" in relayd.log(),
+               message="the lockout in the log")
+    assert password not in relayd.log()
+
+
+def test_the_from_field_must_be_of_the_resources_domains(tenants):
+    client = logged_in(tenants)
+
+    def send(from_field):
+        client.mail("a@acme.example")
+        client.rcpt("b@example.net")
+        code, reply = client.data(f"From: {from_field}\r\nSubject: t\r\n\r\nhi\r\n".encode())
+        return code, reply
+
+    assert send("Alice <alice@acme.example>")[0] == 250
+    code, reply = send("Alice <alice@other.example>")  # another tenant's domain
+    assert code == 550 and reply.startswith(b"5.7.1"), reply
+    code, reply = send("alice@acme.example <ceo@other.example>")  # a display-name trick
+    assert code == 550, reply
+    code, reply = send("a@acme.example, b@unknown.example")  # every address counts
+    assert code == 550, reply
+    client.quit()

@@ -29,6 +29,10 @@ struct Server {
     int workers = 0;       // 0: one per CPU
     std::string log_level = "info";
     std::uint32_t shutdown_grace_s = 30;
+    // Privilege drop: started as root, relayd binds its listeners, then runs as this user
+    // (and group: default the user's primary group). Empty: keep the identity it started with.
+    std::string user;
+    std::string group;
     bool operator==(const Server&) const = default;
 };
 
@@ -41,10 +45,15 @@ enum class ListenerAuth {
 // 127.0.0.0/8 and ::1/128: the clients a listener admits unless told otherwise.
 std::vector<Cidr> loopback_networks();
 
+// How a listener speaks TLS: not at all, after STARTTLS (RFC 3207), or from the first byte
+// (implicit TLS, port 465 style, RFC 8314).
+enum class ListenerTls { none, starttls, implicit };
+
 struct Listener {
     std::string name;
     engine::SocketAddress address;
     message::BareLineEndings bare_line_endings = message::BareLineEndings::reject;
+    ListenerTls tls = ListenerTls::none;
     // Off by default, as a listener admits only loopback clients by default; the example
     // configuration requires AUTH.
     ListenerAuth auth = ListenerAuth::off;
@@ -174,6 +183,17 @@ struct Delivery {
     bool operator==(const Delivery&) const = default;
 };
 
+// Inbound TLS ([tls]): the certificate every TLS listener presents. Required as soon as one
+// listener has tls = "starttls" or "implicit"; reloadable without a restart.
+enum class TlsVersion { tls1_2, tls1_3 };
+struct InboundTls {
+    std::string certificate_chain_file;  // PEM, absolute after loading; empty: none
+    std::string private_key_file;        // PEM, absolute after loading
+    TlsVersion version_min = TlsVersion::tls1_2;
+    std::uint32_t handshake_timeout_s = 30;  // from the start of the handshake to its end
+    bool operator==(const InboundTls&) const = default;
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -184,6 +204,7 @@ struct Config {
     Delivery delivery;
     Store store;
     Credentials credentials;
+    InboundTls tls;
 };
 
 Result<Config> load(const std::string& path);

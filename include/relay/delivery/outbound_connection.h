@@ -1,7 +1,7 @@
 // outbound_connection.h -- one SMTP connection to a destination host, on the engine.
 //
-// Drives a ClientSession over a TcpConnection, with STARTTLS through a tls::Session working on
-// memory buffers: ciphertext moves between the socket and the TLS session, plaintext between
+// Drives a ClientSession over a TcpConnection, with STARTTLS through a tls::Stream (the adapter
+// ingress uses too): ciphertext moves between the socket and the TLS session, plaintext between
 // the TLS session and the SMTP state machine. It tells its owner when it is ready for a
 // transaction, hands back each transaction's result, and reports why it can no longer be used.
 // Timeouts follow what the session waits for (RFC 5321 §4.5.3.2).
@@ -32,7 +32,7 @@
 #include "relay/engine/tcp_connection.h"
 #include "relay/smtp/client_session.h"
 #include "relay/spool/body_reader.h"
-#include "relay/tls/session.h"
+#include "relay/tls/stream.h"
 
 namespace relay::delivery {
 
@@ -86,7 +86,7 @@ struct OutboundSettings {
     const config::Delivery* timeouts = nullptr;
 };
 
-class OutboundConnection final : public engine::ConnectionHandler {
+class OutboundConnection final : public engine::ConnectionHandler, public tls::StreamHandler {
   public:
     OutboundConnection(engine::Reactor& reactor, OutboundOwner& owner, DeliveryTarget target,
                        OutboundSettings settings);
@@ -115,10 +115,13 @@ class OutboundConnection final : public engine::ConnectionHandler {
     void on_sent() override;
     void on_closed() override;
 
+    // tls::StreamHandler
+    void on_tls_established() override;
+    void on_tls_plaintext(std::span<char> plaintext) override;
+    void on_tls_ended(tls::State state, std::string_view reason) override;
+
   private:
     void after_session();
-    void feed_plaintext(std::string_view plaintext);
-    void pump_tls();
     void flush_plaintext();
     void queue_plaintext(std::string_view plaintext);
     void stream_body();
@@ -135,9 +138,8 @@ class OutboundConnection final : public engine::ConnectionHandler {
     smtp::ClientSettings client_settings_;
     engine::TcpConnection connection_;
     smtp::ClientSession session_;
-    std::optional<tls::Session> tls_;
+    std::optional<tls::Stream> tls_;
     std::string name_;
-    std::string pending_ciphertext_;     // received while the TLS session's input was full
     std::unique_ptr<BodySource> body_;   // the transaction's body, while it runs
     std::uint64_t body_left_bytes_ = 0;  // not yet read from body_
     bool body_reading_ = false;          // a read of body_ is in flight

@@ -26,6 +26,13 @@ class TcpListener {
 
     static Result<std::unique_ptr<TcpListener>> open(Reactor& reactor, const SocketAddress& address,
                                                      int backlog, AcceptHandler handler);
+    // Accepts on a socket made by `bind_socket` (the listener owns it from here on).
+    static std::unique_ptr<TcpListener> adopt(Reactor& reactor, int fd, AcceptHandler handler);
+
+    // A listening SO_REUSEPORT socket (non-blocking, close-on-exec) for one worker, made before
+    // the worker exists: relayd binds privileged ports as root, then drops to its user before
+    // any worker thread starts. Start-up only (blocking is fine); the caller owns the descriptor.
+    static Result<int> bind_socket(const SocketAddress& address, int backlog);
     ~TcpListener();
 
     // SO_REUSEPORT would let a second server join an address another one listens on and split

@@ -22,9 +22,11 @@
 #include "relay/engine/tcp_listener.h"
 #include "relay/ingress/connection_limits.h"
 #include "relay/policy/credential_verifier.h"
+#include "relay/policy/login_throttle.h"
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/tls/server_context.h"
 
 namespace relay::ingress {
 
@@ -34,16 +36,25 @@ namespace relay::ingress {
 struct Tenancy {
     const policy::TenantSnapshots* snapshots = nullptr;
     policy::CredentialVerifier* verifier = nullptr;
+    policy::LoginThrottle* throttle = nullptr;  // null: failed logins are not throttled
 };
 
 class Ingress {
   public:
+    // `tls` is needed when a listener speaks TLS (listen() fails without it); it outlives the
+    // Ingress.
     Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config> config,
-            spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy = {});
+            spool::WorkerSpool& spool, ConnectionLimits& limits, Tenancy tenancy = {},
+            const tls::ServerContextSlot* tls = nullptr);
     ~Ingress();
     Ingress(const Ingress&) = delete;
     Ingress& operator=(const Ingress&) = delete;
 
+    // Accepts on `sockets`, one listening socket per configured listener, in the config's order
+    // (made by engine::TcpListener::bind_socket before the workers started); owns them from here.
+    Status listen(const std::vector<int>& sockets);
+    // Binds a socket per configured listener itself, then accepts on them (a process that does
+    // not drop privileges between binding and serving).
     Status listen();
     // A reloaded configuration: sessions accepted from now on get its SMTP limits; timeouts and
     // memory bounds apply to every session at the next check; client networks to the next
@@ -76,6 +87,7 @@ class Ingress {
     spool::WorkerSpool& spool_;
     ConnectionLimits& limits_;
     Tenancy tenancy_;
+    const tls::ServerContextSlot* tls_;
     std::vector<std::unique_ptr<ListenerState>> listeners_;
     std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
     std::unordered_set<Session*> waiting_for_spool_;  // paused until the spool writes more

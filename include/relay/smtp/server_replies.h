@@ -24,12 +24,16 @@ inline constexpr SyntaxReply vrfy{252, "2.5.2",
 inline constexpr SyntaxReply help{
     214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP; see RFC 5321"};
 
+inline constexpr SyntaxReply starttls_ready{220, "2.0.0", "Ready to start TLS"};
+
 // Sequence errors (RFC 5321 §4.1.4).
 inline constexpr SyntaxReply need_helo{503, "5.5.1", "Error: send HELO/EHLO first"};
 inline constexpr SyntaxReply nested_mail{503, "5.5.1", "Error: nested MAIL command"};
 inline constexpr SyntaxReply need_mail{503, "5.5.1", "Error: need MAIL command"};
 inline constexpr SyntaxReply data_after_bdat{503, "5.5.1", "Error: DATA cannot follow BDAT"};
 inline constexpr SyntaxReply no_recipients{554, "5.5.1", "Error: no valid recipients"};
+// STARTTLS inside TLS (RFC 3207 §4: STARTTLS is no longer offered once TLS is active).
+inline constexpr SyntaxReply tls_already_active{503, "5.5.1", "Error: TLS already active"};
 
 // Commands that are known but not offered here.
 inline constexpr SyntaxReply expn_unavailable{502, "5.5.1", "Error: EXPN not available"};
@@ -59,6 +63,11 @@ inline constexpr SyntaxReply sender_not_owned{
     553, "5.7.1", "Error: the sender's domain is not a domain of the account you logged in as"};
 inline constexpr SyntaxReply null_sender_refused{
     553, "5.7.1", "Error: the null sender <> is not accepted from clients"};
+inline constexpr SyntaxReply from_not_owned{
+    550, "5.7.1", "Error: a From address is not of a domain of the account you logged in as"};
+inline constexpr SyntaxReply from_unreadable{
+    550, "5.7.1",
+    "Error: the message needs exactly one From field with addresses that read one way only"};
 
 // Arguments the parser accepts but this server does not.
 inline constexpr SyntaxReply binarymime{555, "5.5.4", "Error: BODY=BINARYMIME is not supported"};
@@ -128,11 +137,13 @@ inline constexpr SyntaxReply all[] = {
     bye,
     vrfy,
     help,
+    starttls_ready,
     need_helo,
     nested_mail,
     need_mail,
     data_after_bdat,
     no_recipients,
+    tls_already_active,
     expn_unavailable,
     starttls_unavailable,
     auth_unavailable,
@@ -149,6 +160,8 @@ inline constexpr SyntaxReply all[] = {
     auth_in_transaction,
     sender_not_owned,
     null_sender_refused,
+    from_not_owned,
+    from_unreadable,
     not_queued,
     not_queued_no_room,
     binarymime,

@@ -1,6 +1,6 @@
 // server_session.h -- the SMTP server state machine for one client connection (RFC 5321 §3-4,
 // RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8,
-// RFC 2034 ENHANCEDSTATUSCODES).
+// RFC 2034 ENHANCEDSTATUSCODES, RFC 3207 STARTTLS).
 //
 // Pure: bytes in (`receive`), reply bytes out (`output`), decisions about the message handed to
 // `ServerHooks`. No sockets, no files, no clock: the connection driver feeds bytes, flushes the
@@ -23,6 +23,12 @@
 //
 // SMTP AUTH (RFC 4954): PLAIN and LOGIN, with or without an initial response, offered only with
 // TLS unless the listener allows plaintext. Credentials are wiped once the hooks have them.
+//
+// STARTTLS (RFC 3207): the session answers 220 and then reads nothing more (wants_tls) until
+// the driver reports the handshake done (tls_established). Input received after the STARTTLS
+// line is discarded, never read as commands inside TLS (the command-injection class of
+// CVE-2011-0411), and the session forgets what it learnt before the handshake (§4.2): the
+// client must send EHLO again. STARTTLS once TLS is active gets 503 and counts as an error.
 //
 // Every reply the session can give is listed in docs/smtp-replies.md.
 #pragma once
@@ -59,6 +65,8 @@ struct ServerSettings {
     message::PassLimits pass;  // size, header, bare line endings, UTF-8
     AuthOffer auth = AuthOffer::none;
     bool auth_required = false;  // MAIL before a successful AUTH gets 530 5.7.0
+    // EHLO advertises STARTTLS (until TLS is active) and STARTTLS is accepted.
+    bool starttls = false;
 };
 
 // A reply chosen by policy for a sender or recipient (4xx or 5xx).
@@ -150,15 +158,18 @@ class ServerSession {
     // session closes (a message in DATA or BDAT is dropped).
     void transaction_timeout();
     void data_too_slow();
+    // After the 220 to STARTTLS: the driver starts the TLS handshake; nothing is read meanwhile.
+    bool wants_tls() const { return phase_ == Phase::tls; }
+    // The handshake finished: after STARTTLS the session is back at the state after the
+    // greeting (no EHLO, no transaction); on an implicit-TLS listener, call it before start().
+    void tls_established();
+    bool tls_active() const { return tls_active_; }
     // The driver's output drained below its bound: held input is processed.
     void resume_output();
     // The service is stopping: 421 at the next opportunity, unless a message is in DATA or
     // committing (it may finish first).
     void shutdown();
 
-    // TLS is on (after STARTTLS or on an implicit-TLS listener): AUTH may be offered.
-    void tls_established() { tls_active_ = true; }
-    bool tls_active() const { return tls_active_; }
     // Answers the decision a hook deferred (Verdict::later): nullopt accepts, a reply refuses.
     void decide(const std::optional<PolicyReply>& refusal);
     // The username of the successful AUTH, empty before one.
@@ -205,7 +216,7 @@ class ServerSession {
     std::uint64_t progress() const { return progress_; }
 
   private:
-    enum class Phase { greeting, command, data, bdat_chunk, waiting, closing };
+    enum class Phase { greeting, command, data, bdat_chunk, waiting, tls, closing };
     enum class Decision { none, login, sender, recipient, commit };
     // Where an AUTH exchange stands between 334 challenges (RFC 4954 §4).
     enum class SaslStep { none, plain, login_username, login_password };
@@ -264,6 +275,7 @@ class ServerSession {
     std::string pending_;            // input received while a commit is pending
     std::string helo_;
     bool extended_ = false;
+    bool tls_active_ = false;
     bool shutting_down_ = false;
     bool held_for_output_ = false;  // pending_ waits for resume_output
     std::uint64_t data_bytes_ = 0;
@@ -272,7 +284,6 @@ class ServerSession {
     std::uint64_t messages_accepted_ = 0;
     std::uint64_t progress_ = 0;
 
-    bool tls_active_ = false;
     std::string authenticated_user_;
     SaslStep sasl_step_ = SaslStep::none;
     std::string sasl_username_;    // LOGIN: between the two challenges (wiped after)

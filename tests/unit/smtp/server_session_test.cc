@@ -1,6 +1,6 @@
 // The SMTP server state machine driven without a kernel: replies, phases, pipelining across a
 // pending commit, BDAT bookkeeping, limits and smuggling, binary input before EHLO, input sent
-// after a refused DATA.
+// after a refused DATA, STARTTLS (what is discarded, what is forgotten).
 #include "relay/smtp/server_session.h"
 
 #include <gtest/gtest.h>
@@ -475,16 +475,33 @@ constexpr const char* plain_wrong = "AGFjbWUvbWFpbgB3cm9uZw==";
 
 TEST_F(ServerSessionTest, AuthIsOfferedOnlyOnceTlsIsOnWhenSoConfigured) {
     settings.auth = AuthOffer::with_tls;
+    settings.starttls = true;
     start();
     EXPECT_EQ(feed("EHLO c\r\n").find("AUTH"), std::string::npos);
     EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
               "538 5.7.11 Encryption required for requested authentication mechanism\r\n");
     EXPECT_TRUE(hooks.logins.empty());  // the password was never looked at
+    EXPECT_EQ(feed("STARTTLS\r\n").substr(0, 4), "220 ");
     session->tls_established();
     EXPECT_NE(feed("EHLO c\r\n").find("250-AUTH PLAIN LOGIN\r\n"), std::string::npos);
     EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
               "235 2.7.0 Authentication successful\r\n");
     EXPECT_EQ(session->authenticated_user(), "acme/main");
+}
+
+TEST_F(ServerSessionTest, ALoginBeforeStarttlsIsForgottenAfterIt) {
+    settings.auth = AuthOffer::always;
+    settings.auth_required = true;
+    settings.starttls = true;
+    start();
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed(std::string("AUTH PLAIN ") + plain_ok + "\r\n"),
+              "235 2.7.0 Authentication successful\r\n");
+    EXPECT_EQ(feed("STARTTLS\r\n").substr(0, 4), "220 ");
+    session->tls_established();
+    EXPECT_TRUE(session->authenticated_user().empty());  // RFC 3207 §4.2
+    feed("EHLO c\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "530 5.7.0 Authentication required\r\n");
 }
 
 TEST_F(ServerSessionTest, AuthIsRefusedWhereItIsNotOffered) {
@@ -613,6 +630,82 @@ TEST_F(ServerSessionTest, ARepeatedRecipientIsKeptOnce) {
     feed("DATA\r\nx\r\n.\r\n");
     ASSERT_EQ(hooks.committed.size(), 1u);
     EXPECT_EQ(hooks.committed[0].recipients.size(), 250u);
+}
+
+// ---- STARTTLS (RFC 3207) ---------------------------------------------------------------------
+
+TEST_F(ServerSessionTest, StartTlsIsRefusedWhereTheListenerHasNoTls) {
+    start();
+    EXPECT_EQ(feed("EHLO client.test\r\n").find("STARTTLS"), std::string::npos);
+    EXPECT_EQ(feed("STARTTLS\r\n"), "502 5.5.1 Error: STARTTLS not available on this listener\r\n");
+    EXPECT_FALSE(session->wants_tls());
+}
+
+TEST_F(ServerSessionTest, StartTlsIsOfferedUntilTlsIsActive) {
+    settings.starttls = true;
+    start();
+    EXPECT_NE(feed("EHLO client.test\r\n").find("250-STARTTLS\r\n"), std::string::npos);
+    EXPECT_EQ(feed("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+    EXPECT_TRUE(session->wants_tls());
+    session->tls_established();
+    EXPECT_TRUE(session->tls_active());
+    EXPECT_FALSE(session->wants_tls());
+    EXPECT_EQ(take(), "") << "the client speaks first after the handshake";
+    std::string ehlo = feed("EHLO client.test\r\n");
+    EXPECT_EQ(ehlo.find("STARTTLS"), std::string::npos) << ehlo;
+    EXPECT_EQ(feed("STARTTLS\r\n"), "503 5.5.1 Error: TLS already active\r\n");
+}
+
+TEST_F(ServerSessionTest, StartTlsNeedsEhloFirst) {
+    settings.starttls = true;
+    start();
+    EXPECT_EQ(feed("STARTTLS\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+    EXPECT_FALSE(session->wants_tls());
+}
+
+// CVE-2011-0411: commands sent in plaintext right behind STARTTLS must not run inside TLS.
+TEST_F(ServerSessionTest, InputPipelinedAfterStartTlsIsDiscarded) {
+    settings.starttls = true;
+    start();
+    feed("EHLO client.test\r\n");
+    EXPECT_EQ(feed("STARTTLS\r\nMAIL FROM:<evil@example.com>\r\nRSET\r\n"),
+              "220 2.0.0 Ready to start TLS\r\n");
+    EXPECT_EQ(feed("NOOP\r\n"), "") << "nothing is read until the handshake is done";
+    session->tls_established();
+    EXPECT_EQ(feed("EHLO client.test\r\n").substr(0, 14), "250-relay.test");
+    EXPECT_EQ(feed("RCPT TO:<user@example.net>\r\n"), "503 5.5.1 Error: need MAIL command\r\n")
+        << "the injected MAIL must not have started a transaction";
+}
+
+TEST_F(ServerSessionTest, TheHandshakeForgetsEhloAndTheTransaction) {
+    settings.starttls = true;
+    start();
+    feed("EHLO client.test\r\nMAIL FROM:<a@example.com>\r\n");
+    EXPECT_EQ(feed("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+    session->tls_established();
+    EXPECT_EQ(session->helo(), "");
+    EXPECT_FALSE(session->in_transaction());
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+    feed("EHLO client.test\r\n");
+    EXPECT_EQ(feed("MAIL FROM:<a@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+TEST_F(ServerSessionTest, ImplicitTlsGreetsAfterTheHandshake) {
+    session.emplace(settings, hooks);
+    session->tls_established();
+    session->start();
+    EXPECT_EQ(take(), "220 relay.test ESMTP relay\r\n");
+    EXPECT_TRUE(session->tls_active());
+    feed("EHLO client.test\r\n");
+    EXPECT_EQ(feed("STARTTLS\r\n"), "502 5.5.1 Error: STARTTLS not available on this listener\r\n");
+}
+
+TEST_F(ServerSessionTest, ShutdownDuringTheHandshakeCloses) {
+    settings.starttls = true;
+    start();
+    feed("EHLO client.test\r\nSTARTTLS\r\n");
+    session->shutdown();
+    EXPECT_TRUE(session->wants_close());
 }
 
 }  // namespace
