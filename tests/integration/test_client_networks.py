@@ -5,12 +5,14 @@ there before connecting, so that relayd sees a loopback client outside 127.0.0.1
 """
 import signal
 import socket
+import ssl
 import subprocess
 import textwrap
 
 import pytest
 
 from conftest import RELAYD, free_port
+from delivery_support import make_certificate
 from helpers import SmtpClient, queue_id_of, simple_message, stuff, wait_until
 from helpers import relayd, relayd_factory  # noqa: F401
 
@@ -165,3 +167,28 @@ def test_check_config_refuses_bad_client_networks_naming_the_key(tmp_path, clien
 def test_check_config_accepts_good_client_networks(tmp_path):
     result = check_config(tmp_path, '["127.0.0.0/8", "::1", "192.0.2.0/24", "2001:db8::/32"]')
     assert result.returncode == 0, result.stderr
+
+
+def test_an_implicit_tls_listener_sends_the_refusal_inside_tls(relayd_factory, tmp_path):
+    # On port-465-style TLS a plaintext 554 would read as garbage: the client gets it after the
+    # handshake.
+    cert, key = make_certificate(tmp_path, "relay.test")
+    relayd = relayd_factory(listener=ONLY_FIRST + textwrap.dedent(f"""
+        tls = "implicit"
+        [tls]
+        certificate_chain_file = "{cert}"
+        private_key_file = "{key}"
+        """))
+    context = ssl.create_default_context(cafile=str(cert))
+    for source, expected in (("127.0.0.1", (220, None)), ("127.0.0.2", (554, "5.7.1"))):
+        sock = socket.create_connection(("127.0.0.1", relayd.port), timeout=5,
+                                        source_address=(source, 0))
+        client = SmtpClient.__new__(SmtpClient)
+        client.timeout = 5
+        client.sock = context.wrap_socket(sock, server_hostname="relay.test")
+        client.buffer = b""
+        with client:
+            reply = client.reply()
+            assert (reply.code, reply.enhanced) == expected, (source, reply)
+    wait_until(lambda: refusal_line(relayd, "127.0.0.2") in relayd.log(),
+               message="the refusal in the log")
