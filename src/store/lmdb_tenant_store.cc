@@ -17,6 +17,7 @@
 #include <filesystem>
 
 #include "lmdb_transaction.h"
+#include "relay/config/values.h"
 #include "relay/store/tenant_names.h"
 #include "tenant_codec.h"
 
@@ -43,6 +44,7 @@ class LmdbTenantStore final : public TenantStore {
     Status add_project(const std::string& name, const QuotaChange& quota) override;
     Status remove_project(const std::string& name) override;
     Status set_quota(const std::string& name, const QuotaChange& quota) override;
+    Status set_networks(const std::string& name, const std::vector<std::string>& networks) override;
     Status add_resource(const std::string& username, const std::string& password_hash) override;
     Status remove_resource(const std::string& username) override;
     Status set_password(const std::string& username, const std::string& password_hash) override;
@@ -257,8 +259,10 @@ Status LmdbTenantStore::add_project(const std::string& name, const QuotaChange& 
         if (existing.value()) {
             return Error{"project " + name + " already exists"};
         }
-        ProjectRecord record{name, quota.resources_max.value_or(default_resources_max),
-                             quota.domains_max.value_or(default_domains_max)};
+        ProjectRecord record{name,
+                             quota.resources_max.value_or(default_resources_max),
+                             quota.domains_max.value_or(default_domains_max),
+                             {}};
         return txn.put(projects_, name, internal::encode_project(record));
     });
 }
@@ -307,6 +311,29 @@ Status LmdbTenantStore::set_quota(const std::string& name, const QuotaChange& qu
         }
         record->resources_max = quota.resources_max.value_or(record->resources_max);
         record->domains_max = quota.domains_max.value_or(record->domains_max);
+        return txn.put(projects_, name, internal::encode_project(record.value()));
+    });
+}
+
+Status LmdbTenantStore::set_networks(const std::string& name,
+                                     const std::vector<std::string>& networks) {
+    std::vector<std::string> canonical;
+    for (const std::string& text : networks) {
+        auto network = config::Cidr::parse(text);
+        if (!network) {
+            return Error{"project " + name + " networks: " + network.error().message};
+        }
+        std::string written = network->to_string();
+        if (std::find(canonical.begin(), canonical.end(), written) == canonical.end()) {
+            canonical.push_back(std::move(written));
+        }
+    }
+    return write([&](Transaction& txn, std::uint64_t) -> Status {
+        auto record = project(txn, name);
+        if (!record) {
+            return record.error();
+        }
+        record->networks = canonical;
         return txn.put(projects_, name, internal::encode_project(record.value()));
     });
 }

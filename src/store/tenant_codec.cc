@@ -35,8 +35,11 @@ Result<std::uint64_t> decode_generation(std::string_view bytes) {
 }
 
 std::string encode_project(const ProjectRecord& project) {
-    return json{{"resources_max", project.resources_max}, {"domains_max", project.domains_max}}
-        .dump();
+    json value{{"resources_max", project.resources_max}, {"domains_max", project.domains_max}};
+    if (!project.networks.empty()) {
+        value["networks"] = project.networks;
+    }
+    return value.dump();
 }
 
 Result<ProjectRecord> decode_project(std::string_view name, std::string_view value) {
@@ -49,6 +52,18 @@ Result<ProjectRecord> decode_project(std::string_view name, std::string_view val
     project.name = std::string(name);
     project.resources_max = parsed["resources_max"].get<std::uint32_t>();
     project.domains_max = parsed["domains_max"].get<std::uint32_t>();
+    if (!parsed.contains("networks")) {
+        return project;  // written before projects had networks, or with none
+    }
+    if (!parsed["networks"].is_array()) {
+        return damaged("project", name);
+    }
+    for (const json& network : parsed["networks"]) {
+        if (!network.is_string()) {
+            return damaged("project", name);
+        }
+        project.networks.push_back(network.get<std::string>());
+    }
     return project;
 }
 

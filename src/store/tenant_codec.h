@@ -1,7 +1,8 @@
 // tenant_codec.h -- how tenant records are laid out as LMDB keys and values.
 //
 //     meta       "format" -> "1";  "generation" -> 8 bytes, little endian
-//     projects   NAME -> {"resources_max": N, "domains_max": N}
+//     projects   NAME -> {"resources_max": N, "domains_max": N, "networks": ["192.0.2.0/24", ...]}
+//                (no "networks" when the list is empty, as in records written before it existed)
 //     resources  PROJECT/NAME -> {"password_hash": "$argon2id$...", "password_generation": N,
 //                                 "domains": ["example.com", ...]}
 //     domains    DOMAIN -> PROJECT/NAME   (a domain belongs to one resource: the unique index)

@@ -4,6 +4,7 @@
 // A project (a customer account) owns resources; a resource owns sender domains and one SMTP
 // login, `PROJECT/NAME`, whose password is kept only as an Argon2id hash (PHC string). Quotas
 // live on the project: how many resources it may have, and how many domains each of them may.
+// A project may also narrow the client networks its logins are accepted from.
 //
 // Thread: plain values, copied freely.
 #pragma once
@@ -24,6 +25,9 @@ struct ProjectRecord {
     std::string name;
     std::uint32_t resources_max = default_resources_max;
     std::uint32_t domains_max = default_domains_max;  // per resource
+    // Client networks ("ADDRESS/BITS", as config::Cidr writes them) its logins may come from,
+    // inside the listener's own; empty: no narrowing.
+    std::vector<std::string> networks;
 };
 
 struct ResourceRecord {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "relay/base/result.h"
 #include "relay/store/tenant_records.h"
@@ -39,6 +40,10 @@ class TenantStore {
     virtual Status remove_project(const std::string& name) = 0;
     // Refuses to lower a quota below what the project already uses.
     virtual Status set_quota(const std::string& name, const QuotaChange& quota) = 0;
+    // Replaces the project's client networks; each is checked with config::Cidr::parse and kept
+    // in its canonical form, duplicates once. An empty list clears the narrowing.
+    virtual Status set_networks(const std::string& name,
+                                const std::vector<std::string>& networks) = 0;
 
     virtual Status add_resource(const std::string& username, const std::string& password_hash) = 0;
     // Removes the resource with its domains.
