@@ -76,7 +76,17 @@ json project_json(const store::TenantData& data, const store::ProjectRecord& pro
     return {{"name", project.name},
             {"resources", resources_of(data, project.name)},
             {"resources_max", project.resources_max},
-            {"domains_max", project.domains_max}};
+            {"domains_max", project.domains_max},
+            {"networks", project.networks}};
+}
+
+// "any" when the project adds nothing to the listeners' client networks.
+std::string networks_text(const store::ProjectRecord& project) {
+    std::string text;
+    for (const std::string& network : project.networks) {
+        text += (text.empty() ? "" : ", ") + network;
+    }
+    return text.empty() ? "any" : text;
 }
 
 int project_list(const Command& command, const store::TenantData& data) {
@@ -88,17 +98,43 @@ int project_list(const Command& command, const store::TenantData& data) {
         print_json(out);
         return 0;
     }
-    std::printf("%-32s %9s %13s %16s\n", "PROJECT", "RESOURCES", "MAX RESOURCES",
-                "DOMAINS/RESOURCE");
+    std::printf("%-32s %9s %13s %16s  %s\n", "PROJECT", "RESOURCES", "MAX RESOURCES",
+                "DOMAINS/RESOURCE", "NETWORKS");
     for (const store::ProjectRecord& project : data.projects) {
-        std::printf("%-32s %9zu %13u %16u\n", project.name.c_str(),
-                    resources_of(data, project.name), project.resources_max, project.domains_max);
+        std::printf("%-32s %9zu %13u %16u  %s\n", project.name.c_str(),
+                    resources_of(data, project.name), project.resources_max, project.domains_max,
+                    networks_text(project).c_str());
+    }
+    return 0;
+}
+
+int set_networks(const Command& command) {
+    const std::string& name = command.arguments.name;
+    if (Status changed = command.store.set_networks(name, command.arguments.networks); !changed) {
+        return fail(changed.error().message);
+    }
+    auto data = command.store.load();
+    const store::ProjectRecord* project = data ? find_project(*data, name) : nullptr;
+    if (project == nullptr) {
+        return fail("project " + name + " changed while reading it back");
+    }
+    if (command.arguments.json) {
+        print_json(project_json(*data, *project));
+    } else if (project->networks.empty()) {
+        std::printf("project %s: logins from any of the listeners' client networks\n",
+                    name.c_str());
+    } else {
+        std::printf("project %s: logins only from %s\n", name.c_str(),
+                    networks_text(*project).c_str());
     }
     return 0;
 }
 
 int run_project(const Command& command, const CLI::App& verb) {
     const std::string& name = command.arguments.name;
+    if (command.verb == "set-networks") {
+        return set_networks(command);
+    }
     if (command.verb == "add" || command.verb == "set-quota") {
         store::QuotaChange quota = quota_of(verb, command.arguments);
         if (command.verb == "set-quota" && !quota.resources_max && !quota.domains_max) {
@@ -319,6 +355,12 @@ TenantCommands add_tenant_commands(CLI::App& app, TenantArguments& arguments) {
     verb = add_verb(*project, "set-quota", "change a project's quotas", arguments);
     verb->add_option("name", arguments.name, "project name")->required();
     add_quota_options(*verb, arguments);
+    verb = add_verb(*project, "set-networks",
+                    "the client networks the project's logins may come from; none: any of the "
+                    "listeners'",
+                    arguments);
+    verb->add_option("name", arguments.name, "project name")->required();
+    verb->add_option("networks", arguments.networks, "CIDR networks, IPv4 or IPv6");
     commands.project = project;
 
     CLI::App* resource = app.add_subcommand("resource", "resources and their SMTP logins");

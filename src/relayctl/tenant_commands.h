@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "relay/config/config.h"
 
@@ -21,6 +22,7 @@ struct TenantArguments {
     std::string domain;  // domain add|remove
     std::uint32_t resources_max = 0;
     std::uint32_t domains_max = 0;
+    std::vector<std::string> networks;  // project set-networks
     bool json = false;
 };
 

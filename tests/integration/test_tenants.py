@@ -59,7 +59,7 @@ def test_each_command_in_text_and_json(ctl):
     assert "project acme added: up to 1 resource, 3 domains per resource" in ctl.ok(
         "project", "add", "acme")
     assert ctl.json("project", "add", "beta", "--max-resources", "2", "--max-domains", "5") == {
-        "name": "beta", "resources": 0, "resources_max": 2, "domains_max": 5}
+        "name": "beta", "resources": 0, "resources_max": 2, "domains_max": 5, "networks": []}
 
     added = ctl.ok("resource", "add", "acme/web")
     assert "username: acme/web" in added
