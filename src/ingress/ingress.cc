@@ -478,6 +478,19 @@ smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials
         log::warning("client={}: login refused: no tenant store on this worker", client_ip_);
         return refusal(smtp::server_replies::auth_unavailable_now);
     }
+    // A project's client networks come before the throttle and the password: outside them every
+    // guess gets the same 535 as a wrong password and no hash is spent, so such a client learns
+    // nothing about the password, and its tries are not counted as failures, which would let
+    // it lock the login out for the project's own servers. (The quick answer does tell it that
+    // the username exists and is narrowed.)
+    if (const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+        snapshots != nullptr &&
+        !snapshots->current()->login_allowed_from(credentials.username, connection_.peer().get())) {
+        std::string_view username = credentials.username;
+        log::warning("client={}: login {} refused: client address outside project {}'s networks",
+                     client_ip_, username, username.substr(0, username.find('/')));
+        return refusal(smtp::server_replies::auth_invalid);
+    }
     if (policy::LoginThrottle* throttle = ingress_.tenancy_.throttle) {
         policy::Admission admission =
             throttle->admit(client_ip_, credentials.username, unix_ms_now());
