@@ -152,22 +152,23 @@ def test_login_pipelined_behind_a_slow_check_is_answered_in_order(tenants):
     client.close()
 
 
-@pytest.fixture
-def tls_tenants(relayd_factory, tmp_path):
-    """relayd requiring AUTH on a STARTTLS listener that does not offer AUTH in plaintext."""
+def make_tls_tenants(relayd_factory, tmp_path, mode):
+    """relayd requiring AUTH on a TLS listener (`mode`: "starttls" or "implicit") that does not
+    offer AUTH in plaintext."""
     (tmp_path / "tls").mkdir()
     cert, key = make_certificate(tmp_path / "tls", "relay.test")
     relayd = relayd_factory(
         settings=AUTH_SETTINGS + f'\n[tls]\ncertificate_chain_file = "{cert}"\n'
         f'private_key_file = "{key}"\n',
-        listener='auth = "required"\ntls = "starttls"\n', start=False)
+        listener=f'auth = "required"\ntls = "{mode}"\n', start=False)
     ctl(relayd, "project", "add", "acme")
     relayd.password = password_of(ctl(relayd, "resource", "add", "acme/main"))
     ctl(relayd, "domain", "add", "acme/main", "acme.example")
     return relayd.start()
 
 
-def test_auth_waits_for_starttls_and_then_works(tls_tenants):
+def test_auth_waits_for_starttls_and_then_works(relayd_factory, tmp_path):
+    tls_tenants = make_tls_tenants(relayd_factory, tmp_path, "starttls")
     client = smtplib.SMTP("127.0.0.1", tls_tenants.port, timeout=20)
     client.ehlo()
     assert "auth" not in client.esmtp_features  # not offered in plaintext
@@ -184,9 +185,14 @@ def test_auth_waits_for_starttls_and_then_works(tls_tenants):
     client.quit()
 
 
-def test_swaks_with_starttls_and_auth(tls_tenants):
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_swaks_with_tls_and_auth(relayd_factory, tmp_path, mode, mechanism):
+    # swaks --tls (STARTTLS) or --tlsc (implicit TLS, port 465 style), with each mechanism.
+    tls_tenants = make_tls_tenants(relayd_factory, tmp_path, mode)
+    tls_option = "--tls" if mode == "starttls" else "--tlsc"
     result = subprocess.run(
-        ["swaks", "--server", f"127.0.0.1:{tls_tenants.port}", "--tls", "--auth", "PLAIN",
+        ["swaks", "--server", f"127.0.0.1:{tls_tenants.port}", tls_option, "--auth", mechanism,
          "--auth-user", "acme/main", "--auth-password", tls_tenants.password,
          "--from", "a@acme.example", "--to", "b@example.net"],
         capture_output=True, text=True, timeout=60)
