@@ -9,8 +9,9 @@
 //   greeting 220 -> EHLO (HELO if EHLO is refused) -> transactions -> QUIT -> 221 -> server closes.
 //   With --starttls (RFC 3207): EHLO -> STARTTLS -> 220 -> TLS handshake -> EHLO again, and from
 //   then on every byte goes through a relay::tls::Session in memory (the worker still sends and
-//   receives; it sees ciphertext). With --auth-user (RFC 4954, RFC 4616): AUTH PLAIN with an
-//   initial response after the (last) EHLO, 235 before the first MAIL.
+//   receives; it sees ciphertext; the TLS steps are in session_tls.cc). With --auth-user
+//   (RFC 4954, RFC 4616): AUTH PLAIN with an initial response after the (last) EHLO, 235
+//   before the first MAIL.
 //   A transaction is MAIL, RCPT x R, then DATA + 354 + body + "." or BDAT n LAST + body. With
 //   pipelining, [RSET] MAIL RCPT... DATA (or ... BDAT + body [+ QUIT]) go out in one send, and
 //   the replies are matched in order against a queue of expected replies; without it, each
