@@ -60,6 +60,20 @@ void CredentialVerifier::remember(State& state, const Mac& mac, Remembered login
     state.logins.insert_or_assign(mac, std::move(login));
 }
 
+void CredentialVerifier::answer_waiting(State& state, const Mac& mac, bool accepted,
+                                        const std::string& username) {
+    auto waiting = state.pending.find(mac);
+    if (waiting == state.pending.end()) {
+        return;
+    }
+    std::vector<Reply> replies = std::move(waiting->second);
+    state.pending.erase(waiting);
+    for (Reply& reply : replies) {
+        reply(LoginResult{accepted ? LoginOutcome::accepted : LoginOutcome::rejected, username,
+                          true});
+    }
+}
+
 void CredentialVerifier::verify(std::string_view username, std::string_view password, Reply reply) {
     std::shared_ptr<const TenantSnapshot> snapshot = snapshots_.current();
     const store::ResourceRecord* resource = snapshot->resource(username);
@@ -72,6 +86,10 @@ void CredentialVerifier::verify(std::string_view username, std::string_view pass
             return;
         }
         state_->logins.erase(found);  // the password changed or the resource went away
+    }
+    if (auto waiting = state_->pending.find(mac); waiting != state_->pending.end()) {
+        waiting->second.push_back(std::move(reply));  // the same check is already on the pool
+        return;
     }
     auto answer = std::make_shared<Reply>(std::move(reply));
     auto job = [hash = resource != nullptr ? resource->password_hash : pool_.stand_in_hash(),
@@ -89,9 +107,14 @@ void CredentialVerifier::verify(std::string_view username, std::string_view pass
             }
             (*answer)(LoginResult{accepted ? LoginOutcome::accepted : LoginOutcome::rejected,
                                   username, false});
+            if (alive) {
+                answer_waiting(*alive, mac, accepted, username);
+            }
         });
     };
+    state_->pending.try_emplace(mac);
     if (!pool_.submit(std::move(job))) {
+        state_->pending.erase(mac);  // nothing waits yet: verify runs on this thread only
         (*answer)(LoginResult{LoginOutcome::busy, std::string(username), false});
     }
 }

@@ -21,11 +21,14 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "message.h"
 #include "options.h"
+#include "relay/tls/context.h"
 #include "session.h"
 #include "stats.h"
 #include "worker.h"
@@ -123,6 +126,25 @@ int open_outputs(const Options& options) {
     return fd;
 }
 
+// --starttls: no certificate check unless asked, since benchmarks run against self-signed ones.
+relay::Result<relay::tls::Context> client_context(const Options& options) {
+    relay::tls::ClientConfig config;
+    bool verify = options.tls_verify || !options.tls_ca_file.empty();
+    config.verify = verify ? relay::tls::Verify::required : relay::tls::Verify::none;
+    config.ca_file = options.tls_ca_file;
+    // Room for a whole message in one go: each send carries what one command group needs.
+    config.limits.output_bytes_max = 256 * 1024;
+    return relay::tls::Context::client(config);
+}
+
+// The HOST of HOST:PORT or [IPV6]:PORT: the name sent as SNI and checked by --tls-verify.
+std::string server_host(const std::string& server) {
+    if (!server.empty() && server.front() == '[') {
+        return server.substr(1, server.find(']') - 1);
+    }
+    return server.substr(0, server.rfind(':'));
+}
+
 struct WorkerRun {
     std::unique_ptr<WorkerContext> context;
     relay::Status status;
@@ -157,8 +179,9 @@ int exit_status(const Options& options, const Stats& stats, bool stopped) {
     bool complete =
         options.duration_s > 0 ? stats.attempted > 0 : stats.attempted == options.messages;
     bool clean = stats.lost == 0 && stats.connect_errors == 0 && stats.dropped == 0 &&
-                 stats.timeouts == 0 && stats.protocol_errors == 0 &&
-                 stats.greetings_refused == 0 && stats.record_errors == 0;
+                 stats.tls_failures == 0 && stats.auth_refused == 0 && stats.timeouts == 0 &&
+                 stats.protocol_errors == 0 && stats.greetings_refused == 0 &&
+                 stats.record_errors == 0;
     return complete && clean && !stopped && stats.accepted == stats.attempted ? 0 : 1;
 }
 
@@ -175,7 +198,21 @@ int run(const Options& options) {
     if (record_fd == -2) {
         return 1;
     }
+    std::optional<relay::tls::Context> tls_context;
+    if (options.starttls) {
+        relay::Result<relay::tls::Context> made = client_context(options);
+        if (!made) {
+            std::fprintf(stderr, "loadgen: %s\n", made.error().message.c_str());
+            return 1;
+        }
+        tls_context.emplace(std::move(*made));
+    }
     Shared shared(options, factory);
+    if (tls_context) {
+        shared.tls_context = &*tls_context;
+        shared.tls_host_name =
+            options.tls_name.empty() ? server_host(options.server) : options.tls_name;
+    }
     signal_target.store(&shared);
     install_signal_handlers();
 
@@ -221,6 +258,8 @@ int run(const Options& options) {
                                options.messages_per_connection,
                                options.pipelining,
                                options.bdat,
+                               options.starttls,
+                               !options.auth_user.empty(),
                                shared.gave_up.load(),
                                signals_received.load() > 0};
     if (options.json) {

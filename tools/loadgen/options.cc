@@ -90,6 +90,16 @@ relay::Status check_options(const Options& options) {
             return relay::Error{"--date must be one line of text"};
         }
     }
+    if ((options.tls_verify || !options.tls_ca_file.empty() || !options.tls_name.empty()) &&
+        !options.starttls) {
+        return relay::Error{"--tls-verify, --tls-ca-file and --tls-name need --starttls"};
+    }
+    for (const std::string* credential : {&options.auth_user, &options.auth_password}) {
+        // RFC 4616: at most 255 octets each, and NUL separates them.
+        if (credential->size() > auth_bytes_max || credential->find('\0') != std::string::npos) {
+            return relay::Error{"--auth-user and --auth-password: at most 255 bytes, no NUL"};
+        }
+    }
     if (options.duration_s <= 0 && options.messages == 0) {
         return relay::Error{"--messages must be at least 1"};
     }
@@ -112,6 +122,18 @@ void add_options(CLI::App& app, Options& options) {
                    "messages per connection (0: no limit, 1: a new connection per message)");
     app.add_flag("--pipelining", options.pipelining, "pipeline commands (RFC 2920) if offered");
     app.add_flag("--bdat", options.bdat, "send with BDAT LAST (RFC 3030) if CHUNKING is offered");
+    app.add_flag("--starttls", options.starttls, "STARTTLS after EHLO, then EHLO again");
+    app.add_flag("--tls-verify", options.tls_verify,
+                 "verify the server certificate (system CA store) and its name");
+    app.add_option("--tls-ca-file", options.tls_ca_file,
+                   "PEM file of trusted CAs for --tls-verify");
+    app.add_option("--tls-name", options.tls_name,
+                   "server name sent as SNI and checked (default: the --server host)");
+    auto* user = app.add_option("--auth-user", options.auth_user, "AUTH PLAIN user name");
+    auto* password =
+        app.add_option("--auth-password", options.auth_password, "AUTH PLAIN password");
+    user->needs(password);
+    password->needs(user);
     app.add_option("--from", options.from, "envelope and From: sender");
     app.add_option("--to", options.to, "recipient address (repeatable)");
     app.add_option("--recipients", options.recipients, "recipients per message, round-robin")

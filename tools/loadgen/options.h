@@ -30,6 +30,15 @@ struct Options {
     bool smtputf8 = false;
     bool dot_lines = false;
 
+    // Submission (RFC 6409): STARTTLS (RFC 3207) after EHLO, then AUTH PLAIN (RFC 4616) with an
+    // initial response (RFC 4954), before the first MAIL of every connection.
+    bool starttls = false;
+    bool tls_verify = false;  // check the server's certificate against the system CA store
+    std::string tls_ca_file;  // trust this PEM file instead (implies --tls-verify)
+    std::string tls_name;     // SNI and the name checked; empty: the HOST of --server
+    std::string auth_user;
+    std::string auth_password;
+
     std::string from = "loadgen@example.com";
     std::vector<std::string> to;
     std::uint32_t recipients = 1;
@@ -53,6 +62,7 @@ inline constexpr std::uint32_t threads_max = 64;
 inline constexpr std::uint32_t recipients_max = 100;
 inline constexpr std::uint64_t size_bytes_max = 256ULL << 20;
 inline constexpr std::size_t address_bytes_max = 254;
+inline constexpr std::size_t auth_bytes_max = 255;
 
 // Either the options, or the exit status to return at once (0 after --help, 2 on a usage error;
 // the message has been printed).

@@ -29,12 +29,40 @@ bool negative(int code) {
     return code >= 400 && code < 600;
 }
 
+// RFC 4648 section 4, for AUTH PLAIN's initial response.
+std::string encode_base64(std::string_view bytes) {
+    constexpr std::string_view alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t group = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i]))
+                              << 16;
+        const std::size_t present = bytes.size() - i < 3 ? bytes.size() - i : 3;
+        if (present > 1) {
+            group |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+        }
+        if (present > 2) {
+            group |= static_cast<unsigned char>(bytes[i + 2]);
+        }
+        for (std::size_t j = 0; j < 4; ++j) {
+            out += j <= present ? alphabet[(group >> (18 - 6 * j)) & 0x3f] : '=';
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 Shared::Shared(const Options& options_in, const MessageFactory& messages_in)
     : options(options_in), messages(messages_in) {
     for (const std::string& to : options.to) {
         rcpt_lines.push_back(fmt::format("RCPT TO:<{}>\r\n", to));
+    }
+    if (!options.auth_user.empty()) {
+        // RFC 4616: authorization identity (empty: the same), NUL, user, NUL, password.
+        std::string message = '\0' + options.auth_user + '\0' + options.auth_password;
+        auth_line = "AUTH PLAIN " + encode_base64(message) + "\r\n";
     }
 }
 
@@ -88,6 +116,9 @@ void Session::start_connection(std::int64_t now_ns) {
     output_pending_ = false;
     input_begin_ = 0;
     input_end_ = 0;
+    tls_.reset();
+    cipher_begin_ = 0;
+    cipher_end_ = 0;
     connect_started_ns_ = now_ns;
     deadline_ns_ = now_ns + milliseconds_ns(options_.timeout_ms);
 }
@@ -105,6 +136,14 @@ void Session::on_connected(std::int64_t now_ns) {
 }
 
 void Session::on_received(std::size_t bytes, std::int64_t now_ns) {
+    if (tls_) {
+        RELAY_ASSERT(cipher_end_ + bytes <= cipher_input_.size() && !receiving_);
+        cipher_end_ += bytes;
+        if (!output_pending_) {
+            pump_tls(now_ns);
+        }
+        return;
+    }
     RELAY_ASSERT(input_end_ + bytes <= input_.size() && !receiving_);
     input_end_ += bytes;
     if (!output_pending_) {
@@ -114,19 +153,11 @@ void Session::on_received(std::size_t bytes, std::int64_t now_ns) {
 
 void Session::on_sent(std::size_t bytes, std::int64_t now_ns) {
     RELAY_ASSERT(output_pending_);
-    while (bytes > 0 && iov_sent_ < iov_count_) {
-        iovec& part = iov_[iov_sent_];
-        std::size_t taken = bytes < part.iov_len ? bytes : part.iov_len;
-        part.iov_base = static_cast<char*>(part.iov_base) + taken;
-        part.iov_len -= taken;
-        bytes -= taken;
-        if (part.iov_len == 0) {
-            ++iov_sent_;
-        }
+    if (tls_) {
+        on_tls_sent(bytes, now_ns);
+        return;
     }
-    while (iov_sent_ < iov_count_ && iov_[iov_sent_].iov_len == 0) {
-        ++iov_sent_;
-    }
+    advance_output(bytes);
     if (iov_sent_ < iov_count_) {
         return;  // a short send: the worker sends the rest
     }
@@ -176,14 +207,35 @@ void Session::on_closed() {
 }
 
 std::span<char> Session::receive_space() {
+    if (tls_) {
+        if (cipher_begin_ == cipher_end_) {
+            cipher_begin_ = 0;
+            cipher_end_ = 0;
+        } else if (cipher_begin_ > 0) {
+            std::memmove(cipher_input_.data(), cipher_input_.data() + cipher_begin_,
+                         cipher_end_ - cipher_begin_);
+            cipher_end_ -= cipher_begin_;
+            cipher_begin_ = 0;
+        }
+        receiving_ = cipher_end_ < cipher_input_.size();
+        return {cipher_input_.data() + cipher_end_, cipher_input_.size() - cipher_end_};
+    }
     compact_input();
     receiving_ = input_end_ < input_.size();
     return {input_.data() + input_end_, input_.size() - input_end_};
 }
 
 msghdr* Session::send_message() {
-    RELAY_ASSERT(output_pending_ && iov_sent_ < iov_count_);
     msg_ = {};
+    if (tls_) {
+        std::span<const std::byte> ciphertext = tls_->output();
+        RELAY_ASSERT(output_pending_ && !ciphertext.empty());
+        tls_iov_ = {const_cast<std::byte*>(ciphertext.data()), ciphertext.size()};
+        msg_.msg_iov = &tls_iov_;
+        msg_.msg_iovlen = 1;
+        return &msg_;
+    }
+    RELAY_ASSERT(output_pending_ && iov_sent_ < iov_count_);
     msg_.msg_iov = iov_.data() + iov_sent_;
     msg_.msg_iovlen = iov_count_ - iov_sent_;
     return &msg_;
@@ -248,6 +300,8 @@ void Session::handle_reply(Expect what, const ParsedReply& reply, std::string_vi
         case Expect::greeting:
         case Expect::ehlo:
         case Expect::helo:
+        case Expect::starttls:
+        case Expect::auth:
         case Expect::rset:
         case Expect::quit:
             handle_session_reply(what, reply, bytes, now_ns);
@@ -277,7 +331,7 @@ void Session::handle_session_reply(Expect what, const ParsedReply& reply, std::s
             return;
         case Expect::ehlo:
             if (positive(reply.code)) {
-                on_ready(bytes, now_ns);
+                on_ehlo_accepted(bytes, now_ns);
             } else if (reply.code >= 500) {
                 send_line(fmt::format("HELO {}\r\n", options_.helo), Expect::helo);
                 finish_output(now_ns);
@@ -288,13 +342,31 @@ void Session::handle_session_reply(Expect what, const ParsedReply& reply, std::s
             }
             return;
         case Expect::helo:
-            if (!positive(reply.code)) {
+            if (!positive(reply.code) || options_.starttls || !shared_.auth_line.empty()) {
                 ++context_.stats.greetings_refused;
                 note_refusal(now_ns);
                 close_with(CloseKind::error);
                 return;
             }
             on_ready({}, now_ns);
+            return;
+        case Expect::starttls:
+            if (reply.code != 220) {
+                ++context_.stats.tls_failures;
+                note_refusal(now_ns);
+                close_with(CloseKind::error);
+                return;
+            }
+            start_tls(now_ns);
+            return;
+        case Expect::auth:
+            if (reply.code != 235) {
+                ++context_.stats.auth_refused;
+                note_refusal(now_ns);
+                close_with(CloseKind::error);
+                return;
+            }
+            on_ready(ehlo_features_, now_ns);
             return;
         case Expect::rset:
             if (!positive(reply.code)) {
@@ -307,6 +379,11 @@ void Session::handle_session_reply(Expect what, const ParsedReply& reply, std::s
             }
             return;
         case Expect::quit:
+            if (reply.code == 221) {
+                ++context_.stats.completed;
+                context_.stats.session_latency.record(
+                    static_cast<std::uint64_t>(now_ns - connect_started_ns_) / 1000);
+            }
             quit_acknowledged_ = true;
             deadline_ns_ = now_ns + milliseconds_ns(options_.timeout_ms);  // now wait for EOF
             return;
@@ -372,13 +449,29 @@ void Session::handle_transaction_reply(Expect what, const ParsedReply& reply, st
     }
 }
 
-void Session::on_ready(std::string_view ehlo_reply, std::int64_t now_ns) {
+// After EHLO: STARTTLS first when asked (the reply before TLS is not trusted for anything else,
+// RFC 3207 section 4.2), then AUTH, then mail.
+void Session::on_ehlo_accepted(std::string_view ehlo_reply, std::int64_t now_ns) {
+    if (options_.starttls && !tls_) {
+        send_line("STARTTLS\r\n", Expect::starttls);
+        finish_output(now_ns);
+        return;
+    }
+    ehlo_features_ = parse_ehlo(ehlo_reply);
+    if (!shared_.auth_line.empty()) {
+        send_line(shared_.auth_line, Expect::auth);
+        finish_output(now_ns);
+        return;
+    }
+    on_ready(ehlo_features_, now_ns);
+}
+
+void Session::on_ready(const EhloFeatures& features, std::int64_t now_ns) {
     ready_ = true;
     context_.refused_since_ns = 0;
     ++context_.stats.connections;
     context_.stats.connect_latency.record(static_cast<std::uint64_t>(now_ns - connect_started_ns_) /
                                           1000);
-    EhloFeatures features = parse_ehlo(ehlo_reply);
     pipelining_ = options_.pipelining && features.pipelining;
     bdat_ = options_.bdat && features.chunking;
     mail_line_ = fmt::format("MAIL FROM:<{}>", options_.from);
@@ -595,6 +688,26 @@ void Session::finish_output(std::int64_t now_ns) {
     RELAY_ASSERT(iov_sent_ < iov_count_);
     output_pending_ = true;
     deadline_ns_ = now_ns + milliseconds_ns(options_.timeout_ms);
+    if (tls_ && !encrypt_output()) {
+        tls_failed(now_ns);
+    }
+}
+
+// Marks sent bytes of the plaintext iovecs (after a send, or once TLS took them).
+void Session::advance_output(std::size_t bytes) {
+    while (bytes > 0 && iov_sent_ < iov_count_) {
+        iovec& part = iov_[iov_sent_];
+        std::size_t taken = bytes < part.iov_len ? bytes : part.iov_len;
+        part.iov_base = static_cast<char*>(part.iov_base) + taken;
+        part.iov_len -= taken;
+        bytes -= taken;
+        if (part.iov_len == 0) {
+            ++iov_sent_;
+        }
+    }
+    while (iov_sent_ < iov_count_ && iov_[iov_sent_].iov_len == 0) {
+        ++iov_sent_;
+    }
 }
 
 void Session::expect(Expect what) {

@@ -7,6 +7,11 @@
 // Protocol (RFC 5321 sections 3.3, 4.1, 4.2; RFC 2920 PIPELINING; RFC 3030 CHUNKING/BDAT;
 // RFC 1870 SIZE; RFC 6152 8BITMIME; RFC 6531 SMTPUTF8):
 //   greeting 220 -> EHLO (HELO if EHLO is refused) -> transactions -> QUIT -> 221 -> server closes.
+//   With --starttls (RFC 3207): EHLO -> STARTTLS -> 220 -> TLS handshake -> EHLO again, and from
+//   then on every byte goes through a relay::tls::Session in memory (the worker still sends and
+//   receives; it sees ciphertext; the TLS steps are in session_tls.cc). With --auth-user
+//   (RFC 4954, RFC 4616): AUTH PLAIN with an initial response after the (last) EHLO, 235
+//   before the first MAIL.
 //   A transaction is MAIL, RCPT x R, then DATA + 354 + body + "." or BDAT n LAST + body. With
 //   pipelining, [RSET] MAIL RCPT... DATA (or ... BDAT + body [+ QUIT]) go out in one send, and
 //   the replies are matched in order against a queue of expected replies; without it, each
@@ -24,6 +29,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,6 +37,8 @@
 #include "message.h"
 #include "options.h"
 #include "record.h"
+#include "relay/tls/context.h"
+#include "relay/tls/session.h"
 #include "reply.h"
 #include "stats.h"
 
@@ -41,7 +49,10 @@ struct Shared {
     const Options& options;
     const MessageFactory& messages;
     std::vector<std::string> rcpt_lines;  // "RCPT TO:<...>\r\n", one per --to
-    std::int64_t end_ns = 0;              // --duration: no message starts after this
+    std::string auth_line;                // "AUTH PLAIN <base64>\r\n", empty without --auth-user
+    const relay::tls::Context* tls_context = nullptr;  // set with --starttls
+    std::string tls_host_name;                         // SNI and the name --tls-verify checks
+    std::int64_t end_ns = 0;                           // --duration: no message starts after this
     std::atomic<std::uint64_t> next_index{0};
     std::atomic<bool> stop{false};     // start no new message (signal, give-up)
     std::atomic<bool> abort{false};    // close every connection now (second signal)
@@ -120,6 +131,8 @@ class Session {
         greeting,
         ehlo,
         helo,
+        starttls,
+        auth,
         rset,
         mail,
         rcpt,
@@ -135,7 +148,16 @@ class Session {
     void handle_session_reply(Expect what, const ParsedReply& reply, std::string_view bytes,
                               std::int64_t now_ns);
     void handle_transaction_reply(Expect what, const ParsedReply& reply, std::int64_t now_ns);
-    void on_ready(std::string_view ehlo_reply, std::int64_t now_ns);
+    void on_ehlo_accepted(std::string_view ehlo_reply, std::int64_t now_ns);
+    void on_ready(const EhloFeatures& features, std::int64_t now_ns);
+    void start_tls(std::int64_t now_ns);
+    void pump_tls(std::int64_t now_ns);
+    bool step_handshake(std::int64_t now_ns);
+    void on_tls_sent(std::size_t bytes, std::int64_t now_ns);
+    [[nodiscard]] bool encrypt_output();
+    void start_tls_output(std::int64_t now_ns);
+    void tls_failed(std::int64_t now_ns);
+    void advance_output(std::size_t bytes);
     void next_message(std::int64_t now_ns);
     void start_transaction(std::int64_t now_ns);
     void add_content_command(bool last_on_connection);
@@ -168,10 +190,20 @@ class Session {
     bool pipelining_ = false;
     bool bdat_ = false;
     std::string mail_line_;
+    EhloFeatures ehlo_features_;  // of the last EHLO (the one after TLS with --starttls)
     std::uint32_t messages_on_connection_ = 0;
     bool need_rset_ = false;
     std::int64_t connect_started_ns_ = 0;
     std::int64_t deadline_ns_ = 0;
+
+    // TLS, after STARTTLS: the plaintext output above is encrypted into tls_'s output buffer,
+    // and the worker receives ciphertext into cipher_input_, which pump_tls decrypts into input_.
+    std::optional<relay::tls::Session> tls_;
+    static constexpr std::size_t cipher_input_bytes_max = 16 * 1024;
+    std::array<char, cipher_input_bytes_max> cipher_input_{};
+    std::size_t cipher_begin_ = 0;
+    std::size_t cipher_end_ = 0;
+    iovec tls_iov_{};
 
     // Replies expected, oldest first.
     static constexpr std::size_t expects_max = recipients_max + 8;

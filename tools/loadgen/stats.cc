@@ -138,9 +138,13 @@ void Stats::merge(const Stats& other) {
     timeouts += other.timeouts;
     protocol_errors += other.protocol_errors;
     closed_by_server += other.closed_by_server;
+    tls_failures += other.tls_failures;
+    auth_refused += other.auth_refused;
+    completed += other.completed;
     record_errors += other.record_errors;
     accept_latency.merge(other.accept_latency);
     connect_latency.merge(other.connect_latency);
+    session_latency.merge(other.session_latency);
 }
 
 std::uint64_t Stats::rejected(int first_digit) const {
@@ -178,6 +182,16 @@ void print_text(const RunDescription& run, const Stats& s, double elapsed_s) {
     out += fmt::format("throughput   {:.1f} messages/s, {:.2f} MB/s accepted\n", rate, megabytes);
     out += fmt::format("accept ms    {}\n", latency_text(s.accept_latency));
     out += fmt::format("connect ms   {}\n", latency_text(s.connect_latency));
+    if (run.starttls || run.auth) {
+        double per_s = elapsed_s > 0 ? static_cast<double>(s.completed) / elapsed_s : 0;
+        out += fmt::format(
+            "submission   {}{}: {} connections completed (QUIT answered), {:.1f} connections/s, "
+            "{} TLS failures, {} logins refused\n",
+            run.starttls ? "STARTTLS" : "",
+            run.starttls && run.auth ? " + AUTH" : (run.auth ? "AUTH" : ""), s.completed, per_s,
+            s.tls_failures, s.auth_refused);
+        out += fmt::format("session ms   {}\n", latency_text(s.session_latency));
+    }
     if (s.record_errors != 0) {
         out += fmt::format("records      {} writes failed\n", s.record_errors);
     }
@@ -226,12 +240,19 @@ void print_json(const RunDescription& run, const Stats& s, double elapsed_s) {
           {"dropped", s.dropped},
           {"timeouts", s.timeouts},
           {"protocol_errors", s.protocol_errors},
-          {"closed_by_server", s.closed_by_server}}},
+          {"closed_by_server", s.closed_by_server},
+          {"tls_failures", s.tls_failures},
+          {"auth_refused", s.auth_refused},
+          {"completed", s.completed}}},
         {"elapsed_s", elapsed_s},
         {"messages_per_s", rate},
         {"megabytes_per_s", megabytes},
         {"accept_latency", latency_json(s.accept_latency)},
         {"connect_latency", latency_json(s.connect_latency)},
+        {"starttls", run.starttls},
+        {"auth", run.auth},
+        {"connections_per_s", elapsed_s > 0 ? static_cast<double>(s.completed) / elapsed_s : 0},
+        {"session_latency", latency_json(s.session_latency)},
         {"record_errors", s.record_errors},
         {"gave_up", run.gave_up},
         {"interrupted", run.interrupted},

@@ -50,11 +50,15 @@ struct Stats {
     std::uint64_t timeouts = 0;
     std::uint64_t protocol_errors = 0;
     std::uint64_t closed_by_server = 0;  // 421 replies
+    std::uint64_t tls_failures = 0;      // STARTTLS refused or a failed handshake
+    std::uint64_t auth_refused = 0;      // AUTH answered with anything but 235
+    std::uint64_t completed = 0;         // QUIT answered with 221
 
     std::uint64_t record_errors = 0;  // --record or --dump-dir writes that failed
 
     Histogram accept_latency;   // MAIL FROM sent .. final reply after the data
-    Histogram connect_latency;  // connect() .. EHLO reply
+    Histogram connect_latency;  // connect() .. ready for MAIL (EHLO, or STARTTLS and AUTH)
+    Histogram session_latency;  // connect() .. the reply to QUIT
 
     void merge(const Stats& other);
     std::uint64_t rejected(int first_digit) const;
@@ -68,6 +72,8 @@ struct RunDescription {
     std::uint32_t messages_per_connection = 0;
     bool pipelining = false;
     bool bdat = false;
+    bool starttls = false;
+    bool auth = false;
     bool gave_up = false;
     bool interrupted = false;
 };

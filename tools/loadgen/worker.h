@@ -12,7 +12,8 @@
 //
 // Untrusted bytes: what the server sends, handed to Session unread. Thread: its own, from run()
 // to the end. Must never: block outside io_uring_enter (socket() and setsockopt() are the only
-// other calls per connection), or touch another worker's sessions.
+// other calls per connection, besides what wolfSSL does to set up a --starttls session), or
+// touch another worker's sessions.
 #pragma once
 
 #include <liburing.h>

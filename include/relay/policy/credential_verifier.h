@@ -16,6 +16,12 @@
 // the worker then remembers an accepted login and calls `reply`. When the pool's queue is full
 // the answer is `busy` at once.
 //
+// Logins with the same credentials that arrive while their check is on the pool wait for that
+// check instead of queueing their own (answered with it, as `remembered`: they cost no hash). A
+// client that opens many connections at once, as a sending server does after a restart, so
+// pays one hash per worker rather than one per connection, and takes one slot of the pool's
+// queue. The waiting list is bounded by the worker's sessions (each waits for one login).
+//
 // Remembered logins are per worker (workers share nothing mutable), bounded by
 // `remembered_max`: a full table drops an arbitrary entry. A client spread over N workers pays
 // the hash at most N times per password.
@@ -31,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "relay/base/result.h"
 #include "relay/policy/hash_pool.h"
@@ -75,6 +82,8 @@ class CredentialVerifier {
     // Shared with answers in flight, which find it gone if the verifier was destroyed.
     struct State {
         std::unordered_map<Mac, Remembered, MacHash> logins;
+        // Checks on the pool, by credentials: the replies of the logins waiting for each.
+        std::unordered_map<Mac, std::vector<Reply>, MacHash> pending;
         std::size_t remembered_max = 0;
     };
 
@@ -82,6 +91,8 @@ class CredentialVerifier {
         : snapshots_(snapshots), pool_(pool), post_(std::move(post)) {}
     Mac login_mac(std::string_view username, std::string_view password) const;
     static void remember(State& state, const Mac& mac, Remembered login);
+    static void answer_waiting(State& state, const Mac& mac, bool accepted,
+                               const std::string& username);
 
     const TenantSnapshots& snapshots_;
     HashPool& pool_;

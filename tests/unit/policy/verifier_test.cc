@@ -10,7 +10,9 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "../store/store_test_support.h"
 #include "relay/policy/credential_verifier.h"
@@ -245,6 +247,58 @@ TEST_F(PolicyTest, FullQueueAnswersBusyAtOnce) {
     release.set_value();
     drained.get_future().wait();  // the queue is empty again
     EXPECT_EQ(login("acme/web", "right").outcome, LoginOutcome::accepted);
+}
+
+TEST_F(PolicyTest, LoginsWithTheSameCredentialsAtOnceShareOneHash) {
+    // One hashing thread, held, and a queue of one slot: without sharing, the second and third
+    // logins would be answered busy.
+    start_verifier({1, 1, fast_hash});
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::promise<void> running;
+    ASSERT_TRUE(pool_->submit([&running, released] {
+        running.set_value();
+        released.wait();
+    }));
+    running.get_future().wait();
+    std::vector<std::optional<LoginResult>> results(4);
+    for (std::size_t index = 0; index < 3; ++index) {
+        verifier_->verify("acme/web", "right", [&results, index](const LoginResult& answer) {
+            results[index] = answer;
+        });
+    }
+    // Other credentials are not taken for the same check: the queue is full for them.
+    verifier_->verify("acme/web", "wrong",
+                      [&results](const LoginResult& answer) { results[3] = answer; });
+    ASSERT_TRUE(results[3].has_value());
+    EXPECT_EQ(results[3]->outcome, LoginOutcome::busy);
+    EXPECT_FALSE(results[0] || results[1] || results[2]);  // all three wait for the one check
+    release.set_value();
+    ASSERT_TRUE(inbox_.run_until([&] { return results[0] && results[1] && results[2]; }));
+    int hashed = 0;
+    for (std::size_t index = 0; index < 3; ++index) {
+        EXPECT_EQ(results[index]->outcome, LoginOutcome::accepted);
+        hashed += results[index]->remembered ? 0 : 1;
+    }
+    EXPECT_EQ(hashed, 1);
+}
+
+TEST_F(PolicyTest, LoginsWaitingForAWrongPasswordAreRejectedWithIt) {
+    start_verifier();
+    std::vector<std::optional<LoginResult>> results(2);
+    for (std::size_t index = 0; index < 2; ++index) {
+        verifier_->verify("acme/web", "wrong", [&results, index](const LoginResult& answer) {
+            results[index] = answer;
+        });
+    }
+    ASSERT_TRUE(inbox_.run_until([&] { return results[0] && results[1]; }));
+    EXPECT_EQ(results[0]->outcome, LoginOutcome::rejected);
+    EXPECT_EQ(results[1]->outcome, LoginOutcome::rejected);
+    EXPECT_EQ(verifier_->remembered(), 0u);
+    // The check is over: the next one hashes again.
+    bool immediate = true;
+    EXPECT_EQ(login("acme/web", "right", &immediate).outcome, LoginOutcome::accepted);
+    EXPECT_FALSE(immediate);
 }
 
 TEST_F(PolicyTest, RememberedLoginsAreBounded) {
