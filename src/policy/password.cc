@@ -34,16 +34,22 @@ Result<std::string> generate_password() {
     static constexpr char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     static_assert(sizeof alphabet - 1 == 64);
-    std::array<unsigned char, generated_password_chars> bytes{};
-    if (Status random = random_bytes(bytes.data(), bytes.size()); !random) {
-        return random.error();
+    // A password that starts with '-' reads as an option on a command line (swaks
+    // --auth-password -x...): drawn again, which costs a twentieth of a bit.
+    for (;;) {
+        std::array<unsigned char, generated_password_chars> bytes{};
+        if (Status random = random_bytes(bytes.data(), bytes.size()); !random) {
+            return random.error();
+        }
+        std::string password;
+        password.reserve(bytes.size());
+        for (unsigned char byte : bytes) {
+            password += alphabet[byte & 63];  // 6 bits of each byte: uniform over the alphabet
+        }
+        if (password.front() != '-') {
+            return password;
+        }
     }
-    std::string password;
-    password.reserve(bytes.size());
-    for (unsigned char byte : bytes) {
-        password += alphabet[byte & 63];  // 6 bits of each byte: uniform over the alphabet
-    }
-    return password;
 }
 
 Result<std::string> hash_password(std::string_view password, const Argon2Parameters& parameters) {

@@ -68,6 +68,15 @@ TEST(Password, GeneratedPasswordsAreLongAndDifferent) {
               std::string::npos);
 }
 
+TEST(Password, NoneStartsWithADash) {
+    // One in 64 would, and reads as an option on a command line (swaks --auth-password -x).
+    for (int i = 0; i < 2000; ++i) {
+        auto password = generate_password();
+        ASSERT_TRUE(password);
+        ASSERT_NE(password->front(), '-') << *password;
+    }
+}
+
 TEST(Password, HashIsArgon2idInPhcFormAndChecks) {
     auto hash = hash_password("secret", fast_hash);
     ASSERT_TRUE(hash) << hash.error().message;
