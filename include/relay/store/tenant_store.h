@@ -53,6 +53,11 @@ class TenantStore {
     // A domain belongs to at most one resource.
     virtual Status add_domain(const std::string& username, const std::string& domain) = 0;
     virtual Status remove_domain(const std::string& username, const std::string& domain) = 0;
+
+    // The resource's message rate limit: `messages` in 1..rate_messages_max per `window_s` in
+    // 1..rate_window_s_max seconds.
+    virtual Status set_rate_limit(const std::string& username, std::uint32_t messages,
+                                  std::uint32_t window_s) = 0;
 };
 
 }  // namespace relay::store
