@@ -1,0 +1,71 @@
+// rate_limiter.h -- the per-resource message rate limits of all workers: which ResourceRate
+// holds each resource's budget, found by SMTP username.
+//
+// SYNOPSIS
+//   RateLimiter limiter;
+//   limiter.update(snapshot, now_ms);                     // refresh thread, before publishing
+//   RateAdmission admission = limiter.acquire(username, now_ms);   // a worker, at MAIL
+//   RateLimiter::give_back(*admission.unit);             // the transaction queued nothing
+//
+// DESCRIPTION
+//   The table maps each resource's username to its ResourceRate (resource_rate.h). It is
+//   immutable once built and published like the tenant snapshot: an atomic shared pointer that
+//   `update` swaps and `acquire` loads. `update` is called with each new tenant snapshot, before
+//   the snapshot is published (so a session that sees a resource finds its budget): a resource
+//   whose limit is unchanged keeps its ResourceRate, with every unit it holds; a new resource
+//   gets a fresh one; a resource whose limit changed (relayctl resource set-limit) gets a
+//   successor that counts the units its old budget holds, and the old one is retired, so that
+//   the change neither forgets nor doubles what was sent. A removed resource's budget goes with
+//   the last unit that refers to it.
+//
+//   A unit keeps its ResourceRate alive, so a transaction that outlives a change gives its unit
+//   back where it took it; its successor counted it as busy and does so until it expires.
+//
+// Thread: `acquire` and `give_back` from any thread, lock-free; `update` from one thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "relay/policy/resource_rate.h"
+#include "relay/policy/tenant_snapshot.h"
+
+namespace relay::policy {
+
+// A unit a transaction holds until its message is queued (then `spend`) or not (`give_back`).
+struct RateUnit {
+    std::shared_ptr<ResourceRate> rate;
+    RateUnitSlot slot;
+};
+
+struct RateAdmission {
+    std::optional<RateUnit> unit;  // empty: refused (or no such resource)
+    bool known = false;            // the username is a resource of the current table
+    std::uint32_t messages = 0;    // its limit, for the reply
+    std::uint32_t window_s = 0;
+    std::int64_t retry_after_ms = 0;  // when refused: until a unit is free (>= 1)
+};
+
+class RateLimiter {
+  public:
+    RateLimiter();
+
+    // Builds the table for `snapshot`'s resources (see above). One thread at a time.
+    void update(const TenantSnapshot& snapshot, std::int64_t now_ms);
+    [[nodiscard]] RateAdmission acquire(std::string_view username, std::int64_t now_ms) const;
+    // The transaction ended without a queued message: the unit is free again at once.
+    static void give_back(RateUnit& unit);
+    std::size_t resources() const { return table_.load()->size(); }
+
+  private:
+    using Table = std::map<std::string, std::shared_ptr<ResourceRate>, std::less<>>;
+    std::atomic<std::shared_ptr<const Table>> table_;
+};
+
+}  // namespace relay::policy
