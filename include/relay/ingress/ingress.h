@@ -23,6 +23,7 @@
 #include "relay/ingress/connection_limits.h"
 #include "relay/policy/credential_verifier.h"
 #include "relay/policy/login_throttle.h"
+#include "relay/policy/rate_limiter.h"
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
@@ -37,6 +38,8 @@ struct Tenancy {
     const policy::TenantSnapshots* snapshots = nullptr;
     policy::CredentialVerifier* verifier = nullptr;
     policy::LoginThrottle* throttle = nullptr;  // null: failed logins are not throttled
+    // Per-resource message rates, shared by every worker; null: not limited.
+    policy::RateLimiter* rate_limiter = nullptr;
 };
 
 class Ingress {

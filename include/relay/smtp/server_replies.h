@@ -129,6 +129,12 @@ inline constexpr SyntaxReply data_refused_pipelined{
 inline constexpr SyntaxReply client_not_allowed{
     554, "5.7.1", "Error: your address is not allowed to use this service"};
 
+// Rate limits. The message rate of a resource, at MAIL (the unit taken there is given back if
+// the transaction ends without a queued message); sent with its values filled in by
+// rate_limited_text.
+inline constexpr SyntaxReply rate_limited{
+    451, "4.7.1", "rate limit of <messages> messages per <window> s reached; try again in <n> s"};
+
 inline constexpr SyntaxReply all[] = {
     ok,
     sender_ok,
@@ -185,6 +191,7 @@ inline constexpr SyntaxReply all[] = {
     binary_before_helo,
     data_refused_pipelined,
     client_not_allowed,
+    rate_limited,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.
@@ -193,6 +200,16 @@ inline std::string message_line_too_long_text(std::uint64_t line_number,
     std::string text(message_line_too_long.text);
     text.replace(text.find("<n>"), 3, std::to_string(line_number));
     text.replace(text.find("<max>"), 5, std::to_string(line_bytes_max));
+    return text;
+}
+
+// The text of rate_limited for a limit of `messages` per `window_s` and a wait of `wait_s`.
+inline std::string rate_limited_text(std::uint32_t messages, std::uint32_t window_s,
+                                     std::uint64_t wait_s) {
+    std::string text(rate_limited.text);
+    text.replace(text.find("<messages>"), 10, std::to_string(messages));
+    text.replace(text.find("<window>"), 8, std::to_string(window_s));
+    text.replace(text.find("<n>"), 3, std::to_string(wait_s));
     return text;
 }
 

@@ -91,7 +91,7 @@ TEST(ResourceRate, TheWaitIsAtLeastOneMillisecond) {
 }
 
 store::TenantData tenants(std::uint32_t messages, std::uint32_t window_s,
-                          std::vector<std::string> names = {"a", "b"}) {
+                          const std::vector<std::string>& names = {"a", "b"}) {
     store::TenantData data;
     data.generation = 1;
     data.projects.push_back(store::ProjectRecord{"p", 1, 3, {}});
@@ -171,6 +171,7 @@ TEST(RateLimiter, GivenBackUnitsAreReusable) {
     RateLimiter limiter;
     limiter.update(*TenantSnapshot::build(tenants(3, 60)), start_ms);
     std::vector<RateUnit> units;
+    units.reserve(3);
     for (int index = 0; index < 3; ++index) {
         units.push_back(*limiter.acquire("p/a", start_ms).unit);
     }

@@ -35,6 +35,7 @@ template <class Body>
 void in_threads(Body body) {
     std::atomic<int> ready{0};
     std::vector<std::thread> threads;
+    threads.reserve(thread_count);
     for (int thread = 0; thread < thread_count; ++thread) {
         threads.emplace_back([&, thread] {
             wait_for_all(ready);
