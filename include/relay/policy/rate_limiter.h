@@ -27,11 +27,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "relay/policy/resource_rate.h"
 #include "relay/policy/tenant_snapshot.h"
@@ -64,7 +64,15 @@ class RateLimiter {
     std::size_t resources() const { return table_.load()->size(); }
 
   private:
-    using Table = std::map<std::string, std::shared_ptr<ResourceRate>, std::less<>>;
+    // Looked up by string_view without building a string (transparent hash and equality).
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view name) const {
+            return std::hash<std::string_view>()(name);
+        }
+    };
+    using Table =
+        std::unordered_map<std::string, std::shared_ptr<ResourceRate>, NameHash, std::equal_to<>>;
     std::atomic<std::shared_ptr<const Table>> table_;
 };
 
