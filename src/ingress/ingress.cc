@@ -75,6 +75,9 @@ class Ingress::Session final : public engine::ConnectionHandler,
         wait_for_spool(false);
         ingress_.reactor_.timers().cancel(login_delay_timer_);
         give_back_rate_unit();
+        if (login_) {
+            policy::RateLimiter::end_login(*login_);
+        }
     }
 
     void start(const smtp::SyntaxReply* refusal) {
@@ -369,6 +372,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     std::optional<smtp::PolicyReply> check_from(const message::MessagePass& pass);
     std::optional<smtp::PolicyReply> take_rate_unit(const std::string& user);
     void give_back_rate_unit();
+    bool admit_login(const std::string& username);
     static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
         return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
     }
@@ -400,6 +404,8 @@ class Ingress::Session final : public engine::ConnectionHandler,
     // The unit of the resource's message rate taken at MAIL: spent when the message is queued,
     // given back when the transaction ends otherwise.
     std::optional<policy::RateUnit> rate_unit_;
+    // This connection's place among its resource's logged-in connections, until it ends.
+    std::optional<policy::ResourceLogin> login_;
 };
 
 // The From field says who the message is from to its reader (and to DMARC): on a listener with
@@ -577,6 +583,9 @@ smtp::Verdict Ingress::Session::login_verdict(const policy::LoginResult& result)
     }
     switch (result.outcome) {
         case policy::LoginOutcome::accepted:
+            if (!admit_login(result.username)) {
+                return refusal(smtp::server_replies::too_many_logins);
+            }
             log::info("client={}: login {}{}", client_ip_, result.username,
                       result.remembered ? " (remembered)" : "");
             return {};
@@ -648,6 +657,23 @@ std::optional<smtp::PolicyReply> Ingress::Session::take_rate_unit(const std::str
     return smtp::PolicyReply{
         limited.code, std::string(limited.enhanced),
         smtp::server_replies::rate_limited_text(admission.messages, admission.window_s, wait_s)};
+}
+
+// limits.connections_per_resource_max: counted from a successful AUTH to the end of the
+// connection, over all workers (one atomic count per resource, beside its rate budget).
+bool Ingress::Session::admit_login(const std::string& username) {
+    std::uint32_t max = ingress_.config_->limits.connections_per_resource_max;
+    policy::RateLimiter* limiter = ingress_.tenancy_.rate_limiter;
+    if (max == 0 || limiter == nullptr) {
+        return true;
+    }
+    login_ = limiter->admit_login(username, max);
+    if (!login_) {
+        log::warning("client={}: login {} refused: {} connections are logged in as it already",
+                     client_ip_, username, max);
+        return false;
+    }
+    return true;
 }
 
 void Ingress::Session::give_back_rate_unit() {
@@ -783,6 +809,10 @@ void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddres
     } else if (admission == ConnectionLimits::Admission::too_many_from_client) {
         log::warning("refusing {}: too many connections from this address", ip);
         raw->start(&smtp::server_replies::too_many_connections_from_client);
+    } else if (admission == ConnectionLimits::Admission::too_many_per_minute_from_client) {
+        log::warning("refusing {}: more than {} connections from this address in a minute", ip,
+                     config_->limits.connections_per_client_per_minute);
+        raw->start(&smtp::server_replies::too_many_connections_per_minute);
     } else {
         raw->start(nullptr);
     }

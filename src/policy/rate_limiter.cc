@@ -10,18 +10,24 @@ void RateLimiter::update(const TenantSnapshot& snapshot, std::int64_t now_ms) {
     auto next = std::make_shared<Table>();
     snapshot.for_each_resource([&](const store::ResourceRecord& resource) {
         std::string username = resource.username();
-        std::shared_ptr<ResourceRate> rate;
+        Entry entry;
         auto found = previous->find(username);
         if (found == previous->end()) {
-            rate = std::make_shared<ResourceRate>(resource.rate_messages, resource.rate_window_s);
-        } else if (found->second->messages() == resource.rate_messages &&
-                   found->second->window_s() == resource.rate_window_s) {
-            rate = found->second;
+            entry.rate =
+                std::make_shared<ResourceRate>(resource.rate_messages, resource.rate_window_s);
+            entry.logins = std::make_shared<std::atomic<std::uint32_t>>(0);
         } else {
-            rate = std::make_shared<ResourceRate>(resource.rate_messages, resource.rate_window_s,
-                                                  *found->second, now_ms);
+            const Entry& old = found->second;
+            entry.logins = old.logins;
+            if (old.rate->messages() == resource.rate_messages &&
+                old.rate->window_s() == resource.rate_window_s) {
+                entry.rate = old.rate;
+            } else {
+                entry.rate = std::make_shared<ResourceRate>(
+                    resource.rate_messages, resource.rate_window_s, *old.rate, now_ms);
+            }
         }
-        next->emplace(std::move(username), std::move(rate));
+        next->emplace(std::move(username), std::move(entry));
     });
     table_.store(std::move(next));
 }
@@ -37,13 +43,13 @@ RateAdmission RateLimiter::acquire(std::string_view username, std::int64_t now_m
         if (found == table->end()) {
             return RateAdmission{};
         }
-        ResourceRate& rate = *found->second;
+        ResourceRate& rate = *found->second.rate;
         admission.known = true;
         admission.messages = rate.messages();
         admission.window_s = rate.window_s();
         RateDecision decision = rate.acquire(now_ms);
         if (decision.outcome == RateDecision::Outcome::taken) {
-            admission.unit = RateUnit{found->second, decision.taken};
+            admission.unit = RateUnit{found->second.rate, decision.taken};
             return admission;
         }
         if (decision.outcome == RateDecision::Outcome::full) {
@@ -60,6 +66,36 @@ void RateLimiter::give_back(RateUnit& unit) {
         unit.rate->give_back(unit.slot);
         unit.rate.reset();
     }
+}
+
+std::optional<ResourceLogin> RateLimiter::admit_login(std::string_view username,
+                                                      std::uint32_t max) const {
+    std::shared_ptr<const Table> table = table_.load();
+    auto found = table->find(username);
+    if (found == table->end()) {
+        return ResourceLogin{};
+    }
+    std::atomic<std::uint32_t>& count = *found->second.logins;
+    std::uint32_t seen = count.load();
+    do {
+        if (seen >= max) {
+            return std::nullopt;
+        }
+    } while (!count.compare_exchange_weak(seen, seen + 1));
+    return ResourceLogin{found->second.logins};
+}
+
+void RateLimiter::end_login(ResourceLogin& login) {
+    if (login.count) {
+        login.count->fetch_sub(1);
+        login.count.reset();
+    }
+}
+
+std::uint32_t RateLimiter::logins(std::string_view username) const {
+    std::shared_ptr<const Table> table = table_.load();
+    auto found = table->find(username);
+    return found == table->end() ? 0 : found->second.logins->load();
 }
 
 }  // namespace relay::policy

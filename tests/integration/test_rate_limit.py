@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import RELAYCTL
+from conftest import RELAYCTL, RELAYD
 from helpers import relayd_factory, wait_until  # noqa: F401 (fixture: delivery held)
 
 FAST_HASHES = """
@@ -203,3 +203,59 @@ def test_set_limit_in_text_and_json_and_its_errors(tenants):
     ctl(tenants, "resource", "set-limit", "acme/main", "--messages", "5", status=2)
     assert json.loads(ctl(tenants, "resource", "list", "--json").stdout)[0][
         "rate_messages"] == 20
+
+
+def test_connections_per_client_per_minute(relayd_factory):  # noqa: F811
+    relayd = relayd_factory(settings="[limits]\nconnections_per_client_per_minute = 5\n")
+    # From 127.0.0.2: the start-up check that relayd listens connected from 127.0.0.1.
+    source = ("127.0.0.2", 0)
+    for _ in range(5):
+        smtplib.SMTP("127.0.0.1", relayd.port, timeout=10, source_address=source).quit()
+    with pytest.raises(smtplib.SMTPConnectError) as refused:
+        smtplib.SMTP("127.0.0.1", relayd.port, timeout=10, source_address=source)
+    assert refused.value.smtp_code == 421
+    assert refused.value.smtp_error.decode() == (
+        "4.7.0 relay.test Error: too many connections from your address in the last minute")
+    # Another address has its own count.
+    other = smtplib.SMTP("127.0.0.1", relayd.port, timeout=10)
+    assert other.noop()[0] == 250
+    other.quit()
+    wait_until(lambda: "refusing 127.0.0.2: more than 5 connections from this address in a "
+               "minute" in relayd.log(), message="the refusal in the log")
+
+
+def test_connections_per_resource_max(tenants):
+    tenants.write_config(FAST_HASHES + "[limits]\nconnections_per_resource_max = 2\n", 2)
+    tenants.start()
+    first, second = logged_in(tenants), logged_in(tenants)
+    with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+        logged_in(tenants)
+    assert refused.value.smtp_code == 454
+    assert refused.value.smtp_error.decode() == (
+        "4.7.0 Error: too many connections logged in as this account; try again later")
+    with logged_in(tenants, "other") as other:  # another resource is not counted with acme
+        assert send(other, "other")[0] == 250
+    assert send(first)[0] == 250
+    second.quit()
+
+    def third_logs_in():
+        try:
+            logged_in(tenants).quit()
+            return True
+        except smtplib.SMTPAuthenticationError:
+            return False
+
+    wait_until(third_logs_in, timeout=5, message="a login after one connection ended")
+    first.quit()
+
+
+@pytest.mark.parametrize("key, value, bounds", [
+    ("connections_per_client_per_minute", "1001", "between 0 and 1000"),
+    ("connections_per_resource_max", "-1", "between 0 and 1000000"),
+])
+def test_the_connection_limits_are_checked_at_load(relayd_factory, key, value, bounds):  # noqa: F811
+    relayd = relayd_factory(settings=f"[limits]\n{key} = {value}\n", start=False)
+    result = subprocess.run([str(RELAYD), "--config", str(relayd.config_path), "--check-config"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert f"limits.{key}" in result.stderr and bounds in result.stderr, result.stderr

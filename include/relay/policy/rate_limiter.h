@@ -18,6 +18,9 @@
 //   the change neither forgets nor doubles what was sent. A removed resource's budget goes with
 //   the last unit that refers to it.
 //
+//   The same table holds each resource's count of logged-in connections (`admit_login`), kept
+//   across every update.
+//
 //   A unit keeps its ResourceRate alive, so a transaction that outlives a change gives its unit
 //   back where it took it; its successor counted it as busy and does so until it expires.
 //
@@ -44,6 +47,12 @@ struct RateUnit {
     RateUnitSlot slot;
 };
 
+// A connection logged in as a resource, counted until `end_login` (limits.
+// connections_per_resource_max).
+struct ResourceLogin {
+    std::shared_ptr<std::atomic<std::uint32_t>> count;  // null: not counted
+};
+
 struct RateAdmission {
     std::optional<RateUnit> unit;  // empty: refused (or no such resource)
     bool known = false;            // the username is a resource of the current table
@@ -61,6 +70,14 @@ class RateLimiter {
     [[nodiscard]] RateAdmission acquire(std::string_view username, std::int64_t now_ms) const;
     // The transaction ended without a queued message: the unit is free again at once.
     static void give_back(RateUnit& unit);
+
+    // Counts a login of `username` unless `max` of them are counted already (nullopt then). A
+    // name not in the table (removed meanwhile) is admitted uncounted. The count is one atomic
+    // per resource, kept across updates whatever its limit does.
+    [[nodiscard]] std::optional<ResourceLogin> admit_login(std::string_view username,
+                                                           std::uint32_t max) const;
+    static void end_login(ResourceLogin& login);
+    std::uint32_t logins(std::string_view username) const;
     std::size_t resources() const { return table_.load()->size(); }
 
   private:
@@ -71,8 +88,11 @@ class RateLimiter {
             return std::hash<std::string_view>()(name);
         }
     };
-    using Table =
-        std::unordered_map<std::string, std::shared_ptr<ResourceRate>, NameHash, std::equal_to<>>;
+    struct Entry {
+        std::shared_ptr<ResourceRate> rate;
+        std::shared_ptr<std::atomic<std::uint32_t>> logins;
+    };
+    using Table = std::unordered_map<std::string, Entry, NameHash, std::equal_to<>>;
     std::atomic<std::shared_ptr<const Table>> table_;
 };
 

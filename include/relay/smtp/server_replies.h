@@ -134,6 +134,12 @@ inline constexpr SyntaxReply client_not_allowed{
 // rate_limited_text.
 inline constexpr SyntaxReply rate_limited{
     451, "4.7.1", "rate limit of <messages> messages per <window> s reached; try again in <n> s"};
+// New connections of one client address in the last minute (closes), and connections logged in
+// as one resource at once (the AUTH is refused; the connection stays).
+inline constexpr SyntaxReply too_many_connections_per_minute{
+    421, "4.7.0", "Error: too many connections from your address in the last minute"};
+inline constexpr SyntaxReply too_many_logins{
+    454, "4.7.0", "Error: too many connections logged in as this account; try again later"};
 
 inline constexpr SyntaxReply all[] = {
     ok,
@@ -192,6 +198,8 @@ inline constexpr SyntaxReply all[] = {
     data_refused_pipelined,
     client_not_allowed,
     rate_limited,
+    too_many_connections_per_minute,
+    too_many_logins,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.

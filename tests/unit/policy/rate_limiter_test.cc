@@ -184,3 +184,34 @@ TEST(RateLimiter, GivenBackUnitsAreReusable) {
 
 }  // namespace
 }  // namespace relay::policy
+
+namespace relay::policy {
+namespace {
+
+// limits.connections_per_resource_max: logins counted per resource until they end, kept
+// across a new snapshot and a changed rate limit.
+TEST(RateLimiterLogins, AtMostTheCapPerResourceAndEndedOnesFreeTheirPlace) {
+    RateLimiter limiter;
+    limiter.update(*TenantSnapshot::build(tenants(5, 60)), start_ms);
+    std::vector<ResourceLogin> logins;
+    for (int index = 0; index < 3; ++index) {
+        auto login = limiter.admit_login("p/a", 3);
+        ASSERT_TRUE(login);
+        logins.push_back(*login);
+    }
+    EXPECT_FALSE(limiter.admit_login("p/a", 3));
+    EXPECT_TRUE(limiter.admit_login("p/b", 3));  // counted, and not ended: b has 1
+    limiter.update(*TenantSnapshot::build(tenants(9, 30)), start_ms + 1);
+    EXPECT_EQ(limiter.logins("p/a"), 3U);
+    EXPECT_FALSE(limiter.admit_login("p/a", 3));
+    RateLimiter::end_login(logins[0]);
+    RateLimiter::end_login(logins[0]);  // a second end does nothing
+    EXPECT_EQ(limiter.logins("p/a"), 2U);
+    EXPECT_TRUE(limiter.admit_login("p/a", 3));
+    auto unknown = limiter.admit_login("p/gone", 1);
+    ASSERT_TRUE(unknown);
+    EXPECT_FALSE(unknown->count);
+}
+
+}  // namespace
+}  // namespace relay::policy

@@ -170,3 +170,30 @@ TEST(RateLimiterThreads, UnitsGivenBackUnderContentionAreAllReusable) {
 
 }  // namespace
 }  // namespace relay::policy
+
+namespace relay::policy {
+namespace {
+
+TEST(RateLimiterThreads, LoginsNeverExceedTheCap) {
+    std::unique_ptr<RateLimiter> owned = limiter_for(1, 100, 300);
+    RateLimiter& limiter = *owned;
+    std::atomic<int> peak{0};
+    std::atomic<int> inside{0};
+    in_threads([&](int) {
+        for (int attempt = 0; attempt < 20'000; ++attempt) {
+            if (auto login = limiter.admit_login("p/r0", 3)) {
+                int now = inside.fetch_add(1) + 1;
+                int seen = peak.load();
+                while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+                }
+                inside.fetch_sub(1);
+                RateLimiter::end_login(*login);
+            }
+        }
+    });
+    EXPECT_LE(peak.load(), 3);
+    EXPECT_EQ(limiter.logins("p/r0"), 0U);
+}
+
+}  // namespace
+}  // namespace relay::policy
