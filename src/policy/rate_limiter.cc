@@ -2,8 +2,35 @@
 #include "relay/policy/rate_limiter.h"
 
 namespace relay::policy {
+namespace {
 
-RateLimiter::RateLimiter() : table_(std::make_shared<const Table>()) {}
+std::atomic<std::uint64_t> next_limiter_id{1};
+
+// One copy per thread, of the last limiter it asked (a process has one; tests have several, and
+// switching between them only costs a reload).
+struct ThreadTable {
+    std::uint64_t limiter = 0;
+    std::uint64_t version = 0;
+    std::shared_ptr<const void> table;
+};
+thread_local ThreadTable thread_table;
+
+}  // namespace
+
+RateLimiter::RateLimiter()
+    : id_(next_limiter_id.fetch_add(1)), table_(std::make_shared<const Table>()) {}
+
+// update() stores the table before it moves the version (release), so a thread that sees the
+// new version loads the new table.
+const RateLimiter::Table& RateLimiter::table() const {
+    std::uint64_t version = version_.load(std::memory_order_acquire);
+    if (thread_table.limiter != id_ || thread_table.version != version || !thread_table.table) {
+        thread_table.table = table_.load();
+        thread_table.limiter = id_;
+        thread_table.version = version;
+    }
+    return *static_cast<const Table*>(thread_table.table.get());
+}
 
 void RateLimiter::update(const TenantSnapshot& snapshot, std::int64_t now_ms) {
     std::shared_ptr<const Table> previous = table_.load();
@@ -30,6 +57,7 @@ void RateLimiter::update(const TenantSnapshot& snapshot, std::int64_t now_ms) {
         next->emplace(std::move(username), std::move(entry));
     });
     table_.store(std::move(next));
+    version_.fetch_add(1, std::memory_order_release);
 }
 
 RateAdmission RateLimiter::acquire(std::string_view username, std::int64_t now_ms) const {
@@ -38,9 +66,9 @@ RateAdmission RateLimiter::acquire(std::string_view username, std::int64_t now_m
     constexpr int tries_max = 4;
     RateAdmission admission;
     for (int attempt = 0; attempt < tries_max; ++attempt) {
-        std::shared_ptr<const Table> table = table_.load();
-        auto found = table->find(username);
-        if (found == table->end()) {
+        const Table& table = this->table();
+        auto found = table.find(username);
+        if (found == table.end()) {
             return RateAdmission{};
         }
         ResourceRate& rate = *found->second.rate;
@@ -70,9 +98,9 @@ void RateLimiter::give_back(RateUnit& unit) {
 
 std::optional<ResourceLogin> RateLimiter::admit_login(std::string_view username,
                                                       std::uint32_t max) const {
-    std::shared_ptr<const Table> table = table_.load();
-    auto found = table->find(username);
-    if (found == table->end()) {
+    const Table& table = this->table();
+    auto found = table.find(username);
+    if (found == table.end()) {
         return ResourceLogin{};
     }
     std::atomic<std::uint32_t>& count = *found->second.logins;
@@ -93,9 +121,9 @@ void RateLimiter::end_login(ResourceLogin& login) {
 }
 
 std::uint32_t RateLimiter::logins(std::string_view username) const {
-    std::shared_ptr<const Table> table = table_.load();
-    auto found = table->find(username);
-    return found == table->end() ? 0 : found->second.logins->load();
+    const Table& table = this->table();
+    auto found = table.find(username);
+    return found == table.end() ? 0 : found->second.logins->load();
 }
 
 }  // namespace relay::policy

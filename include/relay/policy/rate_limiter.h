@@ -24,6 +24,11 @@
 //   A unit keeps its ResourceRate alive, so a transaction that outlives a change gives its unit
 //   back where it took it; its successor counted it as busy and does so until it expires.
 //
+//   Each thread keeps its own reference to the current table and compares a version number on
+//   every call (a load, not a write), so a decision writes no line shared by all resources;
+//   it writes its slot and the reference count of its resource's budget. A thread that stops
+//   deciding keeps an old table alive until it decides again.
+//
 // Thread: `acquire` and `give_back` from any thread, lock-free; `update` from one thread.
 #pragma once
 
@@ -78,7 +83,7 @@ class RateLimiter {
                                                            std::uint32_t max) const;
     static void end_login(ResourceLogin& login);
     std::uint32_t logins(std::string_view username) const;
-    std::size_t resources() const { return table_.load()->size(); }
+    std::size_t resources() const { return table().size(); }
 
   private:
     // Looked up by string_view without building a string (transparent hash and equality).
@@ -93,7 +98,12 @@ class RateLimiter {
         std::shared_ptr<std::atomic<std::uint32_t>> logins;
     };
     using Table = std::unordered_map<std::string, Entry, NameHash, std::equal_to<>>;
+    // The calling thread's copy of the current table (see rate_limiter.cc).
+    const Table& table() const;
+
+    std::uint64_t id_;  // tells limiters apart in the threads' copies
     std::atomic<std::shared_ptr<const Table>> table_;
+    std::atomic<std::uint64_t> version_{0};  // moves after each store of table_
 };
 
 }  // namespace relay::policy
