@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <new>
 
 #include "relay/base/assert.h"
@@ -107,6 +108,26 @@ BodyHasher::~BodyHasher() {
 
 void BodyHasher::feed(const char* data, std::size_t size) {
     canonical_bytes_ += size;
+    if (size >= direct_bytes_min) {
+        flush_staging();
+        update(data, size);
+        return;
+    }
+    if (staged_bytes_ + size > staging_bytes_max) {
+        flush_staging();
+    }
+    std::memcpy(staging_ + staged_bytes_, data, size);
+    staged_bytes_ += size;
+}
+
+void BodyHasher::flush_staging() {
+    if (staged_bytes_ > 0) {
+        update(staging_, staged_bytes_);
+        staged_bytes_ = 0;
+    }
+}
+
+void BodyHasher::update(const char* data, std::size_t size) {
     constexpr std::size_t slice_bytes_max = std::size_t{1} << 30;  // word32 lengths
     while (size > 0) {
         const std::size_t slice = std::min(size, slice_bytes_max);
@@ -226,6 +247,7 @@ Sha256Digest BodyHasher::finish() {
     if (content_seen_ || canonicalization_ == Canonicalization::simple) {
         feed("\r\n", 2);
     }
+    flush_staging();
     Sha256Digest digest{};
     RELAY_ASSERT(wc_Sha256Final(sha_of(sha_), digest.data()) == 0);
     return digest;

@@ -46,6 +46,8 @@ class BodyHasher final : public message::BodyObserver {
 
   private:
     void feed(const char* data, std::size_t size);
+    void update(const char* data, std::size_t size);
+    void flush_staging();
     void feed_line_ends(std::uint64_t count);
     void flush_held();
     void slow(const char* begin, const char* end);
@@ -53,6 +55,13 @@ class BodyHasher final : public message::BodyObserver {
 
     // wolfCrypt's wc_Sha256, kept in place (no allocation); its size is checked in the .cc.
     alignas(16) unsigned char sha_[512] = {};
+    // Short canonical pieces (the SP that replaces a whitespace run, the text between two
+    // changes) are gathered here and reach SHA-256 together: one call per piece costs more than
+    // hashing the piece. A fixed size, whatever the body.
+    static constexpr std::size_t staging_bytes_max = 4096;
+    static constexpr std::size_t direct_bytes_min = 1024;  // longer pieces skip the staging
+    char staging_[staging_bytes_max] = {};
+    std::size_t staged_bytes_ = 0;
     Canonicalization canonicalization_;
     bool finished_ = false;
     bool held_cr_ = false;              // a CR that may begin a CRLF
