@@ -38,6 +38,15 @@ TEST(Verp, RoundTrip) {
     EXPECT_EQ(token->key_index, 0u);
 }
 
+TEST(Verp, MatchesTheDocumentedLayout) {
+    // Computed from verp.h's layout with Python's hashlib, hmac and base64 (not this code):
+    // version 1, queue id, sha256(resource)[:6], index, sha256(lower(recipient))[:5],
+    // hmac_sha256(key, "relay-verp-1" + those 22 octets)[:8], base32 in lower case.
+    auto local_part = verp_local_part(key, sample());
+    ASSERT_TRUE(local_part.ok());
+    EXPECT_EQ(*local_part, "bounces+aeazduwdwssqaqsk4i655whgaab3gnc46s2qmyroouhwxtkn");
+}
+
 TEST(Verp, LocalPartIsShortLowerCaseAndSafe) {
     auto local_part = verp_local_part(key, sample());
     ASSERT_TRUE(local_part.ok());
