@@ -11,7 +11,7 @@
 //
 // Untrusted bytes: the body as the client sent it; any input is hashed, none is refused.
 // Thread: one hasher per message, owned by the thread that feeds it. Never: allocate, block,
-// copy the body, or read outside the given bytes.
+// copy the body beyond a fixed staging buffer for short pieces, or read outside the given bytes.
 #pragma once
 
 #include <array>
