@@ -19,6 +19,7 @@
 #include <optional>
 
 #include "base64.h"
+#include "names.h"
 
 namespace relay::dkim {
 namespace {
@@ -363,6 +364,27 @@ std::string dns_txt_record(std::string_view selector, std::string_view domain,
         record += '"';
     }
     return record;
+}
+
+Result<GeneratedKey> generate_key(Algorithm algorithm, std::string_view selector,
+                                  std::string_view domain) {
+    if (!domain.empty() && domain.back() == '.') {
+        domain.remove_suffix(1);
+    }
+    if (!internal::is_dns_text(selector) || !internal::is_dns_text(domain)) {
+        return key_error(
+            "a DKIM selector and domain must be DNS names (letters, digits, '-', "
+            "'.', '_'; the domain in A-label form)");
+    }
+    auto key = PrivateKey::generate(algorithm);
+    if (!key) {
+        return key.error();
+    }
+    auto pem = key->to_pem();
+    if (!pem) {
+        return pem.error();
+    }
+    return GeneratedKey{std::move(*pem), dns_txt_record(selector, domain, *key)};
 }
 
 }  // namespace relay::dkim

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "base64.h"
+#include "names.h"
 #include "relay/dkim/headers.h"
 
 namespace relay::dkim {
@@ -17,18 +18,6 @@ constexpr std::size_t b_value_room_min = 8;  // b= starts a line rather than end
 
 Error spec_error(std::string message) {
     return make_error(ErrorCode::invalid_argument, Blame::configuration, std::move(message));
-}
-
-// Letters, digits, '-', '.' and '_' only: a domain in A-label form or a selector (RFC 6376
-// §3.1, §3.5), so that no value can carry ';', whitespace or a line end into the field.
-bool is_dns_text(std::string_view text) {
-    if (text.empty() || text.size() > 253) {
-        return false;
-    }
-    return std::all_of(text.begin(), text.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '.' || c == '_';
-    });
 }
 
 // Appends pieces to a header field, folding (CRLF SP) before a piece that would make the line
@@ -73,7 +62,7 @@ Status check_spec(const PrivateKey& key, const SignatureSpec& spec) {
                           ", the signature asks for " +
                           std::string(algorithm_name(spec.algorithm)));
     }
-    if (!is_dns_text(spec.domain) || !is_dns_text(spec.selector)) {
+    if (!internal::is_dns_text(spec.domain) || !internal::is_dns_text(spec.selector)) {
         return spec_error(
             "DKIM domain and selector must be DNS names (letters, digits, '-', '.', "
             "'_'), got d=" +

@@ -54,9 +54,8 @@ class PrivateKey {
     // Ed25519.
     Result<std::vector<std::uint8_t>> sign(const std::array<std::uint8_t, 32>& header_hash);
 
-    struct State;  // wolfCrypt's key and random generator, defined in key.cc
-
   private:
+    struct State;  // wolfCrypt's key and random generator, defined in key.cc
     explicit PrivateKey(std::unique_ptr<State> state);
     std::unique_ptr<State> state_;
 };
@@ -67,5 +66,15 @@ class PrivateKey {
 // §3.6.2.2 joins them without spaces).
 std::string dns_txt_record(std::string_view selector, std::string_view domain,
                            const PrivateKey& key);
+
+// What `relayctl dkim generate` prints and stores: a new key as PEM, and its DNS record.
+struct GeneratedKey {
+    std::string private_key_pem;
+    std::string dns_record;
+};
+// Errors: a selector or domain that is not a DNS name (letters, digits, '-', '.', '_'; the
+// domain in A-label form), or a failure of the random generator.
+Result<GeneratedKey> generate_key(Algorithm algorithm, std::string_view selector,
+                                  std::string_view domain);
 
 }  // namespace relay::dkim

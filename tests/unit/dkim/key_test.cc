@@ -144,6 +144,27 @@ TEST(Key, DnsRecordIsSplitIntoStringsOf255) {
               "p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"");
 }
 
+TEST(Key, GenerateKeyGivesThePemAndTheRecordOfOneKey) {
+    auto generated = generate_key(Algorithm::ed25519_sha256, "s2026", "example.com");
+    ASSERT_TRUE(generated.ok()) << generated.error().message;
+    auto key = PrivateKey::load(generated->private_key_pem);
+    ASSERT_TRUE(key.ok());
+    EXPECT_EQ(generated->dns_record, dns_txt_record("s2026", "example.com", *key));
+    EXPECT_NE(generated->dns_record.find("k=ed25519; p=" + key->public_key_base64()),
+              std::string::npos);
+    for (const auto& [selector, domain] :
+         std::vector<std::pair<std::string, std::string>>{{"s 1", "example.com"},
+                                                          {"s1", "example.com; x"},
+                                                          {"", "example.com"},
+                                                          {"s1",
+                                                           "b\xc3\xbc"
+                                                           "cher.example"}}) {
+        auto refused = generate_key(Algorithm::ed25519_sha256, selector, domain);
+        ASSERT_FALSE(refused.ok()) << selector << " " << domain;
+        EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument);
+    }
+}
+
 TEST(Key, RefusesWhatIsNotAUsablePrivateKey) {
     const std::string pkcs1 = pem_body_der(rfc8463::rsa_private_pem);
     const std::vector<std::string> refused = {
