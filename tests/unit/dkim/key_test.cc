@@ -3,7 +3,12 @@
 #include "relay/dkim/key.h"
 
 #include <gtest/gtest.h>
+#include <stdio.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -163,6 +168,71 @@ TEST(Key, GenerateKeyGivesThePemAndTheRecordOfOneKey) {
         ASSERT_FALSE(refused.ok()) << selector << " " << domain;
         EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument);
     }
+}
+
+// Runs a shell command, returns its standard output (empty if it failed).
+std::string run(const std::string& command) {
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        return {};
+    }
+    std::string output;
+    char buffer[4096];
+    std::size_t length = 0;
+    while ((length = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
+        output.append(buffer, length);
+    }
+    return pclose(pipe) == 0 ? output : std::string();
+}
+
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+TEST(Key, InteroperatesWithOpenSsl) {
+    // Keys as OpenSSL writes them load here with the public key OpenSSL derives, and the PEM
+    // written here reads in OpenSSL (the p= value is the SubjectPublicKeyInfo for RSA and its
+    // last 32 octets for Ed25519).
+    std::string pattern = (std::filesystem::temp_directory_path() / "dkim-key-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    const std::filesystem::path folder = pattern;
+    const std::string quiet = " 2>/dev/null";
+    auto openssl_public = [&](const std::filesystem::path& file, bool ed25519) {
+        return run("openssl pkey -in '" + file.string() + "' -pubout -outform DER" + quiet +
+                   (ed25519 ? " | tail -c 32" : "") + " | base64 -w0");
+    };
+    struct Made {
+        std::string command;
+        std::string file;
+        bool ed25519;
+    };
+    const std::vector<Made> made = {
+        {"openssl genpkey -algorithm ed25519 -out ", "ed25519.pem", true},
+        {"openssl genrsa -out ", "rsa-pkcs8.pem", false},  // OpenSSL 3 writes PKCS#8
+        {"openssl genrsa -traditional -out ", "rsa-pkcs1.pem", false},
+    };
+    for (const Made& key_file : made) {
+        const std::filesystem::path path = folder / key_file.file;
+        ASSERT_EQ(system((key_file.command + "'" + path.string() + "'" + quiet).c_str()), 0);
+        auto key = PrivateKey::load(read_file(path));
+        ASSERT_TRUE(key.ok()) << key_file.file << ": " << key.error().message;
+        EXPECT_EQ(key->public_key_base64(), openssl_public(path, key_file.ed25519))
+            << key_file.file;
+    }
+    for (const Algorithm algorithm : {Algorithm::rsa_sha256, Algorithm::ed25519_sha256}) {
+        auto key = PrivateKey::generate(algorithm);
+        ASSERT_TRUE(key.ok());
+        auto pem = key->to_pem();
+        ASSERT_TRUE(pem.ok());
+        const std::filesystem::path path = folder / "ours.pem";
+        std::ofstream(path, std::ios::binary) << *pem;
+        EXPECT_EQ(key->public_key_base64(),
+                  openssl_public(path, algorithm == Algorithm::ed25519_sha256));
+    }
+    std::filesystem::remove_all(folder);
 }
 
 TEST(Key, RefusesWhatIsNotAUsablePrivateKey) {
