@@ -1,0 +1,241 @@
+// plain_bounce.cc -- bounces that are no RFC 3464 report (qmail, Exim, Sendmail, Exchange, large
+// providers), and automatic answers (RFC 3834): how to tell them apart and whom they name.
+//
+// Untrusted bytes: the explanation text and the report's header fields. Any thread. Each
+// recipient's diagnostic is the text from its address to the next recipient's address; the
+// status, reply code and phrases are read there first, then in the whole explanation.
+#include <array>
+#include <span>
+#include <string>
+
+#include "relay/bounce/classify.h"
+#include "relay/bounce/mime.h"
+#include "report_parts.h"
+#include "text_scan.h"
+
+namespace relay::bounce::internal {
+namespace {
+
+// Subjects of bounces (lower-case substrings), in the languages of the MTAs that write them.
+constexpr auto bounce_subjects = std::to_array<std::string_view>({
+    "undeliver",
+    "undelivered",
+    "delivery status notification",
+    "delivery failure",
+    "delivery failed",
+    "failure notice",
+    "returned mail",
+    "mail delivery failed",
+    "delivery has failed",
+    "could not be delivered",
+    "not delivered",
+    "non remis",
+    "unzustellbar",
+    "returned to sender",
+    "mail system error",
+    "delivery notification",
+    "nondeliverable",
+    "non-deliverable",
+    "delivery problem",
+    "failed delivery",
+    "permanent error",
+    "delivery report",
+    "mail failure",
+    "unable to deliver",
+    "message not delivered",
+    "delivery error",
+    "warning: could not send",
+    "delayed mail",
+    "mail could not",
+    "rejected",
+    "returned",
+    "failure",
+    "fehlgeschlagen",
+    "error",
+    "bounce",
+});
+
+// Subjects of automatic answers.
+constexpr auto auto_reply_subjects = std::to_array<std::string_view>({
+    "out of office",
+    "out of the office",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "automatic reply",
+    "auto:",
+    "away from",
+    "away until",
+    "on vacation",
+    "vacation",
+    "abwesenheit",
+    "absence",
+    "autosvar",
+    "respuesta automática",
+    "réponse automatique",
+});
+
+// Display names and local parts of the senders of bounces.
+constexpr auto bounce_senders = std::to_array<std::string_view>({
+    "mailer-daemon",
+    "mailer_daemon",
+    "postmaster",
+    "mail delivery",
+    "mail-daemon",
+    "maildaemon",
+    "mailerdaemon",
+    "mdaemon",
+    "bounce",
+});
+
+bool contains_any(std::string_view text, std::span<const std::string_view> needles) {
+    for (std::string_view needle : needles) {
+        if (find_ignoring_case(text, needle) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool contains_ignoring_case(const std::vector<std::string>& list, std::string_view item) {
+    for (const std::string& entry : list) {
+        if (equals_ignoring_case(entry, item)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct Candidate {
+    std::string_view address;
+    std::size_t position = 0;
+};
+
+// The failed recipients the explanation names: addresses in order of first mention, without the
+// report's own addresses and mail-system addresses.
+std::vector<Candidate> candidates_of(std::string_view explanation,
+                                     const std::vector<std::string>& excluded,
+                                     std::size_t count_max) {
+    std::vector<Candidate> candidates;
+    std::vector<std::string> seen;
+    for (const AddressMatch& match : find_addresses(explanation, count_max * 4)) {
+        if (candidates.size() == count_max) {
+            break;
+        }
+        if (is_system_address(match.address) || contains_ignoring_case(excluded, match.address) ||
+            contains_ignoring_case(seen, match.address)) {
+            continue;
+        }
+        seen.emplace_back(match.address);
+        candidates.push_back(Candidate{match.address, match.position});
+    }
+    return candidates;
+}
+
+// "... host mx.example.net[192.0.2.1] said: ..." or "remote host 192.0.2.1 said:": the host.
+std::string remote_host_of(std::string_view text) {
+    std::size_t said = find_ignoring_case(text, " said:");
+    if (said == std::string_view::npos) {
+        return {};
+    }
+    std::string_view before = text.substr(0, said);
+    std::size_t start = before.find_last_of(" \t\n(");
+    std::string_view host = before.substr(start == std::string_view::npos ? 0 : start + 1);
+    std::size_t bracket = host.find('[');
+    if (bracket != std::string_view::npos && bracket > 0) {
+        host = host.substr(0, bracket);
+    }
+    return std::string(host);
+}
+
+FailedRecipient recipient_of(std::string_view address, std::string_view own_text,
+                             std::string_view explanation, const ReportLimits& limits) {
+    FailedRecipient recipient;
+    recipient.address = std::string(address);
+    recipient.action = "failed";
+    std::string_view words = own_text;
+    recipient.status = find_enhanced_status(words);
+    recipient.reply_code = find_reply_code(words);
+    // Codes elsewhere in the explanation speak of this recipient only when its own text has none.
+    if (recipient.status.empty() && recipient.reply_code.empty()) {
+        recipient.status = find_enhanced_status(explanation);
+        recipient.reply_code = find_reply_code(explanation);
+    }
+    recipient.diagnostic = folded_text(words, limits.diagnostic_bytes_max);
+    recipient.remote_mta = remote_host_of(own_text);
+    recipient.classification = classify(recipient.status, recipient.reply_code, words, "failed");
+    if (recipient.classification.reason == BounceReason::unknown) {
+        recipient.classification =
+            classify(recipient.status, recipient.reply_code, explanation, "failed");
+    }
+    if (!recipient.status.empty() && recipient.status[0] == '4' &&
+        recipient.classification.bounce_class == BounceClass::soft) {
+        recipient.action = "delayed";
+    }
+    return recipient;
+}
+
+}  // namespace
+
+bool looks_like_bounce(const HeaderFields& headers, std::string_view explanation) {
+    if (contains_any(headers.get("from"), bounce_senders) ||
+        contains_any(headers.get("subject"), bounce_subjects)) {
+        return true;
+    }
+    // No telling header: a failure code in the text is enough, as long as no automatic answer
+    // says otherwise.
+    return !looks_like_auto_reply(headers) && !find_enhanced_status(explanation).empty() &&
+           find_enhanced_status(explanation)[0] != '2';
+}
+
+bool looks_like_provider_complaint(const HeaderFields& headers) {
+    return find_ignoring_case(headers.get("subject"), "complaint about message") !=
+               std::string_view::npos ||
+           equals_ignoring_case(first_address(headers.get("from")), "staff@hotmail.com");
+}
+
+bool looks_like_auto_reply(const HeaderFields& headers) {
+    std::string_view auto_submitted = headers.get("auto-submitted");
+    if (!auto_submitted.empty() && !starts_with_ignoring_case(auto_submitted, "no")) {
+        return true;
+    }
+    return headers.has("x-autoreply") || headers.has("x-autorespond") ||
+           headers.has("x-autoresponder") ||
+           equals_ignoring_case(headers.get("precedence"), "auto_reply") ||
+           contains_any(headers.get("subject"), auto_reply_subjects);
+}
+
+void read_plain_bounce(std::string_view explanation, const HeaderFields& headers,
+                       const std::vector<std::string>& excluded, const ReportLimits& limits,
+                       Report& report) {
+    std::vector<Candidate> candidates = candidates_of(explanation, excluded, limits.recipients_max);
+    // Exim and Google name the failed recipients in a field of their own: those, and no others.
+    std::vector<AddressMatch> failed =
+        find_addresses(headers.get("x-failed-recipients"), limits.recipients_max);
+    if (!failed.empty()) {
+        std::vector<Candidate> named;
+        for (const AddressMatch& match : failed) {
+            std::size_t position = find_ignoring_case(explanation, match.address);
+            named.push_back(Candidate{match.address, position});
+        }
+        candidates = std::move(named);
+    }
+    for (std::size_t index = 0; index < candidates.size(); ++index) {
+        std::size_t start = candidates[index].position;
+        std::size_t end = explanation.size();
+        if (start == std::string_view::npos) {
+            start = 0;  // not in the text: the whole explanation speaks of it
+        } else if (index + 1 < candidates.size() && candidates[index + 1].position > start &&
+                   candidates[index + 1].position != std::string_view::npos) {
+            end = candidates[index + 1].position;
+        }
+        std::string_view own_text = explanation.substr(start, end - start);
+        if (own_text.starts_with(candidates[index].address)) {
+            own_text.remove_prefix(candidates[index].address.size());
+        }
+        report.recipients.push_back(
+            recipient_of(candidates[index].address, own_text, explanation, limits));
+    }
+}
+
+}  // namespace relay::bounce::internal
