@@ -71,6 +71,7 @@ constexpr auto phrases = std::to_array<Phrase>({
     {"inactive account", BounceReason::mailbox_disabled},
     {"account expired", BounceReason::mailbox_disabled},
     {"deactivated", BounceReason::mailbox_disabled},
+    {"mailbox is frozen", BounceReason::mailbox_disabled},
     {"user unknown", BounceReason::no_such_user},
     {"unknown user", BounceReason::no_such_user},
     {"no such user", BounceReason::no_such_user},
@@ -94,6 +95,7 @@ constexpr auto phrases = std::to_array<Phrase>({
     {"mailbox does not exist", BounceReason::no_such_user},
     {"mailbox unavailable", BounceReason::no_such_user},
     {"recipientnotfound", BounceReason::no_such_user},
+    {"name is not recognized", BounceReason::no_such_user},
     {"user doesn't have", BounceReason::no_such_user},
     {"invalid mailbox", BounceReason::no_such_user},
     {"bad destination mailbox", BounceReason::no_such_user},
@@ -358,6 +360,25 @@ bool is_reply_code_at(std::string_view text, std::size_t position) {
 
 }  // namespace
 
+bool rejected_after_data(std::string_view text) {
+    constexpr auto markers = std::to_array<std::string_view>({
+        "end of data",
+        "after data",
+        "reply to data",
+        "\ndata\n",
+        "\ndata\r\n",
+        ">>> data",
+        "after end of data",
+    });
+    std::string_view searched = text.substr(0, text_bytes_max);
+    for (std::string_view marker : markers) {
+        if (find_ignoring_case(searched, marker) != std::string_view::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
 std::string_view class_name(BounceClass bounce_class) {
     switch (bounce_class) {
         case BounceClass::hard:
@@ -447,6 +468,14 @@ Classification classify(std::string_view status, std::string_view reply_code,
         result.reason = BounceReason::expired;
     }
     char status_class = !status.empty() ? status[0] : (!reply_code.empty() ? reply_code[0] : ' ');
+    if (result.reason == BounceReason::no_such_user && rejected_after_data(diagnostic)) {
+        // The address passed RCPT TO: whatever refused the content is a filter, not a missing
+        // mailbox.
+        result.reason = BounceReason::filtered;
+    }
+    if (result.reason == BounceReason::host_not_found && status_class == '4') {
+        result.reason = BounceReason::network_error;  // a lookup that may work next time
+    }
     switch (result.reason) {
         case BounceReason::no_such_user:
         case BounceReason::host_not_found:

@@ -56,6 +56,10 @@ FailedRecipient recipient_of(const HeaderFields& group, std::string_view explana
     }
     recipient.action = to_lower_ascii(after_type(group.get("action")));
     std::string_view diagnostic = after_type(group.get("diagnostic-code"));
+    if (diagnostic.empty()) {
+        // Some MTAs leave the reason to the human-readable part only.
+        diagnostic = text_about(explanation, recipient.address);
+    }
     recipient.diagnostic = folded_text(diagnostic, limits.diagnostic_bytes_max);
     recipient.remote_mta = std::string(after_type(group.get("remote-mta")));
     recipient.status = find_enhanced_status(group.get("status"));
@@ -74,6 +78,11 @@ FailedRecipient recipient_of(const HeaderFields& group, std::string_view explana
     if (recipient.classification.reason == BounceReason::unknown && !diagnostic.empty()) {
         recipient.classification =
             classify(recipient.status, recipient.reply_code, explanation, recipient.action);
+    }
+    if (recipient.classification.reason == BounceReason::no_such_user &&
+        rejected_after_data(text_about(explanation, recipient.address))) {
+        recipient.classification.reason = BounceReason::filtered;
+        recipient.classification.bounce_class = BounceClass::soft;
     }
     return recipient;
 }

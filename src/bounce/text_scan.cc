@@ -93,6 +93,21 @@ std::vector<AddressMatch> find_addresses(std::string_view text, std::size_t coun
     return matches;
 }
 
+std::string_view text_about(std::string_view text, std::string_view address) {
+    constexpr std::size_t others_max = 64;
+    std::size_t start = find_ignoring_case(text, address);
+    if (address.empty() || start == std::string_view::npos) {
+        return {};
+    }
+    std::string_view rest = text.substr(start);
+    for (const AddressMatch& match : find_addresses(rest, others_max)) {
+        if (match.position > 0 && !equals_ignoring_case(match.address, address)) {
+            return rest.substr(0, match.position);
+        }
+    }
+    return rest;
+}
+
 std::string first_address(std::string_view value) {
     std::vector<AddressMatch> matches = find_addresses(value, 1);
     return matches.empty() ? std::string() : std::string(matches.front().address);

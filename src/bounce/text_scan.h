@@ -22,6 +22,10 @@ struct AddressMatch {
 // needs a dot; quoted local parts and domain literals are not recognised.
 std::vector<AddressMatch> find_addresses(std::string_view text, std::size_t count_max);
 
+// The part of `text` about `address`: from its first mention to the mention of another address,
+// or "" when the text does not name it.
+std::string_view text_about(std::string_view text, std::string_view address);
+
 // The first address of a header field value ("Name <a@b.example>", "rfc822; a@b.example"), or "".
 std::string first_address(std::string_view value);
 
