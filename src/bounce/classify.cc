@@ -8,6 +8,7 @@
 // RFC 7372 (X.7.20-X.7.26 authentication codes).
 #include "relay/bounce/classify.h"
 
+#include <algorithm>
 #include <array>
 #include <span>
 
@@ -133,6 +134,8 @@ constexpr auto phrases = std::to_array<Phrase>({
     {"virus", BounceReason::virus},
     {"malware", BounceReason::virus},
     {"reputation", BounceReason::bad_reputation},
+    {"not listed in", BounceReason::no_such_user},
+    {"find a mail exchanger", BounceReason::host_not_found},
     {"spamhaus", BounceReason::blocked},
     {"blocklist", BounceReason::blocked},
     {"blacklist", BounceReason::blocked},
@@ -142,7 +145,6 @@ constexpr auto phrases = std::to_array<Phrase>({
     {"rbl", BounceReason::blocked},
     {"listed in", BounceReason::blocked},
     {"client host rejected", BounceReason::blocked},
-    {"ip address", BounceReason::blocked},
     {"your ip", BounceReason::blocked},
     {"spam", BounceReason::spam},
     {"junk mail", BounceReason::spam},
@@ -182,6 +184,8 @@ constexpr auto phrases = std::to_array<Phrase>({
     {"delivery time expired", BounceReason::expired},
     {"message expired", BounceReason::expired},
     {"too long in queue", BounceReason::expired},
+    {"in the queue too long", BounceReason::expired},
+    {"did not accept our requests to connect", BounceReason::expired},
     {"could not be delivered for", BounceReason::expired},
     {"expired", BounceReason::expired},
     {"has been delayed", BounceReason::expired},
@@ -361,14 +365,11 @@ bool is_reply_code_at(std::string_view text, std::size_t position) {
 }  // namespace
 
 bool rejected_after_data(std::string_view text) {
+    // A transcript's ">>> DATA" is no sign: Sendmail writes it after a refused RCPT TO too.
     constexpr auto markers = std::to_array<std::string_view>({
         "end of data",
         "after data",
         "reply to data",
-        "\ndata\n",
-        "\ndata\r\n",
-        ">>> data",
-        "after end of data",
     });
     std::string_view searched = text.substr(0, text_bytes_max);
     for (std::string_view marker : markers) {
@@ -434,7 +435,18 @@ std::string_view reason_name(BounceReason reason) {
 }
 
 BounceReason reason_from_phrases(std::string_view text) {
-    std::string lower = to_lower_ascii(text.substr(0, text_bytes_max));
+    // Lower case, and line breaks and runs of whitespace as one space, so that a phrase folded
+    // across lines ("Operation timed\n out") still matches.
+    std::string lower;
+    lower.reserve(std::min(text.size(), text_bytes_max));
+    for (char octet : text.substr(0, text_bytes_max)) {
+        bool blank = octet == ' ' || octet == '\t' || octet == '\r' || octet == '\n';
+        if (blank && (lower.empty() || lower.back() == ' ')) {
+            continue;
+        }
+        lower.push_back(
+            blank ? ' ' : (octet >= 'A' && octet <= 'Z' ? static_cast<char>(octet + 32) : octet));
+    }
     for (const Phrase& phrase : phrases) {
         if (lower.find(phrase.text) != std::string::npos) {
             return phrase.reason;

@@ -175,6 +175,54 @@ FailedRecipient recipient_of(std::string_view address, std::string_view own_text
     return recipient;
 }
 
+// Mentions of addresses read per explanation; later ones are not told apart.
+constexpr std::size_t mentions_max = 256;
+
+bool is_one_of(std::string_view address, const std::vector<std::string_view>& addresses) {
+    for (std::string_view entry : addresses) {
+        if (equals_ignoring_case(entry, address)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// The text about one recipient: after one of its mentions, up to the next mention of another
+// recipient. Bounces often list the addresses first and explain each later, so the first mention
+// followed by a code or a known phrase is taken, else the first mention; a recipient the text
+// never names gets the whole explanation.
+std::string_view text_of_recipient(std::string_view explanation,
+                                   const std::vector<AddressMatch>& mentions,
+                                   const std::vector<std::string_view>& recipients,
+                                   std::string_view address) {
+    std::string_view first;
+    bool named = false;
+    for (std::size_t index = 0; index < mentions.size(); ++index) {
+        if (!equals_ignoring_case(mentions[index].address, address)) {
+            continue;
+        }
+        std::size_t start = mentions[index].position + mentions[index].address.size();
+        std::size_t end = explanation.size();
+        for (std::size_t next = index + 1; next < mentions.size(); ++next) {
+            if (!equals_ignoring_case(mentions[next].address, address) &&
+                is_one_of(mentions[next].address, recipients)) {
+                end = mentions[next].position;
+                break;
+            }
+        }
+        std::string_view text = explanation.substr(start, end - start);
+        if (!named) {
+            first = text;
+            named = true;
+        }
+        if (!find_enhanced_status(text).empty() || !find_reply_code(text).empty() ||
+            reason_from_phrases(text) != BounceReason::unknown) {
+            return text;
+        }
+    }
+    return named ? first : explanation;
+}
+
 }  // namespace
 
 bool looks_like_bounce(const HeaderFields& headers, std::string_view explanation) {
@@ -208,33 +256,23 @@ bool looks_like_auto_reply(const HeaderFields& headers) {
 void read_plain_bounce(std::string_view explanation, const HeaderFields& headers,
                        const std::vector<std::string>& excluded, const ReportLimits& limits,
                        Report& report) {
-    std::vector<Candidate> candidates = candidates_of(explanation, excluded, limits.recipients_max);
-    // Exim and Google name the failed recipients in a field of their own: those, and no others.
-    std::vector<AddressMatch> failed =
-        find_addresses(headers.get("x-failed-recipients"), limits.recipients_max);
-    if (!failed.empty()) {
-        std::vector<Candidate> named;
-        for (const AddressMatch& match : failed) {
-            std::size_t position = find_ignoring_case(explanation, match.address);
-            named.push_back(Candidate{match.address, position});
-        }
-        candidates = std::move(named);
+    std::vector<std::string_view> recipients;
+    for (const Candidate& candidate : candidates_of(explanation, excluded, limits.recipients_max)) {
+        recipients.push_back(candidate.address);
     }
-    for (std::size_t index = 0; index < candidates.size(); ++index) {
-        std::size_t start = candidates[index].position;
-        std::size_t end = explanation.size();
-        if (start == std::string_view::npos) {
-            start = 0;  // not in the text: the whole explanation speaks of it
-        } else if (index + 1 < candidates.size() && candidates[index + 1].position > start &&
-                   candidates[index + 1].position != std::string_view::npos) {
-            end = candidates[index + 1].position;
+    // Exim and Google name the failed recipients in a field of their own: those, and no others.
+    std::string_view failed_field = headers.get("x-failed-recipients");
+    std::vector<AddressMatch> failed = find_addresses(failed_field, limits.recipients_max);
+    if (!failed.empty()) {
+        recipients.clear();
+        for (const AddressMatch& match : failed) {
+            recipients.push_back(match.address);
         }
-        std::string_view own_text = explanation.substr(start, end - start);
-        if (own_text.starts_with(candidates[index].address)) {
-            own_text.remove_prefix(candidates[index].address.size());
-        }
-        report.recipients.push_back(
-            recipient_of(candidates[index].address, own_text, explanation, limits));
+    }
+    std::vector<AddressMatch> mentions = find_addresses(explanation, mentions_max);
+    for (std::string_view address : recipients) {
+        std::string_view own_text = text_of_recipient(explanation, mentions, recipients, address);
+        report.recipients.push_back(recipient_of(address, own_text, explanation, limits));
     }
 }
 

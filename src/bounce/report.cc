@@ -27,14 +27,11 @@ constexpr auto addressed_fields = std::to_array<std::string_view>({
     "x-rcpt-to",
 });
 
-// Fields of the report itself whose addresses are never a failed recipient.
+// Fields of the report itself whose addresses are never a failed recipient (not Delivered-To:
+// a report may well be delivered through an alias that names the failed address).
 constexpr auto own_fields = std::to_array<std::string_view>({
     "from",
     "to",
-    "delivered-to",
-    "x-original-to",
-    "envelope-to",
-    "x-envelope-to",
     "return-path",
     "reply-to",
     "sender",
@@ -59,6 +56,20 @@ bool contains_ignoring_case(const std::vector<std::string>& list, std::string_vi
     return false;
 }
 
+// Adds where the report was sent, once, with its VERP token if it has one.
+void add_addressed_to(std::string_view address, const ReportLimits& limits, Report& report) {
+    if (report.addressed_to.size() == limits.recipients_max ||
+        contains_ignoring_case(report.addressed_to, address)) {
+        return;
+    }
+    report.addressed_to.emplace_back(address);
+    std::string_view local = address.substr(0, address.find('@'));
+    if (starts_with_ignoring_case(local, limits.verp_prefix) &&
+        local.size() > limits.verp_prefix.size()) {
+        report.verp_tokens.emplace_back(local.substr(limits.verp_prefix.size()));
+    }
+}
+
 void read_addressed_to(const HeaderFields& headers, const ReportLimits& limits, Report& report) {
     for (const HeaderField& field : headers.fields) {
         if (!is_one_of(field.name, addressed_fields)) {
@@ -66,18 +77,7 @@ void read_addressed_to(const HeaderFields& headers, const ReportLimits& limits, 
         }
         for (const internal::AddressMatch& match :
              internal::find_addresses(field.value, limits.recipients_max)) {
-            if (report.addressed_to.size() == limits.recipients_max) {
-                return;
-            }
-            if (contains_ignoring_case(report.addressed_to, match.address)) {
-                continue;
-            }
-            report.addressed_to.emplace_back(match.address);
-            std::string_view local = match.address.substr(0, match.address.find('@'));
-            if (starts_with_ignoring_case(local, limits.verp_prefix) &&
-                local.size() > limits.verp_prefix.size()) {
-                report.verp_tokens.emplace_back(local.substr(limits.verp_prefix.size()));
-            }
+            add_addressed_to(match.address, limits, report);
         }
     }
 }
@@ -168,34 +168,14 @@ Classification overall_classification(const Report& report) {
     return report.recipients.empty() ? Classification{} : report.recipients.front().classification;
 }
 
-}  // namespace
-
-std::string_view kind_name(ReportKind kind) {
-    switch (kind) {
-        case ReportKind::delivery_status:
-            return "delivery_status";
-        case ReportKind::feedback:
-            return "feedback";
-        case ReportKind::plain_bounce:
-            return "plain_bounce";
-        case ReportKind::auto_reply:
-            return "auto_reply";
-        case ReportKind::unknown:
-            return "unknown";
-    }
-    return "unknown";
-}
-
-Report parse_report(std::string_view message, const ReportLimits& limits) {
+// One message read as a report. `enclosed` receives the body of an attached message/rfc822 part,
+// for a caller that finds nothing else (a bounce forwarded as an attachment).
+Report parse_message(std::string_view message, const ReportLimits& limits, std::string* enclosed) {
     Report report;
-    if (message.size() > limits.message_bytes_max) {
-        message = message.substr(0, limits.message_bytes_max);
-        report.truncated = true;
-    }
     MimeTree tree = walk_mime(
         message, MimeLimits{limits.depth_max, limits.parts_max, limits.header_fields_max});
     RELAY_ASSERT(!tree.parts.empty());
-    report.truncated = report.truncated || tree.truncated;
+    report.truncated = tree.truncated;
     const HeaderFields& headers = tree.parts.front().headers;
     read_addressed_to(headers, limits, report);
 
@@ -211,6 +191,9 @@ Report parse_report(std::string_view message, const ReportLimits& limits) {
     std::string_view explanation = internal::explanation_of(text);
     HeaderFields original_headers;
     read_original(parts, text.substr(explanation.size()), limits, report, original_headers);
+    if (parts.original != nullptr && parts.original->media_type == "message/rfc822") {
+        *enclosed = parts.original->body;
+    }
 
     if (parts.feedback != nullptr) {
         report.kind = ReportKind::feedback;
@@ -233,6 +216,58 @@ Report parse_report(std::string_view message, const ReportLimits& limits) {
         report.recipients.push_back(std::move(sender));
     }
     report.classification = overall_classification(report);
+    return report;
+}
+
+}  // namespace
+
+std::string_view kind_name(ReportKind kind) {
+    switch (kind) {
+        case ReportKind::delivery_status:
+            return "delivery_status";
+        case ReportKind::feedback:
+            return "feedback";
+        case ReportKind::plain_bounce:
+            return "plain_bounce";
+        case ReportKind::auto_reply:
+            return "auto_reply";
+        case ReportKind::unknown:
+            return "unknown";
+    }
+    return "unknown";
+}
+
+Report parse_report(std::string_view message, const ReportLimits& limits) {
+    bool cut = message.size() > limits.message_bytes_max;
+    message = message.substr(0, limits.message_bytes_max);
+    std::string enclosed;
+    Report report = parse_message(message, limits, &enclosed);
+    report.truncated = report.truncated || cut;
+    if (report.recipients.empty() && report.kind != ReportKind::feedback && !enclosed.empty()) {
+        // A report forwarded as an attachment (by a mailbox rule, a help desk, a gateway): read
+        // the attachment once, never deeper, and keep where the outer message was sent too.
+        std::string nested_enclosed;
+        Report inner = parse_message(enclosed, limits, &nested_enclosed);
+        // A bounce's attachment is usually the message we sent: only a machine-readable report
+        // in it, or a bounce inside a message that is none, is taken for the real one.
+        bool machine_readable =
+            inner.kind == ReportKind::delivery_status || inner.kind == ReportKind::feedback;
+        bool trusted = machine_readable || (report.kind == ReportKind::unknown &&
+                                            inner.kind == ReportKind::plain_bounce);
+        if (trusted && !inner.recipients.empty()) {
+            std::vector<std::string> inner_addressed_to = std::move(inner.addressed_to);
+            inner.addressed_to.clear();
+            inner.verp_tokens.clear();
+            for (const std::string& address : report.addressed_to) {
+                add_addressed_to(address, limits, inner);
+            }
+            for (const std::string& address : inner_addressed_to) {
+                add_addressed_to(address, limits, inner);
+            }
+            inner.truncated = inner.truncated || report.truncated;
+            report = std::move(inner);
+        }
+    }
     return report;
 }
 

@@ -54,6 +54,9 @@ constexpr auto markers = std::to_array<std::string_view>({
     "content-type: text/rfc822-headers",
     "--------------------------------- original message",
     "----- message header follows",
+    "------- returned message",
+    "----- returned message",
+    "message headers follow",
     "\n\nreceived: from ",
     "\nreturn-path: <",
 });

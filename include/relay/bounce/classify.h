@@ -71,7 +71,7 @@ Classification classify(std::string_view status, std::string_view reply_code,
                         std::string_view diagnostic, std::string_view action);
 
 // Whether the text says the refusal came after DATA (Postfix's "in reply to end of DATA command",
-// Exim's "after end of data", a Sendmail transcript's "DATA" line): the address itself passed.
+// Exim's "after end of data"): the address itself passed RCPT TO.
 bool rejected_after_data(std::string_view text);
 
 // The reason that known phrases of `text` name, or unknown.

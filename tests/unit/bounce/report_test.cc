@@ -268,6 +268,36 @@ TEST(BounceReport, PlainTextBounceGivesEachRecipientItsOwnReason) {
     EXPECT_EQ(report.verp_tokens[0], "t0k");
 }
 
+TEST(BounceReport, ReportForwardedAsAnAttachmentIsRead) {
+    std::string message =
+        "From: helpdesk@customer.example\nTo: bounces+fwd1@bounce.example.net\n"
+        "Subject: Fwd: returned mail\nContent-Type: multipart/mixed; boundary=m\n\n"
+        "--m\nContent-Type: text/plain\n\nSee the attached report.\n"
+        "--m\nContent-Type: message/rfc822\n\n" +
+        std::string(multi_recipient_dsn) + "\n--m--\n";
+    Report report = parse_report(message);
+    EXPECT_EQ(report.kind, ReportKind::delivery_status);
+    ASSERT_EQ(report.recipients.size(), 3U);
+    EXPECT_EQ(report.recipients[0].address, "gone@example.com");
+    // Where both messages were sent, the outer one first.
+    ASSERT_EQ(report.verp_tokens.size(), 2U);
+    EXPECT_EQ(report.verp_tokens[0], "fwd1");
+    EXPECT_EQ(report.verp_tokens[1], "AbC123.xyz");
+}
+
+TEST(BounceReport, ReturnedMessageIsNotTakenForTheBounce) {
+    // The message we sent talks about a failure and names addresses; the bounce around it names
+    // no recipient. The returned message must not lend its addresses to the bounce.
+    Report report = parse_report(
+        "From: MAILER-DAEMON@mx.example.org\nSubject: Undeliverable\n"
+        "Content-Type: multipart/mixed; boundary=r\n\n--r\nContent-Type: text/plain\n\n"
+        "Delivery failed.\n--r\nContent-Type: message/rfc822\n\n"
+        "From: MAILER-DAEMON@other.example\nSubject: Undelivered\n\n"
+        "<someone@example.com>: 550 5.1.1 User unknown\n--r--\n");
+    EXPECT_EQ(report.kind, ReportKind::plain_bounce);
+    EXPECT_TRUE(report.recipients.empty());
+}
+
 TEST(BounceReport, AutoReplyIsNotABounce) {
     Report report = parse_report(
         "From: Kim <kim@example.com>\nTo: bounces+x@bounce.example.net\n"
