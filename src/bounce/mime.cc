@@ -416,16 +416,23 @@ MimeTree walk_mime(std::string_view message, const MimeLimits& limits) {
                 // Room for the parts already waiting too, so the stack stays within parts_max.
                 std::size_t taken = tree.parts.size() + 1 + pending.size();
                 std::size_t room = taken < limits.parts_max ? limits.parts_max - taken : 0;
+                bool cut = false;
                 std::vector<std::string_view> children =
-                    split_multipart(body, boundary, room, &tree.truncated);
-                for (auto child = children.rbegin(); child != children.rend(); ++child) {
-                    pending.push_back(Pending{*child, current.depth + 1});
+                    split_multipart(body, boundary, room, &cut);
+                tree.truncated = tree.truncated || cut;
+                if (!children.empty() || cut) {
+                    for (auto child = children.rbegin(); child != children.rend(); ++child) {
+                        pending.push_back(Pending{*child, current.depth + 1});
+                    }
+                    part.headers = std::move(block.headers);
+                    tree.parts.push_back(std::move(part));
+                    continue;
                 }
-                part.headers = std::move(block.headers);
-                tree.parts.push_back(std::move(part));
-                continue;
+                // No delimiter at all: some gateways drop them; the body is still text.
+                part.media_type = "text/plain";
+            } else {
+                tree.truncated = true;
             }
-            tree.truncated = true;
         }
         part.body = decode_body(body, block.headers.get("content-transfer-encoding"));
         part.headers = std::move(block.headers);

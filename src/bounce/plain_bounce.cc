@@ -106,6 +106,31 @@ bool contains_ignoring_case(const std::vector<std::string>& list, std::string_vi
     return false;
 }
 
+// Whether the address at `position` stands in a quoted Message-ID, In-Reply-To, References or
+// Received line: a message identifier or a host's trace, not a recipient.
+bool is_in_trace_field(std::string_view text, std::size_t position) {
+    std::size_t line_start = text.rfind('\n', position);
+    line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
+    std::string_view line = text.substr(line_start, position - line_start);
+    while (!line.empty() && (line.front() == '>' || line.front() == ' ' || line.front() == '\t')) {
+        line.remove_prefix(1);
+    }
+    constexpr auto trace_fields = std::to_array<std::string_view>({
+        "message-id:",
+        "in-reply-to:",
+        "references:",
+        "received:",
+        "x-",
+        "id ",
+    });
+    for (std::string_view field : trace_fields) {
+        if (starts_with_ignoring_case(line, field)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 struct Candidate {
     std::string_view address;
     std::size_t position = 0;
@@ -123,7 +148,8 @@ std::vector<Candidate> candidates_of(std::string_view explanation,
             break;
         }
         if (is_system_address(match.address) || contains_ignoring_case(excluded, match.address) ||
-            contains_ignoring_case(seen, match.address)) {
+            contains_ignoring_case(seen, match.address) ||
+            is_in_trace_field(explanation, match.position)) {
             continue;
         }
         seen.emplace_back(match.address);

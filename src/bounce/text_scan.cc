@@ -57,7 +57,8 @@ constexpr auto markers = std::to_array<std::string_view>({
     "------- returned message",
     "----- returned message",
     "message headers follow",
-    "\n\nreceived: from ",
+    "\nreceived: from ",
+    "\nreceived:from ",
     "\nreturn-path: <",
 });
 

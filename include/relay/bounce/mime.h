@@ -13,7 +13,8 @@
 //
 // Lenient where real mail is: LF or CRLF line endings, a header block that ends at the first
 // line that is no field (some bounces have no empty line), a multipart with no closing
-// delimiter, bad base64 or quoted-printable octets skipped.
+// delimiter, a multipart with no delimiter at all (read as text/plain), bad base64 or
+// quoted-printable octets skipped.
 #pragma once
 
 #include <cstddef>

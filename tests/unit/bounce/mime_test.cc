@@ -93,6 +93,13 @@ TEST(BounceMime, UnclosedMultipartRunsToTheEnd) {
     EXPECT_EQ(tree.parts[2].body, "second, cut");
 }
 
+TEST(BounceMime, MultipartWithoutDelimitersIsText) {
+    MimeTree tree = walk_mime("Content-Type: multipart/report; boundary=gone\n\nAction: failed\n");
+    ASSERT_EQ(tree.parts.size(), 1U);
+    EXPECT_EQ(tree.parts[0].media_type, "text/plain");
+    EXPECT_EQ(tree.parts[0].body, "Action: failed\n");
+}
+
 TEST(BounceMime, PartCountIsBounded) {
     std::string message = "Content-Type: multipart/mixed; boundary=x\n\n";
     for (int index = 0; index < 10000; ++index) {
