@@ -64,10 +64,10 @@ FailedRecipient recipient_of(const HeaderFields& group, std::string_view explana
     recipient.remote_mta = std::string(after_type(group.get("remote-mta")));
     recipient.status = find_enhanced_status(group.get("status"));
     std::string diagnostic_status = find_enhanced_status(diagnostic);
-    // "Status: 5.0.0" with "550 5.1.1 user unknown" in the diagnostic: the diagnostic is the
-    // receiver's own word, the Status field the reporting MTA's summary.
+    // "Status: 5.0.0" (or 5.1.1) with "550 5.7.1 ... blacklisted" in the diagnostic: the
+    // diagnostic is the receiver's own word, the Status field the reporting MTA's summary.
     if (recipient.status.empty() ||
-        (is_generic_status(recipient.status) && !diagnostic_status.empty() &&
+        (!is_generic_status(diagnostic_status) && !diagnostic_status.empty() &&
          diagnostic_status[0] == recipient.status[0])) {
         recipient.status = diagnostic_status.empty() ? recipient.status : diagnostic_status;
     }
