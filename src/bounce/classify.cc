@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <span>
+#include <vector>
 
 #include "relay/bounce/mime.h"
 
@@ -228,6 +229,21 @@ constexpr auto phrases = std::to_array<Phrase>({
     {"blocked", BounceReason::blocked},
     {"access denied", BounceReason::blocked},
 });
+
+// For each first octet, the table positions of the phrases that start with it, in table order.
+using PhraseIndex = std::array<std::vector<std::uint16_t>, 256>;
+
+const PhraseIndex& phrase_index() {
+    static const PhraseIndex index = [] {
+        PhraseIndex built;
+        for (std::size_t position = 0; position < phrases.size(); ++position) {
+            built[static_cast<unsigned char>(phrases[position].text.front())].push_back(
+                static_cast<std::uint16_t>(position));
+        }
+        return built;
+    }();
+    return index;
+}
 
 // RFC 3463 codes whose subject and detail name the reason on their own. Codes that many servers
 // use for anything (X.0.0, X.7.0, X.7.1, X.5.0...) are absent: the text decides for them.
@@ -458,12 +474,23 @@ BounceReason reason_from_phrases(std::string_view text) {
         lower.push_back(
             blank ? ' ' : (octet >= 'A' && octet <= 'Z' ? static_cast<char>(octet + 32) : octet));
     }
-    for (const Phrase& phrase : phrases) {
-        if (lower.find(phrase.text) != std::string::npos) {
-            return phrase.reason;
+    // One pass over the text, trying at each octet only the phrases that start with it; the
+    // phrase earliest in the table wins, as if each were searched in turn.
+    const PhraseIndex& index = phrase_index();
+    std::size_t best = phrases.size();
+    std::string_view folded = lower;
+    for (std::size_t position = 0; position < folded.size() && best > 0; ++position) {
+        for (std::uint16_t candidate : index[static_cast<unsigned char>(folded[position])]) {
+            if (candidate >= best) {
+                break;  // the lists are in table order
+            }
+            if (folded.substr(position).starts_with(phrases[candidate].text)) {
+                best = candidate;
+                break;
+            }
         }
     }
-    return BounceReason::unknown;
+    return best < phrases.size() ? phrases[best].reason : BounceReason::unknown;
 }
 
 Classification classify(std::string_view status, std::string_view reply_code,

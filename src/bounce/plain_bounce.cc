@@ -4,6 +4,7 @@
 // Untrusted bytes: the explanation text and the report's header fields. Any thread. Each
 // recipient's diagnostic is the text from its address to the next recipient's address; the
 // status, reply code and phrases are read there first, then in the whole explanation.
+#include <algorithm>
 #include <array>
 #include <span>
 #include <string>
@@ -174,8 +175,15 @@ std::string remote_host_of(std::string_view text) {
     return std::string(host);
 }
 
+// The whole explanation and its codes, read once for all its recipients.
+struct ExplanationCodes {
+    std::string_view text;
+    std::string status;
+    std::string reply_code;
+};
+
 FailedRecipient recipient_of(std::string_view address, std::string_view own_text,
-                             std::string_view explanation, const ReportLimits& limits) {
+                             const ExplanationCodes& whole, const ReportLimits& limits) {
     FailedRecipient recipient;
     recipient.address = std::string(address);
     recipient.action = "failed";
@@ -183,16 +191,17 @@ FailedRecipient recipient_of(std::string_view address, std::string_view own_text
     recipient.status = find_enhanced_status(words);
     recipient.reply_code = find_reply_code(words);
     // Codes elsewhere in the explanation speak of this recipient only when its own text has none.
-    if (recipient.status.empty() && recipient.reply_code.empty()) {
-        recipient.status = find_enhanced_status(explanation);
-        recipient.reply_code = find_reply_code(explanation);
+    bool borrowed = recipient.status.empty() && recipient.reply_code.empty();
+    if (borrowed) {
+        recipient.status = whole.status;
+        recipient.reply_code = whole.reply_code;
     }
     recipient.diagnostic = folded_text(words, limits.diagnostic_bytes_max);
     recipient.remote_mta = remote_host_of(own_text);
     recipient.classification = classify(recipient.status, recipient.reply_code, words, "failed");
     if (recipient.classification.reason == BounceReason::unknown) {
         recipient.classification =
-            classify(recipient.status, recipient.reply_code, explanation, "failed");
+            classify(recipient.status, recipient.reply_code, whole.text, "failed");
     }
     if (!recipient.status.empty() && recipient.status[0] == '4' &&
         recipient.classification.bounce_class == BounceClass::soft) {
@@ -203,6 +212,10 @@ FailedRecipient recipient_of(std::string_view address, std::string_view own_text
 
 // Mentions of addresses read per explanation; later ones are not told apart.
 constexpr std::size_t mentions_max = 256;
+// Text read after one mention: a recipient's diagnostic is a few lines, never pages.
+constexpr std::size_t recipient_text_bytes_max = 4096;
+// Mentions of one recipient tried for a code or a phrase before the first is taken.
+constexpr std::size_t mentions_tried_max = 8;
 
 bool is_one_of(std::string_view address, const std::vector<std::string_view>& addresses) {
     for (std::string_view entry : addresses) {
@@ -223,7 +236,8 @@ std::string_view text_of_recipient(std::string_view explanation,
                                    std::string_view address) {
     std::string_view first;
     bool named = false;
-    for (std::size_t index = 0; index < mentions.size(); ++index) {
+    std::size_t tried = 0;
+    for (std::size_t index = 0; index < mentions.size() && tried < mentions_tried_max; ++index) {
         if (!equals_ignoring_case(mentions[index].address, address)) {
             continue;
         }
@@ -236,7 +250,9 @@ std::string_view text_of_recipient(std::string_view explanation,
                 break;
             }
         }
-        std::string_view text = explanation.substr(start, end - start);
+        std::string_view text =
+            explanation.substr(start, std::min(end - start, recipient_text_bytes_max));
+        ++tried;
         if (!named) {
             first = text;
             named = true;
@@ -258,8 +274,11 @@ bool looks_like_bounce(const HeaderFields& headers, std::string_view explanation
     }
     // No telling header: a failure code in the text is enough, as long as no automatic answer
     // says otherwise.
-    return !looks_like_auto_reply(headers) && !find_enhanced_status(explanation).empty() &&
-           find_enhanced_status(explanation)[0] != '2';
+    if (looks_like_auto_reply(headers)) {
+        return false;
+    }
+    std::string status = find_enhanced_status(explanation);
+    return !status.empty() && status[0] != '2';
 }
 
 bool looks_like_provider_complaint(const HeaderFields& headers) {
@@ -296,9 +315,11 @@ void read_plain_bounce(std::string_view explanation, const HeaderFields& headers
         }
     }
     std::vector<AddressMatch> mentions = find_addresses(explanation, mentions_max);
+    ExplanationCodes whole{explanation, find_enhanced_status(explanation),
+                           find_reply_code(explanation)};
     for (std::string_view address : recipients) {
         std::string_view own_text = text_of_recipient(explanation, mentions, recipients, address);
-        report.recipients.push_back(recipient_of(address, own_text, explanation, limits));
+        report.recipients.push_back(recipient_of(address, own_text, whole, limits));
     }
 }
 
