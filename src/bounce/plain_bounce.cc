@@ -89,6 +89,11 @@ constexpr auto bounce_senders = std::to_array<std::string_view>({
     "bounce",
 });
 
+bool ends_with_ignoring_case(std::string_view text, std::string_view suffix) {
+    return text.size() >= suffix.size() &&
+           equals_ignoring_case(text.substr(text.size() - suffix.size()), suffix);
+}
+
 bool contains_any(std::string_view text, std::span<const std::string_view> needles) {
     for (std::string_view needle : needles) {
         if (find_ignoring_case(text, needle) != std::string_view::npos) {
@@ -202,6 +207,12 @@ FailedRecipient recipient_of(std::string_view address, std::string_view own_text
     if (recipient.classification.reason == BounceReason::unknown) {
         recipient.classification =
             classify(recipient.status, recipient.reply_code, whole.text, "failed");
+    }
+    if (recipient.classification.reason == BounceReason::unknown &&
+        ends_with_ignoring_case(address, "@googlegroups.com")) {
+        // Google Groups answers in the sender's language: the group does not exist or does not
+        // let this sender post. Either way the refusal is of the sender.
+        recipient.classification = Classification{BounceClass::soft, BounceReason::sender_rejected};
     }
     if (!recipient.status.empty() && recipient.status[0] == '4' &&
         recipient.classification.bounce_class == BounceClass::soft) {
