@@ -225,6 +225,23 @@ int set_new_password(const Command& command) {
     return 0;
 }
 
+// `resource set-policy P/N exclude|reject_message`.
+int set_stop_policy(const Command& command) {
+    const std::string& username = command.arguments.name;
+    auto policy = store::parse_stop_policy(command.arguments.stop_policy);
+    RELAY_ASSERT(policy.has_value());  // CLI11 checked it
+    if (Status changed = command.store.set_stop_policy(username, *policy); !changed) {
+        return fail(changed.error().message);
+    }
+    if (command.arguments.json) {
+        print_json({{"username", username}, {"stop_policy", store::stop_policy_name(*policy)}});
+    } else {
+        std::printf("resource %s: stop policy %s\n", username.c_str(),
+                    std::string(store::stop_policy_name(*policy)).c_str());
+    }
+    return 0;
+}
+
 // `resource set-limit`: the store checks the bounds and says which value is wrong.
 int set_rate_limit(const Command& command) {
     const std::string& username = command.arguments.name;
@@ -263,6 +280,9 @@ int run_resource(const Command& command) {
     if (command.verb == "add" || command.verb == "passwd") {
         return set_new_password(command);
     }
+    if (command.verb == "set-policy") {
+        return set_stop_policy(command);
+    }
     if (command.verb == "set-limit") {
         return set_rate_limit(command);
     }
@@ -299,9 +319,10 @@ int run_resource(const Command& command) {
         out.push_back({{"username", resource.username()},
                        {"project", resource.project},
                        {"name", resource.name},
-                       {"domains", resource.domains},
-                       {"rate_messages", resource.rate_messages},
-                       {"rate_window_s", resource.rate_window_s}});
+                       {"domains", resource.domains}});
+        out.back()["stop_policy"] = store::stop_policy_name(resource.stop_policy);
+        out.back()["rate_messages"] = resource.rate_messages;
+        out.back()["rate_window_s"] = resource.rate_window_s;
         std::string domains;
         for (const std::string& domain : resource.domains) {
             domains += (domains.empty() ? "" : ", ") + domain;
@@ -417,6 +438,14 @@ TenantCommands add_tenant_commands(CLI::App& app, TenantArguments& arguments) {
     verb =
         add_verb(*resource, "passwd", "give a resource a new password; prints it once", arguments);
     verb->add_option("resource", arguments.name, "PROJECT/NAME")->required();
+    verb = add_verb(*resource, "set-policy",
+                    "what a recipient on the stop list does: exclude refuses that recipient, "
+                    "reject_message the whole message",
+                    arguments);
+    verb->add_option("resource", arguments.name, "PROJECT/NAME")->required();
+    verb->add_option("policy", arguments.stop_policy, "exclude or reject_message")
+        ->required()
+        ->check(CLI::IsMember({"exclude", "reject_message"}));
     verb = add_verb(*resource, "set-limit",
                     "at most --messages N accepted in any --window SECONDS (default 100 per 300)",
                     arguments);

@@ -13,6 +13,18 @@ Error damaged(std::string_view what, std::string_view key) {
                  std::string(key) + "\""};
 }
 
+// Records written before stop policies existed have no key: the default, exclude.
+bool decode_stop_policy(const json& parsed, ResourceRecord& resource) {
+    if (!parsed.contains("stop_policy")) {
+        return true;
+    }
+    auto policy = parsed["stop_policy"].is_string()
+                      ? parse_stop_policy(parsed["stop_policy"].get<std::string>())
+                      : std::nullopt;
+    resource.stop_policy = policy.value_or(StopPolicy::exclude);
+    return policy.has_value();
+}
+
 // The rate limit is written only when it is not the default, and a record without it (written
 // before resources had one, or with the default) reads as the default.
 void encode_rate_limit(const ResourceRecord& resource, json& value) {
@@ -97,6 +109,7 @@ std::string encode_resource(const ResourceRecord& resource) {
     json value{{"password_hash", resource.password_hash},
                {"password_generation", resource.password_generation},
                {"domains", resource.domains}};
+    value["stop_policy"] = stop_policy_name(resource.stop_policy);
     encode_rate_limit(resource, value);
     return value.dump();
 }
@@ -120,7 +133,7 @@ Result<ResourceRecord> decode_resource(std::string_view username, std::string_vi
         }
         resource.domains.push_back(domain.get<std::string>());
     }
-    if (!decode_rate_limit(parsed, resource)) {
+    if (!decode_stop_policy(parsed, resource) || !decode_rate_limit(parsed, resource)) {
         return damaged("resource", username);
     }
     return resource;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "relay/smtp/command.h"
 
@@ -129,6 +130,14 @@ inline constexpr SyntaxReply data_refused_pipelined{
 inline constexpr SyntaxReply client_not_allowed{
     554, "5.7.1", "Error: your address is not allowed to use this service"};
 
+// Stop lists (docs/stop-lists.md). Patterns: <addr> and <recipients> are filled in by the
+// functions below.
+inline constexpr SyntaxReply recipient_stopped{550, "5.7.1",
+                                               "<addr>: recipient is on the stop list"};
+inline constexpr SyntaxReply message_stopped{
+    554, "5.7.1", "Error: message not sent to anyone: recipients on the stop list: <recipients>"};
+inline constexpr SyntaxReply stop_list_unavailable{
+    451, "4.3.0", "Error: the stop list cannot be read; try again later"};
 // Rate limits. The message rate of a resource, at MAIL (the unit taken there is given back if
 // the transaction ends without a queued message); sent with its values filled in by
 // rate_limited_text.
@@ -197,6 +206,9 @@ inline constexpr SyntaxReply all[] = {
     binary_before_helo,
     data_refused_pipelined,
     client_not_allowed,
+    recipient_stopped,
+    message_stopped,
+    stop_list_unavailable,
     rate_limited,
     too_many_connections_per_minute,
     too_many_logins,
@@ -208,6 +220,25 @@ inline std::string message_line_too_long_text(std::uint64_t line_number,
     std::string text(message_line_too_long.text);
     text.replace(text.find("<n>"), 3, std::to_string(line_number));
     text.replace(text.find("<max>"), 5, std::to_string(line_bytes_max));
+    return text;
+}
+
+// recipient_stopped's text for `address`.
+inline std::string recipient_stopped_text(std::string_view address) {
+    std::string text(recipient_stopped.text);
+    text.replace(text.find("addr"), 4, address);
+    return text;
+}
+
+// message_stopped's text naming `listed` (the first few of the listed recipients, as the caller
+// chose them) and how many more there are.
+inline std::string message_stopped_text(std::string_view listed, std::size_t more) {
+    std::string text(message_stopped.text);
+    std::string recipients(listed);
+    if (more > 0) {
+        recipients += " and " + std::to_string(more) + " more";
+    }
+    text.replace(text.find("<recipients>"), 12, recipients);
     return text;
 }
 

@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace relay::store {
@@ -37,6 +39,12 @@ struct ProjectRecord {
     std::vector<std::string> networks;
 };
 
+// What a listed recipient does to a message (docs/stop-lists.md): `exclude` refuses that
+// recipient at RCPT, `reject_message` refuses the whole message at DATA.
+enum class StopPolicy : std::uint8_t { exclude, reject_message };
+std::string_view stop_policy_name(StopPolicy policy);
+std::optional<StopPolicy> parse_stop_policy(std::string_view name);
+
 struct ResourceRecord {
     std::string project;
     std::string name;
@@ -46,6 +54,8 @@ struct ResourceRecord {
     std::uint64_t password_generation = 0;
     std::vector<std::string> domains;  // lower case, sorted
 
+    // Stop lists.
+    StopPolicy stop_policy = StopPolicy::exclude;
     // Message rate limit (policy/rate_limiter.h).
     std::uint32_t rate_messages = default_rate_messages;
     std::uint32_t rate_window_s = default_rate_window_s;
