@@ -402,6 +402,10 @@ void read_limits(Section& root, Config& config, std::vector<std::string>& errors
     limits.integer("data_bytes_per_s_min", l.data_bytes_per_s_min, 0, 1 << 30);
     limits.boolean("require_valid_utf8", l.require_valid_utf8);
     read_auth_limits(limits, l);
+    // 8 bytes per connection of the minute, for each of 4096 address entries: 32 MB at most.
+    limits.integer("connections_per_client_per_minute", l.connections_per_client_per_minute, 0,
+                   1000);
+    limits.integer("connections_per_resource_max", l.connections_per_resource_max, 0, 1000000);
     limits.finish();
 }
 

@@ -90,6 +90,10 @@ class Ingress::Session final : public engine::ConnectionHandler,
         }
         wait_for_spool(false);
         ingress_.reactor_.timers().cancel(login_delay_timer_);
+        give_back_rate_unit();
+        if (login_) {
+            policy::RateLimiter::end_login(*login_);
+        }
     }
 
     void start(const smtp::SyntaxReply* refusal) {
@@ -290,6 +294,9 @@ class Ingress::Session final : public engine::ConnectionHandler,
             }
         }
         bool transaction = smtp_.in_transaction();
+        if (!transaction) {
+            give_back_rate_unit();  // RSET, refused data, a failed commit: no message
+        }
         if (transaction != in_transaction_) {
             in_transaction_ = transaction;
             transaction_started_ = ingress_.reactor_.now();
@@ -384,6 +391,9 @@ class Ingress::Session final : public engine::ConnectionHandler,
     std::optional<policy::LoginResult> start_check(const smtp::Credentials& credentials);
     smtp::Verdict login_verdict(const policy::LoginResult& result);
     std::optional<smtp::PolicyReply> check_from(const message::MessagePass& pass);
+    std::optional<smtp::PolicyReply> take_rate_unit(const std::string& user);
+    void give_back_rate_unit();
+    bool admit_login(const std::string& username);
     static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
         return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
     }
@@ -412,6 +422,11 @@ class Ingress::Session final : public engine::ConnectionHandler,
     bool closing_seen_ = false;
     bool waiting_for_spool_ = false;
     engine::Clock::time_point closing_since_{};
+    // The unit of the resource's message rate taken at MAIL: spent when the message is queued,
+    // given back when the transaction ends otherwise.
+    std::optional<policy::RateUnit> rate_unit_;
+    // This connection's place among its resource's logged-in connections, until it ends.
+    std::optional<policy::ResourceLogin> login_;
     internal::StopListCheck stop_list_;
 };
 
@@ -590,6 +605,9 @@ smtp::Verdict Ingress::Session::login_verdict(const policy::LoginResult& result)
     }
     switch (result.outcome) {
         case policy::LoginOutcome::accepted:
+            if (!admit_login(result.username)) {
+                return refusal(smtp::server_replies::too_many_logins);
+            }
             log::info("client={}: login {}{}", client_ip_, result.username,
                       result.remembered ? " (remembered)" : "");
             return {};
@@ -625,7 +643,66 @@ smtp::Verdict Ingress::Session::check_sender(const smtp::Transaction& transactio
                      client_ip_, user, transaction.reverse_path);
         return refusal(smtp::server_replies::sender_not_owned);
     }
+    if (std::optional<smtp::PolicyReply> limited = take_rate_unit(user)) {
+        return *limited;
+    }
     return {};
+}
+
+// The resource's message rate, at MAIL so that no data is sent in vain. Read from the engine's
+// monotonic clock itself, not the loop's cached time: every worker's decisions then share one
+// time line, which is what keeps the limit exact across workers.
+std::optional<smtp::PolicyReply> Ingress::Session::take_rate_unit(const std::string& user) {
+    policy::RateLimiter* limiter = ingress_.tenancy_.rate_limiter;
+    if (limiter == nullptr) {
+        return std::nullopt;
+    }
+    give_back_rate_unit();  // a transaction ended within the same input (pipelined RSET, MAIL)
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      engine::Clock::now().time_since_epoch())
+                      .count();
+    policy::RateAdmission admission = limiter->acquire(user, now_ms);
+    if (admission.unit) {
+        rate_unit_ = std::move(admission.unit);
+        return std::nullopt;
+    }
+    if (!admission.known) {
+        // Removed since the snapshot this check read: its domains are no longer its own.
+        log::warning("client={} user={}: sender refused: the resource no longer exists", client_ip_,
+                     user);
+        return refusal(smtp::server_replies::sender_not_owned);
+    }
+    std::uint64_t wait_s = static_cast<std::uint64_t>(admission.retry_after_ms + 999) / 1000;
+    log::info("client={} user={}: rate limit of {} messages per {} s reached; next in {} s",
+              client_ip_, user, admission.messages, admission.window_s, wait_s);
+    const smtp::SyntaxReply& limited = smtp::server_replies::rate_limited;
+    return smtp::PolicyReply{
+        limited.code, std::string(limited.enhanced),
+        smtp::server_replies::rate_limited_text(admission.messages, admission.window_s, wait_s)};
+}
+
+// limits.connections_per_resource_max: counted from a successful AUTH to the end of the
+// connection, over all workers (one atomic count per resource, beside its rate budget).
+bool Ingress::Session::admit_login(const std::string& username) {
+    std::uint32_t max = ingress_.config_->limits.connections_per_resource_max;
+    policy::RateLimiter* limiter = ingress_.tenancy_.rate_limiter;
+    if (max == 0 || limiter == nullptr) {
+        return true;
+    }
+    login_ = limiter->admit_login(username, max);
+    if (!login_) {
+        log::warning("client={}: login {} refused: {} connections are logged in as it already",
+                     client_ip_, username, max);
+        return false;
+    }
+    return true;
+}
+
+void Ingress::Session::give_back_rate_unit() {
+    if (rate_unit_) {
+        policy::RateLimiter::give_back(*rate_unit_);
+        rate_unit_.reset();
+    }
 }
 
 // The stop lists: the logged-in resource's and the global one (without a login, the global one
@@ -644,6 +721,7 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
                                     std::uint64_t size_bytes) {
     committing_ = false;
     if (queued) {
+        rate_unit_.reset();  // spent: the message counts against the resource's rate
         std::string id = spool::format_queue_id(queued.value());
         log::info("{}: client={} from=<{}> recipients={} size={}", id, client_ip_,
                   transaction.reverse_path, transaction.recipients.size(), size_bytes);
@@ -765,6 +843,10 @@ void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddres
     } else if (admission == ConnectionLimits::Admission::too_many_from_client) {
         log::warning("refusing {}: too many connections from this address", ip);
         raw->start(&smtp::server_replies::too_many_connections_from_client);
+    } else if (admission == ConnectionLimits::Admission::too_many_per_minute_from_client) {
+        log::warning("refusing {}: more than {} connections from this address in a minute", ip,
+                     config_->limits.connections_per_client_per_minute);
+        raw->start(&smtp::server_replies::too_many_connections_per_minute);
     } else {
         raw->start(nullptr);
     }

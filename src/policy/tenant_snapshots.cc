@@ -28,7 +28,11 @@ Result<bool> TenantSnapshots::refresh() {
     if (data->generation == previous->generation()) {
         return false;
     }
-    current_.store(TenantSnapshot::build(std::move(data.value())));
+    std::shared_ptr<const TenantSnapshot> next = TenantSnapshot::build(std::move(data.value()));
+    if (before_publish_) {
+        before_publish_(*next);
+    }
+    current_.store(std::move(next));
     return true;
 }
 

@@ -1,6 +1,7 @@
 // tenant_commands.cc -- projects, resources and domains in the tenant store.
 #include "tenant_commands.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -241,12 +242,49 @@ int set_stop_policy(const Command& command) {
     return 0;
 }
 
+// `resource set-limit`: the store checks the bounds and says which value is wrong.
+int set_rate_limit(const Command& command) {
+    const std::string& username = command.arguments.name;
+    std::int64_t messages = command.arguments.rate_messages;
+    std::int64_t window_s = command.arguments.rate_window_s;
+    // Values past 32 bits are refused here with the store's words; the store checks the rest.
+    if (messages < 0 || messages > UINT32_MAX) {
+        return fail("resource set-limit: messages must be 1 to " +
+                    std::to_string(store::rate_messages_max) + ", not " + std::to_string(messages));
+    }
+    if (window_s < 0 || window_s > UINT32_MAX) {
+        return fail("resource set-limit: window must be 1 to " +
+                    std::to_string(store::rate_window_s_max) + " seconds, not " +
+                    std::to_string(window_s));
+    }
+    Status changed = command.store.set_rate_limit(username, static_cast<std::uint32_t>(messages),
+                                                  static_cast<std::uint32_t>(window_s));
+    if (!changed) {
+        std::string message = changed.error().message;
+        if (message.starts_with("messages") || message.starts_with("window")) {
+            message = "resource set-limit: " + message;
+        }
+        return fail(message);
+    }
+    if (command.arguments.json) {
+        print_json(
+            {{"username", username}, {"rate_messages", messages}, {"rate_window_s", window_s}});
+    } else {
+        std::printf("resource %s: at most %lld messages per %lld s\n", username.c_str(),
+                    static_cast<long long>(messages), static_cast<long long>(window_s));
+    }
+    return 0;
+}
+
 int run_resource(const Command& command) {
     if (command.verb == "add" || command.verb == "passwd") {
         return set_new_password(command);
     }
     if (command.verb == "set-policy") {
         return set_stop_policy(command);
+    }
+    if (command.verb == "set-limit") {
+        return set_rate_limit(command);
     }
     auto data = command.store.load();
     if (!data) {
@@ -272,7 +310,7 @@ int run_resource(const Command& command) {
     }
     json out = json::array();
     if (!command.arguments.json) {
-        std::printf("%-48s %s\n", "RESOURCE (SMTP USERNAME)", "DOMAINS");
+        std::printf("%-48s %-16s %s\n", "RESOURCE (SMTP USERNAME)", "RATE LIMIT", "DOMAINS");
     }
     for (const store::ResourceRecord& resource : data->resources) {
         if (!name.empty() && resource.project != name) {
@@ -283,12 +321,17 @@ int run_resource(const Command& command) {
                        {"name", resource.name},
                        {"domains", resource.domains}});
         out.back()["stop_policy"] = store::stop_policy_name(resource.stop_policy);
+        out.back()["rate_messages"] = resource.rate_messages;
+        out.back()["rate_window_s"] = resource.rate_window_s;
         std::string domains;
         for (const std::string& domain : resource.domains) {
             domains += (domains.empty() ? "" : ", ") + domain;
         }
         if (!command.arguments.json) {
-            std::printf("%-48s %s\n", resource.username().c_str(), domains.c_str());
+            std::string rate = std::to_string(resource.rate_messages) + "/" +
+                               std::to_string(resource.rate_window_s) + "s";
+            std::printf("%-48s %-16s %s\n", resource.username().c_str(), rate.c_str(),
+                        domains.c_str());
         }
     }
     if (command.arguments.json) {
@@ -403,6 +446,12 @@ TenantCommands add_tenant_commands(CLI::App& app, TenantArguments& arguments) {
     verb->add_option("policy", arguments.stop_policy, "exclude or reject_message")
         ->required()
         ->check(CLI::IsMember({"exclude", "reject_message"}));
+    verb = add_verb(*resource, "set-limit",
+                    "at most --messages N accepted in any --window SECONDS (default 100 per 300)",
+                    arguments);
+    verb->add_option("resource", arguments.name, "PROJECT/NAME")->required();
+    verb->add_option("--messages", arguments.rate_messages, "1 to 1000000")->required();
+    verb->add_option("--window", arguments.rate_window_s, "seconds, 1 to 86400")->required();
     commands.resource = resource;
 
     CLI::App* domain = app.add_subcommand("domain", "sender domains of resources");

@@ -25,6 +25,9 @@ struct TenantArguments {
     std::vector<std::string> networks;  // project set-networks
     bool json = false;
     std::string stop_policy;  // resource set-policy
+    // resource set-limit; wide, so that an out-of-range value gets the store's one-line error
+    std::int64_t rate_messages = 0;
+    std::int64_t rate_window_s = 0;
 };
 
 struct TenantCommands {

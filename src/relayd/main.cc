@@ -200,6 +200,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
 
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);
+    limits.limit_client_rate(config.limits.connections_per_client_per_minute);
     // One destination's connections and message rate, counted over all workers.
     delivery::DestinationBudget destination_budget;
     std::mutex registry_mutex;

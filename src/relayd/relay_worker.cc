@@ -42,7 +42,7 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
         return ingress::Tenancy{nullptr, verifier, nullptr};
     }
     return ingress::Tenancy{tenants->snapshots.get(), verifier, tenants->throttle.get(),
-                            &tenants->store->stop_lists()};
+                            &tenants->store->stop_lists(), tenants->rate_limiter.get()};
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // tenants.cc -- opening the tenant store for relayd and starting its threads.
 #include "tenants.h"
 
+#include <chrono>
+
 #include "relay/base/log.h"
 #include "relay/store/lmdb_tenant_store.h"
 
@@ -21,6 +23,14 @@ Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
     }
     tenants->store = std::move(store.value());
     tenants->snapshots = std::make_unique<policy::TenantSnapshots>(*tenants->store);
+    tenants->rate_limiter = std::make_unique<policy::RateLimiter>();
+    // On the engine's monotonic clock, as the sessions' decisions are (ingress.cc).
+    tenants->snapshots->set_before_publish(
+        [limiter = tenants->rate_limiter.get()](const policy::TenantSnapshot& snapshot) {
+            limiter->update(snapshot, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+        });
     if (Status started = tenants->snapshots->start(config.store.refresh_interval_ms); !started) {
         return started.error();
     }

@@ -15,6 +15,7 @@
 #include "relay/config/config.h"
 #include "relay/policy/hash_pool.h"
 #include "relay/policy/login_throttle.h"
+#include "relay/policy/rate_limiter.h"
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/store/tenant_store.h"
 
@@ -26,6 +27,8 @@ struct Tenants {
     std::unique_ptr<policy::HashPool> hash_pool;
     // Failed logins per client address and username, shared by every worker.
     std::unique_ptr<policy::LoginThrottle> throttle;
+    // Per-resource message rates, shared by every worker; follows the snapshots.
+    std::unique_ptr<policy::RateLimiter> rate_limiter;
 
     ~Tenants();
 };

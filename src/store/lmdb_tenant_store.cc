@@ -51,6 +51,8 @@ class LmdbTenantStore final : public TenantStore {
     Status set_password(const std::string& username, const std::string& password_hash) override;
     Status add_domain(const std::string& username, const std::string& domain) override;
     Status remove_domain(const std::string& username, const std::string& domain) override;
+    Status set_rate_limit(const std::string& username, std::uint32_t messages,
+                          std::uint32_t window_s) override;
 
     // Stop lists.
     Status set_stop_policy(const std::string& username, StopPolicy policy) override;
@@ -508,6 +510,33 @@ Status LmdbTenantStore::set_stop_policy(const std::string& username, StopPolicy 
 }
 
 }  // namespace
+
+// Bounded so that a typo cannot make the limit meaningless (or its budget huge in memory: 8
+// bytes per message of the limit).
+Status LmdbTenantStore::set_rate_limit(const std::string& username, std::uint32_t messages,
+                                       std::uint32_t window_s) {
+    if (messages < 1 || messages > rate_messages_max) {
+        return Error{"messages must be 1 to " + std::to_string(rate_messages_max) + ", not " +
+                     std::to_string(messages)};
+    }
+    if (window_s < 1 || window_s > rate_window_s_max) {
+        return Error{"window must be 1 to " + std::to_string(rate_window_s_max) + " seconds, not " +
+                     std::to_string(window_s)};
+    }
+    auto parsed = parse_username(username);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return write([&](Transaction& txn, std::uint64_t) -> Status {
+        auto record = resource(txn, parsed.value());
+        if (!record) {
+            return record.error();
+        }
+        record->rate_messages = messages;
+        record->rate_window_s = window_s;
+        return txn.put(resources_, username, internal::encode_resource(record.value()));
+    });
+}
 
 Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& options) {
     std::error_code error;

@@ -25,6 +25,32 @@ bool decode_stop_policy(const json& parsed, ResourceRecord& resource) {
     return policy.has_value();
 }
 
+// The rate limit is written only when it is not the default, and a record without it (written
+// before resources had one, or with the default) reads as the default.
+void encode_rate_limit(const ResourceRecord& resource, json& value) {
+    if (resource.rate_messages != default_rate_messages ||
+        resource.rate_window_s != default_rate_window_s) {
+        value["rate_messages"] = resource.rate_messages;
+        value["rate_window_s"] = resource.rate_window_s;
+    }
+}
+
+bool decode_rate_limit(const json& parsed, ResourceRecord& resource) {
+    if (!parsed.contains("rate_messages") && !parsed.contains("rate_window_s")) {
+        return true;
+    }
+    const json& messages = parsed.value("rate_messages", json());
+    const json& window = parsed.value("rate_window_s", json());
+    if (!messages.is_number_unsigned() || !window.is_number_unsigned() ||
+        messages.get<std::uint64_t>() < 1 || messages.get<std::uint64_t>() > rate_messages_max ||
+        window.get<std::uint64_t>() < 1 || window.get<std::uint64_t>() > rate_window_s_max) {
+        return false;
+    }
+    resource.rate_messages = messages.get<std::uint32_t>();
+    resource.rate_window_s = window.get<std::uint32_t>();
+    return true;
+}
+
 }  // namespace
 
 std::string encode_generation(std::uint64_t generation) {
@@ -84,6 +110,7 @@ std::string encode_resource(const ResourceRecord& resource) {
                {"password_generation", resource.password_generation},
                {"domains", resource.domains}};
     value["stop_policy"] = stop_policy_name(resource.stop_policy);
+    encode_rate_limit(resource, value);
     return value.dump();
 }
 
@@ -106,7 +133,7 @@ Result<ResourceRecord> decode_resource(std::string_view username, std::string_vi
         }
         resource.domains.push_back(domain.get<std::string>());
     }
-    if (!decode_stop_policy(parsed, resource)) {
+    if (!decode_stop_policy(parsed, resource) || !decode_rate_limit(parsed, resource)) {
         return damaged("resource", username);
     }
     return resource;

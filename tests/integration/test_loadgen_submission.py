@@ -32,6 +32,8 @@ def submission(relayd_factory, tmp_path):
     ctl(relayd, "project", "add", "acme")
     relayd.password = password_of(ctl(relayd, "resource", "add", "acme/main"))
     ctl(relayd, "domain", "add", "acme/main", "acme.example")
+    # More messages than the default rate limit of 100 per 300 s.
+    ctl(relayd, "resource", "set-limit", "acme/main", "--messages", "1000000", "--window", "1")
     relayd.certificate = cert
     return relayd.start()
 

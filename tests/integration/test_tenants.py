@@ -81,9 +81,10 @@ def test_each_command_in_text_and_json(ctl):
 
     assert ctl.json("resource", "list") == [
         {"username": "acme/web", "project": "acme", "name": "web",
-         "domains": ["example.com", "example.org"], "stop_policy": "exclude"},
+         "domains": ["example.com", "example.org"], "stop_policy": "exclude",
+         "rate_messages": 100, "rate_window_s": 300},
         {"username": "beta/api", "project": "beta", "name": "api", "domains": [],
-         "stop_policy": "exclude"}]
+         "stop_policy": "exclude", "rate_messages": 100, "rate_window_s": 300}]
     assert [r["username"] for r in ctl.json("resource", "list", "beta")] == ["beta/api"]
     assert "acme/web" in ctl.ok("resource", "list")
     assert [(p["name"], p["resources"]) for p in ctl.json("project", "list")] == [
@@ -242,7 +243,7 @@ def test_demo_tenant_is_created_once(ctl):
     assert len(password) == 32
     assert ctl.json("resource", "list") == [
         {"username": "demo/main", "project": "demo", "name": "main", "domains": ["example.com"],
-         "stop_policy": "exclude"}]
+         "stop_policy": "exclude", "rate_messages": 100, "rate_window_s": 300}]
     second = subprocess.run([str(script), str(RELAYCTL), str(ctl.config)], capture_output=True,
                             text=True, timeout=60)
     assert second.returncode == 0, second.stderr

@@ -92,6 +92,11 @@ struct Limits {
     std::uint32_t auth_failure_window_s = 900;
     std::uint32_t auth_lockout_s = 900;
     std::uint32_t auth_throttle_slots = 65536;  // a power of two
+
+    // New connections from one client address in any minute (0: no limit); read at start.
+    std::uint32_t connections_per_client_per_minute = 0;
+    // Connections logged in as one resource at once (0: no limit).
+    std::uint32_t connections_per_resource_max = 0;
     bool operator==(const Limits&) const = default;
 };
 

@@ -23,6 +23,7 @@
 #include "relay/ingress/connection_limits.h"
 #include "relay/policy/credential_verifier.h"
 #include "relay/policy/login_throttle.h"
+#include "relay/policy/rate_limiter.h"
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
@@ -40,6 +41,8 @@ struct Tenancy {
     policy::LoginThrottle* throttle = nullptr;  // null: failed logins are not throttled
     // Stop lists: each Ingress takes its own reader from it. Null: nothing is listed.
     store::StopListStore* stop_lists = nullptr;
+    // Per-resource message rates, shared by every worker; null: not limited.
+    policy::RateLimiter* rate_limiter = nullptr;
 };
 
 class Ingress {

@@ -42,6 +42,14 @@ class TenantSnapshot {
     // no project passes: the password check refuses it the way it refuses any unknown name.
     bool login_allowed_from(std::string_view username, const sockaddr* client) const;
 
+    // Calls `visit(const store::ResourceRecord&)` for each resource, by username.
+    template <class Visit>
+    void for_each_resource(Visit visit) const {
+        for (const auto& [username, resource] : resources_) {
+            visit(resource);
+        }
+    }
+
   private:
     std::uint64_t generation_ = 0;
     std::size_t projects_ = 0;

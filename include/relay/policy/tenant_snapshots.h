@@ -19,6 +19,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -44,6 +45,13 @@ class TenantSnapshots {
     Status start(std::uint32_t refresh_interval_ms);
     void stop();
 
+    // Called with each new snapshot just before it is published (on the thread that refreshes;
+    // set before `start`): state kept beside the snapshot, such as the rate limiter's budgets,
+    // is ready before any session sees the snapshot.
+    void set_before_publish(std::function<void(const TenantSnapshot&)> before_publish) {
+        before_publish_ = std::move(before_publish);
+    }
+
   private:
     void run(std::uint32_t refresh_interval_ms);
 
@@ -53,6 +61,7 @@ class TenantSnapshots {
     std::condition_variable stop_signal_;
     bool stopping_ = false;
     std::thread thread_;
+    std::function<void(const TenantSnapshot&)> before_publish_;
 };
 
 }  // namespace relay::policy

@@ -138,6 +138,17 @@ inline constexpr SyntaxReply message_stopped{
     554, "5.7.1", "Error: message not sent to anyone: recipients on the stop list: <recipients>"};
 inline constexpr SyntaxReply stop_list_unavailable{
     451, "4.3.0", "Error: the stop list cannot be read; try again later"};
+// Rate limits. The message rate of a resource, at MAIL (the unit taken there is given back if
+// the transaction ends without a queued message); sent with its values filled in by
+// rate_limited_text.
+inline constexpr SyntaxReply rate_limited{
+    451, "4.7.1", "rate limit of <messages> messages per <window> s reached; try again in <n> s"};
+// New connections of one client address in the last minute (closes), and connections logged in
+// as one resource at once (the AUTH is refused; the connection stays).
+inline constexpr SyntaxReply too_many_connections_per_minute{
+    421, "4.7.0", "Error: too many connections from your address in the last minute"};
+inline constexpr SyntaxReply too_many_logins{
+    454, "4.7.0", "Error: too many connections logged in as this account; try again later"};
 
 inline constexpr SyntaxReply all[] = {
     ok,
@@ -198,6 +209,9 @@ inline constexpr SyntaxReply all[] = {
     recipient_stopped,
     message_stopped,
     stop_list_unavailable,
+    rate_limited,
+    too_many_connections_per_minute,
+    too_many_logins,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.
@@ -225,6 +239,16 @@ inline std::string message_stopped_text(std::string_view listed, std::size_t mor
         recipients += " and " + std::to_string(more) + " more";
     }
     text.replace(text.find("<recipients>"), 12, recipients);
+    return text;
+}
+
+// The text of rate_limited for a limit of `messages` per `window_s` and a wait of `wait_s`.
+inline std::string rate_limited_text(std::uint32_t messages, std::uint32_t window_s,
+                                     std::uint64_t wait_s) {
+    std::string text(rate_limited.text);
+    text.replace(text.find("<messages>"), 10, std::to_string(messages));
+    text.replace(text.find("<window>"), 8, std::to_string(window_s));
+    text.replace(text.find("<n>"), 3, std::to_string(wait_s));
     return text;
 }
 

@@ -23,6 +23,13 @@ inline constexpr std::uint32_t default_domains_max = 3;
 // Upper bound an operator may set, so that a typo cannot make a quota meaningless.
 inline constexpr std::uint32_t quota_max = 1'000'000;
 
+// A resource's message rate limit: at most `rate_messages` accepted in any `rate_window_s`
+// seconds. Defaults and the bounds an operator may set.
+inline constexpr std::uint32_t default_rate_messages = 100;
+inline constexpr std::uint32_t default_rate_window_s = 300;
+inline constexpr std::uint32_t rate_messages_max = 1'000'000;
+inline constexpr std::uint32_t rate_window_s_max = 86'400;
+
 struct ProjectRecord {
     std::string name;
     std::uint32_t resources_max = default_resources_max;
@@ -49,6 +56,9 @@ struct ResourceRecord {
 
     // Stop lists.
     StopPolicy stop_policy = StopPolicy::exclude;
+    // Message rate limit (policy/rate_limiter.h).
+    std::uint32_t rate_messages = default_rate_messages;
+    std::uint32_t rate_window_s = default_rate_window_s;
 
     std::string username() const { return project + "/" + name; }
 };

@@ -59,6 +59,10 @@ class TenantStore {
     // removal removes its entries.
     virtual Status set_stop_policy(const std::string& username, StopPolicy policy) = 0;
     virtual StopListStore& stop_lists() = 0;
+    // The resource's message rate limit: `messages` in 1..rate_messages_max per `window_s` in
+    // 1..rate_window_s_max seconds.
+    virtual Status set_rate_limit(const std::string& username, std::uint32_t messages,
+                                  std::uint32_t window_s) = 0;
 };
 
 }  // namespace relay::store
