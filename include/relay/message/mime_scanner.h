@@ -114,7 +114,6 @@ class MimeScanner {
     // Header mode: the field being read ([0, line_offset_) earlier lines, then the current one).
     std::string field_;
     std::size_t line_offset_ = 0;
-    bool field_overflow_ = false;
     // Body mode: a line that starts with '-' is kept (bounded) until its end to compare it with
     // the boundaries; octets past the bound only need to be blank.
     bool in_candidate_ = false;

@@ -43,7 +43,7 @@ std::string multipart(const std::string& boundary, const std::vector<std::string
         "Content-Type: multipart/" + type + "; boundary=\"" + boundary + "\"\r\n\r\n";
     text += "preamble\r\n";
     for (const std::string& part : parts) {
-        text += "--" + boundary + "\r\n" + part + "\r\n";
+        text.append("--").append(boundary).append("\r\n").append(part).append("\r\n");
     }
     text += "--" + boundary + "--\r\nepilogue\r\n";
     return text;
@@ -195,8 +195,10 @@ TEST(MimeScanner, NestingIsBounded) {
     std::string body = "\r\nleaf";
     for (int level = 4; level-- > 0;) {
         const std::string boundary = "b" + std::to_string(level);
-        body = "Content-Type: multipart/mixed; boundary=" + boundary + "\r\n\r\n--" + boundary +
-               "\r\n" + body + "\r\n--" + boundary + "--\r\n";
+        std::string outer = "Content-Type: multipart/mixed; boundary=" + boundary;
+        outer.append("\r\n\r\n--").append(boundary).append("\r\n").append(body);
+        outer.append("\r\n--").append(boundary).append("--\r\n");
+        body = std::move(outer);
     }
     // Four multiparts: the leaf is part 1.1.1.1, one component too many.
     EXPECT_EQ(verdict_of(kHead + body, limits), "mime_too_deep in part 1.1.1");
