@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "fuzz_checks.h"
 #include "relay/message/from_addresses.h"
 #include "relay/message/message_pass.h"
 
@@ -29,50 +30,12 @@ using relay::message::FromAddresses;
 using relay::message::FromDomains;
 using relay::message::FromRefusal;
 
-void check(bool condition) {
-    if (!condition) {
-        std::abort();
-    }
-}
+using fuzz_checks::check;
+using fuzz_checks::well_formed_utf8;
 
 struct NullSink final : relay::message::Sink {
     void append(std::string_view /*bytes*/) override {}
 };
-
-// Well-formed UTF-8 by direct decoding (RFC 3629 §4), independent of the parser's checks.
-bool well_formed_utf8(std::string_view bytes) {
-    std::size_t index = 0;
-    while (index < bytes.size()) {
-        const auto lead = static_cast<unsigned char>(bytes[index]);
-        std::size_t length = 1;
-        std::uint32_t value = lead;
-        std::uint32_t minimum = 0;
-        if (lead >= 0xF0) {
-            length = 4, value = lead & 0x07, minimum = 0x10000;
-        } else if (lead >= 0xE0) {
-            length = 3, value = lead & 0x0F, minimum = 0x800;
-        } else if (lead >= 0xC0) {
-            length = 2, value = lead & 0x1F, minimum = 0x80;
-        } else if (lead >= 0x80) {
-            return false;
-        }
-        if (index + length > bytes.size()) {
-            return false;
-        }
-        for (std::size_t next = 1; next < length; ++next) {
-            const auto octet = static_cast<unsigned char>(bytes[index + next]);
-            if ((octet & 0xC0) != 0x80) {
-                return false;
-            }
-            value = value << 6 | (octet & 0x3F);
-        }
-        if (value < minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) {
-            return false;
-        }
-        index += length;
-    }
-    return true;
-}
 
 bool name_octet(char octet) {
     const auto value = static_cast<unsigned char>(octet);

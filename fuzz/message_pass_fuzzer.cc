@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_checks.h"
 #include "relay/message/message_pass.h"
 
 namespace {
@@ -33,11 +34,8 @@ using relay::message::PassLimits;
 using relay::message::Sink;
 using relay::message::Verdict;
 
-void check(bool condition) {
-    if (!condition) {
-        std::abort();
-    }
-}
+using fuzz_checks::check;
+using fuzz_checks::well_formed_utf8;
 
 struct Collector final : Sink, BodyObserver {
     std::string stored;
@@ -122,41 +120,6 @@ Result feed(MessagePass& pass, std::string_view input, const std::vector<std::si
     result.outcome = pass.outcome();
     result.headers = pass.headers();
     return result;
-}
-
-// Well-formed UTF-8 by direct decoding (RFC 3629 §4), independent of the pass's DFA.
-bool well_formed_utf8(std::string_view bytes) {
-    std::size_t index = 0;
-    while (index < bytes.size()) {
-        const auto lead = static_cast<unsigned char>(bytes[index]);
-        std::size_t length = 1;
-        std::uint32_t value = lead;
-        std::uint32_t minimum = 0;
-        if (lead >= 0xF0) {
-            length = 4, value = lead & 0x07, minimum = 0x10000;
-        } else if (lead >= 0xE0) {
-            length = 3, value = lead & 0x0F, minimum = 0x800;
-        } else if (lead >= 0xC0) {
-            length = 2, value = lead & 0x1F, minimum = 0x80;
-        } else if (lead >= 0x80) {
-            return false;
-        }
-        if (index + length > bytes.size()) {
-            return false;
-        }
-        for (std::size_t next = 1; next < length; ++next) {
-            const auto octet = static_cast<unsigned char>(bytes[index + next]);
-            if ((octet & 0xC0) != 0x80) {
-                return false;
-            }
-            value = value << 6 | (octet & 0x3F);
-        }
-        if (value < minimum || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) {
-            return false;
-        }
-        index += length;
-    }
-    return true;
 }
 
 bool only_crlf_line_endings(std::string_view bytes) {

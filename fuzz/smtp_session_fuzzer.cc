@@ -5,11 +5,13 @@
 // the rest is split at points taken from the input itself. Commits succeed or fail alternately,
 // sometimes only after more input has arrived (as when the spool's fdatasync is slow); logins,
 // senders and recipients are decided at once or later, as a password hash on another thread
-// would be. With STARTTLS offered, a STARTTLS is followed at once by tls_established(), as a
+// would be; a message with a recipient starting with 's' is refused at DATA or the first BDAT
+// (check_data). With STARTTLS offered, a STARTTLS is followed at once by tls_established(), as a
 // driver's finished handshake would.
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,18 @@ class Hooks final : public smtp::ServerHooks {
     }
     smtp::Verdict check_recipient(const smtp::Transaction&, std::string_view recipient) override {
         return recipient.starts_with('l') ? smtp::Verdict::later() : smtp::Verdict();
+    }
+    // A message with a recipient starting with 's' is refused as a whole at DATA or the first
+    // BDAT, as the stop list's reject_message policy does.
+    std::optional<smtp::PolicyReply> check_data(const smtp::Transaction& transaction) override {
+        RELAY_ASSERT(!open && !transaction.recipients.empty());
+        for (const std::string& recipient : transaction.recipients) {
+            if (recipient.starts_with('s')) {
+                return smtp::PolicyReply{554, "5.7.1",
+                                         "recipients on the stop list: <" + recipient + ">"};
+            }
+        }
+        return std::nullopt;
     }
 
     NullSink sink;

@@ -14,6 +14,7 @@
 #include "relay/message/from_addresses.h"
 #include "relay/smtp/server_replies.h"
 #include "relay/tls/stream.h"
+#include "stop_list_check.h"
 
 namespace relay::ingress {
 namespace {
@@ -54,6 +55,20 @@ bool admits(const std::vector<config::Cidr>& networks, const engine::SocketAddre
         networks, [&](const config::Cidr& network) { return network.contains(peer.get()); });
 }
 
+// A reader that fails to start leaves the worker without stop lists, said once in the log; the
+// store opened, so this is not expected.
+std::unique_ptr<store::StopListReader> make_stop_reader(store::StopListStore* stop_lists) {
+    if (stop_lists == nullptr) {
+        return nullptr;
+    }
+    auto reader = stop_lists->reader();
+    if (!reader) {
+        log::error("stop lists are not checked on this worker: {}", reader.error().message);
+        return nullptr;
+    }
+    return std::move(reader.value());
+}
+
 }  // namespace
 
 // One client connection: TCP in, SMTP state machine, spool out.
@@ -71,7 +86,8 @@ class Ingress::Session final : public engine::ConnectionHandler,
           client_ip_(peer.ip()),
           admitted_(admitted),
           receive_in_place_(listener.config->bare_line_endings == message::BareLineEndings::reject),
-          last_activity_(ingress.reactor_.now()) {}
+          last_activity_(ingress.reactor_.now()),
+          stop_list_(ingress.stop_reader_.get()) {}
 
     ~Session() {
         if (admitted_) {
@@ -181,6 +197,11 @@ class Ingress::Session final : public engine::ConnectionHandler,
                         const message::MessagePass& pass) override;
     smtp::Verdict check_login(const smtp::Credentials& credentials) override;
     smtp::Verdict check_sender(const smtp::Transaction& transaction) override;
+    smtp::Verdict check_recipient(const smtp::Transaction& transaction,
+                                  std::string_view recipient) override;
+    std::optional<smtp::PolicyReply> check_data(const smtp::Transaction& transaction) override {
+        return stop_list_.check_data(transaction, smtp_.authenticated_user(), client_ip_);
+    }
 
     // Once a second: timeouts, the transaction's deadline and the minimum data rate.
     void check_idle(engine::Clock::time_point now, const config::Config& config) {
@@ -396,6 +417,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     bool closing_seen_ = false;
     bool waiting_for_spool_ = false;
     engine::Clock::time_point closing_since_{};
+    internal::StopListCheck stop_list_;
 };
 
 // The From field says who the message is from to its reader (and to DMARC): on a listener with
@@ -611,6 +633,17 @@ smtp::Verdict Ingress::Session::check_sender(const smtp::Transaction& transactio
     return {};
 }
 
+// The stop lists: the logged-in resource's and the global one (without a login, the global one
+// only). stop_list_check.h says when changes count.
+smtp::Verdict Ingress::Session::check_recipient(const smtp::Transaction& transaction,
+                                                std::string_view recipient) {
+    const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+    std::shared_ptr<const policy::TenantSnapshot> snapshot =
+        snapshots != nullptr ? snapshots->current() : nullptr;
+    return stop_list_.check_recipient(transaction, smtp_.authenticated_user(), snapshot.get(),
+                                      recipient, client_ip_);
+}
+
 void Ingress::Session::on_committed(Result<spool::QueueId> queued,
                                     const smtp::Transaction& transaction,
                                     std::uint64_t size_bytes) {
@@ -652,7 +685,8 @@ Ingress::Ingress(engine::Reactor& reactor, std::shared_ptr<const config::Config>
       spool_(spool),
       limits_(limits),
       tenancy_(tenancy),
-      tls_(tls) {}
+      tls_(tls),
+      stop_reader_(make_stop_reader(tenancy.stop_lists)) {}
 
 void Ingress::reconfigure(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);

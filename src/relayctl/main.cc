@@ -6,6 +6,7 @@
 //     relayctl --config FILE project add|list|remove|set-quota ... [--json]
 //     relayctl --config FILE resource add|list|remove|passwd ... [--json]
 //     relayctl --config FILE domain add|list|remove ... [--json]
+//     relayctl --config FILE stoplist add|remove|list|check|import|export ... [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -22,6 +23,7 @@
 #include "queue_commands.h"
 #include "relay/base/command_line.h"
 #include "relay/config/config.h"
+#include "stop_list_commands.h"
 #include "tenant_commands.h"
 
 int main(int argc, char** argv) {
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
     CLI::App* queue = relay::ctl::add_queue_commands(app, queue_arguments);
     relay::ctl::TenantArguments tenant_arguments;
     relay::ctl::TenantCommands tenants = relay::ctl::add_tenant_commands(app, tenant_arguments);
+    relay::ctl::StopListArguments stop_list_arguments;
+    CLI::App* stop_list = relay::ctl::add_stop_list_commands(app, stop_list_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -49,6 +53,11 @@ int main(int argc, char** argv) {
     if (queue->parsed()) {
         queue_arguments.json = queue_arguments.json || json;
         return relay::ctl::run_queue_command(config.value(), *queue, queue_arguments);
+    }
+    stop_list_arguments.json = stop_list_arguments.json || json;
+    if (auto status =
+            relay::ctl::run_stop_list_command(config.value(), *stop_list, stop_list_arguments)) {
+        return *status;
     }
     tenant_arguments.json = tenant_arguments.json || json;
     if (auto status = relay::ctl::run_tenant_command(config.value(), tenants, tenant_arguments)) {

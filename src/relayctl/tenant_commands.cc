@@ -224,9 +224,29 @@ int set_new_password(const Command& command) {
     return 0;
 }
 
+// `resource set-policy P/N exclude|reject_message`.
+int set_stop_policy(const Command& command) {
+    const std::string& username = command.arguments.name;
+    auto policy = store::parse_stop_policy(command.arguments.stop_policy);
+    RELAY_ASSERT(policy.has_value());  // CLI11 checked it
+    if (Status changed = command.store.set_stop_policy(username, *policy); !changed) {
+        return fail(changed.error().message);
+    }
+    if (command.arguments.json) {
+        print_json({{"username", username}, {"stop_policy", store::stop_policy_name(*policy)}});
+    } else {
+        std::printf("resource %s: stop policy %s\n", username.c_str(),
+                    std::string(store::stop_policy_name(*policy)).c_str());
+    }
+    return 0;
+}
+
 int run_resource(const Command& command) {
     if (command.verb == "add" || command.verb == "passwd") {
         return set_new_password(command);
+    }
+    if (command.verb == "set-policy") {
+        return set_stop_policy(command);
     }
     auto data = command.store.load();
     if (!data) {
@@ -262,6 +282,7 @@ int run_resource(const Command& command) {
                        {"project", resource.project},
                        {"name", resource.name},
                        {"domains", resource.domains}});
+        out.back()["stop_policy"] = store::stop_policy_name(resource.stop_policy);
         std::string domains;
         for (const std::string& domain : resource.domains) {
             domains += (domains.empty() ? "" : ", ") + domain;
@@ -374,6 +395,14 @@ TenantCommands add_tenant_commands(CLI::App& app, TenantArguments& arguments) {
     verb =
         add_verb(*resource, "passwd", "give a resource a new password; prints it once", arguments);
     verb->add_option("resource", arguments.name, "PROJECT/NAME")->required();
+    verb = add_verb(*resource, "set-policy",
+                    "what a recipient on the stop list does: exclude refuses that recipient, "
+                    "reject_message the whole message",
+                    arguments);
+    verb->add_option("resource", arguments.name, "PROJECT/NAME")->required();
+    verb->add_option("policy", arguments.stop_policy, "exclude or reject_message")
+        ->required()
+        ->check(CLI::IsMember({"exclude", "reject_message"}));
     commands.resource = resource;
 
     CLI::App* domain = app.add_subcommand("domain", "sender domains of resources");

@@ -24,6 +24,7 @@ struct TenantArguments {
     std::uint32_t domains_max = 0;
     std::vector<std::string> networks;  // project set-networks
     bool json = false;
+    std::string stop_policy;  // resource set-policy
 };
 
 struct TenantCommands {

@@ -182,6 +182,7 @@ void ServerSession::reset_transaction() {
     have_mail_ = false;
     data_bytes_ = 0;
     bdat_refused_ = false;
+    data_refusal_.reset();
     bdat_started_ = false;
     bdat_last_ = false;
     bdat_remaining_ = 0;
@@ -327,6 +328,10 @@ void ServerSession::handle(const Data&) {
         refuse_data(server_replies::no_recipients);
         return;
     }
+    if (std::optional<PolicyReply> refusal = hooks_.check_data(transaction_)) {
+        refuse_message(*refusal);
+        return;
+    }
     sink_ = &hooks_.open_message(transaction_);
     message_open_ = true;
     pass_.start(true);
@@ -341,6 +346,17 @@ void ServerSession::handle(const Data&) {
 // clients too).
 void ServerSession::refuse_data(const SyntaxReply& refusal) {
     error_reply(refusal);
+    if (input_after_line_) {
+        close_with(server_replies::data_refused_pipelined);
+    }
+}
+
+// A policy refusal of the whole message at DATA: the transaction ends (the client starts again
+// with MAIL); a refusal, not a client error, so it does not count against the session. Input
+// pipelined after DATA is message text, as above.
+void ServerSession::refuse_message(const PolicyReply& refusal) {
+    reset_transaction();
+    reply(refusal.code, refusal.enhanced, refusal.text);
     if (input_after_line_) {
         close_with(server_replies::data_refused_pipelined);
     }
@@ -372,6 +388,8 @@ void ServerSession::handle(const Bdat& command) {
                bdat_total_ + command.size > settings_.pass.message_bytes_max) {
         bdat_refused_ = true;
         bdat_refusal_ = server_replies::message_too_large;
+    } else if (!bdat_started_ && (data_refusal_ = hooks_.check_data(transaction_))) {
+        bdat_refused_ = true;
     } else if (!bdat_started_) {
         bdat_started_ = true;
         sink_ = &hooks_.open_message(transaction_);
@@ -401,6 +419,12 @@ std::size_t ServerSession::feed_bdat(std::span<char> bytes) {
 
 void ServerSession::end_of_chunk() {
     phase_ = Phase::command;
+    if (bdat_refused_ && data_refusal_) {
+        PolicyReply refusal = std::move(*data_refusal_);
+        reset_transaction();
+        reply(refusal.code, refusal.enhanced, refusal.text);
+        return;
+    }
     if (bdat_refused_) {
         SyntaxReply refusal = bdat_refusal_;
         reset_transaction();

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "lmdb_stop_lists.h"
 #include "lmdb_transaction.h"
 #include "relay/config/values.h"
 #include "relay/store/tenant_names.h"
@@ -51,6 +52,11 @@ class LmdbTenantStore final : public TenantStore {
     Status add_domain(const std::string& username, const std::string& domain) override;
     Status remove_domain(const std::string& username, const std::string& domain) override;
 
+    // Stop lists.
+    Status set_stop_policy(const std::string& username, StopPolicy policy) override;
+    StopListStore& stop_lists() override { return *stop_lists_; }
+    Status open_stop_lists();
+
   private:
     Result<Transaction> begin(bool write);
     // Runs `change(txn, generation)` in a write transaction, with the generation this write
@@ -69,6 +75,7 @@ class LmdbTenantStore final : public TenantStore {
     MDB_dbi projects_ = 0;
     MDB_dbi resources_ = 0;
     MDB_dbi domains_ = 0;
+    std::unique_ptr<internal::LmdbStopLists> stop_lists_;
 };
 
 Result<Transaction> LmdbTenantStore::begin(bool write) {
@@ -199,6 +206,9 @@ Status LmdbTenantStore::erase_resource(Transaction& txn, const ResourceRecord& r
         if (Status erased = txn.erase(domains_, domain); !erased) {
             return erased;
         }
+    }
+    if (Status erased = stop_lists_->erase_scope(txn, resource.username()); !erased) {
+        return erased;
     }
     return txn.erase(resources_, resource.username());
 }
@@ -473,6 +483,30 @@ Status LmdbTenantStore::remove_domain(const std::string& username, const std::st
     });
 }
 
+Status LmdbTenantStore::open_stop_lists() {
+    auto opened = internal::LmdbStopLists::open(env_, resources_);
+    if (!opened) {
+        return opened.error();
+    }
+    stop_lists_ = std::move(opened.value());
+    return {};
+}
+
+Status LmdbTenantStore::set_stop_policy(const std::string& username, StopPolicy policy) {
+    auto parsed = parse_username(username);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return write([&](Transaction& txn, std::uint64_t) -> Status {
+        auto record = resource(txn, parsed.value());
+        if (!record) {
+            return record.error();
+        }
+        record->stop_policy = policy;
+        return txn.put(resources_, username, internal::encode_resource(record.value()));
+    });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& options) {
@@ -501,6 +535,9 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
     int stale_readers = 0;
     mdb_reader_check(env, &stale_readers);  // slots of processes killed while reading
     if (Status opened = store->open_databases(); !opened) {
+        return Error{opened.error().message + " (in " + options.folder + ")"};
+    }
+    if (Status opened = store->open_stop_lists(); !opened) {
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     return std::unique_ptr<TenantStore>(std::move(store));

@@ -13,6 +13,18 @@ Error damaged(std::string_view what, std::string_view key) {
                  std::string(key) + "\""};
 }
 
+// Records written before stop policies existed have no key: the default, exclude.
+bool decode_stop_policy(const json& parsed, ResourceRecord& resource) {
+    if (!parsed.contains("stop_policy")) {
+        return true;
+    }
+    auto policy = parsed["stop_policy"].is_string()
+                      ? parse_stop_policy(parsed["stop_policy"].get<std::string>())
+                      : std::nullopt;
+    resource.stop_policy = policy.value_or(StopPolicy::exclude);
+    return policy.has_value();
+}
+
 }  // namespace
 
 std::string encode_generation(std::uint64_t generation) {
@@ -68,10 +80,11 @@ Result<ProjectRecord> decode_project(std::string_view name, std::string_view val
 }
 
 std::string encode_resource(const ResourceRecord& resource) {
-    return json{{"password_hash", resource.password_hash},
-                {"password_generation", resource.password_generation},
-                {"domains", resource.domains}}
-        .dump();
+    json value{{"password_hash", resource.password_hash},
+               {"password_generation", resource.password_generation},
+               {"domains", resource.domains}};
+    value["stop_policy"] = stop_policy_name(resource.stop_policy);
+    return value.dump();
 }
 
 Result<ResourceRecord> decode_resource(std::string_view username, std::string_view value) {
@@ -92,6 +105,9 @@ Result<ResourceRecord> decode_resource(std::string_view username, std::string_vi
             return damaged("resource", username);
         }
         resource.domains.push_back(domain.get<std::string>());
+    }
+    if (!decode_stop_policy(parsed, resource)) {
+        return damaged("resource", username);
     }
     return resource;
 }

@@ -4,7 +4,9 @@
 //     projects   NAME -> {"resources_max": N, "domains_max": N, "networks": ["192.0.2.0/24", ...]}
 //                (no "networks" when the list is empty, as in records written before it existed)
 //     resources  PROJECT/NAME -> {"password_hash": "$argon2id$...", "password_generation": N,
-//                                 "domains": ["example.com", ...]}
+//                                 "domains": ["example.com", ...],
+//                                 "stop_policy": "exclude" | "reject_message"}
+//                (no "stop_policy" in records written before it existed: exclude)
 //     domains    DOMAIN -> PROJECT/NAME   (a domain belongs to one resource: the unique index)
 //
 // Values are JSON so that an operator can read them with mdb_dump; the files are the store's

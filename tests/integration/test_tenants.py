@@ -81,8 +81,9 @@ def test_each_command_in_text_and_json(ctl):
 
     assert ctl.json("resource", "list") == [
         {"username": "acme/web", "project": "acme", "name": "web",
-         "domains": ["example.com", "example.org"]},
-        {"username": "beta/api", "project": "beta", "name": "api", "domains": []}]
+         "domains": ["example.com", "example.org"], "stop_policy": "exclude"},
+        {"username": "beta/api", "project": "beta", "name": "api", "domains": [],
+         "stop_policy": "exclude"}]
     assert [r["username"] for r in ctl.json("resource", "list", "beta")] == ["beta/api"]
     assert "acme/web" in ctl.ok("resource", "list")
     assert [(p["name"], p["resources"]) for p in ctl.json("project", "list")] == [
@@ -240,7 +241,8 @@ def test_demo_tenant_is_created_once(ctl):
     password = first.stdout.split("SMTP password: ", 1)[1].split()[0]
     assert len(password) == 32
     assert ctl.json("resource", "list") == [
-        {"username": "demo/main", "project": "demo", "name": "main", "domains": ["example.com"]}]
+        {"username": "demo/main", "project": "demo", "name": "main", "domains": ["example.com"],
+         "stop_policy": "exclude"}]
     second = subprocess.run([str(script), str(RELAYCTL), str(ctl.config)], capture_output=True,
                             text=True, timeout=60)
     assert second.returncode == 0, second.stderr

@@ -26,6 +26,7 @@
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/store/stop_list_store.h"
 #include "relay/tls/server_context.h"
 
 namespace relay::ingress {
@@ -37,6 +38,8 @@ struct Tenancy {
     const policy::TenantSnapshots* snapshots = nullptr;
     policy::CredentialVerifier* verifier = nullptr;
     policy::LoginThrottle* throttle = nullptr;  // null: failed logins are not throttled
+    // Stop lists: each Ingress takes its own reader from it. Null: nothing is listed.
+    store::StopListStore* stop_lists = nullptr;
 };
 
 class Ingress {
@@ -95,6 +98,7 @@ class Ingress {
     bool shutting_down_ = false;
     std::function<void()> shutdown_done_;
     engine::TimerQueue::TimerId grace_timer_ = 0;
+    std::unique_ptr<store::StopListReader> stop_reader_;  // this worker's stop-list lookups
 };
 
 }  // namespace relay::ingress

@@ -144,6 +144,15 @@ inline constexpr SyntaxReply data_refused_pipelined{
 inline constexpr SyntaxReply client_not_allowed{
     554, "5.7.1", "Error: your address is not allowed to use this service"};
 
+// Stop lists (docs/stop-lists.md). Patterns: <addr> and <recipients> are filled in by the
+// functions below.
+inline constexpr SyntaxReply recipient_stopped{550, "5.7.1",
+                                               "<addr>: recipient is on the stop list"};
+inline constexpr SyntaxReply message_stopped{
+    554, "5.7.1", "Error: message not sent to anyone: recipients on the stop list: <recipients>"};
+inline constexpr SyntaxReply stop_list_unavailable{
+    451, "4.3.0", "Error: the stop list cannot be read; try again later"};
+
 inline constexpr SyntaxReply all[] = {
     ok,
     sender_ok,
@@ -204,6 +213,9 @@ inline constexpr SyntaxReply all[] = {
     binary_before_helo,
     data_refused_pipelined,
     client_not_allowed,
+    recipient_stopped,
+    message_stopped,
+    stop_list_unavailable,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.
@@ -226,6 +238,25 @@ inline std::string with_placeholders(
             text.replace(at, placeholder.size(), value);
         }
     }
+    return text;
+}
+
+// recipient_stopped's text for `address`.
+inline std::string recipient_stopped_text(std::string_view address) {
+    std::string text(recipient_stopped.text);
+    text.replace(text.find("addr"), 4, address);
+    return text;
+}
+
+// message_stopped's text naming `listed` (the first few of the listed recipients, as the caller
+// chose them) and how many more there are.
+inline std::string message_stopped_text(std::string_view listed, std::size_t more) {
+    std::string text(message_stopped.text);
+    std::string recipients(listed);
+    if (more > 0) {
+        recipients += " and " + std::to_string(more) + " more";
+    }
+    text.replace(text.find("<recipients>"), 12, recipients);
     return text;
 }
 

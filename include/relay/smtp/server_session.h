@@ -131,6 +131,14 @@ class ServerHooks {
         (void)recipient;
         return {};
     }
+    // The data is about to start (DATA, or the first BDAT), the recipients are known: a refusal
+    // ends the transaction before any data is taken as message (DATA gets the reply instead of
+    // 354; BDAT's chunk is read and dropped, RFC 3030 §3). For decisions about the message as a
+    // whole, such as a recipient on the stop list under the reject_message policy.
+    virtual std::optional<PolicyReply> check_data(const Transaction& transaction) {
+        (void)transaction;
+        return std::nullopt;
+    }
     // AUTH: the credentials are valid only during the call (the session wipes them after it); a
     // hook that answers later copies what it needs. Refusals are server_replies::auth_invalid
     // (535 5.7.8) or auth_unavailable_now (454 4.7.0). The default refuses: no store, no login.
@@ -235,6 +243,7 @@ class ServerSession {
     void handle(const Rcpt& command);
     void handle(const Data& command);
     void refuse_data(const SyntaxReply& refusal);
+    void refuse_message(const PolicyReply& refusal);
     void handle(const Bdat& command);
     void handle(const Rset& command);
     void handle(const Noop& command);
@@ -303,7 +312,8 @@ class ServerSession {
     bool message_open_ = false;  // the hooks' sink is receiving
     message::Sink* sink_ = nullptr;
     SyntaxReply bdat_refusal_{};
-    bool bdat_refused_ = false;  // chunks are read and discarded (RFC 3030 §3)
+    bool bdat_refused_ = false;                // chunks are read and discarded (RFC 3030 §3)
+    std::optional<PolicyReply> data_refusal_;  // check_data's, for a refused first BDAT
     bool bdat_started_ = false;
     bool bdat_last_ = false;
     std::uint64_t bdat_remaining_ = 0;

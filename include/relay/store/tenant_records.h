@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace relay::store {
@@ -30,6 +32,12 @@ struct ProjectRecord {
     std::vector<std::string> networks;
 };
 
+// What a listed recipient does to a message (docs/stop-lists.md): `exclude` refuses that
+// recipient at RCPT, `reject_message` refuses the whole message at DATA.
+enum class StopPolicy : std::uint8_t { exclude, reject_message };
+std::string_view stop_policy_name(StopPolicy policy);
+std::optional<StopPolicy> parse_stop_policy(std::string_view name);
+
 struct ResourceRecord {
     std::string project;
     std::string name;
@@ -38,6 +46,9 @@ struct ResourceRecord {
     // remembered with an older password is recognised as stale.
     std::uint64_t password_generation = 0;
     std::vector<std::string> domains;  // lower case, sorted
+
+    // Stop lists.
+    StopPolicy stop_policy = StopPolicy::exclude;
 
     std::string username() const { return project + "/" + name; }
 };

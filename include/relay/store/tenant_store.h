@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "relay/base/result.h"
+#include "relay/store/stop_list_store.h"
 #include "relay/store/tenant_records.h"
 
 namespace relay::store {
@@ -53,6 +54,11 @@ class TenantStore {
     // A domain belongs to at most one resource.
     virtual Status add_domain(const std::string& username, const std::string& domain) = 0;
     virtual Status remove_domain(const std::string& username, const std::string& domain) = 0;
+
+    // Stop lists: the entries (stop_list_store.h) live in the same store, and a resource's
+    // removal removes its entries.
+    virtual Status set_stop_policy(const std::string& username, StopPolicy policy) = 0;
+    virtual StopListStore& stop_lists() = 0;
 };
 
 }  // namespace relay::store
