@@ -94,10 +94,71 @@ std::string dot_stuffed(std::string_view message) {
     return wire + ".\r\n";
 }
 
-PassLimits bench_limits() {
+PassLimits bench_limits(bool charset_scan = true) {
     PassLimits limits;
     limits.message_bytes_max = 64ULL * 1024 * 1024;
+    limits.require_utf8_charsets = charset_scan;
     return limits;
+}
+
+// What a mail client sends with an attachment: multipart/mixed, a multipart/alternative of text
+// and HTML (with dashes at line starts, which the scan must look at), then base64 to the size.
+std::string multipart_of(std::size_t size_bytes) {
+    std::string message(kHeader.substr(0, kHeader.find("Content-Type:")));
+    message +=
+        "Content-Type: multipart/mixed; boundary=\"=_outer_4f2a\"\r\n\r\n"
+        "This is a multi-part message in MIME format.\r\n"
+        "--=_outer_4f2a\r\n"
+        "Content-Type: multipart/alternative;\r\n boundary=\"=_inner_9c1d\"\r\n\r\n"
+        "--=_inner_9c1d\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n";
+    for (std::size_t number = 0; number < 40; ++number) {
+        message += number % 5 == 0 ? "-- a dashed line, as signatures and lists have\r\n"
+                                   : line_of(Shape::utf8_heavy, number);
+    }
+    message += "--=_inner_9c1d\r\nContent-Type: text/html; charset=\"UTF-8\"\r\n\r\n";
+    for (std::size_t number = 0; number < 40; ++number) {
+        message += line_of(Shape::tabbed, number);
+    }
+    message +=
+        "--=_inner_9c1d--\r\n\r\n--=_outer_4f2a\r\n"
+        "Content-Type: application/pdf; name=\"report.pdf\"\r\n"
+        "Content-Disposition: attachment; filename*=utf-8''report%20Q2.pdf\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n";
+    static constexpr std::string_view alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::uint32_t seed = 12345;
+    while (message.size() + 20 < size_bytes) {
+        for (int column = 0; column < 76; ++column) {
+            seed = seed * 1103515245 + 12345;
+            message += alphabet[(seed >> 16) % 64];
+        }
+        message += "\r\n";
+    }
+    return message + "--=_outer_4f2a--\r\n";
+}
+
+// BDAT with and without the charset scan, for the same message: what the scan costs.
+void charset_scan(benchmark::State& state, bool multipart, std::size_t size_bytes, bool scan) {
+    std::string message =
+        multipart ? multipart_of(size_bytes) : message_of(Shape::ascii, size_bytes);
+    const auto buffer_bytes = static_cast<std::size_t>(state.range(0));
+    MessagePass pass(bench_limits(scan));
+    CountingSink sink;
+    for (auto _ : state) {
+        pass.start(false);
+        for (std::size_t offset = 0; offset < message.size(); offset += buffer_bytes) {
+            const std::size_t size = std::min(buffer_bytes, message.size() - offset);
+            pass.feed_chunk(std::span<char>(message.data() + offset, size), sink, nullptr);
+        }
+        pass.finish_chunks(sink, nullptr);
+        benchmark::DoNotOptimize(sink.bytes);
+        if (pass.outcome().verdict != Verdict::accepted) {
+            state.SkipWithError("message not accepted");
+            break;
+        }
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * message.size()));
 }
 
 void data_pass(benchmark::State& state, Shape shape, std::size_t size_bytes) {
@@ -164,5 +225,14 @@ RELAY_MESSAGE_BENCH(bdat_pass, ascii_1m, Shape::ascii, 1024 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, utf8_heavy_10k, Shape::utf8_heavy, 10 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, dotted_100k, Shape::dotted, 100 * 1024);
 RELAY_MESSAGE_BENCH(bdat_pass, tabbed_100k, Shape::tabbed, 100 * 1024);
+
+#define RELAY_SCAN_BENCH(name, multipart, size)                                                  \
+    BENCHMARK_CAPTURE(charset_scan, name##_scan, multipart, size, true)->Arg(16384)->Arg(65536); \
+    BENCHMARK_CAPTURE(charset_scan, name##_no_scan, multipart, size, false)->Arg(16384)->Arg(65536)
+
+RELAY_SCAN_BENCH(ascii_10k, false, 10 * 1024);
+RELAY_SCAN_BENCH(ascii_1m, false, 1024 * 1024);
+RELAY_SCAN_BENCH(multipart_20k, true, 20 * 1024);
+RELAY_SCAN_BENCH(multipart_1m, true, 1024 * 1024);
 
 }  // namespace

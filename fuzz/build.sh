@@ -51,7 +51,7 @@ ninja -C "$WORK" >"$WORK/build.log" 2>&1 || { tail -40 "$WORK/build.log" >&2; ex
 dictionary_of() {
   case $1 in
     smtp_*) echo "$src/fuzz/dict/smtp.dict" ;;
-    message_pass) echo "$src/fuzz/dict/mime.dict" ;;
+    message_pass | mime_scanner) echo "$src/fuzz/dict/mime.dict" ;;
     *) [ -f "$src/fuzz/dict/$1.dict" ] && echo "$src/fuzz/dict/$1.dict" || true ;;
   esac
 }

@@ -76,7 +76,8 @@ bool same(const Result& left, const Result& right) {
            left.outcome.stored_bytes == right.outcome.stored_bytes &&
            left.outcome.has_8bit == right.outcome.has_8bit &&
            left.outcome.bare_line_endings == right.outcome.bare_line_endings &&
-           left.headers.bytes == right.headers.bytes &&
+           left.outcome.charset == right.outcome.charset &&
+           left.outcome.where == right.outcome.where && left.headers.bytes == right.headers.bytes &&
            left.headers.complete == right.headers.complete && left.consumed == right.consumed &&
            left.finished == right.finished;
 }

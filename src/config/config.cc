@@ -401,12 +401,24 @@ void read_limits(Section& root, Config& config, std::vector<std::string>& errors
                    std::int64_t{1} << 32);
     limits.integer("data_bytes_per_s_min", l.data_bytes_per_s_min, 0, 1 << 30);
     limits.boolean("require_valid_utf8", l.require_valid_utf8);
+    limits.boolean("require_utf8_charsets", l.require_utf8_charsets);
+    limits.integer("mime_depth_max", l.mime_depth_max, 1, 100);
     read_auth_limits(limits, l);
     // 8 bytes per connection of the minute, for each of 4096 address entries: 32 MB at most.
     limits.integer("connections_per_client_per_minute", l.connections_per_client_per_minute, 0,
                    1000);
     limits.integer("connections_per_resource_max", l.connections_per_resource_max, 0, 1000000);
     limits.finish();
+}
+
+void read_recommendations(Section& root, Config& config, std::vector<std::string>& errors,
+                          const std::string& file) {
+    Section section(root.table("recommendations"), "recommendations", errors, file);
+    Recommendations& r = config.recommendations;
+    section.integer("recipients_per_message_max", r.recipients_per_message_max, 0, 1000000);
+    section.integer("message_bytes_max", r.message_bytes_max, 0,
+                    std::numeric_limits<std::int64_t>::max());
+    section.finish();
 }
 
 void read_timeouts(Section& root, Config& config, std::vector<std::string>& errors,
@@ -631,6 +643,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_delivery(root, config, errors, file_name, base_folder);
     read_store(root, config, errors, file_name, base_folder);
     read_inbound_tls(root, config, errors, file_name, base_folder);
+    read_recommendations(root, config, errors, file_name);
     root.finish();
     if (!errors.empty()) {
         std::string message;

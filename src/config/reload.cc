@@ -41,6 +41,8 @@ constexpr bool restart = false;
 constexpr auto entries = std::to_array<Entry>({
     whole<&Config::limits>("limits", reloads),
     whole<&Config::timeouts>("timeouts", reloads),
+    // Read into each new session's settings, as the limits are.
+    whole<&Config::recommendations>("recommendations", reloads),
     field<&Config::server, &Server::log_level>("server.log_level", reloads),
     field<&Config::delivery, &Delivery::retry_schedule_s>("delivery.retry_schedule_s", reloads),
     field<&Config::delivery, &Delivery::maximum_age_s>("delivery.maximum_age_s", reloads),

@@ -34,6 +34,11 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
     settings.pass.line_bytes_max = config.limits.message_line_bytes_max;
     settings.pass.bare_line_endings = listener.bare_line_endings;
     settings.pass.require_valid_utf8 = config.limits.require_valid_utf8;
+    settings.pass.require_utf8_charsets = config.limits.require_utf8_charsets;
+    settings.pass.mime_depth_max = config.limits.mime_depth_max;
+    settings.recommendations.recipients_per_message_max =
+        config.recommendations.recipients_per_message_max;
+    settings.recommendations.message_bytes_max = config.recommendations.message_bytes_max;
     if (listener.auth == config::ListenerAuth::required) {
         settings.auth =
             listener.auth_plaintext ? smtp::AuthOffer::always : smtp::AuthOffer::with_tls;
@@ -725,6 +730,11 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
         std::string id = spool::format_queue_id(queued.value());
         log::info("{}: client={} from=<{}> recipients={} size={}", id, client_ip_,
                   transaction.reverse_path, transaction.recipients.size(), size_bytes);
+        const std::string note = smtp_.recommendation_note();
+        if (!note.empty()) {
+            log::info("{}: client={} user={}: accepted past the sending recommendations: {}", id,
+                      client_ip_, smtp_.authenticated_user(), note);
+        }
         if (!closed_) {
             smtp_.commit_done(id);
         }

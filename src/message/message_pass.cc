@@ -199,6 +199,9 @@ std::size_t utf8_reject_offset(const char* data, std::size_t begin, std::size_t 
 
 MessagePass::MessagePass(const PassLimits& limits)
     : limits_(limits),
+      scanner_(MimeLimits{limits.mime_depth_max, static_cast<std::uint32_t>(std::min<std::size_t>(
+                                                     limits.header_bytes_max,
+                                                     std::numeric_limits<std::uint32_t>::max()))}),
       line_bytes_limit_(limits.line_bytes_max != 0 ? limits.line_bytes_max
                                                    : std::numeric_limits<std::uint64_t>::max()) {
     // Field offsets are 32-bit; the config bounds the header block far below that.
@@ -222,6 +225,7 @@ void MessagePass::start(bool dot_stuffed) {
     line_bytes_ = 0;
     lines_ended_ = 0;
     line_begin_ = nullptr;
+    scanner_.start();
 }
 
 // The current line's octets go on up to `at` (exclusive): refuses the line if they are too many.
@@ -485,6 +489,13 @@ void MessagePass::finish_message() {
     if (outcome_.verdict == Verdict::accepted && limits_.require_valid_utf8 &&
         utf8_state_ != utf8::accept) {
         refuse(Verdict::invalid_utf8);  // a sequence cut short by the end of the message
+        if (limits_.require_utf8_charsets) {
+            outcome_.where = scanner_.location();
+        }
+    }
+    if (outcome_.verdict == Verdict::accepted && limits_.require_utf8_charsets &&
+        scanner_.finish()) {
+        refuse_mime();  // the last header field, with no line after it
     }
     if (!headers_.complete && header_line_offset_ < headers_.bytes.size()) {
         // The last line of a header-only (or cut short) message has no LF to close it.
@@ -498,6 +509,30 @@ void MessagePass::refuse(Verdict verdict) {
     if (outcome_.verdict == Verdict::accepted) {
         outcome_.verdict = verdict;
     }
+}
+
+// The scanner refused: its verdict and what it says about it become the outcome's.
+void MessagePass::refuse_mime() {
+    const MimeRefusal& refusal = scanner_.refusal();
+    switch (refusal.verdict) {
+        case MimeVerdict::accepted:
+            RELAY_ASSERT(false);
+            return;
+        case MimeVerdict::charset:
+            refuse(Verdict::charset);
+            break;
+        case MimeVerdict::too_deep:
+            refuse(Verdict::mime_too_deep);
+            break;
+        case MimeVerdict::field_too_large:
+            refuse(Verdict::header_too_large);
+            break;
+        case MimeVerdict::boundary_too_long:
+            refuse(Verdict::mime_boundary_too_long);
+            break;
+    }
+    outcome_.charset = refusal.charset;
+    outcome_.where = refusal.where;
 }
 
 void MessagePass::note_8bit(const char* data, std::size_t size) {
@@ -534,6 +569,17 @@ void MessagePass::store(const char* data, std::size_t size) {
     } else {
         note_8bit(data, take);
     }
+    if (limits_.require_utf8_charsets) {
+        // Fed the bytes the other checks let through, so that on invalid UTF-8 the scanner stands
+        // at the offending octet; a refusal of its own wins a tie (split-independent either way).
+        const MimeScanner::Fed fed = scanner_.feed(std::string_view(data, take));
+        if (fed.refused) {
+            take = fed.accepted;
+            verdict = Verdict::charset;  // refine below, from the scanner's refusal
+        } else if (verdict == Verdict::invalid_utf8) {
+            outcome_.where = scanner_.location();
+        }
+    }
     std::size_t header_bytes = 0;
     if (!header_done_) {
         const HeaderTake header = take_header(data, take);
@@ -549,6 +595,9 @@ void MessagePass::store(const char* data, std::size_t size) {
             observer_->body(std::string_view(data + header_bytes, take - header_bytes));
         }
         outcome_.stored_bytes += take;
+    }
+    if (verdict == Verdict::charset) {
+        refuse_mime();
     }
     if (verdict != Verdict::accepted) {
         refuse(verdict);

@@ -454,7 +454,35 @@ void ServerSession::finish_message() {
             reply(server_replies::bare_line_ending);
             break;
         case message::Verdict::invalid_utf8:
-            reply(server_replies::invalid_utf8);
+            if (outcome.where.empty()) {
+                reply(server_replies::invalid_utf8);
+            } else {
+                reply(server_replies::invalid_utf8_where.code,
+                      server_replies::invalid_utf8_where.enhanced,
+                      server_replies::with_placeholders(server_replies::invalid_utf8_where,
+                                                        {{"<where>", outcome.where}}));
+            }
+            break;
+        case message::Verdict::charset:
+            reply(server_replies::charset_refused.code, server_replies::charset_refused.enhanced,
+                  server_replies::with_placeholders(
+                      server_replies::charset_refused,
+                      {{"<charset>", outcome.charset}, {"<where>", outcome.where}}));
+            break;
+        case message::Verdict::mime_too_deep:
+            reply(server_replies::mime_too_deep.code, server_replies::mime_too_deep.enhanced,
+                  server_replies::with_placeholders(
+                      server_replies::mime_too_deep,
+                      {{"<max>", std::to_string(settings_.pass.mime_depth_max)},
+                       {"<where>", outcome.where}}));
+            break;
+        case message::Verdict::mime_boundary_too_long:
+            reply(server_replies::mime_boundary_too_long.code,
+                  server_replies::mime_boundary_too_long.enhanced,
+                  server_replies::with_placeholders(
+                      server_replies::mime_boundary_too_long,
+                      {{"<max>", std::to_string(message::kBoundaryBytesMax)},
+                       {"<where>", outcome.where}}));
             break;
         case message::Verdict::too_large:
             reply(server_replies::message_too_large);
@@ -477,9 +505,19 @@ void ServerSession::finish_message() {
     after_message();
 }
 
+std::string ServerSession::recommendation_note() const {
+    return smtp::recommendation_note(transaction_.recipients.size(), pass_.outcome().stored_bytes,
+                                     settings_.recommendations);
+}
+
 void ServerSession::commit_done(std::string_view queue_id) {
     ++messages_accepted_;
-    finish_commit(250, "2.0.0", "Ok: queued as " + std::string(queue_id));
+    std::string text = "Ok: queued as " + std::string(queue_id);
+    const std::string note = recommendation_note();
+    if (!note.empty()) {
+        text += "; " + note;
+    }
+    finish_commit(250, "2.0.0", text);
 }
 
 void ServerSession::commit_failed(const Error& error, std::string_view incident) {

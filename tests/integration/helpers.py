@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Relayd, relayd_maker
 
-QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9A-F]{16})$")
+QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9A-F]{16})(?:; note: [^\r\n]+)?$")
 REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -])(.*)$", re.S)
 
 

@@ -121,7 +121,8 @@ std::string_view queue_id_of(std::string_view line) {
         }
         std::string_view rest = line.substr(i + marker.size());
         std::string_view token = rest.substr(0, rest.find(' '));
-        while (!token.empty() && (token.back() == '.' || token.back() == ',')) {
+        while (!token.empty() &&
+               (token.back() == '.' || token.back() == ',' || token.back() == ';')) {
             token.remove_suffix(1);
         }
         return token;

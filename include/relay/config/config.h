@@ -83,6 +83,10 @@ struct Limits {
     // Slowest message data accepted, averaged over the data phase (0: no minimum).
     std::uint32_t data_bytes_per_s_min = 1024;
     bool require_valid_utf8 = true;
+    // Declared charsets other than UTF-8 / US-ASCII are refused (message/mime_scanner.h), in MIME
+    // parts nested at most mime_depth_max deep.
+    bool require_utf8_charsets = true;
+    std::uint32_t mime_depth_max = 20;
 
     // Failed AUTH attempts, per client address and per username (policy/login_throttle.h).
     std::uint32_t auth_failures_before_delay = 3;  // 0: no delay
@@ -199,6 +203,13 @@ struct InboundTls {
     bool operator==(const InboundTls&) const = default;
 };
 
+// Sending recommendations: past them a message is still accepted, and the 250 and the log say so.
+struct Recommendations {
+    std::uint32_t recipients_per_message_max = 5;  // 0: no advice
+    std::uint64_t message_bytes_max = 10'000'000;  // 0: no advice
+    bool operator==(const Recommendations&) const = default;
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -210,6 +221,7 @@ struct Config {
     Store store;
     Credentials credentials;
     InboundTls tls;
+    Recommendations recommendations;
 };
 
 Result<Config> load(const std::string& path);

@@ -13,6 +13,8 @@
 //   * header-block parsing: the header block (up to the empty line) is kept, bounded, with an
 //     index of its fields, for policy and DKIM;
 //   * UTF-8 validation of 8-bit content (RFC 3629), carried across buffer boundaries;
+//   * the MIME charset scan (mime_scanner.h): declared charsets other than UTF-8 / US-ASCII, in
+//     any part or encoded-word, are refused; the scanner also says where invalid UTF-8 is;
 //   * the size limit;
 //   * the output: the message bytes as they will be stored (unstuffed, CRLF lines) go to a
 //     `Sink`, and the body bytes (after the header block) also to an optional `BodyObserver`,
@@ -28,6 +30,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "relay/message/mime_scanner.h"
 
 namespace relay::message {
 
@@ -45,6 +49,10 @@ struct PassLimits {
     // Longest line as stored, CRLF excluded (RFC 5322 §2.1.1); 0: no limit. Header and body lines
     // alike; in normalize mode the lines after normalisation.
     std::uint32_t line_bytes_max = 998;
+    // Refuse declared charsets other than UTF-8 / US-ASCII (mime_scanner.h), with MIME parts
+    // nested at most mime_depth_max deep.
+    bool require_utf8_charsets = true;
+    std::uint32_t mime_depth_max = 20;
 };
 
 // Receives the stored bytes of the message, in order, in as many calls as it takes.
@@ -69,12 +77,15 @@ class BodyObserver {
 // Why a message is refused. The session maps each to one SMTP reply (see docs/smtp-replies.md).
 enum class Verdict {
     accepted,
-    bare_line_ending,  // 554 5.6.0 (reject mode only)
-    invalid_utf8,      // 554 5.6.0
-    too_large,         // 552 5.3.4
-    header_too_large,  // 552 5.3.4 (header block longer than header_bytes_max)
-    nul_octet,         // 554 5.6.0 (a NUL anywhere in the content)
-    line_too_long,     // 554 5.6.0 (a line longer than line_bytes_max)
+    bare_line_ending,        // 554 5.6.0 (reject mode only)
+    invalid_utf8,            // 554 5.6.0
+    too_large,               // 552 5.3.4
+    header_too_large,        // 552 5.3.4 (header block longer than header_bytes_max)
+    nul_octet,               // 554 5.6.0 (a NUL anywhere in the content)
+    line_too_long,           // 554 5.6.0 (a line longer than line_bytes_max)
+    charset,                 // 554 5.6.0 (a declared charset other than UTF-8 / US-ASCII)
+    mime_too_deep,           // 554 5.6.0 (MIME parts nested deeper than mime_depth_max)
+    mime_boundary_too_long,  // 554 5.6.0 (a multipart boundary over kBoundaryBytesMax)
 };
 
 // One header field inside `HeaderBlock::bytes`.
@@ -110,6 +121,10 @@ struct Outcome {
     bool has_8bit = false;                // any octet >= 0x80
     std::uint64_t bare_line_endings = 0;  // how many were seen (normalised or not)
     std::uint64_t long_line_number = 0;   // line_too_long: the line (from 1) that was too long
+    std::string charset;                  // charset: the charset refused (printable ASCII)
+    // charset, mime_*: where ("part 2", "the Subject header of part 1.2"); invalid_utf8: where
+    // the first ill-formed octet is ("the body of part 2"), when the charset scan runs.
+    std::string where;
 };
 
 class MessagePass {
@@ -188,6 +203,7 @@ class MessagePass {
         store(begin, static_cast<std::size_t>(end - begin));
     }
     void refuse(Verdict verdict);
+    void refuse_mime();
     void note_8bit(const char* data, std::size_t size);
     std::size_t valid_utf8_prefix(const char* data, std::size_t size);
     struct HeaderTake {
@@ -200,6 +216,7 @@ class MessagePass {
 
     PassLimits limits_;
     Outcome outcome_;
+    MimeScanner scanner_;
     HeaderBlock headers_;
     bool dot_stuffed_ = true;
     bool finished_ = false;

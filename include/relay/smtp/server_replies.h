@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "relay/smtp/command.h"
 
@@ -104,6 +106,18 @@ inline constexpr SyntaxReply message_line_too_long{
     554, "5.6.0",
     "Error: line <n> of the message is longer than <max> octets (RFC 5322 section 2.1.1); "
     "encode that part with quoted-printable or base64"};
+// Only UTF-8 (message/mime_scanner.h): sent with <charset> and <where> filled in by
+// with_placeholders, say what was refused and where: "charset windows-1251 in part 2", "charset
+// koi8-r in the Subject header". <where> names parts as IMAP numbers them (1, 2, 1.2).
+inline constexpr SyntaxReply charset_refused{
+    554, "5.6.0", "only UTF-8 is accepted: charset <charset> in <where>"};
+// invalid_utf8 when the charset scan knows where: "in the body of part 2", "in the header".
+inline constexpr SyntaxReply invalid_utf8_where{
+    554, "5.6.0", "Error: message content is not valid UTF-8 in <where>"};
+inline constexpr SyntaxReply mime_too_deep{
+    554, "5.6.0", "Error: MIME parts nested more than <max> deep, in <where>"};
+inline constexpr SyntaxReply mime_boundary_too_long{
+    554, "5.6.0", "Error: multipart boundary longer than <max> octets in <where>"};
 
 // 421 replies: the text follows the host name; the connection closes after them.
 inline constexpr SyntaxReply too_many_errors{421, "4.7.0", "Error: too many errors"};
@@ -196,6 +210,10 @@ inline constexpr SyntaxReply all[] = {
     invalid_utf8,
     nul_octet,
     message_line_too_long,
+    charset_refused,
+    invalid_utf8_where,
+    mime_too_deep,
+    mime_boundary_too_long,
     too_many_errors,
     timeout,
     transaction_too_long,
@@ -220,6 +238,20 @@ inline std::string message_line_too_long_text(std::uint64_t line_number,
     std::string text(message_line_too_long.text);
     text.replace(text.find("<n>"), 3, std::to_string(line_number));
     text.replace(text.find("<max>"), 5, std::to_string(line_bytes_max));
+    return text;
+}
+
+// The text of `reply` with each placeholder ("<where>") replaced by its value, in order.
+inline std::string with_placeholders(
+    const SyntaxReply& reply,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> values) {
+    std::string text(reply.text);
+    for (const auto& [placeholder, value] : values) {
+        const std::size_t at = text.find(placeholder);
+        if (at != std::string::npos) {
+            text.replace(at, placeholder.size(), value);
+        }
+    }
     return text;
 }
 

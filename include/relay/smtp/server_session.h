@@ -44,6 +44,7 @@
 #include "relay/base/result.h"
 #include "relay/message/message_pass.h"
 #include "relay/smtp/command.h"
+#include "relay/smtp/recommendations.h"
 #include "relay/smtp/sasl.h"
 
 namespace relay::smtp {
@@ -63,6 +64,8 @@ struct ServerSettings {
     // the server buffer replies without bound.
     std::uint32_t output_bytes_max = 64 * 1024;
     message::PassLimits pass;  // size, header, bare line endings, UTF-8
+    // Past these the final 250 carries a note (recommendations.h); nothing is refused.
+    Recommendations recommendations;
     AuthOffer auth = AuthOffer::none;
     bool auth_required = false;  // MAIL before a successful AUTH gets 530 5.7.0
     // EHLO advertises STARTTLS (until TLS is active) and STARTTLS is accepted.
@@ -185,6 +188,9 @@ class ServerSession {
 
     // The commit requested through ServerHooks::commit_message made the message durable.
     void commit_done(std::string_view queue_id);
+    // While a message is being committed: the note its 250 will carry ("" if none), so that the
+    // hooks can log it (recommendations.h).
+    std::string recommendation_note() const;
     // The commit failed on relay's side. The client gets the catalogue's reply for the kind of
     // failure (never `error.message`, which may name files) and the incident id that the
     // caller's log line carries with the detail.

@@ -56,7 +56,8 @@ inline bool same_result(const PassRun& left, const PassRun& right) {
            left.outcome.has_8bit == right.outcome.has_8bit &&
            left.outcome.bare_line_endings == right.outcome.bare_line_endings &&
            left.outcome.long_line_number == right.outcome.long_line_number &&
-           left.headers.bytes == right.headers.bytes &&
+           left.outcome.charset == right.outcome.charset &&
+           left.outcome.where == right.outcome.where && left.headers.bytes == right.headers.bytes &&
            same_fields(left.headers.fields, right.headers.fields) &&
            left.headers.complete == right.headers.complete && left.consumed == right.consumed &&
            left.finished == right.finished;
@@ -78,6 +79,12 @@ inline const char* verdict_name(Verdict verdict) {
             return "nul_octet";
         case Verdict::line_too_long:
             return "line_too_long";
+        case Verdict::charset:
+            return "charset";
+        case Verdict::mime_too_deep:
+            return "mime_too_deep";
+        case Verdict::mime_boundary_too_long:
+            return "mime_boundary_too_long";
     }
     return "?";
 }
