@@ -833,8 +833,10 @@ Status Ingress::listen(const std::vector<int>& sockets) {
 void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddress& peer) {
     // Before the connection limits: a client that may not connect holds no slot of its address.
     if (!admits(listener.clients, peer)) {
-        log::warning("client={} refused: not in listener {}'s client networks", peer.ip(),
-                     listener.config->name);
+        if (refusal_log_.admit(reactor_.now())) {
+            log::warning("client={} refused: not in listener {}'s client networks", peer.ip(),
+                         listener.config->name);
+        }
         auto session = std::make_unique<Session>(*this, listener, fd, peer, false);
         Session* raw = session.get();
         sessions_.emplace(raw, std::move(session));
@@ -847,15 +849,23 @@ void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddres
     auto session = std::make_unique<Session>(*this, listener, fd, peer, admitted);
     Session* raw = session.get();
     sessions_.emplace(raw, std::move(session));
+    bool log_refusal =
+        admission != ConnectionLimits::Admission::admitted && refusal_log_.admit(reactor_.now());
     if (admission == ConnectionLimits::Admission::too_many_total) {
-        log::warning("refusing {}: too many connections", ip);
+        if (log_refusal) {
+            log::warning("refusing {}: too many connections", ip);
+        }
         raw->start(&smtp::server_replies::too_many_connections);
     } else if (admission == ConnectionLimits::Admission::too_many_from_client) {
-        log::warning("refusing {}: too many connections from this address", ip);
+        if (log_refusal) {
+            log::warning("refusing {}: too many connections from this address", ip);
+        }
         raw->start(&smtp::server_replies::too_many_connections_from_client);
     } else if (admission == ConnectionLimits::Admission::too_many_per_minute_from_client) {
-        log::warning("refusing {}: more than {} connections from this address in a minute", ip,
-                     config_->limits.connections_per_client_per_minute);
+        if (log_refusal) {
+            log::warning("refusing {}: more than {} connections from this address in a minute", ip,
+                         config_->limits.connections_per_client_per_minute);
+        }
         raw->start(&smtp::server_replies::too_many_connections_per_minute);
     } else {
         raw->start(nullptr);
@@ -864,6 +874,7 @@ void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddres
 
 void Ingress::sweep_idle() {
     engine::Clock::time_point now = reactor_.now();
+    refusal_log_.flush(now);
     std::vector<Session*> sessions;
     sessions.reserve(sessions_.size());
     for (auto& [raw, owned] : sessions_) {

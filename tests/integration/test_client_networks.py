@@ -3,6 +3,7 @@ networks (loopback by default) and answers every other client 554 5.7.1 in place
 closes, and logs the address. The second client address is 127.0.0.2: the test binds its socket
 there before connecting, so that relayd sees a loopback client outside 127.0.0.1/32.
 """
+import re
 import signal
 import socket
 import ssl
@@ -49,6 +50,27 @@ def test_a_client_outside_the_networks_gets_554_and_is_logged(relayd_factory):
     with SmtpClient(relayd.port, source="127.0.0.1") as client:
         assert client.greeting.code == 220
         client.expect("EHLO client.test", 250)
+
+
+def test_a_flood_of_refused_clients_is_counted_not_logged_line_by_line(relayd_factory):
+    # A scanner's connections all get the 554; the log gets a line each for the first 20 of a
+    # second per worker and a count for the rest, so that it stays readable and cheap.
+    relayd = relayd_factory(listener=ONLY_FIRST)
+    flood = 200
+    for _ in range(flood):
+        with SmtpClient(relayd.port, source="127.0.0.2") as client:
+            assert client.greeting.code == 554
+    counted = re.compile(r"(\d+) more connections refused within 1000 ms")
+
+    def accounted():
+        log = relayd.log()
+        return log.count(refusal_line(relayd, "127.0.0.2")) + sum(
+            int(count) for count in counted.findall(log))
+
+    wait_until(lambda: accounted() == flood, timeout=10,
+               message="every refused connection in the log, as a line or in a count")
+    lines = relayd.log().count(refusal_line(relayd, "127.0.0.2"))
+    assert lines < flood, "no count: every refusal got its own line"
 
 
 def test_a_refused_client_sends_nothing_that_is_executed(relayd_factory):

@@ -21,6 +21,7 @@
 #include "relay/engine/reactor.h"
 #include "relay/engine/tcp_listener.h"
 #include "relay/ingress/connection_limits.h"
+#include "relay/ingress/refusal_log.h"
 #include "relay/policy/credential_verifier.h"
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/rate_limiter.h"
@@ -102,6 +103,7 @@ class Ingress {
     std::function<void()> shutdown_done_;
     engine::TimerQueue::TimerId grace_timer_ = 0;
     std::unique_ptr<store::StopListReader> stop_reader_;  // this worker's stop-list lookups
+    RefusalLog refusal_log_;
 };
 
 }  // namespace relay::ingress
