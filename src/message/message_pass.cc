@@ -576,8 +576,6 @@ void MessagePass::store(const char* data, std::size_t size) {
         if (fed.refused) {
             take = fed.accepted;
             verdict = Verdict::charset;  // refine below, from the scanner's refusal
-        } else if (verdict == Verdict::invalid_utf8) {
-            outcome_.where = scanner_.location();
         }
     }
     std::size_t header_bytes = 0;
@@ -598,6 +596,11 @@ void MessagePass::store(const char* data, std::size_t size) {
     }
     if (verdict == Verdict::charset) {
         refuse_mime();
+    }
+    if (verdict == Verdict::invalid_utf8 && limits_.require_utf8_charsets) {
+        // Only once no earlier refusal (the header block's size) took its place: the scanner
+        // still stands at the offending octet.
+        outcome_.where = scanner_.location();
     }
     if (verdict != Verdict::accepted) {
         refuse(verdict);

@@ -315,6 +315,26 @@ class MessageMaker {
     std::mt19937& random_;
 };
 
+// The earliest problem names the refusal, and the place of a later one does not stick to it:
+// an over-long header block comes before an ill-formed octet in the body, whether the pass sees
+// both in one buffer or the octet only after the header's refusal.
+TEST(MimeScanner, AnEarlierRefusalKeepsNoPlaceOfALaterOne) {
+    PassLimits limits;
+    limits.header_bytes_max = 22;
+    const std::string message = "Subject: 0123456789\r\n\r\nbody\r\n\x96\r\n";
+    const PassRun whole = test_support::run_bdat(limits, message);
+    EXPECT_EQ(whole.outcome.verdict, Verdict::header_too_large);
+    EXPECT_EQ(whole.outcome.where, "");
+    std::vector<std::size_t> every;
+    for (std::size_t cut = 1; cut < message.size(); ++cut) {
+        every.push_back(cut);
+    }
+    const PassRun split = test_support::run_bdat(limits, message, every);
+    EXPECT_TRUE(test_support::same_result(whole, split)) << whole << "\n" << split;
+    // Without the header limit the octet is what is refused, and where it is is said.
+    EXPECT_EQ(verdict_of(message), "invalid_utf8 in the body");
+}
+
 TEST(MimeScannerProperty, SplitAnywhereGivesTheSameVerdict) {
     std::mt19937 random(20261201);
     int refused = 0;
