@@ -6,6 +6,10 @@
 //     resources  PROJECT/NAME -> {"password_hash": "$argon2id$...", "password_generation": N,
 //                                 "domains": ["example.com", ...]}
 //     domains    DOMAIN -> PROJECT/NAME   (a domain belongs to one resource: the unique index)
+//     dkim_keys  DOMAIN/SELECTOR -> {"algorithm": "rsa-sha256", "canonicalization": "relaxed",
+//                                    "created_unix_s": N, "private_key_pem": "-----BEGIN ..."}
+//                ('/' is in neither a domain nor a selector, so "DOMAIN/" prefixes one domain's
+//                keys)
 //
 // Values are JSON so that an operator can read them with mdb_dump; the files are the store's
 // own, so a value that does not decode is reported as damage, never served.
@@ -32,5 +36,9 @@ Result<ProjectRecord> decode_project(std::string_view name, std::string_view val
 
 std::string encode_resource(const ResourceRecord& resource);
 Result<ResourceRecord> decode_resource(std::string_view username, std::string_view value);
+
+std::string dkim_key_name(std::string_view domain, std::string_view selector);
+std::string encode_dkim_key(const DkimKeyRecord& key);
+Result<DkimKeyRecord> decode_dkim_key(std::string_view name, std::string_view value);
 
 }  // namespace relay::store::internal
