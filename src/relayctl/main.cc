@@ -6,6 +6,7 @@
 //     relayctl --config FILE project add|list|remove|set-quota ... [--json]
 //     relayctl --config FILE resource add|list|remove|passwd ... [--json]
 //     relayctl --config FILE domain add|list|remove ... [--json]
+//     relayctl --config FILE dkim generate|import|list|remove ... [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <string>
 
+#include "dkim_commands.h"
 #include "queue_commands.h"
 #include "relay/base/command_line.h"
 #include "relay/config/config.h"
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
     CLI::App* queue = relay::ctl::add_queue_commands(app, queue_arguments);
     relay::ctl::TenantArguments tenant_arguments;
     relay::ctl::TenantCommands tenants = relay::ctl::add_tenant_commands(app, tenant_arguments);
+    relay::ctl::DkimArguments dkim_arguments;
+    CLI::App* dkim = relay::ctl::add_dkim_commands(app, dkim_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -49,6 +53,10 @@ int main(int argc, char** argv) {
     if (queue->parsed()) {
         queue_arguments.json = queue_arguments.json || json;
         return relay::ctl::run_queue_command(config.value(), *queue, queue_arguments);
+    }
+    dkim_arguments.json = dkim_arguments.json || json;
+    if (auto status = relay::ctl::run_dkim_command(config.value(), *dkim, dkim_arguments)) {
+        return *status;
     }
     tenant_arguments.json = tenant_arguments.json || json;
     if (auto status = relay::ctl::run_tenant_command(config.value(), tenants, tenant_arguments)) {
