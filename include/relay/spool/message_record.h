@@ -4,6 +4,7 @@
 // Pure: encoding and decoding, no I/O. Decoding handles bytes read back from disk.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -63,6 +64,11 @@ struct Envelope {
     bool ends_with_crlf = true;   // the stored bytes are empty or end in CRLF (BDAT may not)
     std::uint32_t header_bytes = 0;
     std::vector<ChunkRef> chunks;
+    // The DKIM body hashes (SHA-256 of the canonical body, RFC 6376 §3.7) taken while the body
+    // was received, one per canonicalization the resource's keys use, so that delivery signs
+    // without reading the body. Absent: no key wanted it (or an older record); sent unsigned.
+    std::optional<std::array<std::uint8_t, 32>> dkim_body_sha256_relaxed;
+    std::optional<std::array<std::uint8_t, 32>> dkim_body_sha256_simple;
 };
 
 // The resource as log lines (`resource=`) and `relayctl queue list` show it: "-" for none.
