@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "dkim_body_hashes.h"
 #include "relay/base/clock.h"
 #include "relay/base/incident.h"
 #include "relay/base/log.h"
@@ -169,9 +170,16 @@ class Ingress::Session final : public engine::ConnectionHandler,
     // --- smtp::ServerHooks ---
     message::Sink& open_message(const smtp::Transaction& transaction) override {
         incoming_ = ingress_.spool_.begin_message(transaction.declared_size.value_or(0));
+        start_dkim_body_hashes();
         return *incoming_;
     }
-    void abandon_message() override { incoming_.reset(); }
+    void abandon_message() override {
+        incoming_.reset();
+        dkim_body_hashes_.reset();
+    }
+    message::BodyObserver* body_observer() override {
+        return dkim_body_hashes_.active() ? &dkim_body_hashes_ : nullptr;
+    }
     void commit_message(const smtp::Transaction& transaction,
                         const message::MessagePass& pass) override;
     smtp::Verdict check_login(const smtp::Credentials& credentials) override;
@@ -363,6 +371,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     std::optional<policy::LoginResult> start_check(const smtp::Credentials& credentials);
     smtp::Verdict login_verdict(const policy::LoginResult& result);
     std::optional<smtp::PolicyReply> check_from(const message::MessagePass& pass);
+    void start_dkim_body_hashes();
     static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
         return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
     }
@@ -380,6 +389,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     bool receive_in_place_;
     engine::Clock::time_point last_activity_;
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
+    internal::DkimBodyHashes dkim_body_hashes_;
     bool committing_ = false;
     bool checking_login_ = false;  // a login is delayed or on the hash pool: the session waits
     engine::TimerQueue::TimerId login_delay_timer_ = 0;
@@ -422,11 +432,19 @@ std::optional<smtp::PolicyReply> Ingress::Session::check_from(const message::Mes
     return std::nullopt;
 }
 
+void Ingress::Session::start_dkim_body_hashes() {
+    const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+    std::shared_ptr<const policy::TenantSnapshot> snapshot =
+        snapshots != nullptr ? snapshots->current() : nullptr;
+    dkim_body_hashes_.start(snapshot.get(), smtp_.authenticated_user());
+}
+
 void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                                       const message::MessagePass& pass) {
     if (std::optional<smtp::PolicyReply> refused = check_from(pass)) {
         // Answered on the next turn, not from inside the session's own call.
         incoming_.reset();
+        dkim_body_hashes_.reset();
         committing_ = true;
         ingress_.reactor_.defer([this, reply = std::move(*refused)] {
             committing_ = false;
@@ -454,6 +472,7 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     envelope.listener = listener_.config->name;
     envelope.resource = smtp_.authenticated_user();  // empty on a listener without AUTH
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
+    dkim_body_hashes_.finish_into(envelope);
     message.recipients.reserve(transaction.recipients.size());
     for (const std::string& recipient : transaction.recipients) {
         message.recipients.push_back(spool::Recipient{recipient});
