@@ -246,6 +246,9 @@ void Delivery::send_job(Link& link) {
     outbound.smtputf8 = message->envelope.smtputf8;
     outbound.eight_bit = message->envelope.eight_bit;
     outbound.prefix = received_header(*message, config_.server.hostname, link.job->recipients);
+    for (const std::string& signature : message->envelope.dkim_signatures) {
+        outbound.prefix += signature;  // made at acceptance (ingress/dkim_signer.h)
+    }
     outbound.body_bytes = message->envelope.body_bytes;
     outbound.body_ends_with_crlf = message->envelope.ends_with_crlf;
     link.connection->send(outbound, std::make_unique<SpoolBodySource>(std::move(reader)));

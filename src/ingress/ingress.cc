@@ -8,12 +8,14 @@
 #include <optional>
 
 #include "dkim_body_hashes.h"
+#include "dkim_signer.h"
 #include "relay/base/clock.h"
 #include "relay/base/incident.h"
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
 #include "relay/message/from_addresses.h"
 #include "relay/smtp/server_replies.h"
+#include "relay/store/tenant_names.h"
 #include "relay/tls/stream.h"
 
 namespace relay::ingress {
@@ -372,6 +374,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     smtp::Verdict login_verdict(const policy::LoginResult& result);
     std::optional<smtp::PolicyReply> check_from(const message::MessagePass& pass);
     void start_dkim_body_hashes();
+    void add_dkim_signatures(const message::MessagePass& pass, spool::Envelope& envelope);
     static smtp::PolicyReply refusal(const smtp::SyntaxReply& reply) {
         return smtp::PolicyReply{reply.code, std::string(reply.enhanced), std::string(reply.text)};
     }
@@ -439,6 +442,30 @@ void Ingress::Session::start_dkim_body_hashes() {
     dkim_body_hashes_.start(snapshot.get(), smtp_.authenticated_user());
 }
 
+// Signed with the keys of the From domain (check_from made sure it is the resource's), where
+// DMARC looks for alignment. One signer per worker: its copies of the keys are that thread's.
+void Ingress::Session::add_dkim_signatures(const message::MessagePass& pass,
+                                           spool::Envelope& envelope) {
+    const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+    if (snapshots == nullptr || envelope.resource.empty()) {
+        return;
+    }
+    message::FromAddresses from =
+        message::from_addresses(pass.headers(), message::from_mailboxes_max_default);
+    const auto* domains = std::get_if<message::FromDomains>(&from);
+    if (domains == nullptr || domains->domains.empty()) {
+        return;
+    }
+    auto domain = store::check_domain(domains->domains.front());
+    if (!domain) {
+        return;
+    }
+    thread_local internal::DkimSigner signer;
+    envelope.dkim_signatures =
+        signer.sign(*snapshots->current(), domain.value(), pass.headers().bytes, envelope,
+                    static_cast<std::int64_t>(envelope.received_unix_ms / 1000));
+}
+
 void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                                       const message::MessagePass& pass) {
     if (std::optional<smtp::PolicyReply> refused = check_from(pass)) {
@@ -473,6 +500,7 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     envelope.resource = smtp_.authenticated_user();  // empty on a listener without AUTH
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
     dkim_body_hashes_.finish_into(envelope);
+    add_dkim_signatures(pass, envelope);
     message.recipients.reserve(transaction.recipients.size());
     for (const std::string& recipient : transaction.recipients) {
         message.recipients.push_back(spool::Recipient{recipient});

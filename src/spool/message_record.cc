@@ -30,6 +30,7 @@ enum MessageTag : std::uint16_t {
     // Absent in older records and when no DKIM key wanted them: 32 octets each.
     tag_dkim_body_sha256_relaxed = 19,
     tag_dkim_body_sha256_simple = 20,
+    tag_dkim_signature = 21,  // repeated, in order; absent: unsigned
 };
 
 constexpr std::uint64_t flag_smtputf8 = 1;
@@ -159,6 +160,10 @@ bool decode_envelope_field(std::uint16_t tag, std::string_view value, QueuedMess
             return decode_digest(value, envelope.dkim_body_sha256_relaxed);
         case tag_dkim_body_sha256_simple:
             return decode_digest(value, envelope.dkim_body_sha256_simple);
+        case tag_dkim_signature:
+            envelope.dkim_signatures.emplace_back(value);
+            return value.size() <= dkim_signature_bytes_max &&
+                   envelope.dkim_signatures.size() <= dkim_signatures_max;
         case tag_origin:
             envelope.origin = number.value_or(0) == 1 ? Origin::dsn : Origin::client;
             return number.has_value();
@@ -229,6 +234,11 @@ std::string encode_message(const QueuedMessage& message) {
     writer.u64(tag_header_bytes, envelope.header_bytes);
     encode_digest(writer, tag_dkim_body_sha256_relaxed, envelope.dkim_body_sha256_relaxed);
     encode_digest(writer, tag_dkim_body_sha256_simple, envelope.dkim_body_sha256_simple);
+    RELAY_ASSERT(envelope.dkim_signatures.size() <= dkim_signatures_max);
+    for (const std::string& field : envelope.dkim_signatures) {
+        RELAY_ASSERT(field.size() <= dkim_signature_bytes_max);
+        writer.bytes(tag_dkim_signature, field);
+    }
     for (const ChunkRef& chunk : envelope.chunks) {
         std::string value;
         put_u64(value, chunk.segment);

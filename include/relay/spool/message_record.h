@@ -69,7 +69,15 @@ struct Envelope {
     // without reading the body. Absent: no key wanted it (or an older record); sent unsigned.
     std::optional<std::array<std::uint8_t, 32>> dkim_body_sha256_relaxed;
     std::optional<std::array<std::uint8_t, 32>> dkim_body_sha256_simple;
+    // The DKIM-Signature fields made when the message was accepted (each whole, with its CRLF),
+    // prepended at delivery in this order. Empty: sent unsigned.
+    std::vector<std::string> dkim_signatures;
 };
+
+// The longest DKIM-Signature field a record holds: an RSA-4096 signature with every default
+// header signed is under 2 KiB; the bound keeps a damaged record from growing every delivery.
+inline constexpr std::size_t dkim_signature_bytes_max = 4096;
+inline constexpr std::size_t dkim_signatures_max = 8;
 
 // The resource as log lines (`resource=`) and `relayctl queue list` show it: "-" for none.
 std::string_view resource_label(const Envelope& envelope);

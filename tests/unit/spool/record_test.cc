@@ -187,6 +187,23 @@ TEST(MessageRecord, DkimBodyHashesRoundTripEachOnItsOwn) {
         decode_message(1, encode_message(sample_message()))->envelope.dkim_body_sha256_relaxed);
 }
 
+TEST(MessageRecord, DkimSignaturesRoundTripInOrderAndTooManyOrTooLongAreDamage) {
+    QueuedMessage original = sample_message();
+    original.envelope.dkim_signatures = {"DKIM-Signature: v=1; a=rsa-sha256\r\n",
+                                         "DKIM-Signature: v=1; a=ed25519-sha256\r\n"};
+    auto decoded = decode_message(original.id, encode_message(original));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->envelope.dkim_signatures, original.envelope.dkim_signatures);
+    std::string payload = encode_message(sample_message());
+    old_field(payload, 21, std::string(dkim_signature_bytes_max + 1, 's'));
+    EXPECT_FALSE(decode_message(1, payload));
+    payload = encode_message(sample_message());
+    for (std::size_t index = 0; index <= dkim_signatures_max; ++index) {
+        old_field(payload, 21, "DKIM-Signature: x\r\n");
+    }
+    EXPECT_FALSE(decode_message(1, payload));
+}
+
 TEST(MessageRecord, ADkimBodyHashOfAnotherLengthIsRefusedAsDamage) {
     for (std::size_t length : {0, 31, 33}) {
         std::string payload = encode_message(sample_message());
