@@ -4,16 +4,19 @@ Debian's python3-dkim, for rsa-sha256 and ed25519-sha256 under relaxed/relaxed a
 (four keys, four signatures on every message): a message with 8-bit UTF-8 sent with DATA, one
 sent with BDAT whose chunk holds CRLF.CRLF, one with 1,000 header fields. A one-byte change of
 the delivered body makes every signature fail; a domain without a key is sent unsigned and said
-once in the log. The public keys come from the DNS records `relayctl dkim list --json` prints,
-handed to python3-dkim's dnsfunc (no DNS server is needed to read them)."""
+once in the log. The public keys are the DNS records `relayctl dkim list --json` prints, served
+by dnsmasq (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim
+through a dnsfunc that asks that server over TCP."""
 import base64
 import json
 import re
 
 import dkim
+import dns.message
+import dns.query
 import pytest
 
-from delivery_support import delivery_settings, network_fixture, wait_ready
+from delivery_support import Dnsmasq, delivery_settings, network_fixture, wait_ready
 from helpers import SmtpClient, queue_id_of, stuff, wait_until
 
 FAST_HASHES = """
@@ -47,18 +50,23 @@ def signing(net):
     for selector, algorithm, canon in KEYS:
         relayd.ctl("dkim", "generate", "acme.example", "--selector", selector, "--algo",
                    algorithm, "--canonicalization", canon)
-    records = {}
+    txt = []
     for key in json.loads(relayd.ctl("dkim", "list", "--json").stdout):
         owner, text = key["dns_record"].split(" IN TXT ", 1)
-        records[owner.encode()] = "".join(re.findall(r'"([^"]*)"', text)).encode()
+        txt.append((owner.rstrip("."), re.findall(r'"([^"]*)"', text)))
+    server = Dnsmasq(net.folder, zone="example", txt=txt)
+    net.dns = server  # stopped with the network
     relayd.start()
     wait_ready(relayd)
-    return relayd, receiver, records
+    return relayd, receiver, server
 
 
-def dnsfunc_of(records):
+def dnsfunc_of(server):
     def lookup(name, timeout=5):
-        return records.get(name if name.endswith(b".") else name + b".")
+        query = dns.message.make_query(name.decode().rstrip("."), "TXT")
+        answer = dns.query.tcp(query, "127.0.0.1", port=server.port, timeout=timeout)
+        return b"".join(b"".join(record.strings) for rrset in answer.answer
+                        for record in rrset) or None
     return lookup
 
 
@@ -114,13 +122,13 @@ def signatures_of(data):
     return re.findall(rb"^DKIM-Signature:.*?(?=^\S)", header + b"\r\nX", re.M | re.S)
 
 
-def verify_each(data, records):
+def verify_each(data, key_server):
     """[(a=, c=, verified)] for every signature, top first."""
     results = []
     for index, field in enumerate(signatures_of(data)):
         tags = dict(re.findall(rb"\b([a-z]+)=([^;]*)", re.sub(rb"\s+", b"", field)))
         try:
-            verified = dkim.DKIM(data).verify(idx=index, dnsfunc=dnsfunc_of(records))
+            verified = dkim.DKIM(data).verify(idx=index, dnsfunc=dnsfunc_of(key_server))
         except dkim.ValidationError:  # python3-dkim raises on a body hash mismatch
             verified = False
         results.append((tags[b"a"].decode(), tags[b"c"].decode(), verified))
@@ -134,43 +142,43 @@ ALL_VERIFIED = sorted([("rsa-sha256", "relaxed/relaxed", True),
 
 
 def test_utf8_message_with_data_verifies_for_both_algorithms_and_canonicalizations(signing):
-    relayd, receiver, records = signing
+    relayd, receiver, key_server = signing
     send_data(relayd, message("utf8 data", UTF8_BODY))
     data = received_one(receiver, "utf8 data")
-    assert verify_each(data, records) == ALL_VERIFIED
+    assert verify_each(data, key_server) == ALL_VERIFIED
     # the stored message is not rewritten: the signatures are prepended to it
     assert data.endswith(message("utf8 data", UTF8_BODY))
 
 
 def test_bdat_with_crlf_dot_crlf_inside_a_chunk_verifies(signing):
-    relayd, receiver, records = signing
+    relayd, receiver, key_server = signing
     body = UTF8_BODY + b"before\r\n.\r\nafter\r\nlast line without CRLF  "
     whole = message("bdat chunks", body)
     cut = whole.index(b"before") + 3
     send_bdat(relayd, [whole[:cut], whole[cut:]])
-    assert verify_each(received_one(receiver, "bdat chunks"), records) == ALL_VERIFIED
+    assert verify_each(received_one(receiver, "bdat chunks"), key_server) == ALL_VERIFIED
 
 
 def test_a_thousand_header_fields_verify(signing):
-    relayd, receiver, records = signing
+    relayd, receiver, key_server = signing
     extra = "".join(f"X-Field-{index}: value {index}\r\n" for index in range(992))
     send_data(relayd, message("many fields", b"Body.\r\n", extra=extra))
     data = received_one(receiver, "many fields")
     assert data.split(b"\r\n\r\n", 1)[0].count(b"\r\nX-Field-") == 992
-    assert verify_each(data, records) == ALL_VERIFIED
+    assert verify_each(data, key_server) == ALL_VERIFIED
 
 
 def test_a_one_byte_change_of_the_body_fails_every_signature(signing):
-    relayd, receiver, records = signing
+    relayd, receiver, key_server = signing
     send_data(relayd, message("tampered", b"Pay 100 EUR.\r\n"))
     data = received_one(receiver, "tampered")
-    assert verify_each(data, records) == ALL_VERIFIED
+    assert verify_each(data, key_server) == ALL_VERIFIED
     changed = data.replace(b"Pay 100 EUR.", b"Pay 900 EUR.")
-    assert [verified for *_, verified in verify_each(changed, records)] == [False] * 4
+    assert [verified for *_, verified in verify_each(changed, key_server)] == [False] * 4
 
 
 def test_a_domain_without_a_key_is_sent_unsigned_and_said_once(signing):
-    relayd, receiver, records = signing
+    relayd, receiver, key_server = signing
     for index in range(3):
         send_data(relayd, message(f"unsigned {index}", b"Hi.\r\n", domain="plain.example"),
                   sender="ann@plain.example")
