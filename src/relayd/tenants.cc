@@ -43,9 +43,17 @@ Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
     }
     tenants->throttle = std::move(throttle.value());
     auto snapshot = tenants->snapshots->current();
-    log::info("tenants: generation {}: {} projects, {} resources, {} domains (store {})",
-              snapshot->generation(), snapshot->projects(), snapshot->resources(),
-              snapshot->domains(), config.store.path);
+    log::info(
+        "tenants: generation {}: {} projects, {} resources, {} domains, {} DKIM keys "
+        "(store {})",
+        snapshot->generation(), snapshot->projects(), snapshot->resources(), snapshot->domains(),
+        snapshot->dkim_keys().keys(), config.store.path);
+    for (const std::string& unusable : snapshot->dkim_keys().unusable()) {
+        log::warning(
+            "tenants: DKIM key {} is left out: mail is signed with the domain's other "
+            "keys, if any",
+            unusable);
+    }
     return tenants;
 }
 
