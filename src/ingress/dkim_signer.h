@@ -1,20 +1,20 @@
-// dkim_signer.h -- the DKIM-Signature fields of an accepted message, made at commit time on the
-// session's worker from the stored header block, the body hashes taken in the message pass and
+// dkim_signer.h -- the DKIM-Signature fields of an accepted message, made at commit time from
+// the stored header block, the body hashes taken in the message pass and
 // the keys of the From domain in the tenant snapshot.
 //
 // Why here and not at delivery: at commit the header block is in memory, so delivery needs to
 // read nothing to sign (the fields go into the spool record and are prepended as they are), and
-// a message is signed once however many deliveries and retries it takes. The cost is on the
-// worker's loop: about 0.4 ms per RSA-2048 key and 0.01 ms per Ed25519 key per message, which
-// under load quadruples the reply time of the worker's other sessions with an RSA key; the
-// measurement and the move to a helper thread it calls for are in docs/dkim.md, "Where signing
-// runs".
+// a message is signed once however many deliveries and retries it takes. It runs on relayd's
+// signing thread (an RSA-2048 signature is 0.4 ms, which on the worker held up its other
+// sessions: docs/dkim.md, "Where signing runs"), or on the worker when that thread's queue is
+// full.
 //
-// Keys: a dkim::PrivateKey signs on one thread at a time, so each worker keeps its own copies,
+// Keys: a dkim::PrivateKey signs on one thread at a time, so each thread keeps its own copies,
 // loaded from the snapshot's PEM on first use and dropped when the snapshot's generation
-// changes. A domain without keys is sent unsigned and logged once per worker (bounded set).
+// changes. A domain without keys is sent unsigned and logged once per thread (bounded set).
 //
-// Untrusted bytes: the header block. Thread: one signer per worker, used only there.
+// Untrusted bytes: the header block. Thread: one signer per thread (thread_local), used only
+// there.
 #pragma once
 
 #include <cstdint>

@@ -41,7 +41,8 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
     if (tenants == nullptr) {
         return ingress::Tenancy{nullptr, verifier, nullptr};
     }
-    return ingress::Tenancy{tenants->snapshots.get(), verifier, tenants->throttle.get()};
+    return ingress::Tenancy{tenants->snapshots.get(), verifier, tenants->throttle.get(),
+                            tenants->signing_pool.get()};
 }
 
 }  // namespace

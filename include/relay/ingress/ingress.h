@@ -22,6 +22,7 @@
 #include "relay/engine/tcp_listener.h"
 #include "relay/ingress/connection_limits.h"
 #include "relay/policy/credential_verifier.h"
+#include "relay/policy/hash_pool.h"
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
@@ -37,6 +38,8 @@ struct Tenancy {
     const policy::TenantSnapshots* snapshots = nullptr;
     policy::CredentialVerifier* verifier = nullptr;
     policy::LoginThrottle* throttle = nullptr;  // null: failed logins are not throttled
+    // Makes the DKIM signatures off the worker's loop; null: they are made on the worker.
+    policy::HashPool* signing_pool = nullptr;
 };
 
 class Ingress {
