@@ -4,7 +4,8 @@ Debian's python3-dkim, for rsa-sha256 and ed25519-sha256 under relaxed/relaxed a
 (four keys, four signatures on every message): a message with 8-bit UTF-8 sent with DATA, one
 sent with BDAT whose chunk holds CRLF.CRLF, one with 1,000 header fields. A one-byte change of
 the delivered body makes every signature fail; a domain without a key is sent unsigned and said
-once in the log. The public keys are the DNS records `relayctl dkim list --json` prints, served
+once in the log; keys removed while relayd runs stop signing from the next tenants
+generation on. The public keys are the DNS records `relayctl dkim list --json` prints, served
 by dnsmasq (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim
 through a dnsfunc that asks that server over TCP."""
 import base64
@@ -188,3 +189,20 @@ def test_a_domain_without_a_key_is_sent_unsigned_and_said_once(signing):
     wait_until(lambda: said in relayd.log(), message="the unsigned domain in the log")
     # once per worker (two workers here), not once per message
     assert 1 <= relayd.log().count(said) <= 2, relayd.log()
+
+
+def test_keys_changed_while_relayd_runs_apply_to_the_next_messages(signing):
+    relayd, receiver, key_server = signing
+    for selector in ("rsar", "rsas", "eds"):
+        relayd.ctl("dkim", "remove", "acme.example", selector)
+    # the snapshot follows the store within store.refresh_interval_ms (1 s by default)
+    wait_until(lambda: re.search(r"generation \d+: .* 1 DKIM keys", relayd.log()), timeout=5,
+               message="the generation with one key in the log")
+    send_data(relayd, message("one key left", b"Hi.\r\n"))
+    data = received_one(receiver, "one key left")
+    assert verify_each(data, key_server) == [("ed25519-sha256", "relaxed/relaxed", True)]
+    relayd.ctl("dkim", "remove", "acme.example", "edr")
+    wait_until(lambda: re.search(r"generation \d+: .* 0 DKIM keys", relayd.log()), timeout=5,
+               message="the generation without keys in the log")
+    send_data(relayd, message("no key left", b"Hi.\r\n"))
+    assert signatures_of(received_one(receiver, "no key left")) == []
