@@ -541,11 +541,18 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     envelope.received_unix_ms = unix_ms_now();
     envelope.client_ip = client_ip_;
     envelope.client_helo = smtp_.helo();
-    // RFC 3848: the S marks a message received over TLS.
-    envelope.protocol =
-        std::string(smtp_.extended() ? "ESMTP" : "SMTP") + (smtp_.tls_active() ? "S" : "");
+    // RFC 3848: the S marks a message received over TLS, the A one sent after AUTH (ESMTPSA).
+    envelope.protocol = std::string(smtp_.extended() ? "ESMTP" : "SMTP") +
+                        (smtp_.tls_active() ? "S" : "") +
+                        (smtp_.authenticated_user().empty() ? "" : "A");
     envelope.listener = listener_.config->name;
     envelope.resource = smtp_.authenticated_user();  // empty on a listener without AUTH
+    if (tls_ && tls_->established()) {               // for the Received: field
+        envelope.tls_version =
+            std::string(tls_->session().protocol_version().substr(0, spool::tls_name_bytes_max));
+        envelope.tls_cipher =
+            std::string(tls_->session().cipher_name().substr(0, spool::tls_name_bytes_max));
+    }
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
     dkim_body_hashes_.finish_into(envelope);
     message.recipients.reserve(transaction.recipients.size());

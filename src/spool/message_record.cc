@@ -31,6 +31,8 @@ enum MessageTag : std::uint16_t {
     tag_dkim_body_sha256_relaxed = 19,
     tag_dkim_body_sha256_simple = 20,
     tag_dkim_signature = 21,  // repeated, in order; absent: unsigned
+    tag_tls_version = 22,     // absent: received without TLS, or an older record
+    tag_tls_cipher = 23,
 };
 
 constexpr std::uint64_t flag_smtputf8 = 1;
@@ -160,6 +162,12 @@ bool decode_envelope_field(std::uint16_t tag, std::string_view value, QueuedMess
             return decode_digest(value, envelope.dkim_body_sha256_relaxed);
         case tag_dkim_body_sha256_simple:
             return decode_digest(value, envelope.dkim_body_sha256_simple);
+        case tag_tls_version:
+            envelope.tls_version = value;
+            return value.size() <= tls_name_bytes_max;
+        case tag_tls_cipher:
+            envelope.tls_cipher = value;
+            return value.size() <= tls_name_bytes_max;
         case tag_dkim_signature:
             envelope.dkim_signatures.emplace_back(value);
             return value.size() <= dkim_signature_bytes_max &&
@@ -234,6 +242,12 @@ std::string encode_message(const QueuedMessage& message) {
     writer.u64(tag_header_bytes, envelope.header_bytes);
     encode_digest(writer, tag_dkim_body_sha256_relaxed, envelope.dkim_body_sha256_relaxed);
     encode_digest(writer, tag_dkim_body_sha256_simple, envelope.dkim_body_sha256_simple);
+    if (!envelope.tls_version.empty()) {
+        RELAY_ASSERT(envelope.tls_version.size() <= tls_name_bytes_max);
+        RELAY_ASSERT(envelope.tls_cipher.size() <= tls_name_bytes_max);
+        writer.bytes(tag_tls_version, envelope.tls_version);
+        writer.bytes(tag_tls_cipher, envelope.tls_cipher);
+    }
     RELAY_ASSERT(envelope.dkim_signatures.size() <= dkim_signatures_max);
     for (const std::string& field : envelope.dkim_signatures) {
         RELAY_ASSERT(field.size() <= dkim_signature_bytes_max);

@@ -72,7 +72,13 @@ struct Envelope {
     // The DKIM-Signature fields made when the message was accepted (each whole, with its CRLF),
     // prepended at delivery in this order. Empty: sent unsigned.
     std::vector<std::string> dkim_signatures;
+    // The TLS the client used ("TLSv1.3", "TLS_AES_128_GCM_SHA256"), for the Received: field;
+    // empty without TLS or in older records. At most tls_name_bytes_max each.
+    std::string tls_version;
+    std::string tls_cipher;
 };
+
+inline constexpr std::size_t tls_name_bytes_max = 64;
 
 // The longest DKIM-Signature field a record holds: an RSA-4096 signature with every default
 // header signed is under 2 KiB; the bound keeps a damaged record from growing every delivery.

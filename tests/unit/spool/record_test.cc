@@ -204,6 +204,20 @@ TEST(MessageRecord, DkimSignaturesRoundTripInOrderAndTooManyOrTooLongAreDamage) 
     EXPECT_FALSE(decode_message(1, payload));
 }
 
+TEST(MessageRecord, TlsVersionAndCipherRoundTripAndTooLongIsDamage) {
+    QueuedMessage original = sample_message();
+    original.envelope.tls_version = "TLSv1.3";
+    original.envelope.tls_cipher = "TLS_AES_128_GCM_SHA256";
+    auto decoded = decode_message(original.id, encode_message(original));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->envelope.tls_version, "TLSv1.3");
+    EXPECT_EQ(decoded->envelope.tls_cipher, "TLS_AES_128_GCM_SHA256");
+    EXPECT_EQ(decode_message(1, encode_message(sample_message()))->envelope.tls_version, "");
+    std::string payload = encode_message(sample_message());
+    old_field(payload, 23, std::string(tls_name_bytes_max + 1, 'c'));
+    EXPECT_FALSE(decode_message(1, payload));
+}
+
 TEST(MessageRecord, ADkimBodyHashOfAnotherLengthIsRefusedAsDamage) {
     for (std::size_t length : {0, 31, 33}) {
         std::string payload = encode_message(sample_message());
