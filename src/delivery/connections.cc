@@ -14,7 +14,9 @@ constexpr auto idle_connection_keep = std::chrono::seconds(2);
 constexpr auto budget_recheck = std::chrono::milliseconds(100);
 constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
 
-// The Received: trace field (RFC 5321 §4.4) prepended at send time.
+// The Received: trace field (RFC 5321 §4.4) prepended at send time. The comments after the
+// client name say which TLS it used and which resource logged in (its username, never the
+// password), as Postfix's "using ... with cipher" and "Authenticated sender" do.
 std::string received_header(const spool::QueuedMessage& message, const std::string& hostname,
                             const std::vector<std::uint32_t>& recipients) {
     const spool::Envelope& envelope = message.envelope;
@@ -23,6 +25,13 @@ std::string received_header(const spool::QueuedMessage& message, const std::stri
         field += "from " +
                  (envelope.client_helo.empty() ? std::string("unknown") : envelope.client_helo);
         field += " (" + envelope.client_ip + ")\r\n\t";
+        if (!envelope.tls_version.empty()) {
+            field += "(using " + envelope.tls_version + " with cipher " + envelope.tls_cipher +
+                     ")\r\n\t";
+        }
+        if (!envelope.resource.empty()) {
+            field += "(authenticated as " + envelope.resource + ")\r\n\t";
+        }
     }
     field += "by " + hostname + " (relay) with " +
              (envelope.protocol.empty() ? std::string("ESMTP") : envelope.protocol) + " id " +
@@ -246,6 +255,9 @@ void Delivery::send_job(Link& link) {
     outbound.smtputf8 = message->envelope.smtputf8;
     outbound.eight_bit = message->envelope.eight_bit;
     outbound.prefix = received_header(*message, config_.server.hostname, link.job->recipients);
+    for (const std::string& signature : message->envelope.dkim_signatures) {
+        outbound.prefix += signature;  // made at acceptance (ingress/dkim_signer.h)
+    }
     outbound.body_bytes = message->envelope.body_bytes;
     outbound.body_ends_with_crlf = message->envelope.ends_with_crlf;
     link.connection->send(outbound, std::make_unique<SpoolBodySource>(std::move(reader)));

@@ -25,6 +25,7 @@ std::shared_ptr<const TenantSnapshot> TenantSnapshot::build(store::TenantData da
             }
         }
     }
+    snapshot->dkim_keys_ = DkimKeyIndex::build(data.dkim_keys);
     for (store::ResourceRecord& resource : data.resources) {
         std::string username = resource.username();
         for (const std::string& domain : resource.domains) {

@@ -68,9 +68,15 @@ void TenantSnapshots::run(std::uint32_t refresh_interval_ms) {
                          refreshed.error().message, current()->generation());
         } else if (refreshed && refreshed.value()) {
             std::shared_ptr<const TenantSnapshot> snapshot = current();
-            log::info("tenants: generation {}: {} projects, {} resources, {} domains",
+            log::info("tenants: generation {}: {} projects, {} resources, {} domains, {} DKIM keys",
                       snapshot->generation(), snapshot->projects(), snapshot->resources(),
-                      snapshot->domains());
+                      snapshot->domains(), snapshot->dkim_keys().keys());
+            for (const std::string& unusable : snapshot->dkim_keys().unusable()) {
+                log::warning(
+                    "tenants: DKIM key {} is left out: mail is signed with the "
+                    "domain's other keys, if any",
+                    unusable);
+            }
         }
         failing = !refreshed;
         lock.lock();

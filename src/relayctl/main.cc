@@ -7,6 +7,7 @@
 //     relayctl --config FILE resource add|list|remove|passwd ... [--json]
 //     relayctl --config FILE domain add|list|remove ... [--json]
 //     relayctl --config FILE stoplist add|remove|list|check|import|export ... [--json]
+//     relayctl --config FILE dkim generate|import|list|remove ... [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <string>
 
+#include "dkim_commands.h"
 #include "queue_commands.h"
 #include "relay/base/command_line.h"
 #include "relay/config/config.h"
@@ -41,6 +43,8 @@ int main(int argc, char** argv) {
     relay::ctl::TenantCommands tenants = relay::ctl::add_tenant_commands(app, tenant_arguments);
     relay::ctl::StopListArguments stop_list_arguments;
     CLI::App* stop_list = relay::ctl::add_stop_list_commands(app, stop_list_arguments);
+    relay::ctl::DkimArguments dkim_arguments;
+    CLI::App* dkim = relay::ctl::add_dkim_commands(app, dkim_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -57,6 +61,10 @@ int main(int argc, char** argv) {
     stop_list_arguments.json = stop_list_arguments.json || json;
     if (auto status =
             relay::ctl::run_stop_list_command(config.value(), *stop_list, stop_list_arguments)) {
+        return *status;
+    }
+    dkim_arguments.json = dkim_arguments.json || json;
+    if (auto status = relay::ctl::run_dkim_command(config.value(), *dkim, dkim_arguments)) {
         return *status;
     }
     tenant_arguments.json = tenant_arguments.json || json;

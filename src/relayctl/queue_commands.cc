@@ -67,6 +67,27 @@ bool listed(const spool::QueuedMessage& message, const QueueArguments& arguments
     return sent_by(message, arguments.resource) && has_pending_domain(message, arguments.domain);
 }
 
+// The DKIM body hashes taken at reception, in hex; absent when no key wanted them.
+void add_dkim_body_hashes(json& result, const spool::Envelope& envelope) {
+    auto hex = [](const std::array<std::uint8_t, 32>& digest) {
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string text;
+        for (std::uint8_t octet : digest) {
+            text += digits[octet >> 4];
+            text += digits[octet & 0xf];
+        }
+        return text;
+    };
+    json hashes = json::object();
+    if (envelope.dkim_body_sha256_relaxed) {
+        hashes["relaxed"] = hex(*envelope.dkim_body_sha256_relaxed);
+    }
+    if (envelope.dkim_body_sha256_simple) {
+        hashes["simple"] = hex(*envelope.dkim_body_sha256_simple);
+    }
+    result["dkim_body_sha256"] = hashes;
+}
+
 json message_json(const spool::QueuedMessage& message, bool detailed) {
     const spool::Envelope& envelope = message.envelope;
     json result = {
@@ -100,6 +121,7 @@ json message_json(const spool::QueuedMessage& message, bool detailed) {
         result["eight_bit"] = envelope.eight_bit;
         result["origin"] = envelope.origin == spool::Origin::dsn ? "dsn" : "client";
         result["header_bytes"] = envelope.header_bytes;
+        add_dkim_body_hashes(result, envelope);
     }
     return result;
 }

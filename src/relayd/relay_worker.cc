@@ -41,8 +41,9 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
     if (tenants == nullptr) {
         return ingress::Tenancy{nullptr, verifier, nullptr};
     }
-    return ingress::Tenancy{tenants->snapshots.get(), verifier, tenants->throttle.get(),
-                            &tenants->store->stop_lists(), tenants->rate_limiter.get()};
+    return ingress::Tenancy{tenants->snapshots.get(),    verifier,
+                            tenants->throttle.get(),     &tenants->store->stop_lists(),
+                            tenants->rate_limiter.get(), tenants->signing_pool.get()};
 }
 
 }  // namespace

@@ -27,6 +27,12 @@ enum MessageTag : std::uint16_t {
     tag_origin = 16,
     tag_header_bytes = 17,
     tag_resource = 18,  // absent in older records: accepted without a known resource
+    // Absent in older records and when no DKIM key wanted them: 32 octets each.
+    tag_dkim_body_sha256_relaxed = 19,
+    tag_dkim_body_sha256_simple = 20,
+    tag_dkim_signature = 21,  // repeated, in order; absent: unsigned
+    tag_tls_version = 22,     // absent: received without TLS, or an older record
+    tag_tls_cipher = 23,
 };
 
 constexpr std::uint64_t flag_smtputf8 = 1;
@@ -91,6 +97,26 @@ bool decode_chunk(std::string_view value, Envelope& envelope) {
     return true;
 }
 
+bool decode_digest(std::string_view value, std::optional<std::array<std::uint8_t, 32>>& digest) {
+    if (value.size() != 32) {
+        return false;
+    }
+    std::array<std::uint8_t, 32> bytes{};
+    for (std::size_t index = 0; index < bytes.size(); ++index) {
+        bytes[index] = static_cast<std::uint8_t>(value[index]);
+    }
+    digest = bytes;
+    return true;
+}
+
+void encode_digest(TlvWriter& writer, std::uint16_t tag,
+                   const std::optional<std::array<std::uint8_t, 32>>& digest) {
+    if (digest) {
+        writer.bytes(
+            tag, std::string_view(reinterpret_cast<const char*>(digest->data()), digest->size()));
+    }
+}
+
 bool decode_envelope_field(std::uint16_t tag, std::string_view value, QueuedMessage& message) {
     Envelope& envelope = message.envelope;
     auto number = TlvReader::as_u64(value);
@@ -132,6 +158,20 @@ bool decode_envelope_field(std::uint16_t tag, std::string_view value, QueuedMess
             return number.has_value();
         case tag_chunk:
             return decode_chunk(value, envelope);
+        case tag_dkim_body_sha256_relaxed:
+            return decode_digest(value, envelope.dkim_body_sha256_relaxed);
+        case tag_dkim_body_sha256_simple:
+            return decode_digest(value, envelope.dkim_body_sha256_simple);
+        case tag_tls_version:
+            envelope.tls_version = value;
+            return value.size() <= tls_name_bytes_max;
+        case tag_tls_cipher:
+            envelope.tls_cipher = value;
+            return value.size() <= tls_name_bytes_max;
+        case tag_dkim_signature:
+            envelope.dkim_signatures.emplace_back(value);
+            return value.size() <= dkim_signature_bytes_max &&
+                   envelope.dkim_signatures.size() <= dkim_signatures_max;
         case tag_origin:
             envelope.origin = number.value_or(0) == 1 ? Origin::dsn : Origin::client;
             return number.has_value();
@@ -200,6 +240,19 @@ std::string encode_message(const QueuedMessage& message) {
     writer.u64(tag_body_bytes, envelope.body_bytes);
     writer.u64(tag_body_hash, envelope.body_hash);
     writer.u64(tag_header_bytes, envelope.header_bytes);
+    encode_digest(writer, tag_dkim_body_sha256_relaxed, envelope.dkim_body_sha256_relaxed);
+    encode_digest(writer, tag_dkim_body_sha256_simple, envelope.dkim_body_sha256_simple);
+    if (!envelope.tls_version.empty()) {
+        RELAY_ASSERT(envelope.tls_version.size() <= tls_name_bytes_max);
+        RELAY_ASSERT(envelope.tls_cipher.size() <= tls_name_bytes_max);
+        writer.bytes(tag_tls_version, envelope.tls_version);
+        writer.bytes(tag_tls_cipher, envelope.tls_cipher);
+    }
+    RELAY_ASSERT(envelope.dkim_signatures.size() <= dkim_signatures_max);
+    for (const std::string& field : envelope.dkim_signatures) {
+        RELAY_ASSERT(field.size() <= dkim_signature_bytes_max);
+        writer.bytes(tag_dkim_signature, field);
+    }
     for (const ChunkRef& chunk : envelope.chunks) {
         std::string value;
         put_u64(value, chunk.segment);

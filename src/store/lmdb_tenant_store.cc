@@ -59,6 +59,10 @@ class LmdbTenantStore final : public TenantStore {
     StopListStore& stop_lists() override { return *stop_lists_; }
     Status open_stop_lists();
 
+    // DKIM keys.
+    Status add_dkim_key(const DkimKeyRecord& key) override;
+    Status remove_dkim_key(const std::string& domain, const std::string& selector) override;
+
   private:
     Result<Transaction> begin(bool write);
     // Runs `change(txn, generation)` in a write transaction, with the generation this write
@@ -71,6 +75,9 @@ class LmdbTenantStore final : public TenantStore {
     Result<std::vector<ResourceRecord>> resources(const Transaction& txn,
                                                   const std::string& prefix) const;
     Status erase_resource(Transaction& txn, const ResourceRecord& resource);
+    Result<std::vector<DkimKeyRecord>> dkim_keys(const Transaction& txn,
+                                                 const std::string& prefix) const;
+    Status erase_dkim_keys(Transaction& txn, const std::string& domain);
 
     MDB_env* env_;
     MDB_dbi meta_ = 0;
@@ -78,6 +85,7 @@ class LmdbTenantStore final : public TenantStore {
     MDB_dbi resources_ = 0;
     MDB_dbi domains_ = 0;
     std::unique_ptr<internal::LmdbStopLists> stop_lists_;
+    MDB_dbi dkim_keys_ = 0;
 };
 
 Result<Transaction> LmdbTenantStore::begin(bool write) {
@@ -101,7 +109,8 @@ Status LmdbTenantStore::open_databases() {
     const std::pair<const char*, MDB_dbi*> databases[] = {{"meta", &meta_},
                                                           {"projects", &projects_},
                                                           {"resources", &resources_},
-                                                          {"domains", &domains_}};
+                                                          {"domains", &domains_},
+                                                          {"dkim_keys", &dkim_keys_}};
     for (const auto& [name, dbi] : databases) {
         if (int code = mdb_dbi_open(txn->get(), name, MDB_CREATE, dbi); code != 0) {
             return internal::lmdb_error("cannot open the store", code);
@@ -208,6 +217,9 @@ Status LmdbTenantStore::erase_resource(Transaction& txn, const ResourceRecord& r
         if (Status erased = txn.erase(domains_, domain); !erased) {
             return erased;
         }
+        if (Status erased = erase_dkim_keys(txn, domain); !erased) {
+            return erased;
+        }
     }
     if (Status erased = stop_lists_->erase_scope(txn, resource.username()); !erased) {
         return erased;
@@ -255,6 +267,11 @@ Result<TenantData> LmdbTenantStore::load() {
         return all.error();
     }
     data.resources = std::move(all.value());
+    auto keys = dkim_keys(*txn, "");
+    if (!keys) {
+        return keys.error();
+    }
+    data.dkim_keys = std::move(keys.value());
     return data;
 }
 
@@ -481,6 +498,9 @@ Status LmdbTenantStore::remove_domain(const std::string& username, const std::st
         if (Status erased = txn.erase(domains_, name.value()); !erased) {
             return erased;
         }
+        if (Status erased = erase_dkim_keys(txn, name.value()); !erased) {
+            return erased;
+        }
         return txn.put(resources_, username, internal::encode_resource(record.value()));
     });
 }
@@ -506,6 +526,109 @@ Status LmdbTenantStore::set_stop_policy(const std::string& username, StopPolicy 
         }
         record->stop_policy = policy;
         return txn.put(resources_, username, internal::encode_resource(record.value()));
+    });
+}
+
+Result<std::vector<DkimKeyRecord>> LmdbTenantStore::dkim_keys(const Transaction& txn,
+                                                              const std::string& prefix) const {
+    std::vector<DkimKeyRecord> found;
+    Status damage;
+    Status read = internal::for_each_prefixed(
+        txn, dkim_keys_, prefix, [&](std::string_view key, std::string_view value) {
+            auto record = internal::decode_dkim_key(key, value);
+            if (record) {
+                found.push_back(std::move(record.value()));
+            } else if (damage.ok()) {
+                damage = record.error();
+            }
+        });
+    if (!read) {
+        return read.error();
+    }
+    if (!damage) {
+        return damage.error();
+    }
+    return found;
+}
+
+Status LmdbTenantStore::erase_dkim_keys(Transaction& txn, const std::string& domain) {
+    auto keys = dkim_keys(txn, domain + "/");
+    if (!keys) {
+        return keys.error();
+    }
+    for (const DkimKeyRecord& key : keys.value()) {
+        std::string name = internal::dkim_key_name(key.domain, key.selector);
+        if (Status erased = txn.erase(dkim_keys_, name); !erased) {
+            return erased;
+        }
+    }
+    return {};
+}
+
+Status LmdbTenantStore::add_dkim_key(const DkimKeyRecord& key) {
+    auto domain = check_domain(key.domain);
+    if (!domain) {
+        return domain.error();
+    }
+    auto selector = check_dkim_selector(key.selector);
+    if (!selector) {
+        return selector.error();
+    }
+    if (key.algorithm != "rsa-sha256" && key.algorithm != "ed25519-sha256") {
+        return Error{"DKIM algorithm \"" + key.algorithm +
+                     "\" is not rsa-sha256 or ed25519-sha256"};
+    }
+    if (key.canonicalization != "relaxed" && key.canonicalization != "simple") {
+        return Error{"DKIM canonicalization \"" + key.canonicalization +
+                     "\" is not relaxed or simple"};
+    }
+    DkimKeyRecord record = key;
+    record.domain = domain.value();
+    record.selector = selector.value();
+    std::string name = internal::dkim_key_name(record.domain, record.selector);
+    return write([&](Transaction& txn, std::uint64_t) -> Status {
+        auto owner = txn.find(domains_, record.domain);
+        if (!owner) {
+            return owner.error();
+        }
+        if (!owner.value()) {
+            return Error{"domain " + record.domain +
+                         " is not a domain of any resource (add it first with relayctl domain "
+                         "add PROJECT/NAME " +
+                         record.domain + ")"};
+        }
+        auto existing = txn.find(dkim_keys_, name);
+        if (!existing) {
+            return existing.error();
+        }
+        if (existing.value()) {
+            return Error{"domain " + record.domain + " already has a DKIM key with selector " +
+                         record.selector + " (remove it first with relayctl dkim remove " +
+                         record.domain + " " + record.selector + ")"};
+        }
+        return txn.put(dkim_keys_, name, internal::encode_dkim_key(record));
+    });
+}
+
+Status LmdbTenantStore::remove_dkim_key(const std::string& domain, const std::string& selector) {
+    auto name = check_domain(domain);
+    if (!name) {
+        return name.error();
+    }
+    auto checked = check_dkim_selector(selector);
+    if (!checked) {
+        return checked.error();
+    }
+    std::string key = internal::dkim_key_name(name.value(), checked.value());
+    return write([&](Transaction& txn, std::uint64_t) -> Status {
+        auto existing = txn.find(dkim_keys_, key);
+        if (!existing) {
+            return existing.error();
+        }
+        if (!existing.value()) {
+            return Error{"domain " + *name + " has no DKIM key with selector " + *checked};
+        }
+        return txn.erase(dkim_keys_, key);
     });
 }
 

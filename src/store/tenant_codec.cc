@@ -139,4 +139,34 @@ Result<ResourceRecord> decode_resource(std::string_view username, std::string_vi
     return resource;
 }
 
+std::string dkim_key_name(std::string_view domain, std::string_view selector) {
+    return std::string(domain) + "/" + std::string(selector);
+}
+
+std::string encode_dkim_key(const DkimKeyRecord& key) {
+    return json{{"algorithm", key.algorithm},
+                {"canonicalization", key.canonicalization},
+                {"created_unix_s", key.created_unix_s},
+                {"private_key_pem", key.private_key_pem}}
+        .dump();
+}
+
+Result<DkimKeyRecord> decode_dkim_key(std::string_view name, std::string_view value) {
+    json parsed = json::parse(value, nullptr, false);
+    std::size_t slash = name.find('/');
+    if (slash == std::string_view::npos || !parsed.is_object() ||
+        !parsed["algorithm"].is_string() || !parsed["canonicalization"].is_string() ||
+        !parsed["created_unix_s"].is_number_unsigned() || !parsed["private_key_pem"].is_string()) {
+        return damaged("DKIM key", name);
+    }
+    DkimKeyRecord key;
+    key.domain = std::string(name.substr(0, slash));
+    key.selector = std::string(name.substr(slash + 1));
+    key.algorithm = parsed["algorithm"].get<std::string>();
+    key.canonicalization = parsed["canonicalization"].get<std::string>();
+    key.created_unix_s = parsed["created_unix_s"].get<std::uint64_t>();
+    key.private_key_pem = parsed["private_key_pem"].get<std::string>();
+    return key;
+}
+
 }  // namespace relay::store::internal

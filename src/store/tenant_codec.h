@@ -8,6 +8,10 @@
 //                                 "stop_policy": "exclude" | "reject_message"}
 //                (no "stop_policy" in records written before it existed: exclude)
 //     domains    DOMAIN -> PROJECT/NAME   (a domain belongs to one resource: the unique index)
+//     dkim_keys  DOMAIN/SELECTOR -> {"algorithm": "rsa-sha256", "canonicalization": "relaxed",
+//                                    "created_unix_s": N, "private_key_pem": "-----BEGIN ..."}
+//                ('/' is in neither a domain nor a selector, so "DOMAIN/" prefixes one domain's
+//                keys)
 //
 // Values are JSON so that an operator can read them with mdb_dump; the files are the store's
 // own, so a value that does not decode is reported as damage, never served.
@@ -34,5 +38,9 @@ Result<ProjectRecord> decode_project(std::string_view name, std::string_view val
 
 std::string encode_resource(const ResourceRecord& resource);
 Result<ResourceRecord> decode_resource(std::string_view username, std::string_view value);
+
+std::string dkim_key_name(std::string_view domain, std::string_view selector);
+std::string encode_dkim_key(const DkimKeyRecord& key);
+Result<DkimKeyRecord> decode_dkim_key(std::string_view name, std::string_view value);
 
 }  // namespace relay::store::internal

@@ -1,6 +1,8 @@
 // tenant_names.cc -- checking project/resource names, usernames and sender domains.
 #include "relay/store/tenant_names.h"
 
+#include <algorithm>
+
 namespace relay::store {
 namespace {
 
@@ -76,6 +78,32 @@ Result<std::string> check_domain(std::string_view domain) {
         return Error{"\"" + std::string(domain) +
                      "\" is not a valid domain (labels of a-z, 0-9 and '-', at least two; "
                      "international names as xn-- A-labels)"};
+    }
+    return lower;
+}
+
+Result<std::string> check_dkim_selector(std::string_view selector) {
+    std::string lower;
+    lower.reserve(selector.size());
+    for (char c : selector) {
+        lower += to_lower(c);
+    }
+    bool valid = !lower.empty() && lower.size() <= 253;
+    std::size_t start = 0;
+    while (valid && start <= lower.size()) {
+        std::size_t dot = lower.find('.', start);
+        std::size_t end = dot == std::string::npos ? lower.size() : dot;
+        std::string_view label = std::string_view(lower).substr(start, end - start);
+        valid = !label.empty() && label.size() <= 63 &&
+                std::all_of(label.begin(), label.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+                });
+        start = end + 1;
+    }
+    if (!valid) {
+        return Error{"\"" + std::string(selector) +
+                     "\" is not a valid DKIM selector (labels of a-z, 0-9, '-' and '_', "
+                     "separated by dots)"};
     }
     return lower;
 }

@@ -428,18 +428,21 @@ class Dnsmasq:
 
     mx: [(domain, host, preference)], host "." makes a null MX (RFC 7505).
     hosts: [(name, address)] A records.
+    txt: [(name, [string, ...])] TXT records, each string at most 255 octets and without commas.
     ttl: the TTL of every answer, seconds (dnsmasq's default otherwise).
     """
 
     BINARY = "/usr/sbin/dnsmasq"
 
-    def __init__(self, folder, mx=(), hosts=(), zone="test", ttl=None):
+    def __init__(self, folder, mx=(), hosts=(), zone="test", ttl=None, txt=()):
         self.folder = Path(folder)
         self.log_path = self.folder / "dnsmasq.log"
         arguments = [f"--auth-zone={zone}", f"--auth-server=ns.{zone},127.0.0.1"]
         arguments += [f"--mx-host={domain},{host},{preference}"
                       for domain, host, preference in mx]
         arguments += [f"--host-record={name},{address}" for name, address in hosts]
+        arguments += [f"--txt-record={name}," + ",".join(strings)
+                      for name, strings in txt]
         if ttl is not None:
             arguments += [f"--auth-ttl={ttl}", f"--local-ttl={ttl}"]
         for _ in range(5):

@@ -23,6 +23,7 @@
 #include "relay/ingress/connection_limits.h"
 #include "relay/ingress/refusal_log.h"
 #include "relay/policy/credential_verifier.h"
+#include "relay/policy/hash_pool.h"
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/rate_limiter.h"
 #include "relay/policy/tenant_snapshots.h"
@@ -44,6 +45,8 @@ struct Tenancy {
     store::StopListStore* stop_lists = nullptr;
     // Per-resource message rates, shared by every worker; null: not limited.
     policy::RateLimiter* rate_limiter = nullptr;
+    // Makes the DKIM signatures off the worker's loop; null: they are made on the worker.
+    policy::HashPool* signing_pool = nullptr;
 };
 
 class Ingress {

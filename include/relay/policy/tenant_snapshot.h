@@ -1,6 +1,6 @@
 // tenant_snapshot.h -- an immutable copy of the tenants a session needs: resources by SMTP
 // username, their password hashes and generations, which resource each domain belongs to, and
-// the client networks of the projects that narrow them.
+// the client networks of the projects that narrow them, and the DKIM keys of the domains.
 //
 // Built off the workers' loops from the store's TenantData and shared read-only by every
 // thread (tenant_snapshots.h publishes it); the networks are parsed here, once per snapshot.
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "relay/config/values.h"
+#include "relay/policy/dkim_keys.h"
 #include "relay/store/tenant_records.h"
 
 namespace relay::policy {
@@ -50,6 +51,9 @@ class TenantSnapshot {
         }
     }
 
+    // The DKIM keys of the sender domains, parsed when the snapshot was built.
+    const DkimKeyIndex& dkim_keys() const { return dkim_keys_; }
+
   private:
     std::uint64_t generation_ = 0;
     std::size_t projects_ = 0;
@@ -57,6 +61,7 @@ class TenantSnapshot {
     std::map<std::string, std::string, std::less<>> domain_owners_;
     // Only the projects that narrow their networks.
     std::map<std::string, std::vector<config::Cidr>, std::less<>> project_networks_;
+    DkimKeyIndex dkim_keys_;
 };
 
 }  // namespace relay::policy

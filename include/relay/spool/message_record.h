@@ -4,6 +4,7 @@
 // Pure: encoding and decoding, no I/O. Decoding handles bytes read back from disk.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -63,7 +64,26 @@ struct Envelope {
     bool ends_with_crlf = true;   // the stored bytes are empty or end in CRLF (BDAT may not)
     std::uint32_t header_bytes = 0;
     std::vector<ChunkRef> chunks;
+    // The DKIM body hashes (SHA-256 of the canonical body, RFC 6376 §3.7) taken while the body
+    // was received, one per canonicalization the resource's keys use, so that delivery signs
+    // without reading the body. Absent: no key wanted it (or an older record); sent unsigned.
+    std::optional<std::array<std::uint8_t, 32>> dkim_body_sha256_relaxed;
+    std::optional<std::array<std::uint8_t, 32>> dkim_body_sha256_simple;
+    // The DKIM-Signature fields made when the message was accepted (each whole, with its CRLF),
+    // prepended at delivery in this order. Empty: sent unsigned.
+    std::vector<std::string> dkim_signatures;
+    // The TLS the client used ("TLSv1.3", "TLS_AES_128_GCM_SHA256"), for the Received: field;
+    // empty without TLS or in older records. At most tls_name_bytes_max each.
+    std::string tls_version;
+    std::string tls_cipher;
 };
+
+inline constexpr std::size_t tls_name_bytes_max = 64;
+
+// The longest DKIM-Signature field a record holds: an RSA-4096 signature with every default
+// header signed is under 2 KiB; the bound keeps a damaged record from growing every delivery.
+inline constexpr std::size_t dkim_signature_bytes_max = 4096;
+inline constexpr std::size_t dkim_signatures_max = 8;
 
 // The resource as log lines (`resource=`) and `relayctl queue list` show it: "-" for none.
 std::string_view resource_label(const Envelope& envelope);

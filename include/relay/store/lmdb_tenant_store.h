@@ -1,6 +1,7 @@
 // lmdb_tenant_store.h -- the embedded tenant store: one LMDB environment in a folder.
 //
-//     <folder>/data.mdb   the B-trees: meta (format, generation), projects, resources, domains
+//     <folder>/data.mdb   the B-trees: meta (format, generation), projects, resources, domains,
+//                         dkim_keys (private keys: the folder is 0700 and the files 0600)
 //     <folder>/lock.mdb   LMDB's reader table, shared by every process that opens the folder
 //
 // LMDB gives what the store needs without a server: one writer at a time across processes

@@ -27,5 +27,8 @@ Result<std::string> check_name(std::string_view kind, std::string_view name);
 Result<Username> parse_username(std::string_view username);
 // A sender domain in ASCII (A-labels for international names), at least two labels; lower-cased.
 Result<std::string> check_domain(std::string_view domain);
+// A DKIM selector (RFC 6376 §3.1): dot-separated labels of a-z 0-9 - _, at most 63 octets each
+// and 253 in all; lower-cased, as DNS compares names without case.
+Result<std::string> check_dkim_selector(std::string_view selector);
 
 }  // namespace relay::store

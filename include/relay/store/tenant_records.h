@@ -63,11 +63,25 @@ struct ResourceRecord {
     std::string username() const { return project + "/" + name; }
 };
 
+// A DKIM signing key of a sender domain. A domain may have several (one RSA and one Ed25519
+// for RFC 8463 dual signing, or an old and a new selector while the DNS record of the new one
+// spreads); each active key gives its own signature. The private key is kept as PEM; the store
+// never lets anyone but relayd's user read it (docs/dkim.md, "Keys at rest").
+struct DkimKeyRecord {
+    std::string domain;            // lower case, a domain of some resource
+    std::string selector;          // s=, as given
+    std::string algorithm;         // a=: "rsa-sha256" or "ed25519-sha256"
+    std::string canonicalization;  // header and body: "relaxed" or "simple"
+    std::uint64_t created_unix_s = 0;
+    std::string private_key_pem;
+};
+
 // Everything the store holds about tenants, as of one generation.
 struct TenantData {
     std::uint64_t generation = 0;
     std::vector<ProjectRecord> projects;    // sorted by name
     std::vector<ResourceRecord> resources;  // sorted by username
+    std::vector<DkimKeyRecord> dkim_keys;   // sorted by domain, then selector
 };
 
 }  // namespace relay::store

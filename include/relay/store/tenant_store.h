@@ -63,6 +63,12 @@ class TenantStore {
     // 1..rate_window_s_max seconds.
     virtual Status set_rate_limit(const std::string& username, std::uint32_t messages,
                                   std::uint32_t window_s) = 0;
+    // DKIM keys live with their domain: removing the domain (or its resource or project)
+    // removes them. A key's domain must be a domain of some resource; a domain has each
+    // selector once. The algorithm and canonicalization are checked here, the PEM is not (the
+    // caller loads it with dkim::PrivateKey first).
+    virtual Status add_dkim_key(const DkimKeyRecord& key) = 0;
+    virtual Status remove_dkim_key(const std::string& domain, const std::string& selector) = 0;
 };
 
 }  // namespace relay::store
