@@ -260,6 +260,9 @@ void Delivery::send_job(Link& link) {
     for (const std::string& signature : message->envelope.dkim_signatures) {
         outbound.prefix += signature;  // made at acceptance (ingress/dkim_signer.h)
     }
+    if (!message->envelope.message_id.empty()) {  // the message came without one; signed
+        outbound.prefix += "Message-ID: " + message->envelope.message_id + "\r\n";
+    }
     outbound.body_bytes = message->envelope.body_bytes;
     outbound.body_ends_with_crlf = message->envelope.ends_with_crlf;
     link.connection->send(outbound, std::make_unique<SpoolBodySource>(std::move(reader)));
