@@ -103,15 +103,6 @@ bool contains_any(std::string_view text, std::span<const std::string_view> needl
     return false;
 }
 
-bool contains_ignoring_case(const std::vector<std::string>& list, std::string_view item) {
-    for (const std::string& entry : list) {
-        if (equals_ignoring_case(entry, item)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 // Whether the address at `position` stands in a quoted Message-ID, In-Reply-To, References or
 // Received line: a message identifier or a host's trace, not a recipient.
 bool is_in_trace_field(std::string_view text, std::size_t position) {

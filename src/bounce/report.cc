@@ -16,6 +16,7 @@
 
 namespace relay::bounce {
 namespace {
+using internal::contains_ignoring_case;
 
 // Fields of the report itself that say where it was delivered.
 constexpr auto addressed_fields = std::to_array<std::string_view>({
@@ -41,15 +42,6 @@ constexpr auto own_fields = std::to_array<std::string_view>({
 bool is_one_of(std::string_view name, std::span<const std::string_view> names) {
     for (std::string_view candidate : names) {
         if (equals_ignoring_case(name, candidate)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-bool contains_ignoring_case(const std::vector<std::string>& list, std::string_view item) {
-    for (const std::string& entry : list) {
-        if (equals_ignoring_case(entry, item)) {
             return true;
         }
     }

@@ -229,4 +229,13 @@ bool is_system_address(std::string_view address) {
     return false;
 }
 
+bool contains_ignoring_case(const std::vector<std::string>& list, std::string_view item) {
+    for (const std::string& entry : list) {
+        if (equals_ignoring_case(entry, item)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace relay::bounce::internal

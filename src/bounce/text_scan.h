@@ -39,6 +39,9 @@ std::string find_message_id_line(std::string_view text);
 // Text of an HTML body: tags dropped, a few entities decoded, breaks kept as line breaks.
 std::string text_of_html(std::string_view html);
 
+// Whether `list` holds `item`, ASCII case aside (addresses already collected, header names).
+bool contains_ignoring_case(const std::vector<std::string>& list, std::string_view item);
+
 // Whether an address belongs to a mail system rather than a person (MAILER-DAEMON, postmaster).
 bool is_system_address(std::string_view address);
 

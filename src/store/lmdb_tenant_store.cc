@@ -69,6 +69,10 @@ class LmdbTenantStore final : public TenantStore {
     // will have, and commits only if it succeeds.
     template <class Change>
     Status write(Change change);
+    // Reads the resource `username`, lets `change(record, generation)` edit it and writes it
+    // back, in one write transaction (so in one generation).
+    template <class Change>
+    Status update_resource(const std::string& username, Change change);
     Result<std::uint64_t> read_generation(const Transaction& txn) const;
     Result<ProjectRecord> project(const Transaction& txn, const std::string& name) const;
     Result<ResourceRecord> resource(const Transaction& txn, const Username& username) const;
@@ -163,6 +167,22 @@ Status LmdbTenantStore::write(Change change) {
         return put;
     }
     return txn->commit();
+}
+
+template <class Change>
+Status LmdbTenantStore::update_resource(const std::string& username, Change change) {
+    auto parsed = parse_username(username);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return write([&](Transaction& txn, std::uint64_t generation) -> Status {
+        auto record = resource(txn, parsed.value());
+        if (!record) {
+            return record.error();
+        }
+        change(record.value(), generation);
+        return txn.put(resources_, username, internal::encode_resource(record.value()));
+    });
 }
 
 Result<ProjectRecord> LmdbTenantStore::project(const Transaction& txn,
@@ -416,18 +436,9 @@ Status LmdbTenantStore::remove_resource(const std::string& username) {
 
 Status LmdbTenantStore::set_password(const std::string& username,
                                      const std::string& password_hash) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t generation) -> Status {
-        auto record = resource(txn, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        record->password_hash = password_hash;
-        record->password_generation = generation;
-        return txn.put(resources_, username, internal::encode_resource(record.value()));
+    return update_resource(username, [&](ResourceRecord& record, std::uint64_t generation) {
+        record.password_hash = password_hash;
+        record.password_generation = generation;
     });
 }
 
@@ -515,18 +526,8 @@ Status LmdbTenantStore::open_stop_lists() {
 }
 
 Status LmdbTenantStore::set_stop_policy(const std::string& username, StopPolicy policy) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = resource(txn, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        record->stop_policy = policy;
-        return txn.put(resources_, username, internal::encode_resource(record.value()));
-    });
+    return update_resource(
+        username, [&](ResourceRecord& record, std::uint64_t) { record.stop_policy = policy; });
 }
 
 Result<std::vector<DkimKeyRecord>> LmdbTenantStore::dkim_keys(const Transaction& txn,
@@ -646,18 +647,9 @@ Status LmdbTenantStore::set_rate_limit(const std::string& username, std::uint32_
         return Error{"window must be 1 to " + std::to_string(rate_window_s_max) + " seconds, not " +
                      std::to_string(window_s)};
     }
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = resource(txn, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        record->rate_messages = messages;
-        record->rate_window_s = window_s;
-        return txn.put(resources_, username, internal::encode_resource(record.value()));
+    return update_resource(username, [&](ResourceRecord& record, std::uint64_t) {
+        record.rate_messages = messages;
+        record.rate_window_s = window_s;
     });
 }
 
