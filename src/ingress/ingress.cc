@@ -597,6 +597,14 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
             std::string(tls_->session().cipher_name().substr(0, spool::tls_name_bytes_max));
     }
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
+    if (const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+        snapshots != nullptr && !envelope.resource.empty()) {
+        // Fixed now, so every attempt of this message uses the same one (docs/tenants.md).
+        if (const store::ResourceRecord* record =
+                snapshots->current()->resource(envelope.resource)) {
+            envelope.return_path = record->return_path;
+        }
+    }
     if (!internal::has_message_id(pass.headers())) {
         envelope.message_id =
             internal::make_message_id(incoming_->queue_id(), ingress_.config_->server.hostname);

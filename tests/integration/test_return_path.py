@@ -3,17 +3,22 @@ each recipient's transaction has its own envelope sender bounces+TOKEN@BOUNCE-DO
 names the message and the recipient (checked here with a re-implementation of the decoder in
 include/relay/bounce/verp.h), so three recipients at one destination make three transactions
 on one connection; a DSN relayd makes still goes to the client's sender with a null MAIL FROM;
-without a bounce domain nothing changes.
+without a bounce domain nothing changes. A resource's own return path (relayctl resource
+set-return-path) is used as it is, its recipients sharing a transaction, and once cleared the
+resource's mail goes out under VERP again; what is not an address is refused.
 """
 import base64
 import hashlib
 import hmac
+import json
 import re
+import smtplib
+import time
 
 import pytest
 
-from delivery_support import (SENDER, message_bytes, network_fixture, submit, wait_gone,
-                              wait_until)
+from delivery_support import (SENDER, delivery_settings, message_bytes, network_fixture, submit,
+                              wait_gone, wait_ready, wait_until)
 
 BOUNCE_DOMAIN = "bounces.relay.test"
 KEY = bytes(range(32))
@@ -105,3 +110,100 @@ def test_a_dsn_goes_to_the_clients_sender_with_a_null_mail_from(net):
     delivered = [item for item in receiver.received if item.recipients == ["ann@example.net"]]
     assert len(delivered) == 1
     assert decode_verp(delivered[0].mail_from)["recipient_index"] == 0
+
+
+FAST_HASHES = """
+[credentials]
+argon2_memory_kib = 256
+argon2_iterations = 1
+
+[store]
+refresh_interval_ms = 100
+"""
+AUTH_LISTENER = 'auth = "required"\nauth_plaintext = true\nclients = ["127.0.0.0/8"]\n'
+
+
+def start_with_resource(net, **receiver_options):
+    """relayd with VERP configured and resource acme/main (domain acme.example) logging in."""
+    receiver = net.receiver("127.0.0.2", **receiver_options)
+    routes = [("example.net", f"127.0.0.2:{net.port}")]
+    settings = delivery_settings(None, net.port, routes=routes) + RETURN_PATH + FAST_HASHES
+    relayd = net.factory(settings=settings, listener=AUTH_LISTENER, start=False)
+    relayd.ctl("project", "add", "acme")
+    added = relayd.ctl("resource", "add", "acme/main").stdout
+    relayd.password = re.search(r"password: (\S+)", added).group(1)
+    relayd.ctl("domain", "add", "acme/main", "acme.example")
+    relayd.start()
+    wait_ready(relayd)
+    return relayd, receiver
+
+
+def send_as_resource(relayd, subject, recipients):
+    client = smtplib.SMTP("127.0.0.1", relayd.port, timeout=20)
+    client.ehlo("client.test")
+    client.login("acme/main", relayd.password)
+    client.sendmail("ann@acme.example", recipients,
+                    f"From: <ann@acme.example>\r\nTo: <{recipients[0]}>\r\nSubject: {subject}\r\n"
+                    f"Message-ID: <{subject}@acme.example>\r\n\r\nHi.\r\n")
+    client.quit()
+
+
+def delivered(receiver, subject, count):
+    wait_until(lambda: len([item for item in receiver.received
+                            if subject.encode() in item.data]) >= count,
+               timeout=15, message=f"{subject} delivered")
+    return [item for item in receiver.received if subject.encode() in item.data]
+
+
+def test_a_resources_own_return_path_is_used_as_it_is_in_one_transaction(net):
+    relayd, receiver = start_with_resource(net)
+    recipients = ["ann@example.net", "bob@example.net"]
+    # Its own domain need not be one of the resource's.
+    shown = relayd.ctl("resource", "set-return-path", "acme/main", "Returns@Handler.Example.ORG",
+                       "--json")
+    assert json.loads(shown.stdout)["return_path"] == "Returns@handler.example.org"
+    listed = json.loads(relayd.ctl("resource", "list", "--json").stdout)
+    assert listed[0]["return_path"] == "Returns@handler.example.org"
+    time.sleep(0.5)  # relayd reads the tenants anew within refresh_interval_ms (100)
+    send_as_resource(relayd, "own-path", recipients)
+    items = delivered(receiver, "own-path", 1)
+    assert len(items) == 1
+    assert items[0].mail_from == "Returns@handler.example.org"
+    assert items[0].recipients == recipients
+
+    # Cleared: the resource's next message goes out under VERP again, one transaction each.
+    relayd.ctl("resource", "set-return-path", "acme/main", "--clear")
+    time.sleep(0.5)
+    send_as_resource(relayd, "verp-again", recipients)
+    items = delivered(receiver, "verp-again", 2)
+    tokens = [decode_verp(item.mail_from) for item in items]
+    assert all(tokens), [item.mail_from for item in items]
+    assert tokens[0]["resource"] == fingerprint("acme/main", 6)
+    assert sorted(token["recipient_index"] for token in tokens) == [0, 1]
+
+
+def test_the_return_path_is_fixed_when_the_message_is_accepted(net):
+    relayd, receiver = start_with_resource(
+        net, rcpt_script={"ann@example.net": ["451 4.2.0 try later", "250 2.1.5 ok"]})
+    relayd.ctl("resource", "set-return-path", "acme/main", "first@returns.example")
+    time.sleep(0.5)
+    send_as_resource(relayd, "fixed", ["ann@example.net"])
+    wait_until(lambda: receiver.rcpt_events, timeout=10, message="the first attempt")
+    relayd.ctl("resource", "set-return-path", "acme/main", "second@returns.example")
+    items = delivered(receiver, "fixed", 1)  # the retry, a second later
+    assert [event.reply[:3] for event in receiver.rcpt_events] == ["451", "250"]
+    assert {event.mail_from for event in receiver.rcpt_events} == {"first@returns.example"}
+    assert items[0].mail_from == "first@returns.example"
+
+
+def test_set_return_path_refuses_what_is_not_an_address(net):
+    relayd, _ = start_with_resource(net)
+    refused = relayd.ctl("resource", "set-return-path", "acme/main", "not an address",
+                         check=False)
+    assert refused.returncode == 1
+    assert "is not a valid return path" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    usage = relayd.ctl("resource", "set-return-path", "acme/main", check=False)
+    assert usage.returncode == 2, usage.stderr
+    missing = relayd.ctl("resource", "set-return-path", "acme/none", "a@x.example", check=False)
+    assert missing.returncode == 1
