@@ -36,7 +36,10 @@ std::string envelope_sender(const config::ReturnPath& return_path,
     verp.recipient_index = recipients[0];
     verp.recipient = message.recipients[recipients[0]].address;
     auto address = bounce::verp_address(return_path.key, verp, return_path.bounce_domain);
-    return address ? std::move(address.value()) : envelope.reverse_path;
+    if (!address) {
+        return envelope.reverse_path;
+    }
+    return address.value();
 }
 
 }  // namespace relay::delivery
