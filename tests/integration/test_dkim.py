@@ -6,8 +6,8 @@ sent with BDAT whose chunk holds CRLF.CRLF, one with 1,000 header fields. A one-
 the delivered body makes every signature fail; a domain without a key is sent unsigned and said
 once in the log; keys removed while relayd runs stop signing from the next tenants
 generation on. A message without Message-ID arrives with one (<QUEUEID.RANDOM@HOST>) that
-every signature covers. The public keys are the DNS records `relayctl dkim list --json` prints, served
-by dnsmasq (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim
+every signature covers. The public keys are the DNS records `relayctl dkim list --json` prints,
+served by dnsmasq (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim
 through a dnsfunc that asks that server over TCP."""
 import base64
 import json

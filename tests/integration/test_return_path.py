@@ -17,8 +17,9 @@ import time
 
 import pytest
 
-from delivery_support import (SENDER, delivery_settings, message_bytes, network_fixture, submit,
-                              wait_gone, wait_ready, wait_until)
+from delivery_support import (SENDER, delivery_settings, message_bytes, message_id_of,
+                              network_fixture, queue_entry, submit, wait_gone, wait_ready,
+                              wait_until)
 
 BOUNCE_DOMAIN = "bounces.relay.test"
 KEY = bytes(range(32))
@@ -93,6 +94,25 @@ def test_without_a_bounce_domain_the_clients_sender_goes_out_in_one_transaction(
     assert len(receiver.received) == 1
     assert receiver.received[0].mail_from == SENDER
     assert receiver.received[0].recipients == recipients
+
+
+def test_a_message_without_message_id_gets_the_one_kept_in_its_spool_record(net):
+    relayd, receiver = start(net, rcpt_script={"ann@example.net": ["451 4.2.0 later", "250 ok"]})
+    original = (b"From: <sender@sender.test>\r\nTo: <ann@example.net>\r\nSubject: no id\r\n"
+                b"\r\nHi.\r\n")
+    queue_id = submit(relayd, SENDER, ["ann@example.net"], original)
+    wait_until(lambda: receiver.rcpt_events, timeout=10, message="the first attempt")
+    added = queue_entry(relayd, queue_id)["added_message_id"]
+    assert re.fullmatch(rf"<{queue_id}\.[0-9a-f]{{16}}@relay\.test>", added), added
+    wait_gone(relayd, queue_id)
+    data = receiver.received[0].data
+    assert message_id_of(data) == added
+    assert data.endswith(original)  # prepended, the stored message unchanged
+    # One that has a Message-ID gets none added.
+    queue_id = submit(relayd, SENDER, ["bob@example.net"],
+                      message_bytes("has id", to="bob@example.net"))
+    wait_gone(relayd, queue_id)
+    assert receiver.received[1].data.count(b"Message-ID:") == 1
 
 
 def test_a_dsn_goes_to_the_clients_sender_with_a_null_mail_from(net):
