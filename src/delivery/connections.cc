@@ -268,6 +268,19 @@ void Delivery::send_job(Link& link) {
     link.connection->send(outbound, std::make_unique<SpoolBodySource>(std::move(reader)));
 }
 
+// Moves a job with a transaction per recipient to its next recipient still pending (an operator
+// may have deleted or bounced some meanwhile); false when none is left.
+bool Delivery::next_pending(Job& job) {
+    const spool::QueuedMessage* message = spool_.find(job.id);
+    while (message != nullptr && ++job.next < job.recipients.size()) {
+        if (message->recipients[job.recipients[job.next]].status ==
+            spool::RecipientStatus::pending) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult result) {
     Link& link = *links_.at(&connection);
     RELAY_ASSERT(link.job.has_value());
@@ -296,8 +309,7 @@ void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult
     if (!error.empty()) {
         link.job->last_error = error;
     }
-    if (link.job->transaction_per_recipient && ++link.job->next < link.job->recipients.size() &&
-        !stopping_ && spool_.find(link.job->id) != nullptr) {
+    if (link.job->transaction_per_recipient && !stopping_ && next_pending(*link.job)) {
         send_job(link);  // the next recipient's transaction, on this connection
         return;
     }

@@ -121,6 +121,7 @@ class Delivery final : public OutboundOwner {
     bool open_connection(Destination& destination, DestinationBudget::Ticket ticket);
     void give_job(Link& link, Destination& destination);
     void send_job(Link& link);
+    bool next_pending(Job& job);
     void defer_queue(Destination& destination, const std::string& reason);
     void fail_queue(Destination& destination, const RouteFailure& failure);
     void record(spool::QueuedMessage& message, std::uint32_t recipient, RecipientOutcome outcome);
