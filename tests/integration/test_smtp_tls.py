@@ -8,6 +8,7 @@ client of helpers.py, wrapped in TLS after the 220, sends what real clients woul
 pipelined behind STARTTLS, garbage instead of a ClientHello, half a handshake). A large message
 goes through TLS to a receiving server and is compared byte for byte.
 """
+import os
 import re
 import smtplib
 import socket
@@ -18,10 +19,11 @@ import time
 
 import pytest
 
-from conftest import Relayd, free_port, relayd_maker, RELAYD
+from conftest import SANITIZED, Relayd, free_port, relayd_maker, RELAYD
 from delivery_support import (Receiver, delivery_settings, large_message, loopback_port,
                               make_certificate, strip_prefix, wait_gone)
-from helpers import HOLD_DELIVERY, SmtpClient, queue_id_of, simple_message, stuff, wait_until
+from helpers import (HOLD_DELIVERY, SmtpClient, memory_kib, queue_id_of, reset_peak,
+                     simple_message, stuff, wait_until)
 
 HOST = "relay.test"
 HANDSHAKE_TIMEOUT_S = 2
@@ -399,3 +401,61 @@ def test_a_missing_certificate_file_stops_relayd_naming_it(tmp_path):
                             capture_output=True, text=True, timeout=10)
     assert result.returncode == 1
     assert str(tmp_path / "missing-cert.pem") in result.stderr, result.stderr
+
+
+def test_a_tls_client_that_pipelines_and_never_reads_is_held_to_the_output_bound(
+        relayd_factory, certificate):
+    # As in test_memory_bounds.py, inside TLS: the replies relayd encrypts for a client that never
+    # reads them wait in the same bounded output, so relayd stops decrypting its input; the idle
+    # timeout then ends the session.
+    relayd = relayd_factory(settings="""
+        [timeouts]
+        command_s = 2
+        close_s = 1
+        """)
+    pid = relayd.process.pid
+    warm = implicit_client(relayd, certificate)
+    warm.expect("EHLO warm.test", 250)
+    warm.close()
+    before = memory_kib(pid, "VmRSS")
+    reset_peak(pid)
+
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", relayd.implicit_port))
+    attacker = client_context(certificate).wrap_socket(raw, server_hostname=HOST)
+    attacker.setblocking(False)
+    burst = b"EHLO attacker.test\r\n" * 512
+    sent = 0
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        try:
+            sent += attacker.send(burst)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+            time.sleep(0.01)
+    grown_kib = memory_kib(pid, "VmHWM") - before
+
+    assert sent < 64 * (1 << 20), f"relayd kept reading: {sent >> 20} MiB taken from the client"
+    if not SANITIZED:
+        assert grown_kib < 16 * 1024, f"relayd grew by {grown_kib} KiB for unread replies"
+
+    # Other clients are served meanwhile.
+    other = implicit_client(relayd, certificate)
+    other.expect("EHLO other.test", 250)
+    other.close()
+
+    # Nothing moves either way: the session is closed although its replies are never read.
+    below_tls = socket.socket(fileno=os.dup(attacker.fileno()))  # only the close matters now
+    below_tls.settimeout(0.2)
+    deadline = time.monotonic() + 15
+    closed = False
+    while time.monotonic() < deadline and not closed:
+        try:
+            closed = below_tls.recv(1 << 20) == b""
+        except socket.timeout:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+    below_tls.close()
+    attacker.close()
+    assert closed, "the stalled TLS session was never closed"
