@@ -9,6 +9,7 @@ pipelined behind STARTTLS, garbage instead of a ClientHello, half a handshake). 
 goes through TLS to a receiving server and is compared byte for byte.
 """
 import os
+import random
 import re
 import smtplib
 import socket
@@ -21,7 +22,7 @@ import pytest
 
 from conftest import SANITIZED, Relayd, free_port, relayd_maker, RELAYD
 from delivery_support import (Receiver, delivery_settings, large_message, loopback_port,
-                              make_certificate, strip_prefix, wait_gone)
+                              make_certificate, message_bytes, strip_prefix, wait_gone)
 from helpers import (HOLD_DELIVERY, SmtpClient, memory_kib, queue_id_of, reset_peak,
                      simple_message, stuff, wait_until)
 
@@ -367,6 +368,66 @@ def test_a_large_message_through_tls_is_delivered_byte_exact(relayd_factory, cer
         prefix, rest = strip_prefix(received.data, data)
         assert rest == data
         assert b"with ESMTPS" in prefix, prefix  # RFC 3848: received over TLS
+    finally:
+        receiver.stop()
+
+
+def test_random_tls_writes_and_chunks_deliver_every_message_byte_exact(relayd_factory,
+                                                                       certificate):
+    # TLS records (one per write here) and BDAT chunks cut a message at unrelated places; neither
+    # cut may show in what is delivered. Sizes straddle a TLS record (16 KiB) and relayd's receive
+    # buffers; writes of 1 octet to 40 KiB; DATA or BDAT at random. The seed is in the name of
+    # each message, so a failure can be replayed.
+    seed = int(os.environ.get("RELAY_TEST_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    port = loopback_port()
+    receiver = Receiver("127.0.0.2", port)
+    try:
+        settings = delivery_settings(port=port, tls="none", routes=[("*", f"127.0.0.2:{port}")])
+        relayd = relayd_factory(settings=settings)
+        client = SmtpClient(relayd.port, timeout=20)
+        client.expect("EHLO client.test", 250)
+        starttls(client, certificate)
+        client.expect("EHLO client.test", 250)
+        sent = []
+        for index in range(8):
+            size = rng.choice([1, 2, 3, 16 * 1024, 64 * 1024, 200 * 1024]) + rng.randrange(300)
+            line = bytes(rng.choice(b"abc. \xc3") for _ in range(70)).replace(b"\xc3", b"\xc3\xa9")
+            body = (line + b"\r\n") * (size // 72 + 1)
+            data = message_bytes(f"seed {seed} message {index}", to="rcpt@example.net", body=body)
+            sent.append(data)
+            client.expect("MAIL FROM:<sender@example.com>", 250)
+            client.expect("RCPT TO:<rcpt@example.net>", 250)
+            if rng.random() < 0.5:
+                stream = b"DATA\r\n"
+                client.send(stream)
+                assert client.reply().code == 354
+                stream = stuff(data)
+            else:
+                stream, offset = b"", 0
+                while offset < len(data):
+                    take = min(len(data) - offset, rng.choice([1, 100, 4096, 16384, 70000]))
+                    last = offset + take == len(data)
+                    stream += (f"BDAT {take}{' LAST' if last else ''}\r\n".encode() +
+                               data[offset:offset + take])
+                    offset += take
+            chunks = stream.count(b"BDAT ")
+            at = 0
+            while at < len(stream):
+                step = rng.choice([1, 7, 1000, 16 * 1024, 40 * 1024])
+                client.send(stream[at:at + step])
+                at += step
+            replies = client.replies(max(chunks, 1))
+            assert queue_id_of(replies[-1]), (seed, index, replies)
+        client.close()
+        received = receiver.wait_for(len(sent), timeout=60)
+        by_subject = {}
+        for message in received:
+            subject = re.search(rb"Subject: (seed \d+ message \d+)", message.data).group(1)
+            by_subject[subject] = message.data
+        for index, data in enumerate(sent):
+            delivered = by_subject[f"seed {seed} message {index}".encode()]
+            assert strip_prefix(delivered, data)[1] == data, (seed, index)
     finally:
         receiver.stop()
 
