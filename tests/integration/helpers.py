@@ -11,6 +11,7 @@ import re
 import socket
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -183,6 +184,19 @@ def stuff(message):
 def simple_message(subject="test", body=b"Hello.\r\n"):
     return (f"From: <sender@example.com>\r\nTo: <rcpt@example.net>\r\nSubject: {subject}\r\n"
             "\r\n").encode() + body
+
+
+def memory_kib(pid, field):
+    """A field of /proc/PID/status in KiB (VmRSS: now, VmHWM: the peak so far)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def reset_peak(pid):
+    """Starts a new peak measurement (writing 5 to clear_refs resets VmHWM)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def wait_until(condition, timeout=10.0, interval=0.02, message="condition"):

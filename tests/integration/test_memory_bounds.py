@@ -22,23 +22,10 @@ from pathlib import Path
 import pytest
 
 from conftest import LOADGEN, SANITIZED
-from helpers import (SmtpClient, queue_id_of, simple_message, stuff,  # noqa: F401
-                     wait_until, relayd, relayd_factory)  # the fixtures: delivery held
+from helpers import (SmtpClient, memory_kib, queue_id_of, reset_peak, simple_message,  # noqa: F401
+                     stuff, wait_until, relayd, relayd_factory)  # the fixtures: delivery held
 
 MIB = 1 << 20
-
-
-def memory_kib(pid, field):
-    """A field of /proc/PID/status in KiB (VmRSS: now, VmHWM: the peak so far)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {field} for {pid}")
-
-
-def reset_peak(pid):
-    """Starts a new peak measurement (writing 5 to clear_refs resets VmHWM)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def drain_until_closed(sock, timeout):

@@ -8,6 +8,8 @@ client of helpers.py, wrapped in TLS after the 220, sends what real clients woul
 pipelined behind STARTTLS, garbage instead of a ClientHello, half a handshake). A large message
 goes through TLS to a receiving server and is compared byte for byte.
 """
+import os
+import random
 import re
 import smtplib
 import socket
@@ -18,10 +20,11 @@ import time
 
 import pytest
 
-from conftest import Relayd, free_port, relayd_maker, RELAYD
+from conftest import SANITIZED, Relayd, free_port, relayd_maker, RELAYD
 from delivery_support import (Receiver, delivery_settings, large_message, loopback_port,
-                              make_certificate, strip_prefix, wait_gone)
-from helpers import HOLD_DELIVERY, SmtpClient, queue_id_of, simple_message, stuff, wait_until
+                              make_certificate, message_bytes, strip_prefix, wait_gone)
+from helpers import (HOLD_DELIVERY, SmtpClient, memory_kib, queue_id_of, reset_peak,
+                     simple_message, stuff, wait_until)
 
 HOST = "relay.test"
 HANDSHAKE_TIMEOUT_S = 2
@@ -369,6 +372,66 @@ def test_a_large_message_through_tls_is_delivered_byte_exact(relayd_factory, cer
         receiver.stop()
 
 
+def test_random_tls_writes_and_chunks_deliver_every_message_byte_exact(relayd_factory,
+                                                                       certificate):
+    # TLS records (one per write here) and BDAT chunks cut a message at unrelated places; neither
+    # cut may show in what is delivered. Sizes straddle a TLS record (16 KiB) and relayd's receive
+    # buffers; writes of 1 octet to 40 KiB; DATA or BDAT at random. The seed is in the name of
+    # each message, so a failure can be replayed.
+    seed = int(os.environ.get("RELAY_TEST_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    port = loopback_port()
+    receiver = Receiver("127.0.0.2", port)
+    try:
+        settings = delivery_settings(port=port, tls="none", routes=[("*", f"127.0.0.2:{port}")])
+        relayd = relayd_factory(settings=settings)
+        client = SmtpClient(relayd.port, timeout=20)
+        client.expect("EHLO client.test", 250)
+        starttls(client, certificate)
+        client.expect("EHLO client.test", 250)
+        sent = []
+        for index in range(8):
+            size = rng.choice([1, 2, 3, 16 * 1024, 64 * 1024, 200 * 1024]) + rng.randrange(300)
+            line = bytes(rng.choice(b"abc. \xc3") for _ in range(70)).replace(b"\xc3", b"\xc3\xa9")
+            body = (line + b"\r\n") * (size // 72 + 1)
+            data = message_bytes(f"seed {seed} message {index}", to="rcpt@example.net", body=body)
+            sent.append(data)
+            client.expect("MAIL FROM:<sender@example.com>", 250)
+            client.expect("RCPT TO:<rcpt@example.net>", 250)
+            if rng.random() < 0.5:
+                stream = b"DATA\r\n"
+                client.send(stream)
+                assert client.reply().code == 354
+                stream = stuff(data)
+            else:
+                stream, offset = b"", 0
+                while offset < len(data):
+                    take = min(len(data) - offset, rng.choice([1, 100, 4096, 16384, 70000]))
+                    last = offset + take == len(data)
+                    stream += (f"BDAT {take}{' LAST' if last else ''}\r\n".encode() +
+                               data[offset:offset + take])
+                    offset += take
+            chunks = stream.count(b"BDAT ")
+            at = 0
+            while at < len(stream):
+                step = rng.choice([1, 7, 1000, 16 * 1024, 40 * 1024])
+                client.send(stream[at:at + step])
+                at += step
+            replies = client.replies(max(chunks, 1))
+            assert queue_id_of(replies[-1]), (seed, index, replies)
+        client.close()
+        received = receiver.wait_for(len(sent), timeout=60)
+        by_subject = {}
+        for message in received:
+            subject = re.search(rb"Subject: (seed \d+ message \d+)", message.data).group(1)
+            by_subject[subject] = message.data
+        for index, data in enumerate(sent):
+            delivered = by_subject[f"seed {seed} message {index}".encode()]
+            assert strip_prefix(delivered, data)[1] == data, (seed, index)
+    finally:
+        receiver.stop()
+
+
 # ---- configuration --------------------------------------------------------------------------
 
 def test_a_tls_listener_without_a_certificate_does_not_load(tmp_path):
@@ -399,3 +462,61 @@ def test_a_missing_certificate_file_stops_relayd_naming_it(tmp_path):
                             capture_output=True, text=True, timeout=10)
     assert result.returncode == 1
     assert str(tmp_path / "missing-cert.pem") in result.stderr, result.stderr
+
+
+def test_a_tls_client_that_pipelines_and_never_reads_is_held_to_the_output_bound(
+        relayd_factory, certificate):
+    # As in test_memory_bounds.py, inside TLS: the replies relayd encrypts for a client that never
+    # reads them wait in the same bounded output, so relayd stops decrypting its input; the idle
+    # timeout then ends the session.
+    relayd = relayd_factory(settings="""
+        [timeouts]
+        command_s = 2
+        close_s = 1
+        """)
+    pid = relayd.process.pid
+    warm = implicit_client(relayd, certificate)
+    warm.expect("EHLO warm.test", 250)
+    warm.close()
+    before = memory_kib(pid, "VmRSS")
+    reset_peak(pid)
+
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", relayd.implicit_port))
+    attacker = client_context(certificate).wrap_socket(raw, server_hostname=HOST)
+    attacker.setblocking(False)
+    burst = b"EHLO attacker.test\r\n" * 512
+    sent = 0
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        try:
+            sent += attacker.send(burst)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+            time.sleep(0.01)
+    grown_kib = memory_kib(pid, "VmHWM") - before
+
+    assert sent < 64 * (1 << 20), f"relayd kept reading: {sent >> 20} MiB taken from the client"
+    if not SANITIZED:
+        assert grown_kib < 16 * 1024, f"relayd grew by {grown_kib} KiB for unread replies"
+
+    # Other clients are served meanwhile.
+    other = implicit_client(relayd, certificate)
+    other.expect("EHLO other.test", 250)
+    other.close()
+
+    # Nothing moves either way: the session is closed although its replies are never read.
+    below_tls = socket.socket(fileno=os.dup(attacker.fileno()))  # only the close matters now
+    below_tls.settimeout(0.2)
+    deadline = time.monotonic() + 15
+    closed = False
+    while time.monotonic() < deadline and not closed:
+        try:
+            closed = below_tls.recv(1 << 20) == b""
+        except socket.timeout:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+    below_tls.close()
+    attacker.close()
+    assert closed, "the stalled TLS session was never closed"
