@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "relay/bounce/verp.h"
 #include "toml_parser.h"
 
 namespace relay::config {
@@ -616,6 +617,89 @@ void read_inbound_tls(Section& root, Config& config, std::vector<std::string>& e
     }
 }
 
+// [return_path]: the key is hex, inline (`key`) or in a file (`key_file`, read here so that
+// --check-config sees a missing or short key); hex survives copying and TOML quoting alike.
+std::optional<std::string> hex_bytes(std::string_view text) {
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+        text.remove_suffix(1);
+    }
+    if (text.size() % 2 != 0) {
+        return std::nullopt;
+    }
+    std::string bytes;
+    for (std::size_t index = 0; index < text.size(); index += 2) {
+        unsigned value = 0;
+        for (char c : text.substr(index, 2)) {
+            int digit = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+                        : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+                        : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
+                                                                    : -1;
+            if (digit < 0) {
+                return std::nullopt;
+            }
+            value = value * 16 + static_cast<unsigned>(digit);
+        }
+        bytes.push_back(static_cast<char>(value));
+    }
+    return bytes;
+}
+
+std::optional<std::string> read_key_file(const std::string& path) {
+    std::ifstream input(path, std::ios::binary);
+    if (!input) {
+        return std::nullopt;
+    }
+    std::ostringstream text;
+    text << input.rdbuf();
+    return text.str();
+}
+
+void read_return_path(Section& root, Config& config, std::vector<std::string>& errors,
+                      const std::string& file, const std::string& base_folder) {
+    Section section(root.table("return_path"), "return_path", errors, file);
+    ReturnPath& r = config.return_path;
+    section.string("bounce_domain", r.bounce_domain);
+    std::string key_text;
+    section.string("key", key_text);
+    section.string("key_file", r.key_file);
+    section.finish();
+    std::transform(r.bounce_domain.begin(), r.bounce_domain.end(), r.bounce_domain.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!r.bounce_domain.empty() && !is_host_name(r.bounce_domain)) {
+        section.fail(section.node("bounce_domain"), "bounce_domain",
+                     "must be a domain name (got \"" + r.bounce_domain + "\")");
+    }
+    std::string_view key_name = "key";
+    if (!r.key_file.empty()) {
+        key_name = "key_file";
+        r.key_file = resolve_path(base_folder, r.key_file);
+        auto text = read_key_file(r.key_file);
+        if (!text || !key_text.empty()) {
+            section.fail(
+                section.node(key_name), key_name,
+                !key_text.empty() ? "give key or key_file, not both" : "cannot read " + r.key_file);
+            return;
+        }
+        key_text = std::move(*text);
+    }
+    if (key_text.empty()) {
+        if (!r.bounce_domain.empty()) {
+            section.fail(section.node("bounce_domain"), "key",
+                         "is required with bounce_domain (key or key_file, in hex)");
+        }
+        return;
+    }
+    auto key = hex_bytes(key_text);
+    if (!key) {
+        section.fail(section.node(key_name), key_name, "must be hexadecimal");
+    } else if (key->size() < bounce::verp_key_bytes_min) {
+        section.fail(section.node(key_name), key_name,
+                     "must hold at least " + std::to_string(bounce::verp_key_bytes_min) +
+                         " bytes (got " + std::to_string(key->size()) + ")");
+    } else {
+        r.key = std::move(*key);
+    }
+}
 }  // namespace
 
 Result<Config> parse(std::string_view text, const std::string& base_folder,
@@ -644,6 +728,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_store(root, config, errors, file_name, base_folder);
     read_inbound_tls(root, config, errors, file_name, base_folder);
     read_recommendations(root, config, errors, file_name);
+    read_return_path(root, config, errors, file_name, base_folder);
     root.finish();
     if (!errors.empty()) {
         std::string message;

@@ -87,6 +87,8 @@ constexpr auto entries = std::to_array<Entry>({
     // The tenant store and the hashing pool are opened at start.
     whole<&Config::store>("store", restart),
     whole<&Config::credentials>("credentials", restart),
+    // Read once by each worker's delivery at start; a new key file takes a restart too.
+    whole<&Config::return_path>("return_path", restart),
     // The certificate files are read again on every SIGHUP (relayd/config_reload.cc), whether or
     // not the file changed: renewing a certificate changes the files, not the configuration.
     field<&Config::tls, &InboundTls::certificate_chain_file>("tls.certificate_chain_file", restart),

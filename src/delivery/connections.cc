@@ -6,6 +6,7 @@
 #include "relay/base/clock.h"
 #include "relay/base/log.h"
 #include "relay/delivery/dsn.h"
+#include "relay/delivery/return_path.h"
 
 namespace relay::delivery {
 namespace {
@@ -18,7 +19,7 @@ constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
 // client name say which TLS it used and which resource logged in (its username, never the
 // password), as Postfix's "using ... with cipher" and "Authenticated sender" do.
 std::string received_header(const spool::QueuedMessage& message, const std::string& hostname,
-                            const std::vector<std::uint32_t>& recipients) {
+                            std::span<const std::uint32_t> recipients) {
     const spool::Envelope& envelope = message.envelope;
     std::string field = "Received: ";
     if (envelope.origin == spool::Origin::client) {
@@ -248,30 +249,46 @@ void Delivery::send_job(Link& link) {
         return;
     }
     smtp::OutboundMessage outbound;
-    outbound.reverse_path = message->envelope.reverse_path;
-    for (std::uint32_t recipient : link.job->recipients) {
+    std::span<const std::uint32_t> recipients = link.job->in_transaction();
+    outbound.reverse_path = envelope_sender(config_.return_path, *message, recipients);
+    for (std::uint32_t recipient : recipients) {
         outbound.recipients.push_back(message->recipients[recipient].address);
     }
     outbound.smtputf8 = message->envelope.smtputf8;
     outbound.eight_bit = message->envelope.eight_bit;
-    outbound.prefix = received_header(*message, config_.server.hostname, link.job->recipients);
+    outbound.prefix = received_header(*message, config_.server.hostname, recipients);
     for (const std::string& signature : message->envelope.dkim_signatures) {
         outbound.prefix += signature;  // made at acceptance (ingress/dkim_signer.h)
+    }
+    if (!message->envelope.message_id.empty()) {  // the message came without one; signed
+        outbound.prefix += "Message-ID: " + message->envelope.message_id + "\r\n";
     }
     outbound.body_bytes = message->envelope.body_bytes;
     outbound.body_ends_with_crlf = message->envelope.ends_with_crlf;
     link.connection->send(outbound, std::make_unique<SpoolBodySource>(std::move(reader)));
 }
 
+// Moves a job with a transaction per recipient to its next recipient still pending (an operator
+// may have deleted or bounced some meanwhile); false when none is left.
+bool Delivery::next_pending(Job& job) {
+    const spool::QueuedMessage* message = spool_.find(job.id);
+    while (message != nullptr && ++job.next < job.recipients.size()) {
+        if (message->recipients[job.recipients[job.next]].status ==
+            spool::RecipientStatus::pending) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult result) {
     Link& link = *links_.at(&connection);
     RELAY_ASSERT(link.job.has_value());
-    Job job = std::move(*link.job);
-    link.job.reset();
     std::string error;
-    if (spool::QueuedMessage* message = spool_.find(job.id)) {
-        bool complete = result.recipient_replies.size() == job.recipients.size();
-        for (std::size_t index = 0; index < job.recipients.size(); ++index) {
+    std::span<const std::uint32_t> recipients = link.job->in_transaction();
+    if (spool::QueuedMessage* message = spool_.find(link.job->id)) {
+        bool complete = result.recipient_replies.size() == recipients.size();
+        for (std::size_t index = 0; index < recipients.size(); ++index) {
             smtp::Reply reply = complete ? result.recipient_replies[index]
                                          : smtp::Reply{451, "4.3.0", "internal: reply missing"};
             RecipientOutcome outcome;
@@ -286,10 +303,19 @@ void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult
                 error = outcome.remote.empty() ? outcome.reply
                                                : outcome.remote + " said: " + outcome.reply;
             }
-            record(*message, job.recipients[index], std::move(outcome));
+            record(*message, recipients[index], std::move(outcome));
         }
     }
-    job_done(job.id, error);
+    if (!error.empty()) {
+        link.job->last_error = error;
+    }
+    if (link.job->transaction_per_recipient && !stopping_ && next_pending(*link.job)) {
+        send_job(link);  // the next recipient's transaction, on this connection
+        return;
+    }
+    Job job = std::move(*link.job);
+    link.job.reset();
+    job_done(job.id, job.last_error);
     if (stopping_) {
         link.done = true;
         connection.quit();

@@ -6,8 +6,10 @@
 #include <chrono>
 
 #include "delivery_internal.h"
+#include "relay/base/assert.h"
 #include "relay/base/clock.h"
 #include "relay/base/log.h"
+#include "relay/delivery/return_path.h"
 #include "relay/smtp/address.h"
 #include "resolver_loop.h"
 
@@ -110,7 +112,10 @@ void Delivery::dispatch(spool::QueueId id) {
         complete(id);
         return;
     }
-    // One job per recipient domain, in the order the recipients were given.
+    // One job per recipient domain, in the order the recipients were given. Under VERP each
+    // recipient has its own envelope sender (delivery/return_path.h): the job then carries one
+    // transaction per recipient, one after another on the connection that took it.
+    bool per_recipient = uses_verp(config_.return_path, *message);
     std::vector<std::pair<std::string, Job>> jobs;
     std::unordered_map<std::string, std::size_t> job_of_domain;  // O(1) per recipient
     for (std::uint32_t index = 0; index < message->recipients.size(); ++index) {
@@ -121,7 +126,7 @@ void Delivery::dispatch(spool::QueueId id) {
         std::string domain = smtp::domain_of(recipient.address);
         auto [slot, added] = job_of_domain.try_emplace(domain, jobs.size());
         if (added) {
-            jobs.push_back({std::move(domain), Job{id, {}}});
+            jobs.push_back({std::move(domain), Job{id, {}, per_recipient}});
         }
         jobs[slot->second].second.recipients.push_back(index);
     }
@@ -131,6 +136,14 @@ void Delivery::dispatch(spool::QueueId id) {
         destination.jobs.push_back(std::move(job));
         kick(destination);
     }
+}
+
+std::span<const std::uint32_t> Delivery::Job::in_transaction() const {
+    if (!transaction_per_recipient) {
+        return recipients;
+    }
+    RELAY_ASSERT(next < recipients.size());
+    return std::span<const std::uint32_t>(recipients).subspan(next, 1);
 }
 
 Delivery::Destination& Delivery::destination_for(const std::string& domain) {

@@ -9,6 +9,7 @@
 
 #include "dkim_body_hashes.h"
 #include "dkim_signer.h"
+#include "message_id.h"
 #include "relay/base/clock.h"
 #include "relay/base/incident.h"
 #include "relay/base/log.h"
@@ -596,6 +597,18 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
             std::string(tls_->session().cipher_name().substr(0, spool::tls_name_bytes_max));
     }
     envelope.header_bytes = static_cast<std::uint32_t>(pass.headers().bytes.size());
+    if (const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
+        snapshots != nullptr && !envelope.resource.empty()) {
+        // Fixed now, so every attempt of this message uses the same one (docs/tenants.md).
+        if (const store::ResourceRecord* record =
+                snapshots->current()->resource(envelope.resource)) {
+            envelope.return_path = record->return_path;
+        }
+    }
+    if (!internal::has_message_id(pass.headers())) {
+        envelope.message_id =
+            internal::make_message_id(incoming_->queue_id(), ingress_.config_->server.hostname);
+    }
     dkim_body_hashes_.finish_into(envelope);
     message.recipients.reserve(transaction.recipients.size());
     for (const std::string& recipient : transaction.recipients) {
@@ -604,9 +617,14 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     committing_ = true;
     auto summary = std::make_shared<smtp::Transaction>(transaction);
     if (std::optional<std::string> domain = signing_domain(pass, envelope)) {
-        auto job = std::make_shared<SigningJob>(SigningJob{ingress_.tenancy_.snapshots->current(),
-                                                           std::move(*domain), pass.headers().bytes,
-                                                           std::move(message), summary});
+        // The signatures cover the header block as delivered: an added Message-ID in front.
+        std::string header_block =
+            envelope.message_id.empty()
+                ? pass.headers().bytes
+                : internal::message_id_field(envelope.message_id) + pass.headers().bytes;
+        auto job = std::make_shared<SigningJob>(
+            SigningJob{ingress_.tenancy_.snapshots->current(), std::move(*domain),
+                       std::move(header_block), std::move(message), summary});
         if (sign_on_pool(job)) {
             return;  // on_signed commits
         }

@@ -122,6 +122,12 @@ json message_json(const spool::QueuedMessage& message, bool detailed) {
         result["origin"] = envelope.origin == spool::Origin::dsn ? "dsn" : "client";
         result["header_bytes"] = envelope.header_bytes;
         add_dkim_body_hashes(result, envelope);
+        // What delivery uses: the resource's return path fixed at acceptance, and the
+        // Message-ID relayd added (null: none).
+        result["return_path"] =
+            envelope.return_path.empty() ? json(nullptr) : json(envelope.return_path);
+        result["added_message_id"] =
+            envelope.message_id.empty() ? json(nullptr) : json(envelope.message_id);
     }
     return result;
 }

@@ -276,6 +276,38 @@ int set_rate_limit(const Command& command) {
     return 0;
 }
 
+// `resource set-return-path P/N ADDR|--clear`: the store checks the address.
+int set_return_path(const Command& command) {
+    const std::string& username = command.arguments.name;
+    if (command.arguments.clear == !command.arguments.return_path.empty()) {
+        std::fprintf(stderr, "relayctl: resource set-return-path needs ADDR or --clear\n");
+        return 2;
+    }
+    if (Status changed = command.store.set_return_path(username, command.arguments.return_path);
+        !changed) {
+        return fail(changed.error().message);
+    }
+    auto data = command.store.load();
+    const store::ResourceRecord* resource = data ? find_resource(*data, username) : nullptr;
+    if (resource == nullptr) {
+        return fail("resource " + username + " changed while reading it back");
+    }
+    if (command.arguments.json) {
+        print_json({{"username", username},
+                    {"return_path",
+                     resource->return_path.empty() ? json(nullptr) : json(resource->return_path)}});
+    } else if (resource->return_path.empty()) {
+        std::printf(
+            "resource %s: no return path of its own (the technical bounce address, if "
+            "configured)\n",
+            username.c_str());
+    } else {
+        std::printf("resource %s: return path %s\n", username.c_str(),
+                    resource->return_path.c_str());
+    }
+    return 0;
+}
+
 int run_resource(const Command& command) {
     if (command.verb == "add" || command.verb == "passwd") {
         return set_new_password(command);
@@ -285,6 +317,9 @@ int run_resource(const Command& command) {
     }
     if (command.verb == "set-limit") {
         return set_rate_limit(command);
+    }
+    if (command.verb == "set-return-path") {
+        return set_return_path(command);
     }
     auto data = command.store.load();
     if (!data) {
@@ -323,6 +358,9 @@ int run_resource(const Command& command) {
         out.back()["stop_policy"] = store::stop_policy_name(resource.stop_policy);
         out.back()["rate_messages"] = resource.rate_messages;
         out.back()["rate_window_s"] = resource.rate_window_s;
+        if (!resource.return_path.empty()) {
+            out.back()["return_path"] = resource.return_path;
+        }
         std::string domains;
         for (const std::string& domain : resource.domains) {
             domains += (domains.empty() ? "" : ", ") + domain;
@@ -452,6 +490,13 @@ TenantCommands add_tenant_commands(CLI::App& app, TenantArguments& arguments) {
     verb->add_option("resource", arguments.name, "PROJECT/NAME")->required();
     verb->add_option("--messages", arguments.rate_messages, "1 to 1000000")->required();
     verb->add_option("--window", arguments.rate_window_s, "seconds, 1 to 86400")->required();
+    verb = add_verb(*resource, "set-return-path",
+                    "the envelope sender of the resource's mail instead of the technical bounce "
+                    "address; --clear removes it",
+                    arguments);
+    verb->add_option("resource", arguments.name, "PROJECT/NAME")->required();
+    verb->add_option("address", arguments.return_path, "LOCAL@DOMAIN");
+    verb->add_flag("--clear", arguments.clear, "no return path of its own");
     commands.resource = resource;
 
     CLI::App* domain = app.add_subcommand("domain", "sender domains of resources");

@@ -28,6 +28,8 @@ struct TenantArguments {
     // resource set-limit; wide, so that an out-of-range value gets the store's one-line error
     std::int64_t rate_messages = 0;
     std::int64_t rate_window_s = 0;
+    std::string return_path;  // resource set-return-path ADDR
+    bool clear = false;       // resource set-return-path --clear
 };
 
 struct TenantCommands {

@@ -33,6 +33,10 @@ enum MessageTag : std::uint16_t {
     tag_dkim_signature = 21,  // repeated, in order; absent: unsigned
     tag_tls_version = 22,     // absent: received without TLS, or an older record
     tag_tls_cipher = 23,
+    // Absent in older records and when none applies: sent with the sender as chosen at delivery,
+    // and without an added Message-ID.
+    tag_return_path = 24,
+    tag_message_id = 25,
 };
 
 constexpr std::uint64_t flag_smtputf8 = 1;
@@ -168,6 +172,12 @@ bool decode_envelope_field(std::uint16_t tag, std::string_view value, QueuedMess
         case tag_tls_cipher:
             envelope.tls_cipher = value;
             return value.size() <= tls_name_bytes_max;
+        case tag_return_path:
+            envelope.return_path = value;
+            return value.size() <= return_path_bytes_max;
+        case tag_message_id:
+            envelope.message_id = value;
+            return value.size() <= message_id_bytes_max;
         case tag_dkim_signature:
             envelope.dkim_signatures.emplace_back(value);
             return value.size() <= dkim_signature_bytes_max &&
@@ -247,6 +257,14 @@ std::string encode_message(const QueuedMessage& message) {
         RELAY_ASSERT(envelope.tls_cipher.size() <= tls_name_bytes_max);
         writer.bytes(tag_tls_version, envelope.tls_version);
         writer.bytes(tag_tls_cipher, envelope.tls_cipher);
+    }
+    RELAY_ASSERT(envelope.return_path.size() <= return_path_bytes_max);
+    if (!envelope.return_path.empty()) {
+        writer.bytes(tag_return_path, envelope.return_path);
+    }
+    RELAY_ASSERT(envelope.message_id.size() <= message_id_bytes_max);
+    if (!envelope.message_id.empty()) {
+        writer.bytes(tag_message_id, envelope.message_id);
     }
     RELAY_ASSERT(envelope.dkim_signatures.size() <= dkim_signatures_max);
     for (const std::string& field : envelope.dkim_signatures) {

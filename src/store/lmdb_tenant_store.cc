@@ -53,6 +53,7 @@ class LmdbTenantStore final : public TenantStore {
     Status remove_domain(const std::string& username, const std::string& domain) override;
     Status set_rate_limit(const std::string& username, std::uint32_t messages,
                           std::uint32_t window_s) override;
+    Status set_return_path(const std::string& username, const std::string& address) override;
 
     // Stop lists.
     Status set_stop_policy(const std::string& username, StopPolicy policy) override;
@@ -685,6 +686,19 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     return std::unique_ptr<TenantStore>(std::move(store));
+}
+
+Status LmdbTenantStore::set_return_path(const std::string& username, const std::string& address) {
+    std::string checked;
+    if (!address.empty()) {
+        auto valid = check_return_path(address);
+        if (!valid) {
+            return valid.error();
+        }
+        checked = std::move(valid.value());
+    }
+    return update_resource(
+        username, [&](ResourceRecord& record, std::uint64_t) { record.return_path = checked; });
 }
 
 }  // namespace relay::store

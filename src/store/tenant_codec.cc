@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "relay/store/tenant_names.h"
+
 namespace relay::store::internal {
 namespace {
 
@@ -111,6 +113,9 @@ std::string encode_resource(const ResourceRecord& resource) {
                {"domains", resource.domains}};
     value["stop_policy"] = stop_policy_name(resource.stop_policy);
     encode_rate_limit(resource, value);
+    if (!resource.return_path.empty()) {
+        value["return_path"] = resource.return_path;
+    }
     return value.dump();
 }
 
@@ -135,6 +140,16 @@ Result<ResourceRecord> decode_resource(std::string_view username, std::string_vi
     }
     if (!decode_stop_policy(parsed, resource) || !decode_rate_limit(parsed, resource)) {
         return damaged("resource", username);
+    }
+    if (parsed.contains("return_path")) {  // absent in older records: none
+        // Checked again: the spool record holds at most 254 octets (spool::return_path_bytes_max).
+        auto checked = parsed["return_path"].is_string()
+                           ? store::check_return_path(parsed["return_path"].get<std::string>())
+                           : Result<std::string>(Error{"not a string"});
+        if (!checked) {
+            return damaged("resource", username);
+        }
+        resource.return_path = std::move(checked.value());
     }
     return resource;
 }

@@ -82,6 +82,31 @@ Result<std::string> check_domain(std::string_view domain) {
     return lower;
 }
 
+Result<std::string> check_return_path(std::string_view address) {
+    std::size_t at = address.rfind('@');
+    auto refused = [&](const std::string& why) {
+        return Error{"\"" + std::string(address) + "\" is not a valid return path: " + why};
+    };
+    if (at == std::string_view::npos || address.size() > 254) {
+        return refused("it must be LOCAL@DOMAIN, at most 254 octets");
+    }
+    std::string_view local = address.substr(0, at);
+    bool local_valid = !local.empty() && local.size() <= 64 && local.front() != '.' &&
+                       local.back() != '.' && local.find("..") == std::string_view::npos;
+    for (char c : local) {
+        local_valid = local_valid && c > ' ' && c < 127 &&
+                      std::string_view("<>()[]\\,;:@\"").find(c) == std::string_view::npos;
+    }
+    if (!local_valid) {
+        return refused("the local part must be 1 to 64 octets of a dot-atom");
+    }
+    auto domain = check_domain(address.substr(at + 1));
+    if (!domain) {
+        return refused(domain.error().message);
+    }
+    return std::string(local) + "@" + domain.value();
+}
+
 Result<std::string> check_dkim_selector(std::string_view selector) {
     std::string lower;
     lower.reserve(selector.size());

@@ -5,8 +5,9 @@ Debian's python3-dkim, for rsa-sha256 and ed25519-sha256 under relaxed/relaxed a
 sent with BDAT whose chunk holds CRLF.CRLF, one with 1,000 header fields. A one-byte change of
 the delivered body makes every signature fail; a domain without a key is sent unsigned and said
 once in the log; keys removed while relayd runs stop signing from the next tenants
-generation on. The public keys are the DNS records `relayctl dkim list --json` prints, served
-by dnsmasq (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim
+generation on. A message without Message-ID arrives with one (<QUEUEID.RANDOM@HOST>) that
+every signature covers. The public keys are the DNS records `relayctl dkim list --json` prints,
+served by dnsmasq (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim
 through a dnsfunc that asks that server over TCP."""
 import base64
 import json
@@ -176,6 +177,29 @@ def test_a_one_byte_change_of_the_body_fails_every_signature(signing):
     assert verify_each(data, key_server) == ALL_VERIFIED
     changed = data.replace(b"Pay 100 EUR.", b"Pay 900 EUR.")
     assert [verified for *_, verified in verify_each(changed, key_server)] == [False] * 4
+
+
+def test_a_message_without_message_id_gets_one_and_it_is_signed(signing):
+    relayd, receiver, key_server = signing
+    without = message("no id", b"Body.\r\n").replace(b"Message-ID: <no.id@acme.example>\r\n", b"")
+    assert b"Message-ID" not in without
+    queue_id = send_data(relayd, without)
+    data = received_one(receiver, "no id")
+    header = data.split(b"\r\n\r\n", 1)[0]
+    ids = re.findall(rb"^Message-ID: (.*)\r$", header, re.M)
+    assert len(ids) == 1, header
+    assert re.fullmatch(rf"<{queue_id}\.[0-9a-f]{{16}}@[^>@]+>".encode(), ids[0]), ids[0]
+    assert data.endswith(without)  # prepended, the stored message unchanged
+    for field in signatures_of(data):
+        signed = re.search(rb"h=([^;]*)", re.sub(rb"\s+", b"", field)).group(1).lower()
+        assert b"message-id" in signed.split(b":")
+    assert verify_each(data, key_server) == ALL_VERIFIED
+    changed = data.replace(ids[0], ids[0].replace(b"<", b"<x", 1))
+    assert [verified for *_, verified in verify_each(changed, key_server)] == [False] * 4
+    # A message that has one keeps it, and gets no second.
+    send_data(relayd, message("has id", b"Body.\r\n"))
+    kept = received_one(receiver, "has id").split(b"\r\n\r\n", 1)[0]
+    assert re.findall(rb"^Message-ID: (.*)\r$", kept, re.M) == [b"<has.id@acme.example>"]
 
 
 def test_a_domain_without_a_key_is_sent_unsigned_and_said_once(signing):

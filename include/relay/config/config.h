@@ -210,6 +210,15 @@ struct Recommendations {
     bool operator==(const Recommendations&) const = default;
 };
 
+// [return_path]: the technical bounce address (VERP, bounce/verp.h). Without bounce_domain the
+// envelope sender goes out as the client gave it.
+struct ReturnPath {
+    std::string bounce_domain;  // lower case; empty: no VERP
+    std::string key;            // the HMAC key's bytes (from hex), at least 16
+    std::string key_file;       // absolute after loading; empty when the key is inline
+    bool operator==(const ReturnPath&) const = default;
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -222,6 +231,7 @@ struct Config {
     Credentials credentials;
     InboundTls tls;
     Recommendations recommendations;
+    ReturnPath return_path;
 };
 
 Result<Config> load(const std::string& path);

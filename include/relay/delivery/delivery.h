@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -94,6 +95,12 @@ class Delivery final : public OutboundOwner {
     struct Job {
         spool::QueueId id = 0;
         std::vector<std::uint32_t> recipients;
+        // VERP: each recipient in a transaction of its own, on the same connection; `next` is
+        // the one being sent.
+        bool transaction_per_recipient = false;
+        std::size_t next = 0;
+        std::string last_error;  // a deferral in an earlier transaction of the job
+        std::span<const std::uint32_t> in_transaction() const;
     };
     struct Destination;
     struct Shape;
@@ -114,6 +121,7 @@ class Delivery final : public OutboundOwner {
     bool open_connection(Destination& destination, DestinationBudget::Ticket ticket);
     void give_job(Link& link, Destination& destination);
     void send_job(Link& link);
+    bool next_pending(Job& job);
     void defer_queue(Destination& destination, const std::string& reason);
     void fail_queue(Destination& destination, const RouteFailure& failure);
     void record(spool::QueuedMessage& message, std::uint32_t recipient, RecipientOutcome outcome);

@@ -76,9 +76,20 @@ struct Envelope {
     // empty without TLS or in older records. At most tls_name_bytes_max each.
     std::string tls_version;
     std::string tls_cipher;
+    // The resource's own return path when the message was accepted: the envelope sender of
+    // every delivery attempt, as it is (no VERP). Empty: none (or an older record). Fixed at
+    // acceptance, so that changing it does not split the attempts of a queued message.
+    std::string return_path;
+    // The msg-id ("<QUEUEID.RANDOM@HOSTNAME>") relayd gave a message that came without a
+    // Message-ID: field; prepended as "Message-ID: " at delivery and covered by its DKIM
+    // signatures. Empty: the message had one (or an older record).
+    std::string message_id;
 };
 
 inline constexpr std::size_t tls_name_bytes_max = 64;
+// RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its angle brackets.
+inline constexpr std::size_t return_path_bytes_max = 254;
+inline constexpr std::size_t message_id_bytes_max = 255;
 
 // The longest DKIM-Signature field a record holds: an RSA-4096 signature with every default
 // header signed is under 2 KiB; the bound keeps a damaged record from growing every delivery.

@@ -59,6 +59,10 @@ struct ResourceRecord {
     // Message rate limit (policy/rate_limiter.h).
     std::uint32_t rate_messages = default_rate_messages;
     std::uint32_t rate_window_s = default_rate_window_s;
+    // The envelope sender of this resource's mail instead of the technical bounce address
+    // (docs/tenants.md, "Return path"): a checked address (check_return_path), used as it is.
+    // Empty: none.
+    std::string return_path;
 
     std::string username() const { return project + "/" + name; }
 };

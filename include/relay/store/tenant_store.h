@@ -63,6 +63,8 @@ class TenantStore {
     // 1..rate_window_s_max seconds.
     virtual Status set_rate_limit(const std::string& username, std::uint32_t messages,
                                   std::uint32_t window_s) = 0;
+    // The resource's own return path (check_return_path); empty clears it.
+    virtual Status set_return_path(const std::string& username, const std::string& address) = 0;
     // DKIM keys live with their domain: removing the domain (or its resource or project)
     // removes them. A key's domain must be a domain of some resource; a domain has each
     // selector once. The algorithm and canonicalization are checked here, the PEM is not (the

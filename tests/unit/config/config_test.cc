@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -162,6 +163,20 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{listener + "[limit]\n", "limit: unknown key"},
         BadValue{"limits = 5\n" + listener, "limits: must be a table"},
         BadValue{"listener = 5\n", "listener: must be an array of tables"},
+        // The return path: the key is named, with its length.
+        BadValue{listener + "[return_path]\nbounce_domain = \"bounces.example\"\n",
+                 ":4: return_path.key: is required with bounce_domain"},
+        BadValue{listener + "[return_path]\nbounce_domain = \"b.example\"\nkey = \"0011\"\n",
+                 ":5: return_path.key: must hold at least 16 bytes (got 2)"},
+        BadValue{listener + "[return_path]\nbounce_domain = \"b.example\"\nkey = \"zz\"\n",
+                 "return_path.key: must be hexadecimal"},
+        BadValue{listener + "[return_path]\nbounce_domain = \"b.example\"\n"
+                            "key_file = \"missing.key\"\n",
+                 "return_path.key_file: cannot read /etc/relay/missing.key"},
+        BadValue{listener + "[return_path]\nbounce_domain = \"b ad\"\n",
+                 "return_path.bounce_domain: must be a domain name"},
+        BadValue{listener + "[return_path]\nkey_files = \"x\"\n",
+                 "return_path.key_files: unknown key"},
         // Syntax, and input tomlplusplus 3.3 mishandles (fuzz/config_fuzzer.cc found these).
         BadValue{listener + "[limits\n", "relayd.toml:3: "},
         BadValue{listener + "[limits]\nconnections_max = 99999999999999999999\n",
@@ -172,6 +187,37 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{listener + "[[ = \"x\"]]\n", "relayd.toml:3: "},
         BadValue{listener + "\u00e9t\u00e9 = 1\n", "relayd.toml:3: "},
         BadValue{listener + "\u00a7 4.5\n", "relayd.toml:3: "}));
+
+TEST(ConfigParse, ReturnPathKeyIsReadFromHexInlineOrFromAFile) {
+    auto none = parse_text(listener);
+    ASSERT_TRUE(none) << none.error().message;
+    EXPECT_TRUE(none->return_path.bounce_domain.empty());  // no VERP unless asked for
+
+    const std::string key_hex = "000102030405060708090a0b0c0d0e0F";
+    auto inline_key = parse_text(listener +
+                                 "[return_path]\nbounce_domain = \"Bounces.Example\"\n"
+                                 "key = \"" +
+                                 key_hex + "\"\n");
+    ASSERT_TRUE(inline_key) << inline_key.error().message;
+    EXPECT_EQ(inline_key->return_path.bounce_domain, "bounces.example");
+    ASSERT_EQ(inline_key->return_path.key.size(), 16u);
+    EXPECT_EQ(inline_key->return_path.key[1], '\x01');
+    EXPECT_EQ(inline_key->return_path.key[15], '\x0f');
+
+    std::string folder = testing::TempDir();
+    std::string key_file = folder + "/verp_test.key";
+    std::FILE* out = std::fopen(key_file.c_str(), "w");
+    ASSERT_NE(out, nullptr);
+    std::fputs((key_hex + "\n").c_str(), out);  // as `openssl rand -hex` writes it
+    std::fclose(out);
+    auto from_file = parse(listener +
+                               "[return_path]\nbounce_domain = \"b.example\"\n"
+                               "key_file = \"verp_test.key\"\n",
+                           folder, folder + "/relayd.toml");
+    ASSERT_TRUE(from_file) << from_file.error().message;
+    EXPECT_EQ(from_file->return_path.key, inline_key->return_path.key);
+    std::remove(key_file.c_str());
+}
 
 TEST(ConfigParse, ReportsEveryProblemAtOnce) {
     std::string message = error_of(

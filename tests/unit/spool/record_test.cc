@@ -218,6 +218,26 @@ TEST(MessageRecord, TlsVersionAndCipherRoundTripAndTooLongIsDamage) {
     EXPECT_FALSE(decode_message(1, payload));
 }
 
+TEST(MessageRecord, ReturnPathAndMessageIdRoundTripAndTooLongIsDamage) {
+    QueuedMessage original = sample_message();
+    original.envelope.return_path = "bounce-handler@returns.example.net";
+    original.envelope.message_id = "<00000000000000a1.k3j5@relay.example>";
+    auto decoded = decode_message(original.id, encode_message(original));
+    ASSERT_TRUE(decoded);
+    EXPECT_EQ(decoded->envelope.return_path, original.envelope.return_path);
+    EXPECT_EQ(decoded->envelope.message_id, original.envelope.message_id);
+    auto older = decode_message(1, encode_message(sample_message()));  // without the fields
+    ASSERT_TRUE(older);
+    EXPECT_EQ(older->envelope.return_path, "");
+    EXPECT_EQ(older->envelope.message_id, "");
+    std::string payload = encode_message(sample_message());
+    old_field(payload, 24, std::string(return_path_bytes_max + 1, 'r'));
+    EXPECT_FALSE(decode_message(1, payload));
+    payload = encode_message(sample_message());
+    old_field(payload, 25, std::string(message_id_bytes_max + 1, 'm'));
+    EXPECT_FALSE(decode_message(1, payload));
+}
+
 TEST(MessageRecord, ADkimBodyHashOfAnotherLengthIsRefusedAsDamage) {
     for (std::size_t length : {0, 31, 33}) {
         std::string payload = encode_message(sample_message());
