@@ -249,6 +249,12 @@ def test_demo_tenant_is_created_once(ctl):
     assert second.returncode == 0, second.stderr
     assert "demo/main" in second.stdout and password not in second.stdout
     assert ctl.json("resource", "list")[0]["domains"] == ["example.com"]
+    # One DKIM key, printed with its DNS record the first time only.
+    assert 'demo._domainkey.example.com. IN TXT "v=DKIM1; k=ed25519; p=' in first.stdout
+    assert "_domainkey" not in second.stdout
+    [key] = ctl.json("dkim", "list")
+    assert (key["domain"], key["selector"], key["algorithm"]) == (
+        "example.com", "demo", "ed25519-sha256")
     assert len(ctl.json("project", "list")) == 1
 
 
