@@ -28,6 +28,7 @@ constexpr auto sweep_interval = std::chrono::seconds(1);
 // that follows needs. Owned by the job and the answer posted back, never by two threads at once.
 struct SigningJob {
     std::shared_ptr<const policy::TenantSnapshot> snapshot;
+    std::shared_ptr<const config::Config> config;  // of the commit: [dkim] reloads
     std::string domain;
     std::string header_block;
     spool::QueuedMessage message;
@@ -36,7 +37,8 @@ struct SigningJob {
 
 std::vector<std::string> sign_job(const SigningJob& job) {
     thread_local internal::DkimSigner signer;  // one per thread: its key copies are its own
-    return signer.sign(*job.snapshot, job.domain, job.header_block, job.message.envelope,
+    return signer.sign(*job.snapshot, job.config->dkim, job.domain, job.header_block,
+                       job.message.envelope,
                        static_cast<std::int64_t>(job.message.envelope.received_unix_ms / 1000));
 }
 
@@ -604,9 +606,9 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
     committing_ = true;
     auto summary = std::make_shared<smtp::Transaction>(transaction);
     if (std::optional<std::string> domain = signing_domain(pass, envelope)) {
-        auto job = std::make_shared<SigningJob>(SigningJob{ingress_.tenancy_.snapshots->current(),
-                                                           std::move(*domain), pass.headers().bytes,
-                                                           std::move(message), summary});
+        auto job = std::make_shared<SigningJob>(
+            SigningJob{ingress_.tenancy_.snapshots->current(), ingress_.config_, std::move(*domain),
+                       pass.headers().bytes, std::move(message), summary});
         if (sign_on_pool(job)) {
             return;  // on_signed commits
         }
