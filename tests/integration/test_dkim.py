@@ -6,13 +6,15 @@ sent with BDAT whose chunk holds CRLF.CRLF, one with 1,000 header fields. A one-
 the delivered body makes every signature fail; a domain without a key is sent unsigned and said
 once in the log; keys removed while relayd runs stop signing from the next tenants
 generation on. With [dkim] signed_headers and expiration_s set, h= is that list (To left out,
-a header of the sender's own in) and x= is t= plus the lifetime, and the signatures verify. The
+a header of the sender's own in) and x= is t= plus the lifetime, and the signatures verify,
+also when they are set by SIGHUP while relayd runs. The
 public keys are the DNS records `relayctl dkim list --json` prints, served by dnsmasq
 (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim through a
 dnsfunc that asks that server over TCP."""
 import base64
 import json
 import re
+import signal
 
 import dkim
 import dns.message
@@ -64,6 +66,7 @@ def start_signing(net, extra_settings=""):
                                                           f"127.0.0.2:{net.port}")])
     relayd = net.factory(settings=settings + FAST_HASHES + extra_settings,
                          listener=AUTH_LISTENER, start=False)
+    relayd.settings_text = settings + FAST_HASHES + extra_settings  # for a reload
     relayd.ctl("project", "add", "acme")
     added = relayd.ctl("resource", "add", "acme/main").stdout
     relayd.password = re.search(r"password: (\S+)", added).group(1)
@@ -256,3 +259,19 @@ def test_signatures_have_no_expiry_by_default(signing):
     send_data(relayd, message("no expiry", b"Hi.\r\n"))
     for field in signatures_of(received_one(receiver, "no expiry")):
         assert "x" not in tags_of(field) and "to" in tags_of(field)["h"].split(":"), field
+
+
+def test_a_header_list_set_by_sighup_applies_to_the_next_messages(signing):
+    relayd, receiver, key_server = signing
+    said = "configuration reloaded"
+    relayd.write_config(relayd.settings_text + DKIM_SETTINGS, 2)
+    relayd.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: said in relayd.log(), timeout=10, message="the reload in the log")
+    assert "dkim.signed_headers" in relayd.log() and "dkim.expiration_s" in relayd.log()
+    send_data(relayd, message("after reload", b"Hi.\r\n", extra="X-Campaign: spring\r\n"))
+    data = received_one(receiver, "after reload")
+    assert verify_each(data, key_server) == ALL_VERIFIED
+    for field in signatures_of(data):
+        tags = tags_of(field)
+        assert tags["h"] == "subject:from:from:x-campaign", field
+        assert int(tags["x"]) == int(tags["t"]) + 3600, field

@@ -1,12 +1,15 @@
 // dkim_config_test.cc -- [dkim]: the defaults, the signed header list kept lower case and
 // refused with its key named when it cannot sign (no From, a name twice, not a field name), and
-// the bounds of the lifetime and the signing thread's settings.
+// the bounds of the lifetime and the signing thread's settings; on SIGHUP the list and the
+// lifetime apply, the signing threads wait for a restart.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "relay/config/config.h"
+#include "relay/config/reload.h"
 
 namespace relay::config {
 namespace {
@@ -102,6 +105,26 @@ TEST(DkimConfig, NumbersOutOfBoundsAreRefusedNamingTheKey) {
               std::string::npos);
     EXPECT_NE(error_of("signing_pool = 2\n").find("dkim.signing_pool: unknown key"),
               std::string::npos);
+}
+
+TEST(DkimConfig, ListAndLifetimeReloadThreadsWaitForARestart) {
+    auto running = parse_dkim("signing_threads = 1\n");
+    auto loaded = parse_dkim(
+        "signed_headers = [\"From\", \"Subject\"]\nexpiration_s = 86400\n"
+        "signing_threads = 2\nsigning_queue_max = 10\n");
+    ASSERT_TRUE(running && loaded);
+    Reload reload = prepare_reload(*running, *loaded);
+    EXPECT_EQ(reload.config.dkim.signed_headers, (std::vector<std::string>{"from", "subject"}));
+    EXPECT_EQ(reload.config.dkim.expiration_s, 86400u);
+    EXPECT_EQ(reload.config.dkim.signing_threads, 1u);  // the running value stays
+    EXPECT_EQ(reload.config.dkim.signing_queue_max, 1024u);
+    auto has = [](const std::vector<std::string>& names, const char* name) {
+        return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    EXPECT_TRUE(has(reload.applied, "dkim.signed_headers"));
+    EXPECT_TRUE(has(reload.applied, "dkim.expiration_s"));
+    EXPECT_TRUE(has(reload.restart, "dkim.signing_threads"));
+    EXPECT_TRUE(has(reload.restart, "dkim.signing_queue_max"));
 }
 
 }  // namespace
