@@ -41,8 +41,13 @@ def ensure_installed():
         raise BenchError("postfix is not installed after apt-get install postfix")
 
 
-def main_cf(folder, sink_port, bounce_port):
-    """main.cf of the instance; its smtpd listener is added to master.cf."""
+def main_cf(folder, sink_port, bounce_port, capture_port=None, milter=None):
+    """main.cf of the instance; its smtpd listener is added to master.cf. With `capture_port`,
+    mail to capture.test goes there; with `milter` ("unix:PATH"), smtpd passes every message
+    through it, and a milter failure defers the message rather than letting it out unsigned."""
+    capture = f", capture.test=smtp:[127.0.0.1]:{capture_port}" if capture_port else ""
+    milters = (f"smtpd_milters = {milter}\nmilter_default_action = tempfail\n"
+               if milter else "")
     return f"""\
 compatibility_level = 3.6
 queue_directory = {folder}/queue
@@ -68,7 +73,7 @@ smtputf8_enable = no
 # Everything to the sink, bounces (to the sender's domain) to the bounce sink; bracketed
 # next hops: no MX lookup.
 relayhost = [127.0.0.1]:{sink_port}
-transport_maps = inline:{{ example.com=smtp:[127.0.0.1]:{bounce_port} }}
+transport_maps = inline:{{ example.com=smtp:[127.0.0.1]:{bounce_port}{capture} }}
 smtp_dns_support_level = disabled
 smtp_host_lookup = native
 # Concurrency as in the measured baseline.
@@ -80,13 +85,13 @@ default_process_limit = 100
 minimal_backoff_time = 1s
 maximal_backoff_time = 1s
 queue_run_delay = 1s
-"""
+{milters}"""
 
 
 class PostfixInstance:
     """A private Postfix instance in `folder` listening on 127.0.0.1:port."""
 
-    def __init__(self, folder, port, sink_port, bounce_port):
+    def __init__(self, folder, port, sink_port, bounce_port, capture_port=None, milter=None):
         self.folder = folder
         self.port = port
         self.config_dir = os.path.join(folder, "conf")
@@ -100,7 +105,7 @@ class PostfixInstance:
         os.chmod(folder, 0o755)
         shutil.copy("/etc/postfix/master.cf", self.config_dir)
         with open(os.path.join(self.config_dir, "main.cf"), "w") as config:
-            config.write(main_cf(folder, sink_port, bounce_port))
+            config.write(main_cf(folder, sink_port, bounce_port, capture_port, milter))
         self.postconf("-F", "*/*/chroot = n")
         self.postconf("-M#", "smtp/inet")
         self.postconf("-M", f"127.0.0.1:{port}/inet=127.0.0.1:{port} inet n - n - - smtpd")

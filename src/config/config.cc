@@ -206,6 +206,8 @@ class Section {
         return prefix_.empty() ? std::string(key) : prefix_ + "." + std::string(key);
     }
 
+    std::size_t error_count() const { return errors_.size(); }
+
     // The node of a key already read, for the line number of a later complaint.
     const toml::node* node(std::string_view key) const {
         return table_ == nullptr ? nullptr : table_->get(key);
@@ -702,6 +704,66 @@ void read_return_path(Section& root, Config& config, std::vector<std::string>& e
 }
 }  // namespace
 
+// [dkim]. The names are kept lower case (h= is written so, and matched without regard to case).
+// From must be signed: it is the field DKIM's domain vouches for (RFC 6376 §5.4).
+constexpr std::size_t dkim_signed_headers_max = 64;
+constexpr std::size_t dkim_header_name_bytes_max = 76;  // a name and its colon fit a line
+
+bool is_field_name(std::string_view name) {
+    return !name.empty() && name.size() <= dkim_header_name_bytes_max &&
+           std::all_of(name.begin(), name.end(),
+                       [](char c) { return c > 32 && c < 127 && c != ':'; });
+}
+
+void read_dkim_signed_headers(Section& section, Dkim& dkim) {
+    std::vector<std::string> names;
+    std::size_t errors_before = section.error_count();
+    section.string_list("signed_headers", names);
+    const toml::node* node = section.node("signed_headers");
+    if (node == nullptr || section.error_count() != errors_before) {
+        return;  // absent (the default list), or string_list has said what is wrong
+    }
+    if (names.size() > dkim_signed_headers_max) {
+        section.fail(node, "signed_headers",
+                     "must name at most " + std::to_string(dkim_signed_headers_max) + " fields");
+        return;
+    }
+    std::vector<std::string> lower_names;
+    for (const std::string& name : names) {
+        if (!is_field_name(name)) {
+            section.fail(node, "signed_headers",
+                         "\"" + name + "\" is not a header field name (1 to " +
+                             std::to_string(dkim_header_name_bytes_max) +
+                             " printable ASCII characters, no colon)");
+            return;
+        }
+        std::string lower = name;
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (std::find(lower_names.begin(), lower_names.end(), lower) != lower_names.end()) {
+            section.fail(node, "signed_headers", "names " + name + " twice");
+            return;
+        }
+        lower_names.push_back(std::move(lower));
+    }
+    if (std::find(lower_names.begin(), lower_names.end(), "from") == lower_names.end()) {
+        section.fail(node, "signed_headers", "must include From (RFC 6376 §5.4)");
+        return;
+    }
+    dkim.signed_headers = std::move(lower_names);
+}
+
+void read_dkim(Section& root, Config& config, std::vector<std::string>& errors,
+               const std::string& file) {
+    Section section(root.table("dkim"), "dkim", errors, file);
+    Dkim& d = config.dkim;
+    read_dkim_signed_headers(section, d);
+    section.integer("expiration_s", d.expiration_s, 60, 366 * 86400, true);
+    section.integer("signing_threads", d.signing_threads, 1, 64);
+    section.integer("signing_queue_max", d.signing_queue_max, 1, 1000000);
+    section.finish();
+}
+
 Result<Config> parse(std::string_view text, const std::string& base_folder,
                      const std::string& file_name) {
     if (Status characters = check_characters(text, file_name); !characters) {
@@ -729,6 +791,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_inbound_tls(root, config, errors, file_name, base_folder);
     read_recommendations(root, config, errors, file_name);
     read_return_path(root, config, errors, file_name, base_folder);
+    read_dkim(root, config, errors, file_name);
     root.finish();
     if (!errors.empty()) {
         std::string message;

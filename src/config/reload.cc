@@ -95,6 +95,12 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::tls, &InboundTls::private_key_file>("tls.private_key_file", restart),
     field<&Config::tls, &InboundTls::version_min>("tls.version_min", restart),
     field<&Config::tls, &InboundTls::handshake_timeout_s>("tls.handshake_timeout_s", reloads),
+    // Each message's signing job takes the configuration of its commit; the signing threads and
+    // their queue are started once (relayd/tenants.cc).
+    field<&Config::dkim, &Dkim::signed_headers>("dkim.signed_headers", reloads),
+    field<&Config::dkim, &Dkim::expiration_s>("dkim.expiration_s", reloads),
+    field<&Config::dkim, &Dkim::signing_threads>("dkim.signing_threads", restart),
+    field<&Config::dkim, &Dkim::signing_queue_max>("dkim.signing_queue_max", restart),
 });
 
 // Listeners are named one key at a time: "listener[1].address". A listener's clients reload:

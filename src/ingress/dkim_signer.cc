@@ -31,7 +31,8 @@ void DkimSigner::note_unsigned(std::string_view domain, std::string_view why) {
 }
 
 std::vector<std::string> DkimSigner::sign(const policy::TenantSnapshot& snapshot,
-                                          std::string_view domain, std::string_view header_block,
+                                          const config::Dkim& settings, std::string_view domain,
+                                          std::string_view header_block,
                                           const spool::Envelope& envelope, std::int64_t now_s) {
     if (snapshot.generation() != generation_) {
         keys_.clear();  // removed or replaced keys must not sign on
@@ -45,8 +46,14 @@ std::vector<std::string> DkimSigner::sign(const policy::TenantSnapshot& snapshot
         return signatures;
     }
     std::vector<std::string_view> fields = dkim::split_header_fields(header_block);
-    std::vector<std::string> names = dkim::choose_signed_fields(
-        fields, dkim::default_signed_field_names(), dkim::default_oversigned_field_names());
+    std::vector<std::string_view> wanted(settings.signed_headers.begin(),
+                                         settings.signed_headers.end());
+    std::vector<std::string> names =
+        dkim::choose_signed_fields(fields, wanted, dkim::default_oversigned_field_names());
+    std::optional<std::int64_t> expiration_s;
+    if (settings.expiration_s != 0) {
+        expiration_s = now_s + settings.expiration_s;
+    }
     for (const policy::DkimSigningKey& key : keys) {
         const auto& body_hash = key.canonicalization == dkim::Canonicalization::relaxed
                                     ? envelope.dkim_body_sha256_relaxed
@@ -58,7 +65,7 @@ std::vector<std::string> DkimSigner::sign(const policy::TenantSnapshot& snapshot
         dkim::SignatureSpec spec{key.algorithm,        key.canonicalization,
                                  key.canonicalization, key.domain,
                                  key.selector,         now_s,
-                                 std::nullopt,         names};
+                                 expiration_s,         names};
         auto field = dkim::sign_message(*private_key, spec, fields, *body_hash);
         if (!field || field->size() > spool::dkim_signature_bytes_max) {
             log::warning("dkim: {}/{} did not sign: {}", key.domain, key.selector,

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "relay/config/config.h"
 #include "relay/dkim/key.h"
 #include "relay/policy/tenant_snapshot.h"
 #include "relay/spool/message_record.h"
@@ -34,7 +35,9 @@ class DkimSigner {
   public:
     // The fields (each with its CRLF) for `envelope`, whose body hashes are set, of a message
     // whose From domain is `domain` (lower case); empty when the domain has no usable key.
-    std::vector<std::string> sign(const policy::TenantSnapshot& snapshot, std::string_view domain,
+    // `settings` says which fields are signed and for how long ([dkim] in the configuration).
+    std::vector<std::string> sign(const policy::TenantSnapshot& snapshot,
+                                  const config::Dkim& settings, std::string_view domain,
                                   std::string_view header_block, const spool::Envelope& envelope,
                                   std::int64_t now_s);
 

@@ -29,6 +29,7 @@ constexpr auto sweep_interval = std::chrono::seconds(1);
 // that follows needs. Owned by the job and the answer posted back, never by two threads at once.
 struct SigningJob {
     std::shared_ptr<const policy::TenantSnapshot> snapshot;
+    std::shared_ptr<const config::Config> config;  // of the commit: [dkim] reloads
     std::string domain;
     std::string header_block;
     spool::QueuedMessage message;
@@ -37,7 +38,8 @@ struct SigningJob {
 
 std::vector<std::string> sign_job(const SigningJob& job) {
     thread_local internal::DkimSigner signer;  // one per thread: its key copies are its own
-    return signer.sign(*job.snapshot, job.domain, job.header_block, job.message.envelope,
+    return signer.sign(*job.snapshot, job.config->dkim, job.domain, job.header_block,
+                       job.message.envelope,
                        static_cast<std::int64_t>(job.message.envelope.received_unix_ms / 1000));
 }
 
@@ -623,7 +625,7 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                 ? pass.headers().bytes
                 : internal::message_id_field(envelope.message_id) + pass.headers().bytes;
         auto job = std::make_shared<SigningJob>(
-            SigningJob{ingress_.tenancy_.snapshots->current(), std::move(*domain),
+            SigningJob{ingress_.tenancy_.snapshots->current(), ingress_.config_, std::move(*domain),
                        std::move(header_block), std::move(message), summary});
         if (sign_on_pool(job)) {
             return;  // on_signed commits

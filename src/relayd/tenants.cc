@@ -7,15 +7,6 @@
 #include "relay/store/lmdb_tenant_store.h"
 
 namespace relay {
-namespace {
-
-// One thread signs about 2,600 RSA-2048 messages a second here, more than one worker accepts
-// with signing; the queue bounds the messages waiting for it, and a message that finds it full
-// is signed on its worker instead of waiting.
-constexpr std::uint32_t dkim_signing_threads = 1;
-constexpr std::uint32_t dkim_signing_queue_max = 1024;
-
-}  // namespace
 
 Tenants::~Tenants() {
     hash_pool.reset();
@@ -53,9 +44,12 @@ Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
         return Error{"credentials: " + pool.error().message};
     }
     tenants->hash_pool = std::move(pool.value());
-    // The pool's stand-in password hash is not used for signing: the cheapest Argon2id will do.
-    auto signing =
-        policy::HashPool::start({dkim_signing_threads, dkim_signing_queue_max, {8, 1, 1}});
+    // One thread signs about 2,600 RSA-2048 messages a second here, more than one worker accepts
+    // with signing; the queue bounds the messages waiting for it, and a message that finds it
+    // full is signed on its worker instead of waiting. The pool's stand-in password hash is not
+    // used for signing: the cheapest Argon2id will do.
+    auto signing = policy::HashPool::start(
+        {config.dkim.signing_threads, config.dkim.signing_queue_max, {8, 1, 1}});
     if (!signing) {
         return Error{"dkim: " + signing.error().message};
     }

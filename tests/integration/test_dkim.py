@@ -6,12 +6,16 @@ sent with BDAT whose chunk holds CRLF.CRLF, one with 1,000 header fields. A one-
 the delivered body makes every signature fail; a domain without a key is sent unsigned and said
 once in the log; keys removed while relayd runs stop signing from the next tenants
 generation on. A message without Message-ID arrives with one (<QUEUEID.RANDOM@HOST>) that
-every signature covers. The public keys are the DNS records `relayctl dkim list --json` prints,
-served by dnsmasq (`--txt-record`, authoritative for "example" on loopback) and read by python3-dkim
-through a dnsfunc that asks that server over TCP."""
+every signature covers. With [dkim] signed_headers and expiration_s set, h= is that list (To left
+out, a header of the sender's own in) and x= is t= plus the lifetime, and the signatures verify,
+also when they are set by SIGHUP while relayd runs. The public keys are the DNS records
+`relayctl dkim list --json` prints, served by dnsmasq (`--txt-record`, authoritative for
+"example" on loopback) and read by python3-dkim through a dnsfunc that asks that server over
+TCP."""
 import base64
 import json
 import re
+import signal
 
 import dkim
 import dns.message
@@ -40,10 +44,30 @@ def net(tmp_path, relayd_factory):
 def signing(net):
     """relayd delivering example.net to an aiosmtpd on 127.0.0.2; resource acme/main with
     acme.example (four keys) and plain.example (none)."""
+    return start_signing(net)
+
+
+# Signs From, Subject and a header of the sender's own, not To; signatures last an hour.
+DKIM_SETTINGS = """
+[dkim]
+signed_headers = ["Subject", "FROM", "X-Campaign"]
+expiration_s = 3600
+"""
+
+
+@pytest.fixture
+def signing_configured(net):
+    """As `signing`, with DKIM_SETTINGS."""
+    return start_signing(net, DKIM_SETTINGS)
+
+
+def start_signing(net, extra_settings=""):
     receiver = net.receiver("127.0.0.2")
     settings = delivery_settings(None, net.port, routes=[("example.net",
                                                           f"127.0.0.2:{net.port}")])
-    relayd = net.factory(settings=settings + FAST_HASHES, listener=AUTH_LISTENER, start=False)
+    relayd = net.factory(settings=settings + FAST_HASHES + extra_settings,
+                         listener=AUTH_LISTENER, start=False)
+    relayd.settings_text = settings + FAST_HASHES + extra_settings  # for a reload
     relayd.ctl("project", "add", "acme")
     added = relayd.ctl("resource", "add", "acme/main").stdout
     relayd.password = re.search(r"password: (\S+)", added).group(1)
@@ -230,3 +254,48 @@ def test_keys_changed_while_relayd_runs_apply_to_the_next_messages(signing):
                message="the generation without keys in the log")
     send_data(relayd, message("no key left", b"Hi.\r\n"))
     assert signatures_of(received_one(receiver, "no key left")) == []
+
+
+def tags_of(field):
+    return {name.decode(): value.decode() for name, value in
+            re.findall(rb"\b([a-z]+)=([^;]*)", re.sub(rb"\s+", b"", field))}
+
+
+def test_configured_header_list_and_expiry_are_signed_and_verify(signing_configured):
+    relayd, receiver, key_server = signing_configured
+    send_data(relayd, message("configured", b"Hi.\r\n", extra="X-Campaign: spring\r\n"))
+    data = received_one(receiver, "configured")
+    assert verify_each(data, key_server) == ALL_VERIFIED
+    for field in signatures_of(data):
+        tags = tags_of(field)
+        # in the configured order, From once more than it occurs, To and Date not at all
+        assert tags["h"] == "subject:from:from:x-campaign", field
+        assert int(tags["x"]) == int(tags["t"]) + 3600, field
+    # the sender's own header is covered, To is not
+    changed = data.replace(b"X-Campaign: spring", b"X-Campaign: autumn")
+    assert [verified for *_, verified in verify_each(changed, key_server)] == [False] * 4
+    readdressed = data.replace(b"To: <rcpt@example.net>", b"To: <other@example.net>")
+    assert verify_each(readdressed, key_server) == ALL_VERIFIED
+
+
+def test_signatures_have_no_expiry_by_default(signing):
+    relayd, receiver, key_server = signing
+    send_data(relayd, message("no expiry", b"Hi.\r\n"))
+    for field in signatures_of(received_one(receiver, "no expiry")):
+        assert "x" not in tags_of(field) and "to" in tags_of(field)["h"].split(":"), field
+
+
+def test_a_header_list_set_by_sighup_applies_to_the_next_messages(signing):
+    relayd, receiver, key_server = signing
+    said = "configuration reloaded"
+    relayd.write_config(relayd.settings_text + DKIM_SETTINGS, 2)
+    relayd.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: said in relayd.log(), timeout=10, message="the reload in the log")
+    assert "dkim.signed_headers" in relayd.log() and "dkim.expiration_s" in relayd.log()
+    send_data(relayd, message("after reload", b"Hi.\r\n", extra="X-Campaign: spring\r\n"))
+    data = received_one(receiver, "after reload")
+    assert verify_each(data, key_server) == ALL_VERIFIED
+    for field in signatures_of(data):
+        tags = tags_of(field)
+        assert tags["h"] == "subject:from:from:x-campaign", field
+        assert int(tags["x"]) == int(tags["t"]) + 3600, field

@@ -219,6 +219,30 @@ struct ReturnPath {
     bool operator==(const ReturnPath&) const = default;
 };
 
+// DKIM signing (docs/dkim.md): which fields are signed, the signatures' lifetime, and the
+// signing thread that keeps RSA's cost off the workers.
+struct Dkim {
+    // Lower case, in h= order; each is signed when present, "from" always (and once more).
+    std::vector<std::string> signed_headers = {"from",
+                                               "to",
+                                               "cc",
+                                               "subject",
+                                               "date",
+                                               "message-id",
+                                               "mime-version",
+                                               "content-type",
+                                               "content-transfer-encoding",
+                                               "reply-to",
+                                               "in-reply-to",
+                                               "references",
+                                               "list-unsubscribe",
+                                               "list-unsubscribe-post"};
+    std::uint32_t expiration_s = 0;  // x= is t= plus this; 0: no x=
+    std::uint32_t signing_threads = 1;
+    std::uint32_t signing_queue_max = 1024;  // messages waiting; past it the worker signs
+    bool operator==(const Dkim&) const = default;
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -232,6 +256,7 @@ struct Config {
     InboundTls tls;
     Recommendations recommendations;
     ReturnPath return_path;
+    Dkim dkim;
 };
 
 Result<Config> load(const std::string& path);
