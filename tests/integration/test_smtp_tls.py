@@ -498,7 +498,9 @@ def test_a_tls_client_that_pipelines_and_never_reads_is_held_to_the_output_bound
 
     assert sent < 64 * (1 << 20), f"relayd kept reading: {sent >> 20} MiB taken from the client"
     if not SANITIZED:
-        assert grown_kib < 16 * 1024, f"relayd grew by {grown_kib} KiB for unread replies"
+        # Measured: 7-18 MiB here against a steady 7 MiB for the plaintext test; a session that
+        # kept decrypting and answering would take hundreds of MiB in these 4 s.
+        assert grown_kib < 32 * 1024, f"relayd grew by {grown_kib} KiB for unread replies"
 
     # Other clients are served meanwhile.
     other = implicit_client(relayd, certificate)
