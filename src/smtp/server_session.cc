@@ -445,6 +445,9 @@ void ServerSession::end_of_chunk() {
 
 void ServerSession::finish_message() {
     const message::Outcome& outcome = pass_.outcome();
+    if (outcome.verdict != message::Verdict::accepted) {
+        hooks_.message_refused(transaction_, outcome.verdict);
+    }
     switch (outcome.verdict) {
         case message::Verdict::accepted:
             wait_for(Decision::commit);
