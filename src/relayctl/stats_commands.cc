@@ -62,6 +62,7 @@ void print_table(const std::vector<Column>& columns, const std::optional<store::
                  const std::string& period) {
     std::printf("%s\n", period.c_str());
     std::vector<std::string> titles;
+    titles.reserve(columns.size() + 1);
     for (const Column& column : columns) {
         titles.push_back(column_title(column.scope));
     }
@@ -69,6 +70,7 @@ void print_table(const std::vector<Column>& columns, const std::optional<store::
         titles.emplace_back("total");
     }
     std::vector<std::size_t> widths;
+    widths.reserve(titles.size());
     for (const std::string& title : titles) {
         widths.push_back(std::max<std::size_t>(title.size(), 8));
     }
