@@ -1,6 +1,6 @@
 """Statistics through the real relayd: logged-in clients send to an aiosmtpd receiver, some
 mail is delivered, some bounced (550), some deferred (451), some refused (a stop-listed
-recipient, the rate limit, bad UTF-8, a sender domain of another tenant, a wrong password), and
+recipient, the rate limit, bad UTF-8, the size, a sender domain of another tenant, a wrong password), and
 `relayctl stats --json` shows each count under the resource, its sender domain or "no resource"
 once the flusher has written them. A clean stop (SIGTERM) and a start keep every count, even one
 made just before the signal, inside the flush interval."""
@@ -18,6 +18,9 @@ FAST_HASHES = """
 [credentials]
 argon2_memory_kib = 256
 argon2_iterations = 1
+
+[limits]
+message_bytes_max = 20000
 """
 AUTH_LISTENER = 'auth = "required"\nauth_plaintext = true\n'
 ZERO = {name: 0 for name in (
@@ -83,6 +86,11 @@ def test_counts_per_resource_domain_and_no_resource_survive_a_clean_restart(net)
     assert client.mail("ann@acme.example")[0] == 250
     assert client.rcpt("ok@example.net")[0] == 250
     assert client.data(message("ok@example.net", b"caf\xe9\r\n"))[0] == 554
+    # Too large: declared at MAIL (no sender domain counted), and found after the data.
+    assert client.docmd("MAIL", "FROM:<ann@acme.example> SIZE=50000")[0] == 552
+    assert client.mail("ann@acme.example")[0] == 250
+    assert client.rcpt("ok@example.net")[0] == 250
+    assert client.data(message("ok@example.net", (b"x" * 70 + b"\r\n") * 400))[0] == 552
     # A sender domain of no resource of this login.
     assert client.mail("ann@other.example")[0] == 553
     client.rset()
@@ -108,10 +116,12 @@ def test_counts_per_resource_domain_and_no_resource_survive_a_clean_restart(net)
     receiver.wait_for(1)
 
     resource = dict(ZERO, accepted=3, delivered=1, bounced_hard=1, deferred=1,
-                    refused_stop_list=1, refused_utf8=1, refused_rate_limit=1, refused_sender=1)
+                    refused_stop_list=1, refused_utf8=1, refused_rate_limit=1, refused_sender=1,
+                    refused_size=2)
     wait_counts(relayd, resource, "--resource", "acme/main")
-    # The domain's column: the same, but for the refused sender, whose domain was not its own.
-    domain = dict(resource, refused_sender=0)
+    # The domain's column: the same, but for the refused sender (its domain was not the
+    # resource's) and the SIZE refused at MAIL (its domain was not checked yet).
+    domain = dict(resource, refused_sender=0, refused_size=1)
     assert counts(relayd, "--domain", "ACME.example") == domain
     assert counts(relayd, "--resource", "acme/main", "--since", "1h") == resource
     expected = {"": dict(ZERO, refused_auth=1), "acme/main": resource}

@@ -121,7 +121,8 @@ class ServerHooks {
                                 const message::MessagePass& pass) = 0;
     // The data was refused or the transaction ended early: drop what the sink received.
     virtual void abandon_message() = 0;
-    // The data was refused by the message pass (UTF-8, size, ...): for the statistics.
+    // The data was refused by the message pass (UTF-8, size, ...), or MAIL declared a SIZE over
+    // the limit (then with an empty transaction): for the statistics.
     virtual void message_refused(const Transaction& transaction, message::Verdict verdict) {
         (void)transaction;
         (void)verdict;
