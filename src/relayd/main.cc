@@ -201,7 +201,9 @@ int run(const std::shared_ptr<const config::Config>& initial) {
 
     // Statistics: counted on the workers, written by the flusher thread every 2 s and once more
     // after the workers have stopped (docs/statistics.md).
-    tenants.value()->stats = std::make_unique<stats::Recorder>(workers);
+    // One table per worker, and one more (index `workers`) for the bounce processor's thread,
+    // which counts complaints and stop-listed recipients.
+    tenants.value()->stats = std::make_unique<stats::Recorder>(workers + 1);
     auto stats_flusher =
         std::make_unique<stats::Flusher>(*tenants.value()->stats, tenants.value()->store->stats());
     stats_flusher->start();

@@ -33,7 +33,8 @@ struct Tenants {
     std::unique_ptr<policy::LoginThrottle> throttle;
     // Per-resource message rates, shared by every worker; follows the snapshots.
     std::unique_ptr<policy::RateLimiter> rate_limiter;
-    // One statistics table per worker (set by relayd once it knows how many workers it runs).
+    // One statistics table per worker and one for the bounce processor (set by relayd once it
+    // knows how many workers it runs).
     std::unique_ptr<stats::Recorder> stats;
 
     ~Tenants();

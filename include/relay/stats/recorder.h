@@ -62,7 +62,8 @@ class WorkerCounter {
     std::atomic<std::uint64_t> dropped_{0};
 };
 
-// One WorkerCounter per worker.
+// One WorkerCounter per thread that counts: each worker, and any other thread that counts (the
+// bounce processor: complaints, stop_listed) with its own index.
 class Recorder {
   public:
     explicit Recorder(int workers, std::size_t keys_max = 65536);
