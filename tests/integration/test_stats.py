@@ -3,7 +3,8 @@ mail is delivered, some bounced (550), some deferred (451), some refused (a stop
 recipient, the rate limit, bad UTF-8, the size, a sender domain of another tenant, a wrong password), and
 `relayctl stats --json` shows each count under the resource, its sender domain or "no resource"
 once the flusher has written them. A clean stop (SIGTERM) and a start keep every count, even one
-made just before the signal, inside the flush interval."""
+made just before the signal, inside the flush interval; a kill -9 keeps every count already
+flushed."""
 import base64
 import json
 import re
@@ -160,3 +161,20 @@ def test_stats_arguments_are_checked(net):
         assert result.stderr.startswith("relayctl: " + text), result.stderr
     # Nothing counted yet: zeros, not an error.
     assert counts(relayd, "--resource", "acme/main", "--since", "30d") == ZERO
+
+
+def test_a_crash_keeps_every_flushed_count(net):
+    relayd, receiver = start(net)
+    client = logged_in(relayd)
+    assert client.mail("ann@acme.example")[0] == 250
+    assert client.rcpt("ok@example.net")[0] == 250
+    assert client.data(message("ok@example.net"))[0] == 250
+    client.quit()
+    receiver.wait_for(1)
+    flushed = dict(ZERO, accepted=1, delivered=1)
+    wait_counts(relayd, flushed, "--resource", "acme/main")
+    relayd.kill()  # no last flush: only what the flusher wrote before survives
+    relayd.start()
+    wait_ready(relayd)
+    assert counts(relayd, "--resource", "acme/main") == flushed
+    assert counts(relayd, "--domain", "acme.example") == flushed
