@@ -1,10 +1,10 @@
 """Statistics through the real relayd: logged-in clients send to an aiosmtpd receiver, some
 mail is delivered, some bounced (550), some deferred (451), some refused (a stop-listed
-recipient, the rate limit, bad UTF-8, the size, a sender domain of another tenant, a wrong password), and
-`relayctl stats --json` shows each count under the resource, its sender domain or "no resource"
-once the flusher has written them. A clean stop (SIGTERM) and a start keep every count, even one
-made just before the signal, inside the flush interval; a kill -9 keeps every count already
-flushed."""
+recipient, the rate limit, bad UTF-8, the size, a sender domain of another tenant, a wrong
+password), and `relayctl stats --json` shows each count under the resource, its sender domain
+or "no resource" once the flusher has written them. A clean stop (SIGTERM) and a start keep
+every count, even one made just before the signal, inside the flush interval; a kill -9 keeps
+every count already flushed."""
 import base64
 import json
 import re
