@@ -18,6 +18,7 @@
 #include "relay/smtp/server_replies.h"
 #include "relay/store/tenant_names.h"
 #include "relay/tls/stream.h"
+#include "stats_counting.h"
 #include "stop_list_check.h"
 
 namespace relay::ingress {
@@ -233,7 +234,24 @@ class Ingress::Session final : public engine::ConnectionHandler,
     smtp::Verdict check_recipient(const smtp::Transaction& transaction,
                                   std::string_view recipient) override;
     std::optional<smtp::PolicyReply> check_data(const smtp::Transaction& transaction) override {
-        return stop_list_.check_data(transaction, smtp_.authenticated_user(), client_ip_);
+        auto refused = stop_list_.check_data(transaction, smtp_.authenticated_user(), client_ip_);
+        if (refused && refused->code / 100 == 5) {
+            count(transaction, store::StatsCounter::refused_stop_list);
+        }
+        return refused;
+    }
+    void message_refused(const smtp::Transaction& transaction, message::Verdict verdict) override {
+        if (auto counter = internal::refusal_counter(verdict)) {
+            count(transaction, *counter);
+        }
+    }
+    // Counts under the logged-in resource and the transaction's sender domain.
+    void count(const smtp::Transaction& transaction, store::StatsCounter counter) {
+        internal::count_stat(ingress_.tenancy_.stats, smtp_.authenticated_user(),
+                             internal::sender_domain(transaction.reverse_path), counter);
+    }
+    void count_without_resource(store::StatsCounter counter) {
+        internal::count_stat(ingress_.tenancy_.stats, {}, {}, counter);
     }
 
     // Once a second: timeouts, the transaction's deadline and the minimum data rate.
@@ -562,6 +580,7 @@ void Ingress::Session::commit_to_spool(spool::QueuedMessage message,
 void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                                       const message::MessagePass& pass) {
     if (std::optional<smtp::PolicyReply> refused = check_from(pass)) {
+        count(transaction, store::StatsCounter::refused_sender);
         // Answered on the next turn, not from inside the session's own call.
         incoming_.reset();
         dkim_body_hashes_.reset();
@@ -658,6 +677,7 @@ smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials
         std::string_view username = credentials.username;
         log::warning("client={}: login {} refused: client address outside project {}'s networks",
                      client_ip_, username, username.substr(0, username.find('/')));
+        count_without_resource(store::StatsCounter::refused_allowlist);
         return refusal(smtp::server_replies::auth_invalid);
     }
     if (policy::LoginThrottle* throttle = ingress_.tenancy_.throttle) {
@@ -667,6 +687,7 @@ smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials
             log::warning("client={}: login {} refused: locked out after repeated failures for {} s",
                          client_ip_, credentials.username,
                          (admission.refused_until_ms - unix_ms_now()) / 1000 + 1);
+            count_without_resource(store::StatsCounter::refused_auth);
             return refusal(smtp::server_replies::auth_unavailable_now);
         }
         if (admission.kind == policy::Admission::Kind::check_after_delay) {
@@ -738,6 +759,8 @@ smtp::Verdict Ingress::Session::login_verdict(const policy::LoginResult& result)
     switch (result.outcome) {
         case policy::LoginOutcome::accepted:
             if (!admit_login(result.username)) {
+                internal::count_stat(ingress_.tenancy_.stats, result.username, {},
+                                     store::StatsCounter::refused_auth);
                 return refusal(smtp::server_replies::too_many_logins);
             }
             log::info("client={}: login {}{}", client_ip_, result.username,
@@ -746,6 +769,7 @@ smtp::Verdict Ingress::Session::login_verdict(const policy::LoginResult& result)
         case policy::LoginOutcome::rejected:
             log::warning("client={}: login {} refused: wrong username or password", client_ip_,
                          result.username);
+            count_without_resource(store::StatsCounter::refused_auth);
             return refusal(smtp::server_replies::auth_invalid);
         case policy::LoginOutcome::busy:
             log::warning("client={}: login {} deferred: the password checks are saturated",
@@ -765,6 +789,8 @@ smtp::Verdict Ingress::Session::check_sender(const smtp::Transaction& transactio
     const std::string& user = smtp_.authenticated_user();
     if (transaction.reverse_path.empty()) {
         log::warning("client={} user={}: null sender refused", client_ip_, user);
+        internal::count_stat(ingress_.tenancy_.stats, user, {},
+                             store::StatsCounter::refused_sender);
         return refusal(smtp::server_replies::null_sender_refused);
     }
     std::string_view domain = transaction.reverse_path;
@@ -773,9 +799,14 @@ smtp::Verdict Ingress::Session::check_sender(const smtp::Transaction& transactio
     if (snapshots == nullptr || !snapshots->current()->has_domain(user, domain)) {
         log::warning("client={} user={}: sender <{}> refused: not a domain of this resource",
                      client_ip_, user, transaction.reverse_path);
+        internal::count_stat(ingress_.tenancy_.stats, user, {},
+                             store::StatsCounter::refused_sender);
         return refusal(smtp::server_replies::sender_not_owned);
     }
     if (std::optional<smtp::PolicyReply> limited = take_rate_unit(user)) {
+        if (limited->code == smtp::server_replies::rate_limited.code) {
+            count(transaction, store::StatsCounter::refused_rate_limit);
+        }
         return *limited;
     }
     return {};
@@ -844,8 +875,12 @@ smtp::Verdict Ingress::Session::check_recipient(const smtp::Transaction& transac
     const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
     std::shared_ptr<const policy::TenantSnapshot> snapshot =
         snapshots != nullptr ? snapshots->current() : nullptr;
-    return stop_list_.check_recipient(transaction, smtp_.authenticated_user(), snapshot.get(),
-                                      recipient, client_ip_);
+    smtp::Verdict verdict = stop_list_.check_recipient(transaction, smtp_.authenticated_user(),
+                                                       snapshot.get(), recipient, client_ip_);
+    if (verdict.refusal() && verdict.refusal()->code / 100 == 5) {
+        count(transaction, store::StatsCounter::refused_stop_list);
+    }
+    return verdict;
 }
 
 void Ingress::Session::on_committed(Result<spool::QueueId> queued,
@@ -854,6 +889,7 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
     committing_ = false;
     if (queued) {
         rate_unit_.reset();  // spent: the message counts against the resource's rate
+        count(transaction, store::StatsCounter::accepted);
         std::string id = spool::format_queue_id(queued.value());
         log::info("{}: client={} from=<{}> recipients={} size={}", id, client_ip_,
                   transaction.reverse_path, transaction.recipients.size(), size_bytes);
@@ -964,6 +1000,7 @@ void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddres
             log::warning("client={} refused: not in listener {}'s client networks", peer.ip(),
                          listener.config->name);
         }
+        internal::count_stat(tenancy_.stats, {}, {}, store::StatsCounter::refused_allowlist);
         auto session = std::make_unique<Session>(*this, listener, fd, peer, false);
         Session* raw = session.get();
         sessions_.emplace(raw, std::move(session));

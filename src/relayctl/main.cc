@@ -8,6 +8,7 @@
 //     relayctl --config FILE domain add|list|remove ... [--json]
 //     relayctl --config FILE stoplist add|remove|list|check|import|export ... [--json]
 //     relayctl --config FILE dkim generate|import|list|remove ... [--json]
+//     relayctl --config FILE stats [--resource P/N] [--domain D] [--since 1h|24h|30d] [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -25,6 +26,7 @@
 #include "queue_commands.h"
 #include "relay/base/command_line.h"
 #include "relay/config/config.h"
+#include "stats_commands.h"
 #include "stop_list_commands.h"
 #include "tenant_commands.h"
 
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
     CLI::App* stop_list = relay::ctl::add_stop_list_commands(app, stop_list_arguments);
     relay::ctl::DkimArguments dkim_arguments;
     CLI::App* dkim = relay::ctl::add_dkim_commands(app, dkim_arguments);
+    relay::ctl::StatsArguments stats_arguments;
+    CLI::App* stats = relay::ctl::add_stats_command(app, stats_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -65,6 +69,10 @@ int main(int argc, char** argv) {
     }
     dkim_arguments.json = dkim_arguments.json || json;
     if (auto status = relay::ctl::run_dkim_command(config.value(), *dkim, dkim_arguments)) {
+        return *status;
+    }
+    stats_arguments.json = stats_arguments.json || json;
+    if (auto status = relay::ctl::run_stats_command(config.value(), *stats, stats_arguments)) {
         return *status;
     }
     tenant_arguments.json = tenant_arguments.json || json;

@@ -50,6 +50,7 @@
 #include "relay/ingress/connection_limits.h"
 #include "relay/smtp/address.h"
 #include "relay/spool/spool_folder.h"
+#include "relay/stats/flusher.h"
 #include "relay/tls/context.h"
 #include "relay/tls/server_context.h"
 #include "relay_worker.h"
@@ -198,6 +199,15 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         return 1;
     }
 
+    // Statistics: counted on the workers, written by the flusher thread every 2 s and once more
+    // after the workers have stopped (docs/statistics.md).
+    // One table per worker, and one more (index `workers`) for the bounce processor's thread,
+    // which counts complaints and stop-listed recipients.
+    tenants.value()->stats = std::make_unique<stats::Recorder>(workers + 1);
+    auto stats_flusher =
+        std::make_unique<stats::Flusher>(*tenants.value()->stats, tenants.value()->store->stats());
+    stats_flusher->start();
+
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);
     limits.limit_client_rate(config.limits.connections_per_client_per_minute);
@@ -282,6 +292,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         pool.post(index, [worker] { worker->shutdown(); });
     }
     pool.join();
+    stats_flusher->stop();  // the workers are gone: this flush holds their last counts
     log::info("relayd stopped");
     return 0;
 }

@@ -37,13 +37,21 @@ std::unique_ptr<policy::CredentialVerifier> make_verifier(engine::Reactor& react
     return std::move(verifier.value());
 }
 
-ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifier) {
+stats::WorkerCounter* stats_of(Tenants* tenants, int worker) {
+    if (tenants == nullptr || !tenants->stats) {
+        return nullptr;
+    }
+    return &tenants->stats->worker(worker);
+}
+
+ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifier, int worker) {
     if (tenants == nullptr) {
         return ingress::Tenancy{nullptr, verifier, nullptr};
     }
     return ingress::Tenancy{tenants->snapshots.get(),    verifier,
                             tenants->throttle.get(),     &tenants->store->stop_lists(),
-                            tenants->rate_limiter.get(), tenants->signing_pool.get()};
+                            tenants->rate_limiter.get(), tenants->signing_pool.get(),
+                            stats_of(tenants, worker)};
 }
 
 }  // namespace
@@ -58,8 +66,13 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config:
              folder.next_sequence(), folder.largest_queue_id()),
       delivery_(reactor, *started_config_, spool_, budget),
       verifier_(make_verifier(reactor, *started_config_, tenants)),
-      ingress_(reactor, started_config_, spool_, limits, tenancy_of(tenants, verifier_.get()),
-               server_tls) {}
+      ingress_(reactor, started_config_, spool_, limits,
+               tenancy_of(tenants, verifier_.get(), reactor.index()), server_tls) {
+    if (stats::WorkerCounter* counter = stats_of(tenants, reactor.index())) {
+        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter);
+        delivery_.add_listener(stats_outcomes_.get());
+    }
+}
 
 RelayWorker::~RelayWorker() {
     reactor_.timers().cancel(compact_timer_);

@@ -18,6 +18,7 @@
 #include "relay/spool/spool_folder.h"
 #include "relay/spool/worker_spool.h"
 #include "relay/tls/server_context.h"
+#include "stats_outcomes.h"
 #include "tenants.h"
 
 namespace relay {
@@ -54,6 +55,7 @@ class RelayWorker final : public engine::WorkerContext {
     std::shared_ptr<const config::Config> started_config_;  // delivery_ keeps a reference to it
     spool::WorkerSpool spool_;
     delivery::Delivery delivery_;
+    std::unique_ptr<StatsOutcomes> stats_outcomes_;  // counts delivery_'s outcomes
     // Before ingress_: sessions use it, and answers still in flight find it until they are in.
     std::unique_ptr<policy::CredentialVerifier> verifier_;
     ingress::Ingress ingress_;

@@ -17,6 +17,7 @@
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/rate_limiter.h"
 #include "relay/policy/tenant_snapshots.h"
+#include "relay/stats/recorder.h"
 #include "relay/store/tenant_store.h"
 
 namespace relay {
@@ -32,6 +33,9 @@ struct Tenants {
     std::unique_ptr<policy::LoginThrottle> throttle;
     // Per-resource message rates, shared by every worker; follows the snapshots.
     std::unique_ptr<policy::RateLimiter> rate_limiter;
+    // One statistics table per worker and one for the bounce processor (set by relayd once it
+    // knows how many workers it runs).
+    std::unique_ptr<stats::Recorder> stats;
 
     ~Tenants();
 };

@@ -247,6 +247,8 @@ void ServerSession::handle(const Mail& command) {
     }
     if (parameters.size && settings_.pass.message_bytes_max > 0 &&
         *parameters.size > settings_.pass.message_bytes_max) {
+        // No sender: its domain is not checked yet, so it names nothing worth counting under.
+        hooks_.message_refused(Transaction{}, message::Verdict::too_large);
         reply(server_replies::message_too_large);
         return;
     }
@@ -445,6 +447,9 @@ void ServerSession::end_of_chunk() {
 
 void ServerSession::finish_message() {
     const message::Outcome& outcome = pass_.outcome();
+    if (outcome.verdict != message::Verdict::accepted) {
+        hooks_.message_refused(transaction_, outcome.verdict);
+    }
     switch (outcome.verdict) {
         case message::Verdict::accepted:
             wait_for(Decision::commit);

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "lmdb_stats.h"
 #include "lmdb_stop_lists.h"
 #include "lmdb_transaction.h"
 #include "relay/config/values.h"
@@ -60,6 +61,10 @@ class LmdbTenantStore final : public TenantStore {
     StopListStore& stop_lists() override { return *stop_lists_; }
     Status open_stop_lists();
 
+    // Statistics.
+    StatsStore& stats() override { return *stats_; }
+    Status open_stats();
+
     // DKIM keys.
     Status add_dkim_key(const DkimKeyRecord& key) override;
     Status remove_dkim_key(const std::string& domain, const std::string& selector) override;
@@ -90,6 +95,7 @@ class LmdbTenantStore final : public TenantStore {
     MDB_dbi resources_ = 0;
     MDB_dbi domains_ = 0;
     std::unique_ptr<internal::LmdbStopLists> stop_lists_;
+    std::unique_ptr<internal::LmdbStats> stats_;
     MDB_dbi dkim_keys_ = 0;
 };
 
@@ -517,6 +523,15 @@ Status LmdbTenantStore::remove_domain(const std::string& username, const std::st
     });
 }
 
+Status LmdbTenantStore::open_stats() {
+    auto opened = internal::LmdbStats::open(env_);
+    if (!opened) {
+        return opened.error();
+    }
+    stats_ = std::move(opened.value());
+    return {};
+}
+
 Status LmdbTenantStore::open_stop_lists() {
     auto opened = internal::LmdbStopLists::open(env_, resources_);
     if (!opened) {
@@ -666,7 +681,8 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return internal::lmdb_error("cannot open the store", code);
     }
     auto store = std::make_unique<LmdbTenantStore>(env);  // closes env on every path out
-    if (int code = mdb_env_set_maxdbs(env, 8); code != 0) {
+    // meta, projects, resources, domains, dkim_keys, stop_lists, stats, and room to grow.
+    if (int code = mdb_env_set_maxdbs(env, 16); code != 0) {
         return internal::lmdb_error("cannot open the store", code);
     }
     if (int code = mdb_env_set_mapsize(env, options.map_bytes); code != 0) {
@@ -683,6 +699,9 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     if (Status opened = store->open_stop_lists(); !opened) {
+        return Error{opened.error().message + " (in " + options.folder + ")"};
+    }
+    if (Status opened = store->open_stats(); !opened) {
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     return std::unique_ptr<TenantStore>(std::move(store));

@@ -29,6 +29,7 @@
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/stats/recorder.h"
 #include "relay/store/stop_list_store.h"
 #include "relay/tls/server_context.h"
 
@@ -47,6 +48,8 @@ struct Tenancy {
     policy::RateLimiter* rate_limiter = nullptr;
     // Makes the DKIM signatures off the worker's loop; null: they are made on the worker.
     policy::HashPool* signing_pool = nullptr;
+    // This worker's statistics table; null: nothing is counted.
+    stats::WorkerCounter* stats = nullptr;
 };
 
 class Ingress {

@@ -121,6 +121,12 @@ class ServerHooks {
                                 const message::MessagePass& pass) = 0;
     // The data was refused or the transaction ended early: drop what the sink received.
     virtual void abandon_message() = 0;
+    // The data was refused by the message pass (UTF-8, size, ...), or MAIL declared a SIZE over
+    // the limit (then with an empty transaction): for the statistics.
+    virtual void message_refused(const Transaction& transaction, message::Verdict verdict) {
+        (void)transaction;
+        (void)verdict;
+    }
     // Policy seams (sender and recipient checks, limits); the default accepts.
     virtual Verdict check_sender(const Transaction& transaction) {
         (void)transaction;

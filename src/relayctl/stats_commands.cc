@@ -1,0 +1,228 @@
+// stats_commands.cc -- relayctl stats: sums from the statistics store, printed as a table or
+// JSON (docs/relayctl.md shows both).
+#include "stats_commands.h"
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "relay/base/clock.h"
+#include "relay/store/lmdb_tenant_store.h"
+#include "relay/store/tenant_names.h"
+
+namespace relay::ctl {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::uint64_t period_s_max = store::stats_hour_buckets_kept * 3600;
+
+int fail(const std::string& message) {
+    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
+    return 1;
+}
+
+int usage(const std::string& message) {
+    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
+    return 2;
+}
+
+std::string time_text(std::uint64_t unix_s) {
+    std::time_t time = static_cast<std::time_t>(unix_s);
+    std::tm parts{};
+    gmtime_r(&time, &parts);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return text;
+}
+
+struct Column {
+    store::StatsScope scope;
+    store::StatsCounts counts{};
+};
+
+std::string column_title(const store::StatsScope& scope) {
+    if (scope.kind == store::StatsScopeKind::domain) {
+        return scope.name;
+    }
+    return scope.name.empty() ? "(no resource)" : scope.name;
+}
+
+json counts_json(const store::StatsCounts& counts) {
+    json object = json::object();
+    for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
+        object[store::stats_counter_name(static_cast<store::StatsCounter>(index))] = counts[index];
+    }
+    return object;
+}
+
+void print_table(const std::vector<Column>& columns, const std::optional<store::StatsCounts>& total,
+                 const std::string& period) {
+    std::printf("%s\n", period.c_str());
+    std::vector<std::string> titles;
+    titles.reserve(columns.size() + 1);
+    for (const Column& column : columns) {
+        titles.push_back(column_title(column.scope));
+    }
+    if (total) {
+        titles.emplace_back("total");
+    }
+    std::vector<std::size_t> widths;
+    widths.reserve(titles.size());
+    for (const std::string& title : titles) {
+        widths.push_back(std::max<std::size_t>(title.size(), 8));
+    }
+    std::printf("%-20s", "counter");
+    for (std::size_t index = 0; index < titles.size(); ++index) {
+        std::printf("  %*s", static_cast<int>(widths[index]), titles[index].c_str());
+    }
+    std::printf("\n");
+    for (std::size_t counter = 0; counter < store::stats_counter_count; ++counter) {
+        std::printf("%-20s", store::stats_counter_name(static_cast<store::StatsCounter>(counter)));
+        for (std::size_t index = 0; index < columns.size(); ++index) {
+            std::printf("  %*llu", static_cast<int>(widths[index]),
+                        static_cast<unsigned long long>(columns[index].counts[counter]));
+        }
+        if (total) {
+            std::printf("  %*llu", static_cast<int>(widths.back()),
+                        static_cast<unsigned long long>((*total)[counter]));
+        }
+        std::printf("\n");
+    }
+}
+
+// The columns asked for: the resource and/or the domain, else every resource counted.
+Result<std::vector<store::StatsScope>> scopes_of(store::TenantStore& tenants,
+                                                 const StatsArguments& arguments) {
+    std::vector<store::StatsScope> scopes;
+    if (!arguments.resource.empty()) {
+        auto parsed = store::parse_username(arguments.resource);
+        if (!parsed) {
+            return parsed.error();
+        }
+        scopes.push_back({store::StatsScopeKind::resource, arguments.resource});
+    }
+    if (!arguments.domain.empty()) {
+        auto domain = store::check_domain(arguments.domain);
+        if (!domain) {
+            return domain.error();
+        }
+        scopes.push_back({store::StatsScopeKind::domain, domain.value()});
+    }
+    if (!scopes.empty()) {
+        return scopes;
+    }
+    auto names = tenants.stats().stats_scopes(store::StatsScopeKind::resource);
+    if (!names) {
+        return names.error();
+    }
+    for (std::string& name : names.value()) {
+        scopes.push_back({store::StatsScopeKind::resource, std::move(name)});
+    }
+    return scopes;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_stats_period(const std::string& text) {
+    if (text.size() < 2) {
+        return std::nullopt;
+    }
+    std::uint64_t number = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size() - 1, number);
+    if (error != std::errc() || end != text.data() + text.size() - 1 || number == 0) {
+        return std::nullopt;
+    }
+    std::uint64_t unit_s = 0;
+    switch (text.back()) {
+        case 'm':
+            unit_s = 60;
+            break;
+        case 'h':
+            unit_s = 3600;
+            break;
+        case 'd':
+            unit_s = 86400;
+            break;
+        default:
+            return std::nullopt;
+    }
+    if (number > period_s_max / unit_s) {
+        return std::nullopt;
+    }
+    return number * unit_s;
+}
+
+CLI::App* add_stats_command(CLI::App& app, StatsArguments& arguments) {
+    CLI::App* stats = app.add_subcommand("stats", "counters per resource and sender domain");
+    stats->add_option("--resource", arguments.resource, "one resource (PROJECT/NAME)");
+    stats->add_option("--domain", arguments.domain, "one sender domain");
+    stats->add_option("--since", arguments.since,
+                      "the last period only: 90m, 1h, 24h, 30d (at most 90d); default: all");
+    stats->add_flag("--json", arguments.json, "machine-readable output");
+    return stats;
+}
+
+std::optional<int> run_stats_command(const config::Config& config, const CLI::App& command,
+                                     const StatsArguments& arguments) {
+    if (!command.parsed()) {
+        return std::nullopt;
+    }
+    std::uint64_t now_s = unix_ms_now() / 1000;
+    std::uint64_t since_s = 0;
+    if (!arguments.since.empty()) {
+        auto period = parse_stats_period(arguments.since);
+        if (!period) {
+            return usage("--since: \"" + arguments.since +
+                         "\" is not a period such as 90m, 1h, 24h or 30d (at most 90d)");
+        }
+        since_s = now_s - *period;
+    }
+    auto tenants = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    if (!tenants) {
+        return fail(tenants.error().message);
+    }
+    auto scopes = scopes_of(*tenants.value(), arguments);
+    if (!scopes) {
+        return fail(scopes.error().message);
+    }
+    std::vector<Column> columns;
+    std::optional<store::StatsCounts> total;
+    if (arguments.resource.empty() && arguments.domain.empty()) {
+        total = store::StatsCounts{};
+    }
+    for (store::StatsScope& scope : scopes.value()) {
+        auto sum = tenants.value()->stats().sum_stats(scope, since_s, now_s);
+        if (!sum) {
+            return fail(sum.error().message);
+        }
+        for (std::size_t index = 0; total && index < store::stats_counter_count; ++index) {
+            (*total)[index] += sum.value()[index];
+        }
+        columns.push_back(Column{std::move(scope), sum.value()});
+    }
+    std::string period = since_s == 0
+                             ? "since counting began"
+                             : "since " + time_text(since_s) + " (" + arguments.since + ")";
+    if (!arguments.json) {
+        print_table(columns, total, period);
+        return 0;
+    }
+    json out{{"since", since_s == 0 ? json(nullptr) : json(time_text(since_s))},
+             {"columns", json::array()}};
+    for (const Column& column : columns) {
+        const char* kind =
+            column.scope.kind == store::StatsScopeKind::resource ? "resource" : "domain";
+        out["columns"].push_back(
+            {{kind, column.scope.name}, {"counts", counts_json(column.counts)}});
+    }
+    if (total) {
+        out["total"] = counts_json(*total);
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+}
+
+}  // namespace relay::ctl

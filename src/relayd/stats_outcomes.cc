@@ -1,0 +1,38 @@
+// stats_outcomes.cc -- delivery outcomes into the worker's statistics table.
+#include "stats_outcomes.h"
+
+#include "relay/base/clock.h"
+#include "relay/stats/delivery_outcome.h"
+
+namespace relay {
+namespace {
+
+stats::DeliveryResult result_of(delivery::RecipientOutcome::Kind kind) {
+    switch (kind) {
+        case delivery::RecipientOutcome::Kind::delivered:
+            return stats::DeliveryResult::delivered;
+        case delivery::RecipientOutcome::Kind::deferred:
+            return stats::DeliveryResult::deferred;
+        case delivery::RecipientOutcome::Kind::failed:
+            break;
+    }
+    return stats::DeliveryResult::failed;
+}
+
+}  // namespace
+
+void StatsOutcomes::on_outcome(const spool::QueuedMessage& message, std::size_t,
+                               const delivery::RecipientOutcome& outcome) {
+    if (message.envelope.origin != spool::Origin::client) {
+        return;
+    }
+    std::string_view reverse_path = message.envelope.reverse_path;
+    std::size_t at = reverse_path.rfind('@');
+    std::string_view domain =
+        at == std::string_view::npos ? std::string_view() : reverse_path.substr(at + 1);
+    counter_.count(message.envelope.resource, domain,
+                   stats::delivery_counter(result_of(outcome.kind), outcome.reply),
+                   unix_ms_now() / 1000);
+}
+
+}  // namespace relay

@@ -1,0 +1,24 @@
+// delivery_outcome.cc -- hard or soft: see delivery_outcome.h for the rule and why.
+//
+// Pure: no I/O. Thread: any.
+#include "relay/stats/delivery_outcome.h"
+
+namespace relay::stats {
+
+store::StatsCounter delivery_counter(DeliveryResult result, std::string_view reply) {
+    switch (result) {
+        case DeliveryResult::delivered:
+            return store::StatsCounter::delivered;
+        case DeliveryResult::deferred:
+            return store::StatsCounter::deferred;
+        case DeliveryResult::failed:
+            break;
+    }
+    // The expiry reason relay writes ("554 4.4.7 message expired ..."): an enhanced status
+    // of class 4 inside a 5xx failure means the destination only ever deferred.
+    bool expired = reply.find(" 4.4.7 ") != std::string_view::npos ||
+                   reply.substr(0, 4) == "4.4.7" || (!reply.empty() && reply[0] == '4');
+    return expired ? store::StatsCounter::bounced_soft : store::StatsCounter::bounced_hard;
+}
+
+}  // namespace relay::stats
