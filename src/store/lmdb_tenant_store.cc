@@ -32,6 +32,31 @@ std::string plural(std::uint64_t count, const char* noun) {
     return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
 }
 
+// Every record of `dbi` whose key starts with `prefix`, in key order, through `decode(key,
+// value)`; a damaged record fails the whole read (after the scan, so the error names the first).
+template <class Record, class Decode>
+Result<std::vector<Record>> decode_prefixed(const Transaction& txn, MDB_dbi dbi,
+                                            const std::string& prefix, Decode decode) {
+    std::vector<Record> found;
+    Status damage;
+    Status read = internal::for_each_prefixed(txn, dbi, prefix,
+                                              [&](std::string_view key, std::string_view value) {
+                                                  auto record = decode(key, value);
+                                                  if (record) {
+                                                      found.push_back(std::move(record.value()));
+                                                  } else if (damage.ok()) {
+                                                      damage = record.error();
+                                                  }
+                                              });
+    if (!read) {
+        return read.error();
+    }
+    if (!damage) {
+        return damage.error();
+    }
+    return found;
+}
+
 class LmdbTenantStore final : public TenantStore {
   public:
     explicit LmdbTenantStore(MDB_env* env) : env_(env) {}
@@ -219,24 +244,7 @@ Result<ResourceRecord> LmdbTenantStore::resource(const Transaction& txn,
 
 Result<std::vector<ResourceRecord>> LmdbTenantStore::resources(const Transaction& txn,
                                                                const std::string& prefix) const {
-    std::vector<ResourceRecord> found;
-    Status damage;
-    Status read = internal::for_each_prefixed(
-        txn, resources_, prefix, [&](std::string_view key, std::string_view value) {
-            auto record = internal::decode_resource(key, value);
-            if (record) {
-                found.push_back(std::move(record.value()));
-            } else if (damage.ok()) {
-                damage = record.error();
-            }
-        });
-    if (!read) {
-        return read.error();
-    }
-    if (!damage) {
-        return damage.error();
-    }
-    return found;
+    return decode_prefixed<ResourceRecord>(txn, resources_, prefix, internal::decode_resource);
 }
 
 Status LmdbTenantStore::erase_resource(Transaction& txn, const ResourceRecord& resource) {
@@ -273,22 +281,11 @@ Result<TenantData> LmdbTenantStore::load() {
         return generation.error();
     }
     data.generation = *generation;
-    Status damage;
-    Status read = internal::for_each_prefixed(
-        *txn, projects_, "", [&](std::string_view key, std::string_view value) {
-            auto record = internal::decode_project(key, value);
-            if (record) {
-                data.projects.push_back(std::move(record.value()));
-            } else if (damage.ok()) {
-                damage = record.error();
-            }
-        });
-    if (!read) {
-        return read.error();
+    auto projects = decode_prefixed<ProjectRecord>(*txn, projects_, "", internal::decode_project);
+    if (!projects) {
+        return projects.error();
     }
-    if (!damage) {
-        return damage.error();
-    }
+    data.projects = std::move(projects.value());
     auto all = resources(*txn, "");
     if (!all) {
         return all.error();
@@ -548,24 +545,7 @@ Status LmdbTenantStore::set_stop_policy(const std::string& username, StopPolicy 
 
 Result<std::vector<DkimKeyRecord>> LmdbTenantStore::dkim_keys(const Transaction& txn,
                                                               const std::string& prefix) const {
-    std::vector<DkimKeyRecord> found;
-    Status damage;
-    Status read = internal::for_each_prefixed(
-        txn, dkim_keys_, prefix, [&](std::string_view key, std::string_view value) {
-            auto record = internal::decode_dkim_key(key, value);
-            if (record) {
-                found.push_back(std::move(record.value()));
-            } else if (damage.ok()) {
-                damage = record.error();
-            }
-        });
-    if (!read) {
-        return read.error();
-    }
-    if (!damage) {
-        return damage.error();
-    }
-    return found;
+    return decode_prefixed<DkimKeyRecord>(txn, dkim_keys_, prefix, internal::decode_dkim_key);
 }
 
 Status LmdbTenantStore::erase_dkim_keys(Transaction& txn, const std::string& domain) {
