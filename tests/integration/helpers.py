@@ -7,15 +7,17 @@ would (pipelined groups, BDAT chunks, bare line endings, overlong lines) and see
 exactly as relayd wrote it. Nothing here interprets a reply beyond splitting it into lines: the
 tests compare codes, enhanced codes and texts themselves.
 """
+import json
 import re
 import socket
+import subprocess
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import Relayd, relayd_maker
+from conftest import RELAYCTL, Relayd, relayd_maker
 
 QUEUED = re.compile(r"^250 2\.0\.0 Ok: queued as ([0-9A-F]{16})(?:; note: [^\r\n]+)?$")
 REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -])(.*)$", re.S)
@@ -184,6 +186,39 @@ def stuff(message):
 def simple_message(subject="test", body=b"Hello.\r\n"):
     return (f"From: <sender@example.com>\r\nTo: <rcpt@example.net>\r\nSubject: {subject}\r\n"
             "\r\n").encode() + body
+
+
+class Ctl:
+    """relayctl on a config file of its own in `folder`: `ok` expects exit 0 and gives stdout,
+    `json` adds --json, `error` expects `status` and gives the one-line message (status 1)."""
+
+    def __init__(self, folder, config_text):
+        self.folder = folder
+        self.config = folder / "relayd.toml"
+        self.config.write_text(config_text)
+
+    def run(self, *arguments):
+        return subprocess.run([str(RELAYCTL), "--config", str(self.config), *arguments],
+                              capture_output=True, text=True, timeout=60)
+
+    def ok(self, *arguments):
+        result = self.run(*arguments)
+        assert result.returncode == 0, f"relayctl {' '.join(arguments)}: {result.stderr}"
+        return result.stdout
+
+    def json(self, *arguments):
+        return json.loads(self.ok(*arguments, "--json"))
+
+    def error(self, *arguments, status=1):
+        result = self.run(*arguments)
+        assert result.returncode == status, (arguments, result.returncode, result.stdout)
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        if status == 1:
+            assert len(lines) == 1, result.stderr
+            assert lines[0].startswith("relayctl: ")
+            return lines[0][len("relayctl: "):]
+        return result.stderr
 
 
 def memory_kib(pid, field):

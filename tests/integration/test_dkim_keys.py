@@ -2,14 +2,13 @@
 they print checked against the public key OpenSSL derives, list and remove, --json, the errors
 and their exit codes, keys going with their domain, and the store readable by its owner only."""
 import base64
-import json
 import re
 import stat
 import subprocess
 
 import pytest
 
-from conftest import RELAYCTL
+from helpers import Ctl
 
 CONFIG = """[[listener]]
 name = "t"
@@ -20,38 +19,9 @@ argon2_iterations = 1
 """
 
 
-class Ctl:
-    def __init__(self, folder):
-        self.folder = folder
-        self.config = folder / "relayd.toml"
-        self.config.write_text(CONFIG)
-
-    def run(self, *arguments):
-        return subprocess.run([str(RELAYCTL), "--config", str(self.config), *arguments],
-                              capture_output=True, text=True, timeout=60)
-
-    def ok(self, *arguments):
-        result = self.run(*arguments)
-        assert result.returncode == 0, f"relayctl {' '.join(arguments)}: {result.stderr}"
-        return result.stdout
-
-    def json(self, *arguments):
-        return json.loads(self.ok(*arguments, "--json"))
-
-    def error(self, *arguments, status=1):
-        result = self.run(*arguments)
-        assert result.returncode == status, (arguments, result.returncode, result.stdout)
-        assert result.stdout == ""
-        if status == 1:
-            lines = result.stderr.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("relayctl: "), result.stderr
-            return lines[0][len("relayctl: "):]
-        return result.stderr
-
-
 @pytest.fixture
 def ctl(tmp_path):
-    ctl = Ctl(tmp_path)
+    ctl = Ctl(tmp_path, CONFIG)
     ctl.ok("project", "add", "acme", "--max-domains", "3")
     ctl.ok("resource", "add", "acme/web")
     ctl.ok("domain", "add", "acme/web", "example.com")

@@ -1,7 +1,6 @@
 """Tenants through the real relayctl: projects, resources, domains, quotas and their errors,
 --json, exit codes; the store surviving kill -9 in the middle of writes; relayd taking a change
 within a second; the demo tenant of tools/run."""
-import json
 import random
 import os
 import signal
@@ -11,6 +10,7 @@ import time
 import pytest
 
 from conftest import RELAYCTL, REPO
+from helpers import Ctl
 
 # Cheap hashes: these tests are about the commands, not Argon2id's cost.
 FAST_HASHES = """
@@ -20,39 +20,9 @@ argon2_iterations = 1
 """
 
 
-class Ctl:
-    def __init__(self, folder):
-        self.folder = folder
-        self.config = folder / "relayd.toml"
-        self.config.write_text('[[listener]]\nname = "t"\naddress = "127.0.0.1:1"\n' + FAST_HASHES)
-
-    def run(self, *arguments):
-        return subprocess.run([str(RELAYCTL), "--config", str(self.config), *arguments],
-                              capture_output=True, text=True, timeout=60)
-
-    def ok(self, *arguments):
-        result = self.run(*arguments)
-        assert result.returncode == 0, f"relayctl {' '.join(arguments)}: {result.stderr}"
-        return result.stdout
-
-    def json(self, *arguments):
-        return json.loads(self.ok(*arguments, "--json"))
-
-    def error(self, *arguments, status=1):
-        result = self.run(*arguments)
-        assert result.returncode == status, (arguments, result.returncode, result.stdout)
-        assert result.stdout == ""
-        lines = result.stderr.strip().splitlines()
-        if status == 1:
-            assert len(lines) == 1, result.stderr
-            assert lines[0].startswith("relayctl: ")
-            return lines[0][len("relayctl: "):]
-        return result.stderr
-
-
 @pytest.fixture
 def ctl(tmp_path):
-    return Ctl(tmp_path)
+    return Ctl(tmp_path, '[[listener]]\nname = "t"\naddress = "127.0.0.1:1"\n' + FAST_HASHES)
 
 
 def test_each_command_in_text_and_json(ctl):
