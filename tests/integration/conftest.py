@@ -7,6 +7,7 @@ build integration`), which sets RELAY_BUILD_DIR; or by hand:
 """
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -37,11 +38,37 @@ def _sanitized():
 SANITIZED = _sanitized()
 
 
+_PORTS = random.Random(os.getpid() ^ time.monotonic_ns())  # not the tests' seeded generator
+_handed_out = set()
+
+
+def _ephemeral_low():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port that nothing uses on any local address, taken below the kernel's ephemeral
+    range. A port from bind(0) lies inside that range, where any outgoing connection or other
+    bind(0) may take it before the server that was meant to have it binds it; below the range
+    only an explicit bind can, so a free one stays free. The probe binds 0.0.0.0 without
+    SO_REUSEADDR, so a port held on any loopback address, or by a closing connection, counts
+    as used."""
+    high = max(_ephemeral_low(), 12000)
+    for _ in range(10000):
+        port = _PORTS.randrange(10000, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 def wait_for_port(port, timeout=10.0, host="127.0.0.1"):

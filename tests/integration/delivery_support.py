@@ -23,7 +23,6 @@ import email.policy
 import json
 import logging
 import re
-import socket
 import ssl
 import subprocess
 import threading
@@ -668,10 +667,8 @@ def make_certificate(folder, name):
 
 
 def loopback_port():
-    """A port free on 127.0.0.1 (receivers use it on 127.0.0.2, 127.0.0.3, ...)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port free on every loopback address (receivers use it on 127.0.0.2, 127.0.0.3, ...)."""
+    return free_port()
 
 
 # ---------------------------------------------------------------------------------------------
