@@ -12,6 +12,7 @@ said so. Unsigned zones have no anchor: unbound answers them as insecure, withou
     relayd's [delivery] resolvers = [dns.address]
     dns.query("mx.dane.test", "A") -> (rcode text, AD bit, answer RRsets)
     dns.stop()
+    DnssecDns.restart(dns) -> the same servers again, after a test changed a zone file
 
 Zone lines are zone-file records relative to the zone's origin; SOA and NS are added here.
 """
@@ -54,8 +55,23 @@ class DnssecDns:
         (self.folder / "anchors.ds").write_text("".join(anchors))
         self.nsd_port = free_port()
         self.port = free_port()
-        self._start_nsd(zone_files)
-        self._start_unbound(zone_files, bool(anchors))
+        self.zone_files = zone_files
+        self.anchored = bool(anchors)
+        self._launch()
+
+    @classmethod
+    def restart(cls, stopped):
+        """The servers of a stopped DnssecDns started again on the same ports, reading the zone
+        files as they are now (a test may have changed them)."""
+        dns = cls.__new__(cls)
+        dns.__dict__.update(stopped.__dict__)
+        dns.processes = []
+        dns._launch()
+        return dns
+
+    def _launch(self):
+        self._start_nsd(self.zone_files)
+        self._start_unbound(self.zone_files, self.anchored)
 
     @property
     def address(self):

@@ -14,6 +14,7 @@ import pytest
 from delivery_support import (SENDER, make_certificate, message_bytes, network_fixture,
                               submit, wait_attempted, wait_gone)
 from dnssec_support import DnssecDns
+from helpers import wait_until
 
 RECEIVER = "127.0.0.2"
 
@@ -57,6 +58,11 @@ def dane_relayd(net, **options):
     return net.relayd(tls="opportunistic", retry="[3600]", extra="dane = true", **options)
 
 
+def wait_logged(relayd, text):
+    """The log is written by each worker on its own: a line may follow the outcome closely."""
+    wait_until(lambda: text in relayd.log(), timeout=5, message=f"log line {text!r}")
+
+
 def test_a_matching_tlsa_record_delivers_over_verified_tls(net, certificates):
     cert, key = certificates["mx.dane.test"]
     dns = start_dns(net, cert)
@@ -69,7 +75,7 @@ def test_a_matching_tlsa_record_delivers_over_verified_tls(net, certificates):
     [received] = receiver.wait_for(1)
     assert received.tls, "DANE mail must travel over TLS"
     wait_gone(relayd, queue_id)
-    assert "tls=dane verified (DANE-EE(3) SPKI(1) SHA2-256(1) matched the leaf)" in relayd.log()
+    wait_logged(relayd, "tls=dane verified (DANE-EE(3) SPKI(1) SHA2-256(1) matched the leaf)")
 
 
 def test_a_mismatching_tlsa_record_defers(net, certificates):
@@ -111,6 +117,7 @@ def test_the_same_records_unsigned_deliver_as_before(net, certificates):
     [received] = receiver.wait_for(1)
     assert received.tls
     wait_gone(relayd, queue_id)
+    wait_logged(relayd, "status=sent")  # the connection's lines come before it
     assert "tls=dane" not in relayd.log()
 
 
@@ -124,4 +131,80 @@ def test_dane_off_ignores_even_signed_records(net, certificates):
     queue_id = submit(relayd, SENDER, ["user@dane.test"], message_bytes("off"))
     receiver.wait_for(1)
     wait_gone(relayd, queue_id)
+    wait_logged(relayd, "status=sent")  # the connection's lines come before it
     assert "tls=dane" not in relayd.log()
+
+
+def make_chain(folder, host):
+    """A CA and a certificate for `host` it issued, with the openssl CLI. Returns (chain file:
+    the leaf then the CA, key file, CA certificate)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run = lambda *arguments: subprocess.run(arguments, check=True, capture_output=True)
+    ca_key, ca = folder / "ca.key", folder / "ca.crt"
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-days", "2", "-subj", "/CN=DANE-TA test CA", "-addext",
+        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+        "-keyout", str(ca_key), "-out", str(ca))
+    key, request, leaf = folder / "leaf.key", folder / "leaf.csr", folder / "leaf.crt"
+    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-subj", f"/CN={host}", "-keyout", str(key), "-out", str(request))
+    extensions = folder / "leaf.ext"
+    extensions.write_text(f"subjectAltName=DNS:{host}\nbasicConstraints=CA:FALSE\n")
+    run("openssl", "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "2", "-extfile", str(extensions), "-out", str(leaf))
+    chain = folder / "chain.crt"
+    chain.write_bytes(leaf.read_bytes() + ca.read_bytes())
+    return chain, key, ca
+
+
+def certificate_sha256(certificate):
+    """The data of a TLSA 2 0 1 record for `certificate` (PEM)."""
+    der = subprocess.run(["openssl", "x509", "-in", str(certificate), "-outform", "DER"],
+                         check=True, capture_output=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+@pytest.mark.parametrize("host, delivered", [("mx.dane.test", True), ("other.dane.test", False)])
+def test_dane_ta_names_the_ca_above_the_leaf(net, tmp_path, host, delivered):
+    # The server sends its certificate and the CA; the TLSA record names the CA (DANE-TA(2)
+    # Cert(0) SHA2-256(1)). The chain must lead to it and the leaf must be issued for the MX.
+    chain, key, ca = make_chain(tmp_path / "chain", host)
+    net.dns = DnssecDns(net.folder, {"dane.test": [
+        "@ MX 10 mx", f"mx A {RECEIVER}",
+        f"_{net.port}._tcp.mx TLSA 2 0 1 {certificate_sha256(ca)}"]}, signed={"dane.test"})
+    receiver = net.receiver(RECEIVER, hostname="mx.dane.test", cert=chain, key=key,
+                            starttls="ok")
+    relayd = dane_relayd(net)
+    queue_id = submit(relayd, SENDER, ["user@dane.test"], message_bytes("dane-ta"))
+    if delivered:
+        [received] = receiver.wait_for(1)
+        assert received.tls
+        wait_gone(relayd, queue_id)
+        wait_logged(relayd, "tls=dane verified (DANE-TA(2) Cert(0) SHA2-256(1) matched depth 1)")
+    else:
+        entry = wait_attempted(relayd, queue_id, timeout=10)
+        assert "not issued for mx.dane.test" in entry["last_error"], entry["last_error"]
+        assert receiver.received == []
+
+
+def test_a_bogus_signature_keeps_the_host_out(net, certificates):
+    # The TLSA record is changed after signing: unbound cannot validate it and answers SERVFAIL.
+    # A failed TLSA lookup on a secure path may be an attack: the host is not tried.
+    cert, key = certificates["mx.dane.test"]
+    dns = start_dns(net, cert)
+    dns.stop()
+    signed = dns.folder / "dane.test.zone.signed"
+    text = signed.read_text()
+    digest = spki_sha256(cert)
+    assert digest in text
+    signed.write_text(text.replace(digest, spki_sha256(certificates["mx.stranger.test"][0])))
+    net.dns = DnssecDns.restart(dns)
+    rcode, _, _ = net.dns.query(f"_{net.port}._tcp.mx.dane.test", "TLSA")
+    assert rcode == "SERVFAIL", "a record that no longer matches its signature must not validate"
+    receiver = net.receiver(RECEIVER, hostname="mx.dane.test", cert=cert, key=key,
+                            starttls="ok")
+    relayd = dane_relayd(net)
+    queue_id = submit(relayd, SENDER, ["user@dane.test"], message_bytes("bogus"))
+    entry = wait_attempted(relayd, queue_id, timeout=10)
+    assert "DANE: DNS lookup of TLSA" in entry["last_error"], entry["last_error"]
+    assert receiver.received == []
