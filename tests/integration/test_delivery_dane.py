@@ -4,15 +4,17 @@ nsd serves the zone dane.test, signed with ldns-signzone, and plain.test, the sa
 unsigned; unbound validates with dane.test's key as its trust anchor (dnssec_support.py). The
 MX host mx.<zone> is an aiosmtpd receiver on 127.0.0.2 with a self-signed certificate made here;
 its TLSA record is DANE-EE(3) SPKI(1) SHA2-256(1) of that certificate's key, or of another key.
-relayd runs with [delivery] dane = true and unbound as its resolver.
+relayd runs with [delivery] dane = true and unbound as its resolver. An attacker on the path
+is a proxy that overwrites STARTTLS in the EHLO reply.
 """
+import asyncio
 import hashlib
 import subprocess
 
 import pytest
 
-from delivery_support import (SENDER, make_certificate, message_bytes, network_fixture,
-                              submit, wait_attempted, wait_gone)
+from delivery_support import (SENDER, ReceiverLoop, make_certificate, message_bytes,
+                              network_fixture, submit, wait_attempted, wait_gone)
 from dnssec_support import DnssecDns
 from helpers import wait_until
 
@@ -208,3 +210,79 @@ def test_a_bogus_signature_keeps_the_host_out(net, certificates):
     entry = wait_attempted(relayd, queue_id, timeout=10)
     assert "DANE: DNS lookup of TLSA" in entry["last_error"], entry["last_error"]
     assert receiver.received == []
+
+
+class StartTlsStripper:
+    """An attacker on the path: a TCP proxy on `address`:`port` to the real server on
+    `target`:`port` that overwrites STARTTLS in the server's EHLO reply (as such attacks do, with
+    as many other octets), and records what the client sent."""
+
+    def __init__(self, address, target, port):
+        self.client_bytes = bytearray()
+        self.loop = ReceiverLoop.get()
+        stripper = self
+
+        class Upstream(asyncio.Protocol):
+            def __init__(self, downstream):
+                self.downstream = downstream
+
+            def data_received(self, data):
+                self.downstream.write(data.replace(b"STARTTLS", b"XXXXXXXA"))
+
+            def connection_lost(self, exc):
+                self.downstream.close()
+
+        class Downstream(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+                self.upstream = None
+                self.pending = bytearray()
+                asyncio.get_event_loop().create_task(self.connect())
+
+            async def connect(self):
+                try:
+                    self.upstream, _ = await asyncio.get_event_loop().create_connection(
+                        lambda: Upstream(self.transport), target, port)
+                except OSError:
+                    self.transport.close()
+                    return
+                self.upstream.write(bytes(self.pending))
+
+            def data_received(self, data):
+                stripper.client_bytes += data
+                if self.upstream is None:
+                    self.pending += data
+                else:
+                    self.upstream.write(data)
+
+            def connection_lost(self, exc):
+                if self.upstream is not None:
+                    self.upstream.close()
+
+        self.server = self.loop.run(self.loop.loop.create_server(Downstream, address, port))
+
+    def stop(self):
+        async def close():
+            self.server.close()
+        self.loop.run(close())
+
+
+def test_stripping_starttls_on_the_path_sends_nothing_in_plaintext(net, certificates):
+    # DNS sends relayd to the proxy on 127.0.0.2; the real MX, with STARTTLS and the certificate
+    # its TLSA record names, is behind it on 127.0.0.3.
+    cert, key = certificates["mx.dane.test"]
+    start_dns(net, cert)
+    receiver = net.receiver("127.0.0.3", hostname="mx.dane.test", cert=cert, key=key,
+                            starttls="ok")
+    stripper = StartTlsStripper(RECEIVER, "127.0.0.3", net.port)
+    try:
+        relayd = dane_relayd(net)
+        queue_id = submit(relayd, SENDER, ["user@dane.test"], message_bytes("stripped"))
+        entry = wait_attempted(relayd, queue_id, timeout=10)
+        error = entry["last_error"]
+        assert "DANE: TLS is mandatory for mx.dane.test" in error and "STARTTLS" in error, error
+        assert b"EHLO" in stripper.client_bytes, "relayd should have reached the proxy"
+        assert b"MAIL FROM" not in stripper.client_bytes, "nothing may go out in plaintext"
+        assert receiver.received == []
+    finally:
+        stripper.stop()
