@@ -286,3 +286,24 @@ def test_stripping_starttls_on_the_path_sends_nothing_in_plaintext(net, certific
         assert receiver.received == []
     finally:
         stripper.stop()
+
+
+@pytest.mark.parametrize("zone, delivered", [("dane.test", True), ("plain.test", False)])
+def test_a_route_with_tls_dane_demands_validated_records(net, certificates, zone, delivered):
+    # A static route to mx.ZONE by name; tls = "dane" delivers only with validated TLSA records
+    # (dane.test), and keeps the mail where there are none (plain.test, unsigned).
+    cert, key = certificates[f"mx.{zone}"]
+    start_dns(net, cert)
+    receiver = net.receiver(RECEIVER, hostname=f"mx.{zone}", cert=cert, key=key, starttls="ok")
+    relayd = dane_relayd(net, routes=[("example.test", f"mx.{zone}:{net.port}",
+                                       'tls = "dane"')])
+    queue_id = submit(relayd, SENDER, ["user@example.test"], message_bytes("route"))
+    if delivered:
+        [received] = receiver.wait_for(1)
+        assert received.tls
+        wait_gone(relayd, queue_id)
+        wait_logged(relayd, f"mx.{zone}[{RECEIVER}]:{net.port}: tls=dane verified")
+    else:
+        entry = wait_attempted(relayd, queue_id, timeout=10)
+        assert "DANE is required (tls = \"dane\")" in entry["last_error"], entry["last_error"]
+        assert receiver.received == []
