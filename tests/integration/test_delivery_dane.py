@@ -307,3 +307,26 @@ def test_a_route_with_tls_dane_demands_validated_records(net, certificates, zone
         entry = wait_attempted(relayd, queue_id, timeout=10)
         assert "DANE is required (tls = \"dane\")" in entry["last_error"], entry["last_error"]
         assert receiver.received == []
+
+
+@pytest.mark.parametrize("starttls", [True, False])
+def test_unusable_records_still_make_tls_mandatory(net, certificates, starttls):
+    # PKIX-EE(1) is unusable for SMTP (RFC 7672 §3.1.3), even when it names the right key: the
+    # host gets TLS without authentication, and no mail in plaintext (§2.2).
+    cert, key = certificates["mx.dane.test"]
+    net.dns = DnssecDns(net.folder, {"dane.test": [
+        "@ MX 10 mx", f"mx A {RECEIVER}",
+        f"_{net.port}._tcp.mx TLSA 1 1 1 {spki_sha256(cert)}"]}, signed={"dane.test"})
+    options = dict(cert=cert, key=key, starttls="ok") if starttls else {}
+    receiver = net.receiver(RECEIVER, hostname="mx.dane.test", **options)
+    relayd = dane_relayd(net)
+    queue_id = submit(relayd, SENDER, ["user@dane.test"], message_bytes("unusable"))
+    if starttls:
+        [received] = receiver.wait_for(1)
+        assert received.tls
+        wait_gone(relayd, queue_id)
+        wait_logged(relayd, "tls=dane encrypted, not authenticated (no usable TLSA record)")
+    else:
+        entry = wait_attempted(relayd, queue_id, timeout=10)
+        assert "DANE: TLS is mandatory for mx.dane.test" in entry["last_error"]
+        assert receiver.received == []
