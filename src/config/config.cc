@@ -476,7 +476,8 @@ TlsPolicy read_tls_policy(Section& section, TlsPolicy fallback) {
     section.choice("tls", policy,
                    {{"none", TlsPolicy::none},
                     {"opportunistic", TlsPolicy::opportunistic},
-                    {"required", TlsPolicy::required}});
+                    {"required", TlsPolicy::required},
+                    {"dane", TlsPolicy::dane}});
     return policy;
 }
 
@@ -525,8 +526,28 @@ void read_shaping(Section& root, Config& config, std::vector<std::string>& error
         section.integer("messages_per_connection_max", rule.messages_per_connection_max, 1,
                         1000000);
         section.integer("messages_per_second", rule.messages_per_second, 0, 100000);
+        section.boolean("dane", rule.dane);
         section.finish();
         config.delivery.shaping.push_back(std::move(rule));
+    }
+}
+
+// tls = "dane" anywhere needs [delivery] dane = true: only then is the AD bit of the resolvers'
+// answers believed.
+void check_dane_policies(Section& delivery, const Config& config) {
+    if (config.delivery.dane) {
+        return;
+    }
+    if (config.delivery.tls == TlsPolicy::dane) {
+        delivery.fail(delivery.node("tls"), "tls",
+                      "\"dane\" needs dane = true (a validating resolver the relay trusts)");
+    }
+    for (const Route& route : config.delivery.routes) {
+        if (route.tls == TlsPolicy::dane && config.delivery.tls != TlsPolicy::dane) {
+            delivery.fail(nullptr, "tls",
+                          "route to " + route.domain +
+                              " has tls = \"dane\", which needs [delivery] dane = true");
+        }
     }
 }
 
@@ -567,9 +588,11 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
         delivery.fail(nullptr, "dns_ttl_s_min", "must not exceed dns_ttl_s_max");
     }
     delivery.integer("destination_idle_s", d.destination_idle_s, 1, 86400);
+    delivery.boolean("dane", d.dane);
     delivery.finish();
     read_routes(root, config, errors, file);
     read_shaping(root, config, errors, file);
+    check_dane_policies(delivery, config);
 }
 
 // TOML allows no control character but tab, CR and LF outside escapes. They are refused before

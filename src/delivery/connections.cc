@@ -123,6 +123,14 @@ bool Delivery::open_connection(Destination& destination, DestinationBudget::Tick
         auto failed = destination.failed_targets.find(name);
         if (failed == destination.failed_targets.end() ||
             now - failed->second > target_failure_memory_ms) {
+            // DANE (dane_policy.cc): a host whose TLSA lookup failed, or that has none where
+            // they are demanded, is not tried.
+            if (std::optional<std::string> refused = dane_refusal(destination, target)) {
+                destination.failed_targets[name] = now;
+                destination.last_error = *refused;
+                log::info("{}", *refused);
+                continue;
+            }
             chosen = &target;
             break;
         }
@@ -156,6 +164,7 @@ bool Delivery::open_connection(Destination& destination, DestinationBudget::Tick
         bool remembered = plaintext != plaintext_until_ms_.end() && plaintext->second > now;
         settings.tls = remembered ? nullptr : &*tls_opportunistic_;
     }
+    apply_dane(destination, *chosen, settings, policy);  // DANE takes precedence
     if (destination.route != nullptr) {
         settings.client.auth_username = destination.route->auth_username;
         settings.client.auth_password = destination.route->auth_password;

@@ -67,6 +67,13 @@ Status Delivery::start() {
     if (auto strict = tls::Context::client(required)) {
         tls_required_.emplace(std::move(strict.value()));
     }
+    tls::ClientConfig dane = opportunistic;
+    dane.verify = tls::Verify::dane;
+    auto dane_context = tls::Context::client(dane);
+    if (!dane_context) {
+        return Error{"cannot set up outbound TLS for DANE: " + dane_context.error().message};
+    }
+    tls_dane_.emplace(std::move(dane_context.value()));
     sweep_idle();  // arms the sweep timer
     spool_.set_on_queued([this](spool::QueueId id) { enqueue(id); });
     std::vector<spool::QueueId> queued;

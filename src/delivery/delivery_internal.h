@@ -31,6 +31,7 @@ struct Delivery::Destination {
     const config::Route* route = nullptr;
     std::optional<RoutePlan> plan;
     std::uint64_t plan_expires_ms = 0;
+    DaneHosts dane;  // by host name, looked up with the plan and replaced with it
     bool resolving = false;
     std::deque<Job> jobs;
     std::vector<OutboundConnection*> connections;
@@ -38,6 +39,19 @@ struct Delivery::Destination {
     std::string last_error;
     // Armed while the process-wide budget refuses a connection this destination wants.
     engine::TimerQueue::TimerId budget_timer = 0;
+};
+
+// RFC 7672 §2.2: what a host's TLSA lookup demands of a connection to it.
+struct DaneHost {
+    enum class Mode : std::uint8_t {
+        none,     // no DANE: insecure or denied TLSA, or insecure addresses; TLS as configured
+        encrypt,  // secure TLSA records, none usable: TLS mandatory, not authenticated
+        verify,   // usable secure TLSA records: TLS mandatory, the chain must match one
+        failed,   // the TLSA lookup failed on a secure path: the host must not be used
+    };
+    Mode mode = Mode::none;
+    std::vector<tls::TlsaRecord> records;  // usable ones, for verify
+    std::string reason;                    // why none or failed, one line
 };
 
 // The limits that apply to a destination now: looked up in the configuration at each use, so

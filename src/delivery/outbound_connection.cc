@@ -143,6 +143,9 @@ void OutboundConnection::start_tls() {
 void OutboundConnection::on_tls_established() {
     const tls::Session& session = tls_->session();
     log::debug("TLS with {}: {} {}", name_, session.protocol_version(), session.cipher_name());
+    if (!check_dane()) {
+        return;
+    }
     session_.tls_established();
     after_session();
 }
@@ -172,6 +175,31 @@ void OutboundConnection::on_tls_ended(tls::State state, std::string_view reason)
         session_.connection_lost("TLS with " + name_ + " failed: " + std::string(reason));
     }
     after_session();
+}
+
+// Under DANE, the server's chain against the host's TLSA records; a mismatch ends the
+// connection before the EHLO that would follow the handshake. False when it failed.
+bool OutboundConnection::check_dane() {
+    if (!settings_.dane) {
+        return true;
+    }
+    const tls::Session& session = tls_->session();
+    if (settings_.dane->records.empty()) {
+        log::info("{}: tls=dane encrypted, not authenticated (no usable TLSA record) {} {}", name_,
+                  session.protocol_version(), session.cipher_name());
+        return true;
+    }
+    const std::vector<std::string> names = {target_.host};
+    tls::DaneVerdict verdict =
+        tls::dane_verify(session.peer_chain(), settings_.dane->records, names);
+    if (!verdict.matched) {
+        fail("DANE: no TLSA record matches the certificate of " + name_ + " (" + verdict.detail +
+             ")");
+        return false;
+    }
+    log::info("{}: tls=dane verified ({}) {} {}", name_, verdict.detail, session.protocol_version(),
+              session.cipher_name());
+    return true;
 }
 
 // The session's output (commands, the prefix, the end of the data) into the socket's queue.
@@ -295,10 +323,16 @@ void OutboundConnection::after_session() {
         case State::closed:
             fail(quitting_ ? std::string() : "connection closed by " + name_);
             return;
-        case State::failed:
-            fail(session_.failure().empty() ? "session with " + name_ + " failed"
-                                            : session_.failure() + " (" + name_ + ")");
+        case State::failed: {
+            std::string reason = session_.failure().empty()
+                                     ? "session with " + name_ + " failed"
+                                     : session_.failure() + " (" + name_ + ")";
+            if (settings_.dane && !session_.tls_active()) {
+                reason = "DANE: TLS is mandatory for " + target_.host + ", but " + reason;
+            }
+            fail(reason);
             return;
+        }
         default:
             break;
     }

@@ -4,14 +4,18 @@
 // Thread: the worker that created the resolver, only (asserted). Never blocks: c-ares runs with
 // its sockets non-blocking and is only ever driven through ares_process_fd() with the fds the
 // loop reported ready. Untrusted bytes: DNS answers, handed to c-ares's parsers
-// (ares_parse_mx_reply, ares_parse_a_reply, ares_parse_aaaa_reply); the addresses kept are
-// bounded by addresses_per_family_max, the MX records by the answer size (<= 64 KiB).
+// (ares_parse_mx_reply, ares_parse_a_reply, ares_parse_aaaa_reply) and, for TLSA, which
+// c-ares 1.18 cannot parse, to parse_tlsa_answer; the addresses kept are bounded by
+// addresses_per_family_max, the MX records by the answer size (<= 64 KiB).
 // RFC 1035 §4.1.1 (RCODE meanings), RFC 2308 §2.1-2.2 (NXDOMAIN vs NODATA), RFC 6891 (EDNS0).
 //
 // Why the c-ares options are what they are:
-//   * ares_query, never ares_search or ares_gethostbyname: mail domains are absolute names, so
-//     no search list, and delivery wants DNS only (never /etc/hosts) with separate A and AAAA
-//     outcomes, which gethostbyname/getaddrinfo fold into one status.
+//   * ares_send of a query built here, never ares_search or ares_gethostbyname: mail domains
+//     are absolute names, so no search list, and delivery wants DNS only (never /etc/hosts)
+//     with separate A and AAAA outcomes, which gethostbyname/getaddrinfo fold into one status.
+//     Not ares_query either: it cannot set the AD flag in the query, without which a validating
+//     resolver leaves the AD bit out of its answer (RFC 6840 §5.7). answer_status() maps the
+//     answer's RCODE as ares_query would.
 //   * ARES_FLAG_NOCHECKRESP: without it c-ares swallows SERVFAIL and REFUSED answers, retries,
 //     and finally reports "connection refused"; with it the lookup ends at once as a temporary
 //     failure whose reason names what the server said. Timeouts still move to the next server.
@@ -36,6 +40,7 @@
 #include <variant>
 
 #include "relay/base/assert.h"
+#include "relay/delivery/tlsa_answer.h"
 
 namespace relay::delivery {
 namespace {
@@ -84,6 +89,45 @@ std::string failure_suffix(int status, std::string_view type) {
         default:
             return fmt::format(" failed: {}", ares_strerror(status));
     }
+}
+
+constexpr std::uint8_t query_flag_authenticated_data = 0x20;  // byte 3 of the header
+
+// The status ares_query would report for an answer ares_send delivers: the RCODE and the
+// answer count of a response that arrived, the transport's status otherwise.
+int answer_status(int status, const unsigned char* answer, int answer_bytes) {
+    constexpr int header_bytes = 12;
+    if (status != ARES_SUCCESS || answer == nullptr || answer_bytes < header_bytes) {
+        return status == ARES_SUCCESS ? ARES_EBADRESP : status;
+    }
+    const unsigned answers = (unsigned{answer[6]} << 8) | answer[7];
+    switch (answer[3] & 0x0F) {
+        case ns_r_noerror:
+            return answers > 0 ? ARES_SUCCESS : ARES_ENODATA;
+        case ns_r_formerr:
+            return ARES_EFORMERR;
+        case ns_r_servfail:
+            return ARES_ESERVFAIL;
+        case ns_r_nxdomain:
+            return ARES_ENOTFOUND;
+        case ns_r_notimpl:
+            return ARES_ENOTIMP;
+        case ns_r_refused:
+            return ARES_EREFUSED;
+        default:
+            return ARES_ESERVFAIL;
+    }
+}
+
+// The AD bit of an answer that was a response (records or NODATA/NXDOMAIN); false otherwise.
+bool authenticated_answer(int status, const unsigned char* answer, int answer_bytes) {
+    if (answer == nullptr || answer_bytes <= 0) {
+        return false;
+    }
+    const bool response =
+        status == ARES_SUCCESS || status == ARES_ENODATA || status == ARES_ENOTFOUND;
+    return response && dns_answer_authenticated(std::span<const std::uint8_t>(
+                           answer, static_cast<std::size_t>(answer_bytes)));
 }
 
 DnsOutcome outcome_for(int status) {
@@ -165,6 +209,7 @@ MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned c
                          int answer_bytes) {
     MxLookup lookup;
     lookup.domain = domain;
+    lookup.authenticated = authenticated_answer(status, answer, answer_bytes);
     const std::string label = fmt::format("DNS lookup of MX for {}", domain);
     if (status == ARES_SUCCESS) {
         ares_mx_reply* head = nullptr;
@@ -184,6 +229,9 @@ MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned c
         }
     }
     lookup.outcome = outcome_for(status);
+    if (lookup.outcome != DnsOutcome::found && lookup.outcome != DnsOutcome::no_data) {
+        lookup.authenticated = false;
+    }
     if (status == ARES_SUCCESS) {
         lookup.reason = fmt::format("{}: {} records", label, lookup.records.size());
         lookup.ttl_s = answer_ttl_s(answer, answer_bytes);
@@ -211,6 +259,7 @@ struct FamilyAnswer {
     int status = ARES_SUCCESS;
     std::vector<IpAddress> addresses;
     std::uint32_t ttl_s = 0;
+    bool authenticated = false;
 };
 
 // Parses an A (ares_addrttl) or AAAA (ares_addr6ttl) answer into `buffer`'s records.
@@ -220,6 +269,7 @@ FamilyAnswer parse_family_answer(int status, const unsigned char* answer, int an
     constexpr bool ipv4 = std::is_same_v<Record, ares_addrttl>;
     FamilyAnswer parsed;
     parsed.status = status;
+    parsed.authenticated = authenticated_answer(status, answer, answer_bytes);
     if (status != ARES_SUCCESS) {
         return parsed;
     }
@@ -301,12 +351,46 @@ AddressLookup build_address_lookup(const std::string& host, AddressFamilies fami
     } else {
         lookup.ttl_s = ipv4_found ? ipv4.ttl_s : ipv6.ttl_s;
     }
+    lookup.authenticated =
+        (!ipv4_found || ipv4.authenticated) && (!ipv6_found || ipv6.authenticated);
     // A partial answer is still an answer; say what is missing for whoever reads the log.
     if (ipv4_status != ARES_SUCCESS && ipv4_status != ARES_ENODATA) {
         lookup.reason += "; A lookup" + failure_suffix(ipv4_status, "A");
     }
     if (ipv6_status != ARES_SUCCESS && ipv6_status != ARES_ENODATA) {
         lookup.reason += "; AAAA lookup" + failure_suffix(ipv6_status, "AAAA");
+    }
+    return lookup;
+}
+
+TlsaLookup build_tlsa_lookup(const std::string& host, std::uint16_t port, int status,
+                             const unsigned char* answer, int answer_bytes) {
+    TlsaLookup lookup;
+    lookup.host = host;
+    lookup.port = port;
+    lookup.authenticated = authenticated_answer(status, answer, answer_bytes);
+    const std::string label = fmt::format("DNS lookup of TLSA for _{}._tcp.{}", port, host);
+    if (status == ARES_SUCCESS) {
+        std::optional<std::vector<tls::TlsaRecord>> records = parse_tlsa_answer(
+            std::span<const std::uint8_t>(answer, static_cast<std::size_t>(answer_bytes)));
+        if (!records) {
+            status = ARES_EBADRESP;
+        } else if (records->empty()) {
+            status = ARES_ENODATA;
+        } else {
+            lookup.records = std::move(*records);
+        }
+    }
+    lookup.outcome = outcome_for(status);
+    if (lookup.outcome != DnsOutcome::found && lookup.outcome != DnsOutcome::no_data &&
+        lookup.outcome != DnsOutcome::no_domain) {
+        lookup.authenticated = false;
+    }
+    if (status == ARES_SUCCESS) {
+        lookup.reason = fmt::format("{}: {} records", label, lookup.records.size());
+        lookup.ttl_s = answer_ttl_s(answer, answer_bytes);
+    } else {
+        lookup.reason = label + failure_suffix(status, "TLSA");
     }
     return lookup;
 }
@@ -413,15 +497,17 @@ Status check_options(const ResolverOptions& options) {
 }  // namespace
 
 struct Resolver::Impl {
-    enum class Kind : std::uint8_t { mx, addresses };
+    enum class Kind : std::uint8_t { mx, addresses, tlsa };
 
     struct Request {
         LookupId id = 0;
         Kind kind = Kind::mx;
         AddressFamilies families = AddressFamilies::both;
-        std::string name;  // normalised
+        std::string name;  // normalised; for TLSA the host, without _PORT._tcp
+        std::uint16_t port = 25;
         MxCallback mx_callback;
         AddressCallback address_callback;
+        TlsaCallback tlsa_callback;
     };
 
     // One lookup in c-ares. Slots never move (the vector is sized once): c-ares holds pointers.
@@ -434,11 +520,12 @@ struct Resolver::Impl {
         MxLookup mx;
         FamilyAnswer ipv4;
         FamilyAnswer ipv6;
+        TlsaLookup tlsa;
     };
 
     struct Completion {
         Request request;
-        std::variant<MxLookup, AddressLookup> result;
+        std::variant<MxLookup, AddressLookup, TlsaLookup> result;
     };
 
     Impl(const ResolverOptions& options, FdWatcher& watcher);
@@ -469,6 +556,9 @@ struct Resolver::Impl {
                                int answer_bytes);
     static void on_ipv6_answer(void* arg, int status, int timeouts, unsigned char* answer,
                                int answer_bytes);
+    static void on_tlsa_answer(void* arg, int status, int timeouts, unsigned char* answer,
+                               int answer_bytes);
+    void send_query(const std::string& name, int type, ares_callback callback, Slot& slot);
 
     FdWatcher& watcher_;
     const ResolverOptions options_;
@@ -551,6 +641,7 @@ void Resolver::Impl::on_mx_answer(void* arg, int status, int /*timeouts*/, unsig
         return;
     }
     if (!slot.cancelled) {
+        status = answer_status(status, answer, answer_bytes);
         slot.mx = build_mx_lookup(slot.request.name, status, answer, answer_bytes);
     }
     impl.finish_query(slot);
@@ -564,6 +655,7 @@ void Resolver::Impl::on_ipv4_answer(void* arg, int status, int /*timeouts*/, uns
         return;
     }
     if (!slot.cancelled) {
+        status = answer_status(status, answer, answer_bytes);
         slot.ipv4 = parse_family_answer(status, answer, answer_bytes, impl.ipv4_buffer_);
     }
     impl.finish_query(slot);
@@ -577,9 +669,41 @@ void Resolver::Impl::on_ipv6_answer(void* arg, int status, int /*timeouts*/, uns
         return;
     }
     if (!slot.cancelled) {
+        status = answer_status(status, answer, answer_bytes);
         slot.ipv6 = parse_family_answer(status, answer, answer_bytes, impl.ipv6_buffer_);
     }
     impl.finish_query(slot);
+}
+
+void Resolver::Impl::on_tlsa_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
+                                    int answer_bytes) {
+    Slot& slot = *static_cast<Slot*>(arg);
+    Impl& impl = *slot.owner;
+    if (impl.destroying_) {
+        return;
+    }
+    if (!slot.cancelled) {
+        status = answer_status(status, answer, answer_bytes);
+        slot.tlsa =
+            build_tlsa_lookup(slot.request.name, slot.request.port, status, answer, answer_bytes);
+    }
+    impl.finish_query(slot);
+}
+
+// What ares_query does, plus the AD flag in the query (RFC 6840 §5.7).
+void Resolver::Impl::send_query(const std::string& name, int type, ares_callback callback,
+                                Slot& slot) {
+    unsigned char* query = nullptr;
+    int query_bytes = 0;
+    const int status = ares_create_query(name.c_str(), ns_c_in, type, 0, 1, &query, &query_bytes,
+                                         static_cast<int>(options_.udp_payload_bytes_max));
+    if (status != ARES_SUCCESS) {
+        callback(&slot, status, 0, nullptr, 0);
+        return;
+    }
+    query[3] |= query_flag_authenticated_data;
+    ares_send(channel_, query, query_bytes, callback, &slot);
+    ares_free_string(query);
 }
 
 void Resolver::Impl::finish_query(Slot& slot) {
@@ -592,6 +716,8 @@ void Resolver::Impl::finish_query(Slot& slot) {
         --cancelled_in_flight_;
     } else if (slot.request.kind == Kind::mx) {
         completions_.push_back(Completion{std::move(slot.request), std::move(slot.mx)});
+    } else if (slot.request.kind == Kind::tlsa) {
+        completions_.push_back(Completion{std::move(slot.request), std::move(slot.tlsa)});
     } else {
         AddressLookup lookup = build_address_lookup(slot.request.name, slot.request.families,
                                                     std::move(slot.ipv4), std::move(slot.ipv6));
@@ -607,6 +733,7 @@ void Resolver::Impl::release(Slot& slot) {
     slot.mx = MxLookup{};
     slot.ipv4 = FamilyAnswer{};
     slot.ipv6 = FamilyAnswer{};
+    slot.tlsa = TlsaLookup{};
     free_slots_.push_back(static_cast<std::uint32_t>(&slot - slots_.data()));
 }
 
@@ -617,10 +744,15 @@ void Resolver::Impl::start(Request request) {
     RELAY_ASSERT(!slot.busy);
     slot.busy = true;
     slot.request = std::move(request);
-    const char* name = slot.request.name.c_str();
     if (slot.request.kind == Kind::mx) {
         slot.queries_outstanding = 1;
-        ares_query(channel_, name, ns_c_in, ns_t_mx, &Impl::on_mx_answer, &slot);
+        send_query(slot.request.name, ns_t_mx, &Impl::on_mx_answer, slot);
+        return;
+    }
+    if (slot.request.kind == Kind::tlsa) {
+        slot.queries_outstanding = 1;
+        send_query(fmt::format("_{}._tcp.{}", slot.request.port, slot.request.name), dns_type_tlsa,
+                   &Impl::on_tlsa_answer, slot);
         return;
     }
     const bool want_ipv4 = slot.request.families != AddressFamilies::ipv6;
@@ -629,10 +761,10 @@ void Resolver::Impl::start(Request request) {
     // the slot must stay busy until both are done.
     slot.queries_outstanding = (want_ipv4 ? 1 : 0) + (want_ipv6 ? 1 : 0);
     if (want_ipv4) {
-        ares_query(channel_, name, ns_c_in, ns_t_a, &Impl::on_ipv4_answer, &slot);
+        send_query(slot.request.name, ns_t_a, &Impl::on_ipv4_answer, slot);
     }
     if (want_ipv6) {
-        ares_query(channel_, name, ns_c_in, ns_t_aaaa, &Impl::on_ipv6_answer, &slot);
+        send_query(slot.request.name, ns_t_aaaa, &Impl::on_ipv6_answer, slot);
     }
 }
 
@@ -651,6 +783,11 @@ Resolver::Impl::Completion Resolver::Impl::finish_invalid_name(Request request,
         MxLookup lookup = build_mx_lookup(printable, ARES_EBADNAME, nullptr, 0);
         return Completion{std::move(request), std::move(lookup)};
     }
+    if (request.kind == Kind::tlsa) {
+        TlsaLookup lookup = build_tlsa_lookup(printable, request.port, ARES_EBADNAME, nullptr, 0);
+        lookup.host = std::string(raw_name);  // exactly as given: the caller matches on it
+        return Completion{std::move(request), std::move(lookup)};
+    }
     AddressLookup lookup =
         build_address_lookup(printable, request.families, FamilyAnswer{ARES_EBADNAME, {}},
                              FamilyAnswer{ARES_EBADNAME, {}});
@@ -660,8 +797,9 @@ Resolver::Impl::Completion Resolver::Impl::finish_invalid_name(Request request,
 
 Result<LookupId> Resolver::Impl::submit(Request request, std::string_view raw_name) {
     assert_owner_thread();
-    const bool is_mx = request.kind == Kind::mx;
-    const std::string_view type = is_mx ? "MX" : address_type(request.families);
+    const std::string_view type = request.kind == Kind::mx     ? "MX"
+                                  : request.kind == Kind::tlsa ? "TLSA"
+                                                               : address_type(request.families);
     if (accepted() >= std::size_t{options_.lookups_in_flight_max} + options_.lookups_waiting_max) {
         return Error{fmt::format("DNS lookup of {} for {} not started: {} lookups already queued",
                                  type, printable_dns_name(raw_name), accepted())};
@@ -703,6 +841,7 @@ bool Resolver::Impl::cancel(LookupId id) {
             slot.cancelled = true;
             slot.request.mx_callback = nullptr;
             slot.request.address_callback = nullptr;
+            slot.request.tlsa_callback = nullptr;
             ++cancelled_in_flight_;
             return true;
         }
@@ -719,6 +858,7 @@ void Resolver::Impl::cancel_all() {
             slot.cancelled = true;
             slot.request.mx_callback = nullptr;
             slot.request.address_callback = nullptr;
+            slot.request.tlsa_callback = nullptr;
             ++cancelled_in_flight_;
         }
     }
@@ -749,6 +889,8 @@ void Resolver::Impl::deliver_completions() {
         completions_.pop_front();
         if (auto* mx = std::get_if<MxLookup>(&completion.result)) {
             completion.request.mx_callback(std::move(*mx));
+        } else if (auto* tlsa = std::get_if<TlsaLookup>(&completion.result)) {
+            completion.request.tlsa_callback(std::move(*tlsa));
         } else {
             completion.request.address_callback(
                 std::move(std::get<AddressLookup>(completion.result)));
@@ -803,6 +945,16 @@ Result<LookupId> Resolver::lookup_addresses(std::string_view host, AddressFamili
     request.kind = Impl::Kind::addresses;
     request.families = families;
     request.address_callback = std::move(callback);
+    return impl_->submit(std::move(request), host);
+}
+
+Result<LookupId> Resolver::lookup_tlsa(std::string_view host, std::uint16_t port,
+                                       TlsaCallback callback) {
+    RELAY_ASSERT(callback);
+    Impl::Request request;
+    request.kind = Impl::Kind::tlsa;
+    request.port = port;
+    request.tlsa_callback = std::move(callback);
     return impl_->submit(std::move(request), host);
 }
 

@@ -30,14 +30,17 @@ void Delivery::resolve(Destination& destination) {
     Destination* target = &destination;
     // Every plan reaches resolved() on a later turn, never from inside resolve():
     // kick -> resolve -> resolved -> kick would recurse.
-    auto settle = [this, target](RoutePlan plan, std::uint32_t ttl_s) {
-        reactor_.defer([this, target, plan = std::move(plan), ttl_s]() mutable {
-            resolved(*target, std::move(plan), ttl_s);
-        });
+    auto settle = [this, target](RoutePlan plan, std::uint32_t ttl_s, DaneHosts dane = {}) {
+        reactor_.defer(
+            [this, target, plan = std::move(plan), ttl_s, dane = std::move(dane)]() mutable {
+                resolved(*target, std::move(plan), ttl_s, std::move(dane));
+            });
     };
+    const bool dane = dane_wanted(destination);
 
     // `ttl_s`: how long the answer that named the hosts may be kept (the MX answer's TTL).
-    auto expand = [this, settle, options](HostPlan hosts, std::uint32_t ttl_s) {
+    // `secure`: DANE applies and the host names are DNSSEC-validated (RFC 7672 §2.2.1).
+    auto expand = [this, settle, options](HostPlan hosts, std::uint32_t ttl_s, bool secure) {
         if (!hosts.ok()) {
             RoutePlan failed;
             failed.domain = hosts.domain;
@@ -48,7 +51,7 @@ void Delivery::resolve(Destination& destination) {
         auto lookups = std::make_shared<std::vector<AddressLookup>>();
         auto outstanding = std::make_shared<std::size_t>(0);
         auto plan_hosts = std::make_shared<HostPlan>(std::move(hosts));
-        auto finish = [settle, options, lookups, plan_hosts, ttl_s] {
+        auto finish = [this, settle, options, lookups, plan_hosts, ttl_s, secure] {
             // The plan is as old as its oldest answer.
             std::uint32_t plan_ttl_s = ttl_s;
             for (const AddressLookup& lookup : *lookups) {
@@ -56,8 +59,8 @@ void Delivery::resolve(Destination& destination) {
                     plan_ttl_s = std::min(plan_ttl_s, lookup.ttl_s);
                 }
             }
-            settle(plan_targets(*plan_hosts, *lookups, options, thread_random_source()),
-                   plan_ttl_s);
+            look_up_dane(plan_targets(*plan_hosts, *lookups, options, thread_random_source()),
+                         plan_ttl_s, *lookups, secure, settle);
         };
         for (const PlannedHost& host : plan_hosts->hosts) {
             if (!host.needs_address_lookup()) {
@@ -97,20 +100,21 @@ void Delivery::resolve(Destination& destination) {
         HostPlan hosts;
         hosts.domain = destination.domain;
         hosts.hosts.push_back(PlannedHost{smtp::ascii_lower(name), 0, false, std::nullopt});
-        expand(std::move(hosts), no_dns_ttl_s);
+        expand(std::move(hosts), no_dns_ttl_s, dane);  // a configured name needs no DNSSEC
         return;
     }
     // DNS needs the A-label form of an internationalised domain (the envelope keeps UTF-8).
     std::string lookup = domain_to_ascii(destination.domain).value_or(destination.domain);
     if (auto literal = plan_hosts_without_dns(lookup)) {
-        expand(std::move(*literal), no_dns_ttl_s);
+        expand(std::move(*literal), no_dns_ttl_s, false);
         return;
     }
-    auto started =
-        resolver_->resolver().lookup_mx(lookup, [expand, lookup, options](const MxLookup& mx) {
+    auto started = resolver_->resolver().lookup_mx(
+        lookup, [expand, lookup, options, dane](const MxLookup& mx) {
             // Without MX records (A/AAAA as the implicit MX), the address answers bound the plan.
             std::uint32_t ttl_s = mx.outcome == DnsOutcome::found ? mx.ttl_s : no_dns_ttl_s;
-            expand(plan_hosts(lookup, mx, options, thread_random_source()), ttl_s);
+            expand(plan_hosts(lookup, mx, options, thread_random_source()), ttl_s,
+                   dane && mx.authenticated);
         });
     resolver_->after_call();
     if (!started) {
@@ -121,8 +125,10 @@ void Delivery::resolve(Destination& destination) {
     }
 }
 
-void Delivery::resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s) {
+void Delivery::resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s,
+                        DaneHosts dane) {
     destination.resolving = false;
+    destination.dane = std::move(dane);
     if (!plan.ok()) {
         log::info("route to {}: {}", destination.domain, plan.failure->reason);
     }

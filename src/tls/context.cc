@@ -240,8 +240,10 @@ Result<Context> Context::client(const ClientConfig& config) {
         wolfSSL_CTX_set_verify(context, WOLFSSL_VERIFY_NONE, nullptr);
         return Context(std::move(*state));
     }
-    if (Status status = load_trust(context, config); !status) {
-        return status.error();
+    if (config.verify != Verify::dane) {
+        if (Status status = load_trust(context, config); !status) {
+            return status.error();
+        }
     }
     // The session installs the callback that records the outcome and, for opportunistic, lets
     // the handshake go on.

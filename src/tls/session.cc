@@ -77,6 +77,7 @@ struct Session::Impl {
     std::string failure_reason;
     std::string verify_failure;
     std::string peer_common_name;
+    std::vector<std::vector<std::uint8_t>> peer_chain;  // Verify::dane only
 };
 
 namespace {
@@ -118,6 +119,18 @@ int verify_callback(int preverified, WOLFSSL_X509_STORE_CTX* store) {
     if (session == nullptr) {
         return verified ? 1 : 0;
     }
+    if (session->verify == Verify::dane) {
+        // No CA is trusted, so the first call comes with the first certificate wolfSSL looks
+        // at; store->certs holds the whole chain as sent, leaf first.
+        if (session->peer_chain.empty() && store->certs != nullptr) {
+            for (int index = 0; index < store->totalCerts; ++index) {
+                const WOLFSSL_BUFFER_INFO& certificate = store->certs[index];
+                session->peer_chain.emplace_back(certificate.buffer,
+                                                 certificate.buffer + certificate.length);
+            }
+        }
+        return 1;
+    }
     if (!verified) {
         session->record_verify_failure(*store);
     }
@@ -157,7 +170,7 @@ Status set_peer_name(WOLFSSL* ssl, Verify verify, std::string host) {
                        static_cast<unsigned short>(host.size())) != WOLFSSL_SUCCESS) {
         return Error{"cannot set the TLS server name " + host};
     }
-    if (verify == Verify::none || host.empty()) {
+    if (verify == Verify::none || verify == Verify::dane || host.empty()) {
         return {};
     }
     // wolfSSL checks a DNS name against the subjectAltName dNSNames (the CN only when there are
@@ -249,7 +262,7 @@ void Session::Impl::on_established() {
             common_name_length_max);
     }
     wolfSSL_X509_free(certificate);
-    peer_verified = verify != Verify::none && !verify_failed;
+    peer_verified = verify != Verify::none && verify != Verify::dane && !verify_failed;
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -455,6 +468,10 @@ std::string_view Session::verify_failure() const {
 }
 std::string_view Session::peer_common_name() const {
     return impl_->peer_common_name;
+}
+
+const std::vector<std::vector<std::uint8_t>>& Session::peer_chain() const {
+    return impl_->peer_chain;
 }
 
 std::size_t Session::buffered_bytes() const {

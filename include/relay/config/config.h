@@ -140,7 +140,9 @@ struct Credentials {
     bool operator==(const Credentials&) const = default;
 };
 
-enum class TlsPolicy { none, opportunistic, required };
+// dane: TLS verified against the host's DNSSEC-validated TLSA records (RFC 7672); without
+// such records the mail waits (docs/delivery.md, "DANE").
+enum class TlsPolicy { none, opportunistic, required, dane };
 
 struct Route {
     std::string domain;  // a recipient domain, or "*" for every domain (smarthost)
@@ -158,6 +160,7 @@ struct Shaping {
     std::uint32_t connections_max = 0;              // 0: [delivery] connections_per_host_max
     std::uint32_t messages_per_connection_max = 0;  // 0: [delivery] messages_per_connection_max
     std::uint32_t messages_per_second = 0;          // 0: no rate limit
+    bool dane = true;  // false: no TLSA lookups for this destination (docs/delivery.md, DANE)
     bool operator==(const Shaping&) const = default;
 };
 
@@ -189,6 +192,10 @@ struct Delivery {
     std::uint32_t dns_ttl_s_max = 3600;
     std::uint32_t destination_idle_s = 300;
     std::vector<Shaping> shaping;
+    // DANE (RFC 7672): the resolvers above validate DNSSEC and are trusted to say so with the
+    // AD bit, on a path nobody can tamper with (loopback); TLSA records then bind MX hosts'
+    // certificates. Off by default: an AD bit from an untrusted resolver means nothing.
+    bool dane = false;
     bool operator==(const Delivery&) const = default;
 };
 

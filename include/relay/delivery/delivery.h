@@ -58,6 +58,8 @@ struct QueueSelector {
     bool matches_message(const spool::QueuedMessage& message) const;  // queue_selector.cc
 };
 
+struct DaneHost;  // delivery_internal.h
+
 class Delivery final : public OutboundOwner {
   public:
     // `budget` is shared by all workers' Delivery and outlives them.
@@ -117,7 +119,19 @@ class Delivery final : public OutboundOwner {
     void wait_for_budget(Destination& destination);
     void sweep_idle();
     void resolve(Destination& destination);
-    void resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s);
+    // DANE (dane_policy.cc): what each host's TLSA records demand, looked up with the plan.
+    using DaneHosts = std::unordered_map<std::string, std::shared_ptr<const DaneHost>>;
+    using PlanSettler = std::function<void(RoutePlan, std::uint32_t, DaneHosts)>;
+    bool dane_wanted(const Destination& destination) const;
+    void look_up_dane(RoutePlan plan, std::uint32_t ttl_s,
+                      const std::vector<AddressLookup>& lookups, bool secure,
+                      const PlanSettler& settle);
+    std::optional<std::string> dane_refusal(const Destination& destination,
+                                            const DeliveryTarget& target) const;
+    void apply_dane(const Destination& destination, const DeliveryTarget& target,
+                    OutboundSettings& settings, config::TlsPolicy& policy) const;
+
+    void resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s, DaneHosts dane);
     bool open_connection(Destination& destination, DestinationBudget::Ticket ticket);
     void give_job(Link& link, Destination& destination);
     void send_job(Link& link);
@@ -154,6 +168,7 @@ class Delivery final : public OutboundOwner {
     std::unique_ptr<internal::ResolverLoop> resolver_;
     std::optional<tls::Context> tls_opportunistic_;
     std::optional<tls::Context> tls_required_;
+    std::optional<tls::Context> tls_dane_;  // Verify::dane: the chain is judged by TLSA records
     std::vector<OutcomeListener*> listeners_;
 
     std::unordered_map<std::string, std::unique_ptr<Destination>> destinations_;

@@ -32,6 +32,7 @@
 #include "relay/engine/tcp_connection.h"
 #include "relay/smtp/client_session.h"
 #include "relay/spool/body_reader.h"
+#include "relay/tls/dane.h"
 #include "relay/tls/stream.h"
 
 namespace relay::delivery {
@@ -80,10 +81,18 @@ class OutboundOwner {
     ~OutboundOwner() = default;
 };
 
+// DANE for one host (RFC 7672 §2.2, §3): TLS is mandatory and, when there are usable TLSA
+// records, the server's chain must match one of them (checked once the handshake is done,
+// before any command goes through TLS); no records: TLS without authentication.
+struct DaneRequirement {
+    std::vector<tls::TlsaRecord> records;  // usable ones only
+};
+
 struct OutboundSettings {
     smtp::ClientSettings client;
     const tls::Context* tls = nullptr;  // nullptr: never STARTTLS
     const config::Delivery* timeouts = nullptr;
+    std::optional<DaneRequirement> dane;
 };
 
 class OutboundConnection final : public engine::ConnectionHandler, public tls::StreamHandler {
@@ -128,6 +137,7 @@ class OutboundConnection final : public engine::ConnectionHandler, public tls::S
     void on_body_piece(Result<spool::BodyPiece> piece);
     void queue_piece(const spool::BodyPiece& piece);
     void start_tls();
+    bool check_dane();
     void arm_timeout();
     void fail(const std::string& reason);
 

@@ -45,6 +45,7 @@
 
 #include "relay/base/result.h"
 #include "relay/delivery/resolver_types.h"
+#include "relay/delivery/tlsa_answer.h"
 
 namespace relay::delivery {
 
@@ -80,6 +81,7 @@ struct ResolverOptions {
 using LookupId = std::uint64_t;  // never 0
 using MxCallback = std::function<void(MxLookup)>;
 using AddressCallback = std::function<void(AddressLookup)>;
+using TlsaCallback = std::function<void(TlsaLookup)>;
 
 class Resolver {
   public:
@@ -101,6 +103,9 @@ class Resolver {
     // A and/or AAAA records of `host`.
     [[nodiscard]] Result<LookupId> lookup_addresses(std::string_view host, AddressFamilies families,
                                                     AddressCallback callback);
+    // TLSA records of `_PORT._tcp.HOST` (RFC 6698 §3), for DANE.
+    [[nodiscard]] Result<LookupId> lookup_tlsa(std::string_view host, std::uint16_t port,
+                                               TlsaCallback callback);
 
     // Drops the lookup's callback; it will never run. False if the id is unknown or its callback
     // already ran. An in-flight query keeps its slot until c-ares finishes with it.

@@ -105,6 +105,9 @@ struct MxLookup {
     std::string reason;
     std::vector<MxRecord> records;  // answer order; non-empty iff outcome is found
     std::uint32_t ttl_s = 0;        // the smallest TTL of the answer's records; 0 unless found
+    // The resolver set the AD bit (RFC 4035 §3.2.3): it validated the answer, records or
+    // denial, with DNSSEC. Means something only from a trusted resolver (docs/delivery.md, DANE).
+    bool authenticated = false;
 };
 
 enum class AddressFamilies : std::uint8_t { ipv4, ipv6, both };
@@ -120,6 +123,8 @@ struct AddressLookup {
     // reason then says so).
     std::vector<IpAddress> addresses;
     std::uint32_t ttl_s = 0;  // the smallest TTL of the records kept; 0 unless found
+    // Every answer that gave addresses came with the AD bit (see MxLookup::authenticated).
+    bool authenticated = false;
 };
 
 }  // namespace relay::delivery

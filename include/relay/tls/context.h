@@ -37,6 +37,10 @@ enum class Verify {
     none,           // do not verify (peer_verified() is always false)
     opportunistic,  // verify and report the outcome; never fail the handshake on it (RFC 7435)
     required,       // fail the handshake if the chain or the host name does not verify
+    // Trust no CA: every certificate then reaches the verify callback, which keeps the chain
+    // (Session::peer_chain) for the caller to judge against TLSA records (dane.h); never fails
+    // the handshake on it, and peer_verified() stays false. No CA file is loaded.
+    dane,
 };
 
 // Size of the largest TLS record on the wire: header, 2^14 bytes of payload, and the most

@@ -37,10 +37,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "relay/base/result.h"
 #include "relay/tls/context.h"
@@ -123,6 +125,10 @@ class Session {
     // Client side: the subject common name of the server certificate (printable ASCII, at most
     // 64 characters), empty if none. Server side: empty (client certificates are not requested).
     std::string_view peer_common_name() const;
+    // Client side under Verify::dane, after the handshake: the certificates the server sent,
+    // DER, leaf first (wolfSSL takes at most MAX_CHAIN_DEPTH + 1); empty otherwise. Kept for
+    // the session's life: a few KiB, on DANE sessions only.
+    const std::vector<std::vector<std::uint8_t>>& peer_chain() const;
 
     // Bytes held by this session's own buffers right now (not counting wolfSSL's state).
     std::size_t buffered_bytes() const;

@@ -251,3 +251,37 @@ TEST(ConfigParse, AcceptsValuesAtTheirBounds) {
 
 }  // namespace
 }  // namespace relay::config
+
+namespace relay::config {
+namespace {
+
+TEST(ConfigDane, OffByDefaultAndReadWhereItIsSet) {
+    auto config = parse_text(listener);
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_FALSE(config->delivery.dane);
+    config = parse_text(listener +
+                        "[delivery]\ndane = true\ntls = \"dane\"\n"
+                        "[[route]]\ndomain = \"example.com\"\nhost = \"mx.example.net:25\"\n"
+                        "tls = \"dane\"\n"
+                        "[[shaping]]\ndomain = \"example.org\"\ndane = false\n");
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_TRUE(config->delivery.dane);
+    EXPECT_EQ(config->delivery.tls, TlsPolicy::dane);
+    EXPECT_EQ(config->delivery.routes[0].tls, TlsPolicy::dane);
+    ASSERT_EQ(config->delivery.shaping.size(), 1u);
+    EXPECT_FALSE(config->delivery.shaping[0].dane);
+}
+
+TEST(ConfigDane, TlsDaneNeedsTrustedResolvers) {
+    std::string message = error_of(listener + "[delivery]\ntls = \"dane\"\n");
+    EXPECT_NE(message.find("delivery.tls: \"dane\" needs dane = true"), std::string::npos)
+        << message;
+    message = error_of(listener +
+                       "[[route]]\ndomain = \"example.com\"\nhost = \"mx.example.net:25\"\n"
+                       "tls = \"dane\"\n");
+    EXPECT_NE(message.find("route to example.com has tls = \"dane\""), std::string::npos)
+        << message;
+}
+
+}  // namespace
+}  // namespace relay::config
