@@ -188,7 +188,8 @@ TEST(ProxyHeader, V2Tcp6) {
 TEST(ProxyHeader, V2LocalAndUnspecLeaveTheSocketAddress) {
     // LOCAL: the balancer's own health check; whatever block it carries is skipped unread.
     for (const std::string& header_bytes :
-         {v2(0x20, 0x00, ""), v2(0x20, 0x11, ipv4("192.0.2.9") + ipv4("192.0.2.1") + "\0\1\0\2"),
+         {v2(0x20, 0x00, ""),
+          v2(0x20, 0x11, ipv4("192.0.2.9") + ipv4("192.0.2.1") + be16(1) + be16(2)),
           v2(0x20, 0x31, std::string(216, 'u')), v2(0x21, 0x00, "ignored")}) {
         Header header = header_of(header_bytes + std::string(after));
         EXPECT_EQ(header.version, 2);
@@ -213,7 +214,7 @@ TEST(ProxyHeader, V2Refusals) {
     // An extension that claims more than is left, or a stray octet or two after the last one.
     EXPECT_EQ(reason_of(v2(0x21, 0x11, tcp4 + extension(0x01, "smtp").substr(0, 6))),
               "v2 extension runs past the end of the header");
-    EXPECT_EQ(reason_of(v2(0x21, 0x11, tcp4 + extension(0x01, "smtp") + "\x04\x00")),
+    EXPECT_EQ(reason_of(v2(0x21, 0x11, tcp4 + extension(0x01, "smtp") + std::string(2, '\x04'))),
               "v2 extension runs past the end of the header");
     EXPECT_EQ(reason_of(std::string("\r\n\r\n\0\r\nQUIT\r", 12)), "not a PROXY protocol header");
     EXPECT_EQ(reason_of("\r\nEHLO"), "not a PROXY protocol header");
