@@ -12,6 +12,8 @@ packages_test=(clang clang-format libfuzzer-14-dev libclang-rt-14-dev swaks pyth
 packages_test+=(lintian systemd)
 # swaks --tls / --tlsc, in the inbound TLS tests.
 packages_test+=(libnet-ssleay-perl libio-socket-ssl-perl)
+# The load balancer of the PROXY protocol tests (tests/integration/haproxy_support.py).
+packages_test+=(haproxy)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {
