@@ -134,8 +134,9 @@ Parse parse_v1(std::string_view input) {
         return malformed("not a PROXY protocol header");
     }
     // Printable ASCII up to the CR, which the LF must follow: a control octet anywhere sooner
-    // ends the matter before the line is complete.
-    std::size_t scanned = std::min(input.size(), v1_header_bytes_max);
+    // ends the matter before the line is complete. The CR of a line of 107 octets is its 106th.
+    constexpr std::size_t cr_index_max = v1_header_bytes_max - 2;
+    std::size_t scanned = std::min(input.size(), cr_index_max + 1);
     for (std::size_t index = v1_prefix.size(); index < scanned; ++index) {
         char c = input[index];
         if (c == '\r') {
@@ -151,7 +152,7 @@ Parse parse_v1(std::string_view input) {
             return malformed("v1 line has a control or non-ASCII octet");
         }
     }
-    if (input.size() >= v1_header_bytes_max) {
+    if (input.size() > cr_index_max) {
         return malformed("v1 line longer than 107 octets");
     }
     return NeedMore{};

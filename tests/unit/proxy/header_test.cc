@@ -120,11 +120,14 @@ TEST(ProxyHeader, V1AtItsLongestIsAccepted) {
     EXPECT_EQ(header.length, line.size());
     ASSERT_TRUE(header.endpoints);
     EXPECT_EQ(text_of(header.endpoints->source), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
-    // One more octet before the CRLF, and no end in sight: refused once 107 octets are in.
-    std::string longer = "PROXY UNKNOWN " + std::string(v1_header_bytes_max, 'x');
-    EXPECT_EQ(reason_of(longer.substr(0, v1_header_bytes_max)), "v1 line longer than 107 octets");
+    // One more octet before the CRLF: refused as soon as the CR is late, not waited for.
+    std::string longer = "PROXY UNKNOWN " + addresses;
+    longer.insert(20, "f");
+    EXPECT_EQ(reason_of(longer), "v1 line longer than 107 octets");
+    EXPECT_EQ(reason_of(longer.substr(0, v1_header_bytes_max - 1)),
+              "v1 line longer than 107 octets");
     EXPECT_TRUE(std::holds_alternative<NeedMore>(
-        parse_header(longer.substr(0, v1_header_bytes_max - 1), bound)));
+        parse_header(longer.substr(0, v1_header_bytes_max - 2), bound)));
 }
 
 TEST(ProxyHeader, V1Refusals) {
