@@ -388,12 +388,18 @@ class Ingress::Session final : public engine::ConnectionHandler,
             return;
         }
         auto& ready = std::get<internal::ProxyHeaderReader::Ready>(step);
-        engine::SocketAddress client = connection_.peer();  // LOCAL, UNKNOWN, UNSPEC
+        engine::SocketAddress client = connection_.peer();
         if (ready.header.endpoints) {
             client = internal::socket_address(ready.header.endpoints->source);
+            log::debug("client={} through proxy={} (PROXY protocol v{})", client.to_string(),
+                       connection_.peer().ip(), ready.header.version);
+        } else {
+            // LOCAL (a balancer's health check), UNKNOWN, UNSPEC: the balancer is the client.
+            log::debug(
+                "proxy={}: PROXY protocol v{} header without a client; the connection is "
+                "the balancer's own",
+                connection_.peer().ip(), ready.header.version);
         }
-        log::debug("client={} through proxy={} (PROXY protocol v{})", client.to_string(),
-                   connection_.peer().ip(), ready.header.version);
         std::span<char> rest = ready.rest;  // in `bytes` or the reader: it stays until reset
         awaiting_proxy_header_ = false;
         ingress_.admit(*this, listener_, client);
