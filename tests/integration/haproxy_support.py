@@ -34,12 +34,15 @@ class Haproxy:
     balance: HAProxy's balance algorithm across the servers.
     check: health-check each server (a TCP connect, every `check_interval_ms`), so that a
         stopped node is taken out of the rotation.
-    server_options: more words for every server line (e.g. "check-send-proxy").
+    server_options: more words for every server line (e.g. "port 2525": checks without the
+        PROXY header).
+    backend_options: more lines for the backend (e.g. "option smtpchk HELO balancer.test").
+    Health checks are logged (`option log-health-checks`) when `check` is on.
     """
 
     def __init__(self, folder, servers, *, proxy="v2", address="127.0.0.1", port=None,
                  balance="roundrobin", check=False, check_interval_ms=500, server_options="",
-                 name="haproxy"):
+                 backend_options="", name="haproxy"):
         self.folder = Path(folder) / name
         self.folder.mkdir(parents=True, exist_ok=True)
         self.address = address
@@ -47,7 +50,9 @@ class Haproxy:
         self.config_path = self.folder / "haproxy.cfg"
         self.log_path = self.folder / "haproxy.log"
         self.process = None
-        lines = []
+        lines = [f"    {line}" for line in backend_options.splitlines() if line.strip()]
+        if check:
+            lines.append("    option log-health-checks")
         for index, server in enumerate(servers):
             target = server if isinstance(server, str) else f"127.0.0.1:{server}"
             words = [f"server node{index}", target, PROXY_OPTIONS[proxy]]

@@ -275,3 +275,24 @@ def test_proxy_from_reloads_on_sighup(relayd_factory):
         assert closed_without_a_word(sock)
     with raw_connection(relayd, source="127.0.0.2") as sock:
         assert greeting_after(sock, v2_tcp4(ALLOWED, 40000)).startswith("220 ")
+
+
+def test_haproxy_health_checks(relayd_factory, haproxy_factory):
+    # With send-proxy-v2 on the server line, HAProxy's checks send a header too (LOCAL: no
+    # client), so relayd greets the balancer itself when its address is a client: an SMTP
+    # check passes. A check on an explicit port sends no header: a TCP connect, closed quietly.
+    relayd = relayd_factory(listener=BALANCED.replace('["127.0.0.5/32"]',
+                                                      '["127.0.0.5/32", "127.0.0.1/32"]'))
+    smtp_checked = haproxy_factory([relayd.port], proxy="v2", check=True, check_interval_ms=200,
+                                   backend_options="option smtpchk HELO balancer.test")
+    connect_checked = haproxy_factory([relayd.port], proxy="v2", check=True,
+                                      check_interval_ms=200, server_options=f"port {relayd.port}")
+    wait_until(lambda: "Layer7 check passed" in smtp_checked.log(), message="the SMTP check")
+    wait_until(lambda: "Layer4 check passed" in connect_checked.log(), message="the TCP check")
+    time.sleep(0.5)  # a few more checks of each kind
+    for balancer in (smtp_checked, connect_checked):
+        queue_id = send_message(balancer.port, ALLOWED)
+        assert queue_entry(relayd, queue_id)["client_ip"] == ALLOWED
+    assert "check failed" not in smtp_checked.log() + connect_checked.log()
+    log = relayd.log()
+    assert "refused: not in listener" not in log and "PROXY protocol" not in log, log
