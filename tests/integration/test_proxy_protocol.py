@@ -190,6 +190,23 @@ def test_implicit_tls_and_a_large_message_through_haproxy(tmp_path, relayd_facto
     assert data.endswith(body), len(data)
 
 
+def test_a_large_plaintext_message_through_haproxy(relayd_factory, haproxy_factory):
+    # In plaintext a large message's data is received straight into the spool's chunks, once
+    # the header is long gone: it arrives intact, and from the client the header named.
+    relayd = relayd_factory(listener=BALANCED)
+    balancer = haproxy_factory([relayd.port], proxy="v1")
+    body = b"".join(b"plaintext line %07d through the balancer, received in place\r\n" % index
+                    for index in range(80000))
+    with smtplib.SMTP("127.0.0.1", balancer.port, timeout=30,
+                      source_address=(ALLOWED, 0)) as client:
+        client.ehlo("client.test")
+        client.sendmail("sender@example.com", ["rcpt@example.net"],
+                        simple_message("large plaintext", body))
+    (queue_id,) = relayd.queue()
+    assert queue_entry(relayd, queue_id)["client_ip"] == ALLOWED
+    assert relayd.message_data(queue_id).endswith(body)
+
+
 def test_a_peer_outside_proxy_from_is_closed_without_a_greeting(relayd_factory):
     relayd = relayd_factory(listener=BALANCED)
     with raw_connection(relayd, source="127.0.0.2") as sock:
