@@ -298,28 +298,50 @@ void check_unique(Section& section, const toml::table* table, const Config& conf
     }
 }
 
-// listener.clients: every entry a network, at least one (a listener nobody may use is a mistake).
-void read_clients(Section& section, const toml::table* table, Listener& listener) {
-    std::vector<std::string> texts;
-    section.string_list("clients", texts);
-    const toml::node* node = table->get("clients");
+// listener.clients and listener.proxy_from: every entry a network, at least one (a listener
+// nobody may use is a mistake). `texts` is what section.string_list read for `key`: the caller
+// reads it, so that the key is written where tests/integration/test_docs.py looks for keys.
+void read_networks(Section& section, const toml::table* table, std::string_view key,
+                   const std::vector<std::string>& texts, std::vector<Cidr>& out) {
+    const toml::node* node = table->get(key);
     if (node == nullptr || !node->is_array() || texts.size() != node->as_array()->size()) {
         return;  // absent, or string_list has said what is wrong
     }
     if (texts.empty()) {
-        section.fail(node, "clients", "must list at least one network (\"ADDRESS/BITS\")");
+        section.fail(node, key, "must list at least one network (\"ADDRESS/BITS\")");
         return;
     }
     std::vector<Cidr> networks;
     for (const std::string& text : texts) {
         auto network = Cidr::parse(text);
         if (!network) {
-            section.fail(node, "clients", network.error().message);
+            section.fail(node, key, network.error().message);
             return;
         }
         networks.push_back(*network);
     }
-    listener.clients = std::move(networks);
+    out = std::move(networks);
+}
+
+// The PROXY protocol keys of a listener: the balancers' networks are required with it (any
+// peer could otherwise say which client it is) and meaningless without it.
+void read_proxy_protocol(Section& section, const toml::table* table, Listener& listener) {
+    section.boolean("proxy_protocol", listener.proxy_protocol);
+    std::vector<std::string> balancers;
+    section.string_list("proxy_from", balancers);
+    read_networks(section, table, "proxy_from", balancers, listener.proxy_from);
+    section.integer("proxy_header_timeout_s", listener.proxy_header_timeout_s, 1, 300);
+    section.integer("proxy_header_bytes_max", listener.proxy_header_bytes_max, 232, 65551);
+    if (listener.proxy_protocol && table->get("proxy_from") == nullptr) {
+        section.fail(table, "proxy_from",
+                     "is required with proxy_protocol = true (the load balancers' networks)");
+    }
+    for (std::string_view key :
+         {"proxy_from", "proxy_header_timeout_s", "proxy_header_bytes_max"}) {
+        if (!listener.proxy_protocol && table->get(key) != nullptr) {
+            section.fail(table->get(key), key, "needs proxy_protocol = true");
+        }
+    }
 }
 
 void read_listeners(Section& root, Config& config, std::vector<std::string>& errors,
@@ -360,7 +382,10 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
                          "\"required\" needs TLS on the listener (tls = \"starttls\" or "
                          "\"implicit\") or auth_plaintext = true");
         }
-        read_clients(section, table, listener);
+        std::vector<std::string> clients;
+        section.string_list("clients", clients);
+        read_networks(section, table, "clients", clients, listener.clients);
+        read_proxy_protocol(section, table, listener);
         section.finish();
         config.listeners.push_back(std::move(listener));
     }

@@ -103,6 +103,25 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::dkim, &Dkim::signing_queue_max>("dkim.signing_queue_max", restart),
 });
 
+// The balancers' networks reload as the clients do (checked at each accept); the rest of the
+// PROXY protocol keys are read by sessions from the listener they were opened with.
+void compare_proxy_protocol(const Listener& before, const Listener& after,
+                            const std::string& prefix, Reload& reload, std::size_t index) {
+    if (before.proxy_protocol != after.proxy_protocol) {
+        reload.restart.push_back(prefix + "proxy_protocol");
+    }
+    if (before.proxy_header_timeout_s != after.proxy_header_timeout_s) {
+        reload.restart.push_back(prefix + "proxy_header_timeout_s");
+    }
+    if (before.proxy_header_bytes_max != after.proxy_header_bytes_max) {
+        reload.restart.push_back(prefix + "proxy_header_bytes_max");
+    }
+    if (before.proxy_from != after.proxy_from) {
+        reload.config.listeners[index].proxy_from = after.proxy_from;
+        reload.applied.push_back(prefix + "proxy_from");
+    }
+}
+
 // Listeners are named one key at a time: "listener[1].address". A listener's clients reload:
 // ingress checks them at each accept, from the configuration it has at the time.
 void compare_listeners(const Config& running, const Config& loaded, Reload& reload) {
@@ -139,6 +158,7 @@ void compare_listeners(const Config& running, const Config& loaded, Reload& relo
             reload.config.listeners[index].clients = after.clients;
             reload.applied.push_back(prefix + "clients");
         }
+        compare_proxy_protocol(before, after, prefix, reload, index);
     }
 }
 

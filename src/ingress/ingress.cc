@@ -10,6 +10,7 @@
 #include "dkim_body_hashes.h"
 #include "dkim_signer.h"
 #include "message_id.h"
+#include "proxy_header_reader.h"
 #include "relay/base/clock.h"
 #include "relay/base/incident.h"
 #include "relay/base/log.h"
@@ -99,15 +100,15 @@ class Ingress::Session final : public engine::ConnectionHandler,
                                public smtp::ServerHooks,
                                public tls::StreamHandler {
   public:
-    Session(Ingress& ingress, ListenerState& listener, int fd, const engine::SocketAddress& peer,
-            bool admitted)
+    // `peer`: the socket's; the client until a PROXY header names another (start()).
+    Session(Ingress& ingress, ListenerState& listener, int fd, const engine::SocketAddress& peer)
         : ingress_(ingress),
           listener_(listener),
           settings_(listener.settings),
           connection_(ingress.reactor_, fd, peer, *this),
           smtp_(*settings_, *this),
+          client_(peer),
           client_ip_(peer.ip()),
-          admitted_(admitted),
           receive_in_place_(listener.config->bare_line_endings == message::BareLineEndings::reject),
           last_activity_(ingress.reactor_.now()),
           stop_list_(ingress.stop_reader_.get()) {}
@@ -124,7 +125,22 @@ class Ingress::Session final : public engine::ConnectionHandler,
         }
     }
 
-    void start(const smtp::SyntaxReply* refusal) {
+    // A listener behind a load balancer: the PROXY header comes first, and says who the client
+    // is; until it has, nothing is sent and no SMTP is read.
+    void await_proxy_header() {
+        proxy_header_.emplace(listener_.config->proxy_header_bytes_max);
+        awaiting_proxy_header_ = true;
+        proxy_header_since_ = ingress_.reactor_.now();
+        connection_.start_receiving();
+    }
+
+    // The client is known: the socket's peer, or the one the PROXY header named. `admitted`:
+    // it holds a slot of the connection limits; `refusal`: answered in place of the greeting.
+    void start(const engine::SocketAddress& client, bool admitted,
+               const smtp::SyntaxReply* refusal) {
+        client_ = client;
+        client_ip_ = client.ip();
+        admitted_ = admitted;
         if (listener_.config->tls == config::ListenerTls::implicit) {
             // Even a refusal goes through TLS: in plaintext the client would read it as garbage.
             refusal_ = refusal;
@@ -144,6 +160,10 @@ class Ingress::Session final : public engine::ConnectionHandler,
 
     // --- engine::ConnectionHandler ---
     void on_receive(std::span<char> bytes) override {
+        if (awaiting_proxy_header_) {
+            receive_proxy_header(bytes);
+            return;
+        }
         if (tls_) {
             tls_->receive(bytes);
             connection_.flush();
@@ -152,6 +172,14 @@ class Ingress::Session final : public engine::ConnectionHandler,
         receive_plaintext(bytes);
     }
     void on_disconnect(int) override {
+        if (awaiting_proxy_header_) {
+            if (proxy_header_->received_bytes() > 0) {
+                log::info("proxy={}: closed before the end of its PROXY protocol header",
+                          connection_.peer().ip());
+            }
+            connection_.close();
+            return;
+        }
         smtp_.end_of_input();
         after_smtp();
     }
@@ -273,6 +301,16 @@ class Ingress::Session final : public engine::ConnectionHandler,
         if (committing_ || checking_login_) {
             return;
         }
+        if (awaiting_proxy_header_) {
+            // Counted from the accept: trickling octets of a header does not extend it.
+            std::uint32_t limit_s = listener_.config->proxy_header_timeout_s;
+            if (now - proxy_header_since_ >= std::chrono::seconds(limit_s)) {
+                log::warning("proxy={}: no PROXY protocol header within {} s; closing",
+                             connection_.peer().ip(), limit_s);
+                connection_.abort();
+            }
+            return;
+        }
         if (tls_ && tls_->handshaking()) {
             // Counted from the handshake's start: trickling bytes into it does not extend it.
             if (now - handshake_started_ >= std::chrono::seconds(config.tls.handshake_timeout_s)) {
@@ -322,6 +360,10 @@ class Ingress::Session final : public engine::ConnectionHandler,
         if (closed_) {
             return;
         }
+        if (awaiting_proxy_header_) {
+            connection_.abort();  // no SMTP yet: nothing to say goodbye in
+            return;
+        }
         smtp_.shutdown();
         after_smtp();
     }
@@ -332,6 +374,40 @@ class Ingress::Session final : public engine::ConnectionHandler,
     }
 
   private:
+    // Nothing goes back to a peer whose header is wrong: it is not speaking SMTP yet, and
+    // whatever sent it is misconfigured or not a balancer; the log line says which octets.
+    void receive_proxy_header(std::span<char> bytes) {
+        internal::ProxyHeaderReader::Step step = proxy_header_->receive(bytes);
+        if (std::holds_alternative<internal::ProxyHeaderReader::Waiting>(step)) {
+            return;
+        }
+        if (const auto* malformed = std::get_if<proxy::Malformed>(&step)) {
+            log::warning("proxy={}: malformed PROXY protocol header ({}); closing",
+                         connection_.peer().ip(), malformed->reason);
+            connection_.abort();
+            return;
+        }
+        auto& ready = std::get<internal::ProxyHeaderReader::Ready>(step);
+        engine::SocketAddress client = connection_.peer();
+        if (ready.header.endpoints) {
+            client = internal::socket_address(ready.header.endpoints->source);
+            log::debug("client={} through proxy={} (PROXY protocol v{})", client.to_string(),
+                       connection_.peer().ip(), ready.header.version);
+        } else {
+            // LOCAL (a balancer's health check), UNKNOWN, UNSPEC: the balancer is the client.
+            log::debug(
+                "proxy={}: PROXY protocol v{} header without a client; the connection is "
+                "the balancer's own",
+                connection_.peer().ip(), ready.header.version);
+        }
+        std::span<char> rest = ready.rest;  // in `bytes` or the reader: it stays until reset
+        awaiting_proxy_header_ = false;
+        ingress_.admit(*this, listener_, client);
+        if (!rest.empty() && !connection_.closing()) {
+            on_receive(rest);  // the client's first octets: a ClientHello, an early command
+        }
+        proxy_header_.reset();
+    }
     // Sends what the state machine wrote, and follows its wishes about reading and closing.
     // Reading also pauses while the client has not read its replies, or while the message's
     // bytes wait for the disk: memory per session stays within the configured bounds.
@@ -462,11 +538,20 @@ class Ingress::Session final : public engine::ConnectionHandler,
     std::shared_ptr<const smtp::ServerSettings> settings_;  // outlives smtp_
     engine::TcpConnection connection_;
     smtp::ServerSession smtp_;
+    // A balanced listener's PROXY header, until it has been read; the reader outlives the
+    // wait by the call that hands its last octets on.
+    bool awaiting_proxy_header_ = false;
+    std::optional<internal::ProxyHeaderReader> proxy_header_;
+    engine::Clock::time_point proxy_header_since_{};
     std::optional<tls::Stream> tls_;
     engine::Clock::time_point handshake_started_{};
     const smtp::SyntaxReply* refusal_ = nullptr;  // implicit TLS: sent once the handshake ends
+    // The client: the socket's peer, or the one a PROXY header named. Everything that asks
+    // who the client is (allowlist, limits, throttle, project networks, logs, Received:) asks
+    // these, never the connection.
+    engine::SocketAddress client_;
     std::string client_ip_;
-    bool admitted_;
+    bool admitted_ = false;  // holds a slot of the connection limits
     bool receive_in_place_;
     engine::Clock::time_point last_activity_;
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
@@ -673,7 +758,7 @@ smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials
     // the username exists and is narrowed.)
     if (const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
         snapshots != nullptr &&
-        !snapshots->current()->login_allowed_from(credentials.username, connection_.peer().get())) {
+        !snapshots->current()->login_allowed_from(credentials.username, client_.get())) {
         std::string_view username = credentials.username;
         log::warning("client={}: login {} refused: client address outside project {}'s networks",
                      client_ip_, username, username.substr(0, username.find('/')));
@@ -937,6 +1022,7 @@ void Ingress::reconfigure(std::shared_ptr<const config::Config> config) {
             std::make_shared<const smtp::ServerSettings>(settings_for(*config_, *listener.config));
         if (index < config_->listeners.size()) {
             listener.clients = config_->listeners[index].clients;
+            listener.proxy_from = config_->listeners[index].proxy_from;
         }
     }
 }
@@ -981,6 +1067,7 @@ Status Ingress::listen(const std::vector<int>& sockets) {
         auto state = std::make_unique<ListenerState>();
         state->config = &listening_config_->listeners[index];
         state->clients = state->config->clients;
+        state->proxy_from = state->config->proxy_from;
         state->settings =
             std::make_shared<const smtp::ServerSettings>(settings_for(*config_, *state->config));
         ListenerState* raw = state.get();
@@ -994,45 +1081,60 @@ Status Ingress::listen(const std::vector<int>& sockets) {
 }
 
 void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddress& peer) {
-    // Before the connection limits: a client that may not connect holds no slot of its address.
-    if (!admits(listener.clients, peer)) {
+    if (listener.config->proxy_protocol && !admits(listener.proxy_from, peer)) {
+        // Only a balancer may say who the client is; anyone else gets nothing, not even a
+        // greeting to learn what answers here.
         if (refusal_log_.admit(reactor_.now())) {
-            log::warning("client={} refused: not in listener {}'s client networks", peer.ip(),
+            log::warning("proxy={} refused: not in listener {}'s proxy_from", peer.ip(),
+                         listener.config->name);
+        }
+        ::close(fd);
+        return;
+    }
+    auto session = std::make_unique<Session>(*this, listener, fd, peer);
+    Session* raw = session.get();
+    sessions_.emplace(raw, std::move(session));
+    if (listener.config->proxy_protocol) {
+        raw->await_proxy_header();  // admit() once the header names the client
+        return;
+    }
+    admit(*raw, listener, peer);
+}
+
+void Ingress::admit(Session& session, ListenerState& listener,
+                    const engine::SocketAddress& client) {
+    // Before the connection limits: a client that may not connect holds no slot of its address.
+    if (!admits(listener.clients, client)) {
+        if (refusal_log_.admit(reactor_.now())) {
+            log::warning("client={} refused: not in listener {}'s client networks", client.ip(),
                          listener.config->name);
         }
         internal::count_stat(tenancy_.stats, {}, {}, store::StatsCounter::refused_allowlist);
-        auto session = std::make_unique<Session>(*this, listener, fd, peer, false);
-        Session* raw = session.get();
-        sessions_.emplace(raw, std::move(session));
-        raw->start(&smtp::server_replies::client_not_allowed);
+        session.start(client, false, &smtp::server_replies::client_not_allowed);
         return;
     }
-    std::string ip = peer.ip();
+    std::string ip = client.ip();
     ConnectionLimits::Admission admission = limits_.admit(ip);
     bool admitted = admission == ConnectionLimits::Admission::admitted;
-    auto session = std::make_unique<Session>(*this, listener, fd, peer, admitted);
-    Session* raw = session.get();
-    sessions_.emplace(raw, std::move(session));
-    bool log_refusal =
-        admission != ConnectionLimits::Admission::admitted && refusal_log_.admit(reactor_.now());
+    bool log_refusal = !admitted && refusal_log_.admit(reactor_.now());
     if (admission == ConnectionLimits::Admission::too_many_total) {
         if (log_refusal) {
             log::warning("refusing {}: too many connections", ip);
         }
-        raw->start(&smtp::server_replies::too_many_connections);
+        session.start(client, admitted, &smtp::server_replies::too_many_connections);
     } else if (admission == ConnectionLimits::Admission::too_many_from_client) {
         if (log_refusal) {
             log::warning("refusing {}: too many connections from this address", ip);
         }
-        raw->start(&smtp::server_replies::too_many_connections_from_client);
+        session.start(client, admitted, &smtp::server_replies::too_many_connections_from_client);
     } else if (admission == ConnectionLimits::Admission::too_many_per_minute_from_client) {
         if (log_refusal) {
             log::warning("refusing {}: more than {} connections from this address in a minute", ip,
                          config_->limits.connections_per_client_per_minute);
         }
-        raw->start(&smtp::server_replies::too_many_connections_per_minute);
+        session.start(client, admitted, &smtp::server_replies::too_many_connections_per_minute);
     } else {
-        raw->start(nullptr);
+        session.start(client, admitted, nullptr);
     }
 }
 

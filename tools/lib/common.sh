@@ -14,6 +14,8 @@ packages_test+=(lintian systemd)
 packages_test+=(libnet-ssleay-perl libio-socket-ssl-perl)
 # DANE tests: nsd serves a zone signed with ldns-signzone, unbound validates it.
 packages_test+=(nsd unbound ldnsutils)
+# The load balancer of the PROXY protocol tests (tests/integration/haproxy_support.py).
+packages_test+=(haproxy)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {

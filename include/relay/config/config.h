@@ -63,6 +63,17 @@ struct Listener {
     // The client networks admitted; others get 554 5.7.1 at connect. Never empty (the loader
     // refuses an empty list): loopback by default, which is what makes auth = "off" safe.
     std::vector<Cidr> clients = loopback_networks();
+
+    // Behind a load balancer (docs/cluster.md): each connection starts with a PROXY protocol
+    // header (v1 or v2) naming the real client, which is then what `clients`, the connection
+    // limits, the logs and Received: see. Only the balancers in `proxy_from` may connect (never
+    // empty when proxy_protocol is on); the header must arrive within proxy_header_timeout_s
+    // and fit in proxy_header_bytes_max (v2 extensions make it variable; a larger one is a
+    // balancer misconfigured or a peer that is not one).
+    bool proxy_protocol = false;
+    std::vector<Cidr> proxy_from;
+    std::uint32_t proxy_header_timeout_s = 5;
+    std::uint32_t proxy_header_bytes_max = 1024;
     bool operator==(const Listener&) const = default;
 };
 

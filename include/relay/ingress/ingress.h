@@ -70,8 +70,8 @@ class Ingress {
     // not drop privileges between binding and serving).
     Status listen();
     // A reloaded configuration: sessions accepted from now on get its SMTP limits; timeouts and
-    // memory bounds apply to every session at the next check; client networks to the next
-    // accept. Listeners keep their sockets.
+    // memory bounds apply to every session at the next check; client networks and the
+    // balancers of proxy_from to the next accept. Listeners keep their sockets.
     void reconfigure(std::shared_ptr<const config::Config> config);
     // Stops accepting, asks every session to finish (a message in DATA may complete within the
     // grace period), and calls `done` once no session is left.
@@ -86,10 +86,15 @@ class Ingress {
         std::shared_ptr<const smtp::ServerSettings> settings;
         // The listener's client networks, from the current configuration (they reload).
         std::vector<config::Cidr> clients;
+        // The load balancers allowed to send a PROXY header (proxy_protocol), as the clients.
+        std::vector<config::Cidr> proxy_from;
         std::unique_ptr<engine::TcpListener> listener;
     };
 
     void accept(ListenerState& listener, int fd, const engine::SocketAddress& peer);
+    // The allowlist and the connection limits for `client` (the socket's peer, or the one a
+    // PROXY header named), then the session's greeting or refusal.
+    void admit(Session& session, ListenerState& listener, const engine::SocketAddress& client);
     void sweep_idle();
     void release(Session* session);
     void maybe_finish_shutdown();

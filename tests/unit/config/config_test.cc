@@ -56,6 +56,26 @@ TEST(ConfigParse, ListenersAdmitLoopbackUnlessToldOtherwise) {
     EXPECT_EQ(listed, (std::vector<std::string>{"192.0.2.0/24", "2001:db8::/32", "10.1.2.3/32"}));
 }
 
+TEST(ConfigParse, ProxyProtocolListener) {
+    auto config = parse_text(listener + listener_clients_example +
+                             "proxy_protocol = true\nproxy_from = [\"10.0.0.0/29\", \"::1\"]\n"
+                             "proxy_header_timeout_s = 2\nproxy_header_bytes_max = 232\n");
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_FALSE(config->listeners[0].proxy_protocol);
+    EXPECT_TRUE(config->listeners[0].proxy_from.empty());
+    EXPECT_EQ(config->listeners[0].proxy_header_timeout_s, 5u);
+    EXPECT_EQ(config->listeners[0].proxy_header_bytes_max, 1024u);
+    const Listener& balanced = config->listeners[1];
+    EXPECT_TRUE(balanced.proxy_protocol);
+    std::vector<std::string> balancers;
+    for (const Cidr& network : balanced.proxy_from) {
+        balancers.push_back(network.to_string());
+    }
+    EXPECT_EQ(balancers, (std::vector<std::string>{"10.0.0.0/29", "::1/128"}));
+    EXPECT_EQ(balanced.proxy_header_timeout_s, 2u);
+    EXPECT_EQ(balanced.proxy_header_bytes_max, 232u);
+}
+
 TEST(ConfigParse, RoutesAreParsedIntoHostAndPort) {
     auto config = parse_text(listener +
                              "[[route]]\ndomain = \"example.com\"\nhost = \"mx.example.net:2525\"\n"
@@ -114,6 +134,25 @@ INSTANTIATE_TEST_SUITE_P(
                  "listener[0].clients: must be an array of strings"},
         BadValue{listener + "clients = [\"::1\", 8]\n",
                  "listener[0].clients: must be an array of strings"},
+        // The PROXY protocol: only with the balancers named, and their keys only with it on.
+        BadValue{listener + "proxy_protocol = true\n",
+                 ":1: listener[0].proxy_from: is required with proxy_protocol = true"},
+        BadValue{listener + "proxy_protocol = true\nproxy_from = []\n",
+                 "listener[0].proxy_from: must list at least one network"},
+        BadValue{listener + "proxy_protocol = true\nproxy_from = [\"balancer.example\"]\n",
+                 "listener[0].proxy_from: must be a network \"ADDRESS/BITS\""},
+        BadValue{listener + "proxy_protocol = \"v2\"\n",
+                 "listener[0].proxy_protocol: must be true or false"},
+        BadValue{listener + "proxy_from = [\"10.0.0.1\"]\n",
+                 ":3: listener[0].proxy_from: needs proxy_protocol = true"},
+        BadValue{listener + "proxy_header_timeout_s = 3\n",
+                 "listener[0].proxy_header_timeout_s: needs proxy_protocol = true"},
+        BadValue{listener + "proxy_protocol = true\nproxy_from = [\"10.0.0.1\"]\n"
+                            "proxy_header_timeout_s = 0\n",
+                 "listener[0].proxy_header_timeout_s: must be between 1 and 300"},
+        BadValue{listener + "proxy_protocol = true\nproxy_from = [\"10.0.0.1\"]\n"
+                            "proxy_header_bytes_max = 231\n",
+                 "listener[0].proxy_header_bytes_max: must be between 232 and 65551"},
         BadValue{route("example.com", "mx:abc"),
                  ":5: route[0].host: the port must be a number from 1 to 65535 (got \"abc\")"},
         BadValue{route("example.com", "mx.example.com"), "route[0].host: must be \"HOST:PORT\""},

@@ -106,5 +106,28 @@ TEST(Reload, ListenerClientsApply) {
     EXPECT_TRUE(reload.restart.empty());
 }
 
+// The balancers' networks reload as the clients do; switching the protocol on or off, or its
+// header's bounds, changes how connections start: a restart.
+TEST(Reload, ProxyFromAppliesTheRestWaitsForARestart) {
+    const std::string proxied = base + "proxy_protocol = true\n";
+    Config running = parse_text(proxied + "proxy_from = [\"10.0.0.1\"]\n");
+    Config loaded = parse_text(proxied + "proxy_from = [\"10.0.0.2\", \"10.0.0.3\"]\n");
+    Reload reload = prepare_reload(running, loaded);
+    EXPECT_EQ(reload.config.listeners[0].proxy_from, loaded.listeners[0].proxy_from);
+    EXPECT_TRUE(contains(reload.applied, "listener[0].proxy_from"));
+    EXPECT_TRUE(reload.restart.empty());
+
+    loaded = parse_text(proxied +
+                        "proxy_from = [\"10.0.0.1\"]\nproxy_header_timeout_s = 9\n"
+                        "proxy_header_bytes_max = 4096\n");
+    reload = prepare_reload(running, loaded);
+    EXPECT_EQ(reload.config.listeners[0].proxy_header_timeout_s, 5u);
+    EXPECT_TRUE(contains(reload.restart, "listener[0].proxy_header_timeout_s"));
+    EXPECT_TRUE(contains(reload.restart, "listener[0].proxy_header_bytes_max"));
+    reload = prepare_reload(running, parse_text(base));
+    EXPECT_TRUE(reload.config.listeners[0].proxy_protocol);
+    EXPECT_TRUE(contains(reload.restart, "listener[0].proxy_protocol"));
+}
+
 }  // namespace
 }  // namespace relay::config
