@@ -12,6 +12,9 @@ packages_test=(clang clang-format libfuzzer-14-dev libclang-rt-14-dev swaks pyth
 packages_test+=(lintian systemd)
 # swaks --tls / --tlsc, in the inbound TLS tests.
 packages_test+=(libnet-ssleay-perl libio-socket-ssl-perl)
+# Cluster mode: hiredis for relayd, redis-server for the cluster tests.
+packages_build+=(libhiredis-dev)
+packages_test+=(redis-server)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {
