@@ -77,6 +77,22 @@ LeaseBook::Scan LeaseBook::reclaim_due(std::int64_t now_ms, bool endgame) {
     return scan;
 }
 
+// The entries run short: used units go back before their hold ends (a give-back of theirs
+// will find them gone, and their unit stays spent) until `wanted` entries are empty.
+LeaseBook::Scan LeaseBook::reclaim_used_early(Scan scan, std::uint32_t wanted) {
+    std::uint32_t end = budget_->filled_end();
+    for (std::uint32_t entry = 0; entry < end && scan.empty < wanted; ++entry) {
+        policy::LeasedBudget::Entry seen = budget_->entry_state(entry);
+        if (seen.state == State::used && budget_->reclaim(entry, seen.word)) {
+            to_return(entry, seen.time_ms);
+            ++takings_in_period_;
+            ++scan.empty;
+            --scan.used;
+        }
+    }
+    return scan;
+}
+
 // Gives back available units beyond `keep` (unused).
 void LeaseBook::give_back_surplus(std::uint32_t keep, std::int64_t now_ms) {
     std::uint32_t kept = 0;
@@ -102,6 +118,9 @@ std::optional<LeaseRequest> LeaseBook::next_request(std::int64_t now_ms, bool re
     }
     bool starved = budget_->clear_starved();
     Scan scan = reclaim_due(now_ms, budget_->full_until_ms() > now_ms);
+    if (scan.empty < want_ && scan.used > 0) {
+        scan = reclaim_used_early(scan, want_);
+    }
     if (now_ms - period_start_ms_ >= rate_period_ms) {
         // A quarter second of takings at the last period's rate, and one more.
         std::uint64_t per_quarter = (std::uint64_t{takings_in_period_} * 250 + 999) /

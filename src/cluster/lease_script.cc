@@ -15,6 +15,15 @@ local n, w, d, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), t
 local node, count = ARGV[5], tonumber(ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Runs command `head` with the arguments in `rest`, 1,000 at a time (Lua's unpack is bounded).
+local function batched(head, rest)
+  for i = 1, #rest, 1000 do
+    local args = {}
+    for j = 1, #head do args[#args + 1] = head[j] end
+    for j = i, math.min(i + 999, #rest) do args[#args + 1] = rest[j] end
+    redis.call(unpack(args))
+  end
+end
 local meta = redis.call('HMGET', leases, 'n', 'w', 'next')
 if tonumber(meta[1]) ~= n or tonumber(meta[2]) ~= w then
   local busy = {}
@@ -24,25 +33,41 @@ if tonumber(meta[1]) ~= n or tonumber(meta[2]) ~= w then
     table.sort(busy, function(a, b) return a > b end)
   end
   redis.call('DEL', slots, leases)
+  local members = {}
   for i = 0, n - 1 do
     local score = 0
     if busy[i + 1] then score = busy[i + 1] + w end
-    redis.call('ZADD', slots, score, i)
+    members[#members + 1] = score
+    members[#members + 1] = i
   end
+  batched({'ZADD', slots}, members)
   redis.call('HSET', leases, 'n', n, 'w', w, 'next', meta[3] or 0)
 end
-for r = 0, count - 1 do
-  local slot, lease, age = ARGV[7 + 3 * r], ARGV[8 + 3 * r], tonumber(ARGV[9 + 3 * r])
-  local record = redis.call('HGET', leases, 's' .. slot)
-  if record then
-    local id, owner, before, e = string.match(record, '^(%S+) (%S+) (%S+) (%S+)$')
-    if id == lease and owner == node then
-      local score = tonumber(before)
-      if age >= 0 then score = math.min(tonumber(e), now - age) + w end
-      redis.call('ZADD', slots, score, slot)
-      redis.call('HDEL', leases, 's' .. slot)
+if count > 0 then
+  local fields = {}
+  for r = 0, count - 1 do fields[#fields + 1] = 's' .. ARGV[7 + 3 * r] end
+  local records = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', leases, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #part do records[#records + 1] = part[j] end
+  end
+  local members, gone = {}, {}
+  for r = 0, count - 1 do
+    local record = records[r + 1]
+    if record then
+      local id, owner, before, e = string.match(record, '^(%S+) (%S+) (%S+) (%S+)$')
+      if id == ARGV[8 + 3 * r] and owner == node then
+        local age = tonumber(ARGV[9 + 3 * r])
+        local score = tonumber(before)
+        if age >= 0 then score = math.min(tonumber(e), now - age) + w end
+        members[#members + 1] = score
+        members[#members + 1] = ARGV[7 + 3 * r]
+        gone[#gone + 1] = fields[r + 1]
+      end
     end
   end
+  batched({'ZADD', slots}, members)
+  batched({'HDEL', leases}, gone)
 end
 local free = redis.call('ZCOUNT', slots, '-inf', now)
 local grant = math.min(want, free)
@@ -52,12 +77,17 @@ local e = now + d
 local out = {id, free - grant, 0, 0}
 if grant > 0 then
   local picked = redis.call('ZRANGEBYSCORE', slots, '-inf', now, 'WITHSCORES', 'LIMIT', 0, grant)
+  local members, records = {}, {}
   for j = 1, #picked, 2 do
     local slot = picked[j]
-    redis.call('HSET', leases, 's' .. slot, id .. ' ' .. node .. ' ' .. picked[j + 1] .. ' ' .. e)
-    redis.call('ZADD', slots, e + w, slot)
+    records[#records + 1] = 's' .. slot
+    records[#records + 1] = id .. ' ' .. node .. ' ' .. picked[j + 1] .. ' ' .. e
+    members[#members + 1] = e + w
+    members[#members + 1] = slot
     out[#out + 1] = tonumber(slot)
   end
+  batched({'HSET', leases}, records)
+  batched({'ZADD', slots}, members)
 end
 local first = redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')
 if first[2] and tonumber(first[2]) > now then out[3] = tonumber(first[2]) - now end

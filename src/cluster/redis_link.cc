@@ -230,6 +230,9 @@ void RedisLink::on_disconnected() {
 }
 
 void RedisLink::mark_down(const std::string& why) {
+    if (stopping_) {
+        return;  // closed on purpose
+    }
     if (ready_ || health_.down_since_ms.load() == 0 || backoff_ms_ == 0) {
         log::warning("cluster: Redis {} unreachable: {}", options_.address, why);
     }
@@ -286,7 +289,7 @@ void RedisLink::load_script() {
     });
 }
 
-void RedisLink::send(std::vector<std::string> argv, Done done) {
+void RedisLink::send(const std::vector<std::string>& argv, Done done) {
     if (context_ == nullptr) {
         reactor_.defer([done = std::move(done)] { done(Error{"Redis not connected"}); });
         return;
@@ -317,7 +320,7 @@ void RedisLink::run_script(const std::vector<std::string>& keys,
     std::vector<std::string> argv = {"EVALSHA", sha_, std::to_string(keys.size())};
     argv.insert(argv.end(), keys.begin(), keys.end());
     argv.insert(argv.end(), arguments.begin(), arguments.end());
-    send(std::move(argv), [this, done = std::move(done)](Result<RedisReply> reply) {
+    send(argv, [this, done = std::move(done)](Result<RedisReply> reply) {
         if (reply && reply.value().type == RedisReply::Type::error &&
             reply.value().text.starts_with("NOSCRIPT")) {
             load_script();

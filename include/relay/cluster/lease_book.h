@@ -83,6 +83,7 @@ class LeaseBook {
     };
 
     Scan reclaim_due(std::int64_t now_ms, bool endgame);
+    Scan reclaim_used_early(Scan scan, std::uint32_t wanted);
     std::uint32_t held() const;
     void give_back_surplus(std::uint32_t keep, std::int64_t now_ms);
     void to_return(std::uint32_t entry, std::int64_t used_at_ms);

@@ -78,7 +78,7 @@ class RedisLink {
     void connect();
     void fail_connection(const std::string& why);
     void schedule_reconnect();
-    void send(std::vector<std::string> argv, Done done);
+    void send(const std::vector<std::string>& argv, Done done);
     void load_script();
     void mark_down(const std::string& why);
     void check_timeouts();
