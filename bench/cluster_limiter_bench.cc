@@ -81,7 +81,7 @@ double round_trip_rate(const std::string& address, double seconds) {
             return;
         }
         cluster::ScriptCall call = cluster::lease_script_call(request, "bench", 1000, 0);
-        link.run_script(call.keys, call.arguments, [&](Result<cluster::RedisReply>) {
+        link.run_script(call.keys, call.arguments, [&](const Result<cluster::RedisReply>&) {
             started = std::chrono::steady_clock::now();
             until = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                   std::chrono::duration<double>(seconds));
@@ -143,6 +143,7 @@ double leased_rate(const std::string& address, double seconds, int threads) {
     std::atomic<std::uint64_t> taken_ns{0};
     std::atomic<bool> stop{false};
     std::vector<std::thread> deciders;
+    deciders.reserve(static_cast<std::size_t>(threads));
     auto started = std::chrono::steady_clock::now();
     for (int index = 0; index < threads; ++index) {
         deciders.emplace_back([&] {
