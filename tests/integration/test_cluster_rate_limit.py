@@ -2,7 +2,9 @@
 logged-in clients spread over the nodes try 300 messages against a limit of 100 per window and
 exactly 100 are accepted fleet-wide, the rest `451 4.7.1`. With Redis stopped, the nodes answer
 `451 4.3.0` once the grace period is over; with Redis back, they accept again, without a
-restart. The same tenant is created in each node's own store (shared tenants come later)."""
+restart. A limit raised on every node adds only the difference: the messages already sent stay
+in the window. The same tenant is created in each node's own store (shared tenants come
+later)."""
 import re
 import smtplib
 import threading
@@ -124,5 +126,23 @@ def test_three_nodes_accept_exactly_the_limit_and_fail_closed_without_redis(flee
                    message=f"node {index} accepts again once Redis is back")
     for node in fleet:
         assert node.process.poll() is None
+    for client in clients:
+        client.quit()
+
+
+def test_a_raised_limit_adds_only_the_difference_across_the_fleet(fleet):
+    clients = [logged_in(fleet[index % 3]) for index in range(6)]
+    outcomes = burst(clients, 150)
+    assert sum(1 for code, _ in outcomes if code == 250) == 100
+    # Raised to 150 on every node: the 100 already sent stay in the window, 50 more go.
+    for node in fleet:
+        node.ctl("resource", "set-limit", "acme/main", "--messages", "150", "--window", "120")
+    time.sleep(2.5)  # every node's snapshot refresh (1 s) has seen it
+    outcomes = burst(clients, 150)
+    accepted = sum(1 for code, _ in outcomes if code == 250)
+    refused = [text for code, text in outcomes if code != 250]
+    assert accepted == 50, (accepted, refused[:3])
+    assert all(text.startswith("4.7.1 rate limit of 150 messages per 120 s") for text in refused)
+    assert sum(len(node.queue()) for node in fleet) == 150
     for client in clients:
         client.quit()
