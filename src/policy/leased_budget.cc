@@ -49,10 +49,15 @@ LeasedBudget::LeasedBudget(std::string username, std::uint32_t messages, std::ui
     : username_(std::move(username)),
       messages_(messages),
       window_s_(window_s),
-      capacity_(capacity),
-      entries_(std::make_unique<std::atomic<std::uint64_t>[]>(capacity)),
-      generations_(std::make_unique<std::uint16_t[]>(capacity)) {
+      capacity_(capacity) {
     RELAY_ASSERT(messages >= 1 && window_s >= 1 && capacity >= 1);
+}
+
+// The entries exist from the first fill on: a resource that never sends in cluster mode costs
+// no array. Workers read them only after seeing filled_end_ above 0 (released after this).
+void LeasedBudget::allocate() {
+    entries_ = std::make_unique<std::atomic<std::uint64_t>[]>(capacity_);
+    generations_ = std::make_unique<std::uint16_t[]>(capacity_);
     for (std::uint32_t index = 0; index < capacity_; ++index) {
         entries_[index].store(0, std::memory_order_relaxed);
         generations_[index] = 0;
@@ -90,6 +95,9 @@ void LeasedBudget::give_back(const LeasedUnit& unit) {
 
 void LeasedBudget::fill(std::uint32_t entry, std::int64_t deadline_ms) {
     RELAY_ASSERT(entry < capacity_);
+    if (!entries_) {
+        allocate();
+    }
     RELAY_ASSERT(state_of(entries_[entry].load(std::memory_order_relaxed)) == State::empty);
     generations_[entry] = static_cast<std::uint16_t>(generations_[entry] + 1);
     entries_[entry].store(make_word(generations_[entry], State::available, deadline_ms),
@@ -107,6 +115,9 @@ bool LeasedBudget::reclaim(std::uint32_t entry, std::uint64_t seen) {
 
 LeasedBudget::Entry LeasedBudget::entry_state(std::uint32_t entry) const {
     RELAY_ASSERT(entry < capacity_);
+    if (!entries_) {
+        return Entry{};
+    }
     std::uint64_t word = entries_[entry].load(std::memory_order_acquire);
     return Entry{state_of(word), time_of(word), word};
 }

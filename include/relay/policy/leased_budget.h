@@ -94,10 +94,13 @@ class LeasedBudget {
     std::uint32_t window_s() const { return window_s_; }
 
   private:
+    void allocate();
+
     std::string username_;
     std::uint32_t messages_;
     std::uint32_t window_s_;
     std::uint32_t capacity_;
+    // Allocated by the first fill (cluster thread), published through filled_end_.
     std::unique_ptr<std::atomic<std::uint64_t>[]> entries_;
     std::unique_ptr<std::uint16_t[]> generations_;  // cluster thread only
     std::atomic<std::uint32_t> filled_end_{0};
