@@ -57,9 +57,13 @@ Result<std::unique_ptr<ClusterService>> ClusterService::start(const ClusterOptio
     return service;
 }
 
+// Units this node holds go back to Redis first (up to half a second), so that a restarted or
+// stopped node strands nothing for a lease and a window.
 ClusterService::~ClusterService() {
     if (reactor_ != nullptr) {
-        reactor_->post([reactor = reactor_] { reactor->stop(); });
+        reactor_->post([reactor = reactor_, keeper = keeper_] {
+            keeper->drain(500, [reactor] { reactor->stop(); });
+        });
     }
     if (thread_.joinable()) {
         thread_.join();

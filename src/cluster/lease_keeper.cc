@@ -28,11 +28,33 @@ void LeaseKeeper::wake(const std::shared_ptr<policy::LeasedBudget>& budget) {
     serve(*found->second);
 }
 
+void LeaseKeeper::drain(std::uint32_t wait_ms, std::function<void()> done) {
+    for (auto& [budget, book] : books_) {
+        book->budget()->retire();
+    }
+    drain_until_ms_ = steady_ms() + wait_ms;
+    drained_ = std::move(done);
+}
+
 void LeaseKeeper::tick() {
+    if (drained_ && (books_.empty() || steady_ms() >= drain_until_ms_)) {
+        if (!books_.empty()) {
+            log::warning(
+                "cluster: {} resources still hold leased units at exit; Redis frees "
+                "them when their leases end",
+                books_.size());
+        }
+        std::function<void()> done = std::move(drained_);
+        drained_ = nullptr;
+        done();
+        return;
+    }
     for (auto entry = books_.begin(); entry != books_.end();) {
         LeaseBook& book = *entry->second;
         serve(book);
-        if (book.idle() && book.budget()->full_until_ms() <= steady_ms()) {
+        // A known-full budget stays for its recheck, unless it is retired.
+        if (book.idle() &&
+            (book.budget()->retired() || book.budget()->full_until_ms() <= steady_ms())) {
             entry = books_.erase(entry);
         } else {
             ++entry;

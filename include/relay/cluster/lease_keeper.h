@@ -6,6 +6,7 @@
 // Thread: the cluster thread (the reactor's).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -32,6 +33,9 @@ class LeaseKeeper {
     void start();
     // A worker found `budget` empty.
     void wake(const std::shared_ptr<policy::LeasedBudget>& budget);
+    // Shutting down: every budget gives all its units back; `done` runs once every book is
+    // idle, or after `wait_ms` (Redis may be gone).
+    void drain(std::uint32_t wait_ms, std::function<void()> done);
     std::size_t books() const { return books_.size(); }
 
   private:
@@ -43,7 +47,9 @@ class LeaseKeeper {
     LeaseKeeperOptions options_;
     std::unordered_map<const policy::LeasedBudget*, std::unique_ptr<LeaseBook>> books_;
     engine::TimerQueue::TimerId timer_ = 0;
-    bool failing_ = false;  // the last request failed (logged once per run of failures)
+    bool failing_ = false;           // the last request failed (logged once per run of failures)
+    std::function<void()> drained_;  // set while draining
+    std::int64_t drain_until_ms_ = 0;
 };
 
 }  // namespace relay::cluster
