@@ -43,7 +43,8 @@ class RedisServer:
                 pass
             assert self.process.poll() is None, (self.folder / "redis.log").read_text()
             time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
+        self.stop()  # the fixture's teardown does not run when its setup fails
+        raise AssertionError("redis-server did not answer PING")
 
     def stop(self):
         if self.process and self.process.poll() is None:
