@@ -812,6 +812,44 @@ void read_dkim(Section& root, Config& config, std::vector<std::string>& errors,
     section.finish();
 }
 
+// [cluster]: present or not decides cluster mode. TLS to Redis is not offered: Debian's hiredis
+// (0.14) has none, so a `tls` key is refused with a pointer to a tunnel instead of ignored.
+void read_cluster(Section& root, Config& config, std::vector<std::string>& errors,
+                  const std::string& file, const std::string& base_folder) {
+    const toml::table* table = root.table("cluster");
+    if (table == nullptr) {
+        return;
+    }
+    Cluster& c = config.cluster;
+    c.enabled = true;
+    c.node_id = config.server.hostname;
+    Section section(table, "cluster", errors, file);
+    section.string("redis", c.redis);
+    if (!c.redis.empty() && c.redis.find(':') == std::string::npos) {
+        c.redis = resolve_path(base_folder, c.redis);  // a unix socket
+    }
+    section.string("password", c.password, true);
+    section.string("node_id", c.node_id);
+    bool tls = false;
+    section.boolean("tls", tls);
+    if (tls) {
+        section.fail(section.node("tls"), "tls",
+                     "not supported by this build's hiredis (0.14): reach Redis over a TLS "
+                     "tunnel (stunnel, spiped) on loopback or a unix socket");
+    }
+    section.integer("connect_timeout_ms", c.connect_timeout_ms, 10, 60000);
+    section.integer("command_timeout_ms", c.command_timeout_ms, 10, 60000);
+    section.integer("reconnect_ms_min", c.reconnect_ms_min, 10, 60000);
+    section.integer("reconnect_ms_max", c.reconnect_ms_max, 10, 600000);
+    section.integer("grace_ms", c.grace_ms, 1000, 600000);
+    section.integer("lease_units_max", c.lease_units_max, 1, 100000);
+    if (c.reconnect_ms_max < c.reconnect_ms_min) {
+        section.fail(section.node("reconnect_ms_max"), "reconnect_ms_max",
+                     "must not be below reconnect_ms_min");
+    }
+    section.finish();
+}
+
 Result<Config> parse(std::string_view text, const std::string& base_folder,
                      const std::string& file_name) {
     if (Status characters = check_characters(text, file_name); !characters) {
@@ -840,6 +878,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_recommendations(root, config, errors, file_name);
     read_return_path(root, config, errors, file_name, base_folder);
     read_dkim(root, config, errors, file_name);
+    read_cluster(root, config, errors, file_name, base_folder);
     root.finish();
     if (!errors.empty()) {
         std::string message;

@@ -101,6 +101,8 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::dkim, &Dkim::expiration_s>("dkim.expiration_s", reloads),
     field<&Config::dkim, &Dkim::signing_threads>("dkim.signing_threads", restart),
     field<&Config::dkim, &Dkim::signing_queue_max>("dkim.signing_queue_max", restart),
+    // The Redis connection and the leases are set up once (relayd/cluster.cc).
+    whole<&Config::cluster>("cluster", restart),
 });
 
 // The balancers' networks reload as the clients do (checked at each accept); the rest of the

@@ -119,6 +119,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
         }
         wait_for_spool(false);
         ingress_.reactor_.timers().cancel(login_delay_timer_);
+        ingress_.reactor_.timers().cancel(rate_wait_timer_);
         give_back_rate_unit();
         if (login_) {
             policy::RateLimiter::end_login(*login_);
@@ -520,6 +521,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
     smtp::Verdict login_verdict(const policy::LoginResult& result);
     std::optional<smtp::PolicyReply> check_from(const message::MessagePass& pass);
     std::optional<smtp::PolicyReply> take_rate_unit(const std::string& user);
+    void wait_for_rate_unit(const std::string& user);
     void give_back_rate_unit();
     bool admit_login(const std::string& username);
     void start_dkim_body_hashes();
@@ -570,6 +572,10 @@ class Ingress::Session final : public engine::ConnectionHandler,
     // The unit of the resource's message rate taken at MAIL: spent when the message is queued,
     // given back when the transaction ends otherwise.
     std::optional<policy::RateUnit> rate_unit_;
+    // Cluster mode: MAIL waits for leased units (wait_for_rate_unit) until rate_wait_until_.
+    engine::TimerQueue::TimerId rate_wait_timer_ = 0;
+    engine::Clock::time_point rate_wait_until_{};
+    std::string rate_wait_domain_;
     // This connection's place among its resource's logged-in connections, until it ends.
     std::optional<policy::ResourceLogin> login_;
     internal::StopListCheck stop_list_;
@@ -894,7 +900,36 @@ smtp::Verdict Ingress::Session::check_sender(const smtp::Transaction& transactio
         }
         return *limited;
     }
+    if (rate_wait_timer_ != 0) {
+        rate_wait_domain_ = internal::sender_domain(transaction.reverse_path);
+        return smtp::Verdict::later();
+    }
     return {};
+}
+
+// Cluster mode: the node's leased units ran out and more are on their way from Redis (one round
+// trip). The MAIL waits on a timer, not the worker; past the bound the fleet is as good as
+// unreachable.
+void Ingress::Session::wait_for_rate_unit(const std::string& user) {
+    constexpr auto retry_interval = std::chrono::milliseconds(2);
+    constexpr auto wait_max = std::chrono::seconds(2);
+    if (rate_wait_timer_ == 0) {
+        rate_wait_until_ = ingress_.reactor_.now() + wait_max;
+    }
+    rate_wait_timer_ =
+        ingress_.reactor_.timers().add(ingress_.reactor_.now() + retry_interval, [this, user] {
+            rate_wait_timer_ = 0;
+            std::optional<smtp::PolicyReply> limited = take_rate_unit(user);
+            if (rate_wait_timer_ != 0) {
+                return;  // still waiting
+            }
+            if (limited && limited->code == smtp::server_replies::rate_limited.code) {
+                internal::count_stat(ingress_.tenancy_.stats, user, rate_wait_domain_,
+                                     store::StatsCounter::refused_rate_limit);
+            }
+            smtp_.decide(limited);
+            after_smtp();
+        });
 }
 
 // The resource's message rate, at MAIL so that no data is sent in vain. Read from the engine's
@@ -912,7 +947,19 @@ std::optional<smtp::PolicyReply> Ingress::Session::take_rate_unit(const std::str
     policy::RateAdmission admission = limiter->acquire(user, now_ms);
     if (admission.unit) {
         rate_unit_ = std::move(admission.unit);
+        rate_wait_until_ = {};
         return std::nullopt;
+    }
+    if (admission.wait && (rate_wait_until_ == engine::Clock::time_point{} ||
+                           ingress_.reactor_.now() < rate_wait_until_)) {
+        wait_for_rate_unit(user);
+        return std::nullopt;
+    }
+    rate_wait_until_ = {};
+    if ((admission.wait && admission.retry_after_ms == 0) || admission.unavailable) {
+        log::warning("client={} user={}: MAIL refused: the fleet's rate limit cannot be checked",
+                     client_ip_, user);
+        return refusal(smtp::server_replies::rate_limit_unavailable);
     }
     if (!admission.known) {
         // Removed since the snapshot this check read: its domains are no longer its own.

@@ -1,6 +1,8 @@
 // rate_limiter.cc -- the table of resource budgets, rebuilt with each tenant snapshot.
 #include "relay/policy/rate_limiter.h"
 
+#include "relay/base/assert.h"
+
 namespace relay::policy {
 namespace {
 
@@ -49,13 +51,25 @@ void RateLimiter::update(const TenantSnapshot& snapshot, std::int64_t now_ms) {
             if (old.rate->messages() == resource.rate_messages &&
                 old.rate->window_s() == resource.rate_window_s) {
                 entry.rate = old.rate;
+                entry.leased = old.leased;
             } else {
                 entry.rate = std::make_shared<ResourceRate>(
                     resource.rate_messages, resource.rate_window_s, *old.rate, now_ms);
             }
         }
+        if (fleet() && !entry.leased) {
+            entry.leased = std::make_shared<LeasedBudget>(username, resource.rate_messages,
+                                                          resource.rate_window_s, fleet_.entries);
+        }
         next->emplace(std::move(username), std::move(entry));
     });
+    // A budget no longer in the table (limit changed, resource removed) gives its units back.
+    for (const auto& [username, entry] : *previous) {
+        auto found = next->find(username);
+        if (entry.leased && (found == next->end() || found->second.leased != entry.leased)) {
+            entry.leased->retire();
+        }
+    }
     table_.store(std::move(next));
     version_.fetch_add(1, std::memory_order_release);
 }
@@ -75,6 +89,9 @@ RateAdmission RateLimiter::acquire(std::string_view username, std::int64_t now_m
         admission.known = true;
         admission.messages = rate.messages();
         admission.window_s = rate.window_s();
+        if (found->second.leased) {
+            return acquire_leased(found->second, admission, now_ms);
+        }
         RateDecision decision = rate.acquire(now_ms);
         if (decision.outcome == RateDecision::Outcome::taken) {
             admission.unit = RateUnit{found->second.rate, decision.taken};
@@ -89,7 +106,53 @@ RateAdmission RateLimiter::acquire(std::string_view username, std::int64_t now_m
     return admission;
 }
 
+void RateLimiter::enable_fleet(FleetOptions options) {
+    RELAY_ASSERT(options.health != nullptr && options.entries >= 1);
+    fleet_ = std::move(options);
+}
+
+void RateLimiter::for_each_leased(
+    const std::function<void(const std::shared_ptr<LeasedBudget>&)>& f) const {
+    std::shared_ptr<const Table> current = table_.load();
+    for (const auto& [username, entry] : *current) {
+        if (entry.leased) {
+            f(entry.leased);
+        }
+    }
+}
+
+// Cluster mode: a leased unit, or why there is none. Within the grace a node that knows the
+// limit reached says so (451 4.7.1); past it, or without that knowledge, Redis's absence is
+// the answer (451 4.3.0).
+RateAdmission RateLimiter::acquire_leased(const Entry& entry, RateAdmission admission,
+                                          std::int64_t now_ms) const {
+    LeasedBudget& budget = *entry.leased;
+    if (std::optional<LeasedUnit> unit = budget.take(now_ms)) {
+        admission.unit = RateUnit{nullptr, {}, entry.leased, *unit};
+        return admission;
+    }
+    if (budget.note_starved() && fleet_.wake) {
+        fleet_.wake(entry.leased);
+    }
+    std::int64_t down_since_ms = fleet_.health->down_since_ms.load(std::memory_order_acquire);
+    std::int64_t full_until_ms = budget.full_until_ms();
+    bool known_full = full_until_ms > now_ms;
+    if (down_since_ms != 0 && (!known_full || now_ms - down_since_ms >= fleet_.grace_ms)) {
+        admission.unavailable = true;
+    } else if (known_full) {
+        admission.retry_after_ms = full_until_ms - now_ms;
+        admission.wait = budget.contended();
+    } else {
+        admission.wait = true;
+    }
+    return admission;
+}
+
 void RateLimiter::give_back(RateUnit& unit) {
+    if (unit.leased) {
+        unit.leased->give_back(unit.leased_unit);
+        unit.leased.reset();
+    }
     if (unit.rate) {
         unit.rate->give_back(unit.slot);
         unit.rate.reset();

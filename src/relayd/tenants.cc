@@ -9,12 +9,49 @@
 namespace relay {
 
 Tenants::~Tenants() {
+    cluster.reset();
     hash_pool.reset();
     signing_pool.reset();
     if (snapshots) {
         snapshots->stop();  // before the store it reads goes away
     }
 }
+
+namespace {
+
+// Cluster mode: the limiter serves leased budget, before the first snapshot builds its table.
+Status start_cluster(const config::Config& config, Tenants& tenants) {
+    const config::Cluster& c = config.cluster;
+    if (!c.enabled) {
+        return {};
+    }
+    tenants.fleet_health = std::make_unique<policy::FleetHealth>();
+    cluster::ClusterOptions options;
+    options.redis = {c.redis,
+                     c.password,
+                     c.connect_timeout_ms,
+                     c.command_timeout_ms,
+                     c.reconnect_ms_min,
+                     c.reconnect_ms_max};
+    options.keeper.node_id = c.node_id;
+    options.keeper.book.lease_ms = c.grace_ms;
+    options.keeper.book.units_max = c.lease_units_max;
+    auto service = cluster::ClusterService::start(options, *tenants.fleet_health);
+    if (!service) {
+        return service.error();
+    }
+    tenants.cluster = std::move(service.value());
+    tenants.rate_limiter->enable_fleet(
+        {tenants.fleet_health.get(), c.grace_ms, c.lease_units_max,
+         [service = tenants.cluster.get()](std::shared_ptr<policy::LeasedBudget> budget) {
+             service->wake(std::move(budget));
+         }});
+    log::info("cluster: node {} shares rate limits through Redis {} (grace {} ms)", c.node_id,
+              c.redis, c.grace_ms);
+    return {};
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
     auto tenants = std::make_unique<Tenants>();
@@ -25,6 +62,9 @@ Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
     tenants->store = std::move(store.value());
     tenants->snapshots = std::make_unique<policy::TenantSnapshots>(*tenants->store);
     tenants->rate_limiter = std::make_unique<policy::RateLimiter>();
+    if (Status fleet = start_cluster(config, *tenants); !fleet) {
+        return fleet.error();
+    }
     // On the engine's monotonic clock, as the sessions' decisions are (ingress.cc).
     tenants->snapshots->set_before_publish(
         [limiter = tenants->rate_limiter.get()](const policy::TenantSnapshot& snapshot) {

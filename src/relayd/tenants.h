@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "relay/base/result.h"
+#include "relay/cluster/cluster_service.h"
 #include "relay/config/config.h"
 #include "relay/policy/hash_pool.h"
 #include "relay/policy/login_throttle.h"
@@ -33,6 +34,9 @@ struct Tenants {
     std::unique_ptr<policy::LoginThrottle> throttle;
     // Per-resource message rates, shared by every worker; follows the snapshots.
     std::unique_ptr<policy::RateLimiter> rate_limiter;
+    // Cluster mode ([cluster]): Redis's reachability and the thread that leases rate budget.
+    std::unique_ptr<policy::FleetHealth> fleet_health;
+    std::unique_ptr<cluster::ClusterService> cluster;
     // One statistics table per worker and one for the bounce processor (set by relayd once it
     // knows how many workers it runs).
     std::unique_ptr<stats::Recorder> stats;

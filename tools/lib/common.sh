@@ -16,6 +16,9 @@ packages_test+=(libnet-ssleay-perl libio-socket-ssl-perl)
 packages_test+=(nsd unbound ldnsutils)
 # The load balancer of the PROXY protocol tests (tests/integration/haproxy_support.py).
 packages_test+=(haproxy)
+# Cluster mode: hiredis for relayd, redis-server for the cluster tests.
+packages_build+=(libhiredis-dev)
+packages_test+=(redis-server)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {

@@ -261,6 +261,23 @@ struct Dkim {
     bool operator==(const Dkim&) const = default;
 };
 
+// Cluster mode: several relayd nodes sharing the rate limits through Redis (docs/cluster.md).
+// `enabled` only when the file has a [cluster] section; without one nothing of this runs.
+struct Cluster {
+    bool enabled = false;
+    std::string redis = "127.0.0.1:6379";  // "HOST:PORT", "[IPV6]:PORT" or a unix socket path
+    std::string password;                  // empty: no AUTH
+    std::string node_id;                   // default: the server hostname
+    std::uint32_t connect_timeout_ms = 1000;
+    std::uint32_t command_timeout_ms = 1000;  // a reply later than this drops the connection
+    std::uint32_t reconnect_ms_min = 100;     // backoff doubles from this ...
+    std::uint32_t reconnect_ms_max = 5000;    // ... up to this
+    // How long leased budget keeps serving without Redis; also a lease's lifetime.
+    std::uint32_t grace_ms = 10000;
+    std::uint32_t lease_units_max = 256;  // units one lease may carry
+    bool operator==(const Cluster&) const = default;
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -275,6 +292,7 @@ struct Config {
     Recommendations recommendations;
     ReturnPath return_path;
     Dkim dkim;
+    Cluster cluster;
 };
 
 Result<Config> load(const std::string& path);

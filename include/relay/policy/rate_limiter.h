@@ -24,6 +24,15 @@
 //   A unit keeps its ResourceRate alive, so a transaction that outlives a change gives its unit
 //   back where it took it; its successor counted it as busy and does so until it expires.
 //
+//   Cluster mode (`enable_fleet`, before the first update): each resource also gets a
+//   LeasedBudget (leased_budget.h), and `acquire` takes its units from there instead of the
+//   local slot array: the fleet's count lives in Redis and this node serves only what it has
+//   leased. With nothing leased, the admission says why: the limit is reached fleet-wide (as
+//   Redis said last: `retry_after_ms`), or Redis has not answered for the grace period
+//   (`unavailable`), or units are on their way or may be given back by other nodes (`wait`:
+//   ask again in a few milliseconds). The
+//   first worker to find a budget empty wakes the cluster thread through `wake`.
+//
 //   Each thread keeps its own reference to the current table and compares a version number on
 //   every call (a load, not a write), so a decision writes no line shared by all resources;
 //   it writes its slot and the reference count of its resource's budget. A thread that stops
@@ -41,6 +50,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "relay/policy/leased_budget.h"
 #include "relay/policy/resource_rate.h"
 #include "relay/policy/tenant_snapshot.h"
 
@@ -50,6 +60,17 @@ namespace relay::policy {
 struct RateUnit {
     std::shared_ptr<ResourceRate> rate;
     RateUnitSlot slot;
+    std::shared_ptr<LeasedBudget> leased;  // cluster mode: the unit is this budget's
+    LeasedUnit leased_unit;
+};
+
+struct FleetOptions {
+    const FleetHealth* health = nullptr;
+    std::int64_t grace_ms = 10000;
+    std::uint32_t entries = 256;  // leased units a node may hold per resource
+    // Called (from a worker) with a budget a worker found empty, once until the cluster thread
+    // looks at it.
+    std::function<void(std::shared_ptr<LeasedBudget>)> wake;
 };
 
 // A connection logged in as a resource, counted until `end_login` (limits.
@@ -64,11 +85,21 @@ struct RateAdmission {
     std::uint32_t messages = 0;    // its limit, for the reply
     std::uint32_t window_s = 0;
     std::int64_t retry_after_ms = 0;  // when refused: until a unit is free (>= 1)
+    bool unavailable = false;         // cluster mode: Redis is unreachable past the grace
+    // Cluster mode: units are being leased, or other nodes hold some they may give back; ask
+    // again soon. With `retry_after_ms` set, the limit is reached unless they do.
+    bool wait = false;
 };
 
 class RateLimiter {
   public:
     RateLimiter();
+
+    // Cluster mode, set once before the first `update`.
+    void enable_fleet(FleetOptions options);
+    bool fleet() const { return fleet_.health != nullptr; }
+    // Every current leased budget (the cluster thread's view of what exists).
+    void for_each_leased(const std::function<void(const std::shared_ptr<LeasedBudget>&)>& f) const;
 
     // Builds the table for `snapshot`'s resources (see above). One thread at a time.
     void update(const TenantSnapshot& snapshot, std::int64_t now_ms);
@@ -96,7 +127,10 @@ class RateLimiter {
     struct Entry {
         std::shared_ptr<ResourceRate> rate;
         std::shared_ptr<std::atomic<std::uint32_t>> logins;
+        std::shared_ptr<LeasedBudget> leased;  // cluster mode only
     };
+    RateAdmission acquire_leased(const Entry& entry, RateAdmission admission,
+                                 std::int64_t now_ms) const;
     using Table = std::unordered_map<std::string, Entry, NameHash, std::equal_to<>>;
     // The calling thread's copy of the current table (see rate_limiter.cc).
     const Table& table() const;
@@ -104,6 +138,7 @@ class RateLimiter {
     std::uint64_t id_;  // tells limiters apart in the threads' copies
     std::atomic<std::shared_ptr<const Table>> table_;
     std::atomic<std::uint64_t> version_{0};  // moves after each store of table_
+    FleetOptions fleet_;
 };
 
 }  // namespace relay::policy

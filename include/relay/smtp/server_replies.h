@@ -157,6 +157,10 @@ inline constexpr SyntaxReply stop_list_unavailable{
 // rate_limited_text.
 inline constexpr SyntaxReply rate_limited{
     451, "4.7.1", "rate limit of <messages> messages per <window> s reached; try again in <n> s"};
+// Cluster mode: Redis, which holds the fleet's count, has not answered for longer than the grace
+// period and this node holds no leased unit (docs/cluster.md).
+inline constexpr SyntaxReply rate_limit_unavailable{
+    451, "4.3.0", "Error: the rate limit cannot be checked now; try again later"};
 // New connections of one client address in the last minute (closes), and connections logged in
 // as one resource at once (the AUTH is refused; the connection stays).
 inline constexpr SyntaxReply too_many_connections_per_minute{
@@ -228,6 +232,7 @@ inline constexpr SyntaxReply all[] = {
     message_stopped,
     stop_list_unavailable,
     rate_limited,
+    rate_limit_unavailable,
     too_many_connections_per_minute,
     too_many_logins,
 };
