@@ -101,6 +101,8 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::dkim, &Dkim::expiration_s>("dkim.expiration_s", reloads),
     field<&Config::dkim, &Dkim::signing_threads>("dkim.signing_threads", restart),
     field<&Config::dkim, &Dkim::signing_queue_max>("dkim.signing_queue_max", restart),
+    // The bounce processor's thread, index and folder are set up once (feedback/processor.h).
+    whole<&Config::bounces>("bounces", restart),
 });
 
 // Listeners are named one key at a time: "listener[1].address". A listener's clients reload:
@@ -134,6 +136,9 @@ void compare_listeners(const Config& running, const Config& loaded, Reload& relo
         }
         if (before.auth_plaintext != after.auth_plaintext) {
             restart_keys.push_back(prefix + "auth_plaintext");
+        }
+        if (before.role != after.role) {
+            restart_keys.push_back(prefix + "role");
         }
         if (before.clients != after.clients) {
             reload.config.listeners[index].clients = after.clients;

@@ -9,6 +9,7 @@
 namespace relay {
 
 Tenants::~Tenants() {
+    bounces.reset();  // it reads the snapshots and writes the store
     hash_pool.reset();
     signing_pool.reset();
     if (snapshots) {
