@@ -289,3 +289,23 @@ def test_soft_bounces_in_a_row_stop_list_the_recipient(net):
     wait_count(relayd, "bounced_hard", 1, "--resource", "acme/main")
     assert counts(relayd, "--resource", "acme/main")["bounced_soft"] == 2
     assert "run=3/3" in relayd.log()
+
+
+def test_a_message_that_went_through_in_between_ends_the_run(net):
+    relayd, receiver = start(net)
+    soft = dict(status="4.2.2", action="failed", diagnostic="452 4.2.2 Mailbox full")
+    first = send(relayd, receiver, "full@example.net")[0]
+    assert report(relayd, first, dsn("full@example.net", **soft))[0] == 250
+    # Two more messages are delivered to the server; only the second of them bounces.
+    second = send(relayd, receiver, "full@example.net")[0]
+    third = send(relayd, receiver, "full@example.net")[0]
+    wait_count(relayd, "delivered", 3, "--resource", "acme/main")  # their outcomes are in
+    assert second != third
+    assert report(relayd, third, dsn("full@example.net", **soft))[0] == 250
+    fourth = send(relayd, receiver, "full@example.net")[0]
+    assert report(relayd, fourth, dsn("full@example.net", **soft))[0] == 250
+    # Without the second message's delivery this would be three in a row.
+    wait_count(relayd, "bounced_soft", 3, "--resource", "acme/main")
+    assert stop_entry(relayd, "full@example.net") is None
+    runs = re.findall(r"recipient=<full@example\.net> kind=soft_bounce .* run=(\d)/3", relayd.log())
+    assert runs == ["1", "1", "2"], relayd.log()[-2000:]
