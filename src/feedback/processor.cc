@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -81,9 +82,10 @@ class Processor::Worker {
     Status open_folder();
     void index(std::vector<store::SentMessage>& sent);
     void delivered(const std::string& key, spool::QueueId id) { runs_.delivered(key, id); }
-    // Handles one report: counts, logs, and adds its stop entries to `stops`.
+    // Handles one report: counts, logs, and queues its stop entries for write_stops.
     void process(const ReceivedReport& report);
-    Status write_stops();
+    // Writes the queued entries; one status per report processed since the last call.
+    std::vector<Status> write_stops(std::size_t reports);
     void prune(std::uint64_t now_s);
 
   private:
@@ -97,8 +99,10 @@ class Processor::Worker {
     struct Pending {
         std::string resource;
         std::string domain;
+        std::size_t report = 0;  // which report of the batch added the entry
     };
 
+    void process_one(const ReceivedReport& report);
     std::optional<std::string> resource_of(std::uint64_t fingerprint);
     std::optional<store::SentMessage> find_sent(const std::string& message_id);
     Target target_of(const std::optional<bounce::VerpToken>& token,
@@ -126,6 +130,7 @@ class Processor::Worker {
     std::vector<store::StopEntry> stops_;
     std::set<std::string> stops_keys_;  // scope and address of stops_, for the batch's duplicates
     std::vector<Pending> stop_counts_;
+    std::size_t reports_seen_ = 0;  // reports processed since the last write_stops
 };
 
 Status Processor::Worker::open_folder() {
@@ -231,6 +236,11 @@ Processor::Worker::Target Processor::Worker::target_of(
 }
 
 void Processor::Worker::process(const ReceivedReport& report) {
+    process_one(report);
+    ++reports_seen_;
+}
+
+void Processor::Worker::process_one(const ReceivedReport& report) {
     bounce::ReportLimits limits;
     limits.message_bytes_max = options_.bounces.message_bytes_max;
     bounce::Report parsed = bounce::parse_report(report.bytes, limits);
@@ -354,28 +364,43 @@ void Processor::Worker::stop_list(const bounce::Outcome& outcome, const Target& 
     entry.added_s = now_s;
     stops_.push_back(std::move(entry));
     stops_keys_.insert(std::move(key));
-    stop_counts_.push_back({target.resource, target.domain});
+    stop_counts_.push_back({target.resource, target.domain, reports_seen_});
     action = "stop-listed (" + std::string(store::stop_reason_name(reason)) + ")";
 }
 
-Status Processor::Worker::write_stops() {
-    Status written;
+// All of a batch's entries in one transaction. When that fails and the batch holds more than
+// one entry, each is tried alone: a resource removed since the tenant snapshot was taken fails
+// its own entry (add_stop needs the resource), not the others. A report whose entry could not be
+// written is answered with the failure, so that its sender tries again.
+std::vector<Status> Processor::Worker::write_stops(std::size_t reports) {
+    std::vector<Status> statuses(reports);
+    std::vector<bool> added(stops_.size(), true);
+    Status batch;
     if (!stops_.empty()) {
-        written = store_.stop_lists().add_stops(stops_);
+        batch = store_.stop_lists().add_stops(stops_);
     }
-    if (written) {
-        for (const Pending& pending : stop_counts_) {
-            counter_.count(pending.resource, pending.domain, store::StatsCounter::stop_listed,
-                           unix_ms_now() / 1000);
+    if (!batch) {
+        for (std::size_t index = 0; index < stops_.size(); ++index) {
+            Status one = stops_.size() > 1 ? store_.stop_lists().add_stop(stops_[index]) : batch;
+            if (!one) {
+                log::error("bounces: stop-list entry {} of {} not written: {}",
+                           stops_[index].address.text(), stops_[index].scope, one.error().message);
+                added[index] = false;
+                statuses[stop_counts_[index].report] = std::move(one);
+            }
         }
-    } else {
-        log::error("bounces: {} stop-list entries not written: {}", stops_.size(),
-                   written.error().message);
+    }
+    for (std::size_t index = 0; index < stop_counts_.size(); ++index) {
+        if (added[index]) {
+            counter_.count(stop_counts_[index].resource, stop_counts_[index].domain,
+                           store::StatsCounter::stop_listed, unix_ms_now() / 1000);
+        }
     }
     stops_.clear();
     stops_keys_.clear();
     stop_counts_.clear();
-    return written;
+    reports_seen_ = 0;
+    return statuses;
 }
 
 void Processor::Worker::keep_unparsed(const ReceivedReport& report) {
@@ -516,9 +541,9 @@ void Processor::handle(Batch& batch) {
     for (const Job& job : batch.reports) {
         worker_->process(job.report);
     }
-    Status written = worker_->write_stops();
-    for (Job& job : batch.reports) {
-        job.done(written);
+    std::vector<Status> statuses = worker_->write_stops(batch.reports.size());
+    for (std::size_t index = 0; index < batch.reports.size(); ++index) {
+        batch.reports[index].done(statuses[index]);
     }
 }
 

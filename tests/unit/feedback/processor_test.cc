@@ -169,6 +169,42 @@ TEST_F(ProcessorTest, AComplaintWithoutTokenFindsItsMessageThroughTheIndex) {
     EXPECT_EQ(listed("bob@example.com"), "complaint");
 }
 
+TEST_F(ProcessorTest, AnEntryForARemovedResourceFailsAloneInItsBatch) {
+    ASSERT_TRUE(store_->add_project("other", {}));
+    ASSERT_TRUE(store_->add_resource("other/gone", "hash"));
+    ASSERT_TRUE(snapshots_->refresh());
+    ASSERT_TRUE(store_->remove_resource("other/gone"));  // the snapshot still has it
+    start();
+    auto make = [](std::string_view resource, const std::string& recipient) {
+        bounce::VerpMessage message;
+        message.queue_id = 9;
+        message.resource = resource;
+        message.recipient = recipient;
+        ReceivedReport report;
+        report.bytes = dsn(recipient);
+        report.recipients = {bounce::verp_address(key, message, "bounces.example.net").value()};
+        return report;
+    };
+    // Submitted faster than the thread commits, most of them share a batch with the one whose
+    // resource is gone; whichever batch it lands in, only its own report fails.
+    std::vector<std::future<Status>> answers;
+    for (int index = 0; index < 21; ++index) {
+        auto promise = std::make_shared<std::promise<Status>>();
+        answers.push_back(promise->get_future());
+        ReceivedReport report =
+            index == 10 ? make("other/gone", "x@example.com")
+                        : make("acme/main", "y" + std::to_string(index) + "@example.com");
+        ASSERT_TRUE(processor_->submit(std::move(report),
+                                       [promise](Status status) { promise->set_value(status); }));
+    }
+    for (int index = 0; index < 21; ++index) {
+        EXPECT_EQ(static_cast<bool>(answers[static_cast<std::size_t>(index)].get()), index != 10)
+            << index;
+    }
+    EXPECT_EQ(listed("y0@example.com"), "hard_bounce");
+    EXPECT_EQ(listed("y20@example.com"), "hard_bounce");
+}
+
 TEST_F(ProcessorTest, UnreadableReportsAreKeptWithinTheBoundAndAStoppedProcessorRefuses) {
     config::Bounces bounces;
     bounces.unparsed_files_max = 2;
