@@ -1004,9 +1004,11 @@ void Ingress::Session::commit_report(const smtp::Transaction& transaction) {
     report.client_ip = client_ip_;
     committing_ = true;
     // An id for the reply and the log, shaped like a queue id though the report is in no queue:
-    // the time, and a sequence of this worker's.
+    // the time, the worker, and a sequence of the worker's.
     thread_local std::uint64_t sequence = 0;
-    std::string id = spool::format_queue_id((unix_ms_now() << 16) | (++sequence & 0xffff));
+    auto worker = static_cast<std::uint64_t>(ingress_.reactor_.index()) & 0xff;
+    std::string id =
+        spool::format_queue_id((unix_ms_now() << 20) | (worker << 12) | (++sequence & 0xfff));
     log::info("{}: client={} from=<{}> report to <{}> size={}", id, client_ip_,
               transaction.reverse_path, transaction.recipients.front(), size_bytes);
     feedback::Processor* bounces = ingress_.tenancy_.bounces;
