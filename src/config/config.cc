@@ -344,6 +344,24 @@ void read_proxy_protocol(Section& section, const toml::table* table, Listener& l
     }
 }
 
+// role = "bounce": the internet's mail servers send there, so no login and no client networks;
+// saying otherwise is a mistake worth an error rather than a key silently ignored.
+void read_role(Section& section, const toml::table* table, Listener& listener) {
+    section.choice("role", listener.role,
+                   {{"relay", ListenerRole::relay}, {"bounce", ListenerRole::bounce}});
+    if (listener.role != ListenerRole::bounce) {
+        return;
+    }
+    if (listener.auth != ListenerAuth::off) {
+        section.fail(table->get("auth"), "auth", "must be \"off\" on a bounce listener");
+    }
+    if (const toml::node* clients = table->get("clients")) {
+        section.fail(clients, "clients",
+                     "is not for a bounce listener (it admits every client: bounces come from "
+                     "anywhere)");
+    }
+}
+
 void read_listeners(Section& root, Config& config, std::vector<std::string>& errors,
                     const std::string& file) {
     int index = 0;
@@ -375,6 +393,7 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
         section.choice("auth", listener.auth,
                        {{"required", ListenerAuth::required}, {"off", ListenerAuth::off}});
         section.boolean("auth_plaintext", listener.auth_plaintext);
+        read_role(section, table, listener);
         if (listener.auth == ListenerAuth::required && !listener.auth_plaintext &&
             listener.tls == ListenerTls::none) {
             // Nobody could ever log in there.
@@ -382,9 +401,11 @@ void read_listeners(Section& root, Config& config, std::vector<std::string>& err
                          "\"required\" needs TLS on the listener (tls = \"starttls\" or "
                          "\"implicit\") or auth_plaintext = true");
         }
-        std::vector<std::string> clients;
-        section.string_list("clients", clients);
-        read_networks(section, table, "clients", clients, listener.clients);
+        if (listener.role == ListenerRole::relay) {
+            std::vector<std::string> clients;
+            section.string_list("clients", clients);
+            read_networks(section, table, "clients", clients, listener.clients);
+        }
         read_proxy_protocol(section, table, listener);
         section.finish();
         config.listeners.push_back(std::move(listener));
@@ -750,6 +771,46 @@ void read_return_path(Section& root, Config& config, std::vector<std::string>& e
         r.key = std::move(*key);
     }
 }
+
+// [bounces]. A bounce listener needs the bounce domain and its key: without them no address
+// could be accepted.
+void read_bounces(Section& root, Config& config, std::vector<std::string>& errors,
+                  const std::string& file) {
+    Section section(root.table("bounces"), "bounces", errors, file);
+    Bounces& b = config.bounces;
+    section.integer("message_bytes_max", b.message_bytes_max, 64 * 1024, 64ll << 20);
+    section.integer("soft_bounces_to_hard", b.soft_bounces_to_hard, 1, 1000, true);
+    section.integer("soft_bounce_recipients_max", b.soft_bounce_recipients_max, 1, 10'000'000);
+    section.integer("message_index_s", b.message_index_s, 3600, 366 * 86400, true);
+    section.integer("message_index_entries_max", b.message_index_entries_max, 1, 100'000'000);
+    section.integer("message_index_recipients_max", b.message_index_recipients_max, 1, 1000);
+    section.integer("unparsed_files_max", b.unparsed_files_max, 0, 1'000'000);
+    section.integer("queue_max", b.queue_max, 1, 1'000'000);
+    std::size_t errors_before = section.error_count();
+    std::vector<std::string> local_parts;
+    section.string_list("complaint_local_parts", local_parts);
+    if (section.node("complaint_local_parts") != nullptr &&
+        section.error_count() == errors_before) {
+        for (std::string& local : local_parts) {
+            std::transform(local.begin(), local.end(), local.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            if (local.empty() || local.size() > 64 || local.starts_with("bounces+") ||
+                local.find_first_of("@ \t\"<>") != std::string::npos) {
+                section.fail(section.node("complaint_local_parts"), "complaint_local_parts",
+                             "\"" + local + "\" is not a local part of 1 to 64 octets");
+                break;
+            }
+        }
+        b.complaint_local_parts = std::move(local_parts);
+    }
+    section.finish();
+    bool listening = std::any_of(config.listeners.begin(), config.listeners.end(),
+                                 [](const Listener& l) { return l.role == ListenerRole::bounce; });
+    if (listening && (config.return_path.bounce_domain.empty() || config.return_path.key.empty())) {
+        root.fail(nullptr, "listener",
+                  "a listener with role = \"bounce\" needs [return_path] bounce_domain and key");
+    }
+}
 }  // namespace
 
 // [dkim]. The names are kept lower case (h= is written so, and matched without regard to case).
@@ -879,6 +940,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_return_path(root, config, errors, file_name, base_folder);
     read_dkim(root, config, errors, file_name);
     read_cluster(root, config, errors, file_name, base_folder);
+    read_bounces(root, config, errors, file_name);
     root.finish();
     if (!errors.empty()) {
         std::string message;

@@ -103,6 +103,8 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::dkim, &Dkim::signing_queue_max>("dkim.signing_queue_max", restart),
     // The Redis connection and the leases are set up once (relayd/cluster.cc).
     whole<&Config::cluster>("cluster", restart),
+    // The bounce processor's thread, index and folder are set up once (feedback/processor.h).
+    whole<&Config::bounces>("bounces", restart),
 });
 
 // The balancers' networks reload as the clients do (checked at each accept); the rest of the
@@ -155,6 +157,9 @@ void compare_listeners(const Config& running, const Config& loaded, Reload& relo
         }
         if (before.auth_plaintext != after.auth_plaintext) {
             restart_keys.push_back(prefix + "auth_plaintext");
+        }
+        if (before.role != after.role) {
+            restart_keys.push_back(prefix + "role");
         }
         if (before.clients != after.clients) {
             reload.config.listeners[index].clients = after.clients;

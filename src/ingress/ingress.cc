@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 
+#include "bounce_listener.h"
 #include "dkim_body_hashes.h"
 #include "dkim_signer.h"
 #include "message_id.h"
@@ -16,6 +17,7 @@
 #include "relay/base/log.h"
 #include "relay/engine/tcp_connection.h"
 #include "relay/message/from_addresses.h"
+#include "relay/smtp/address.h"
 #include "relay/smtp/server_replies.h"
 #include "relay/store/tenant_names.h"
 #include "relay/tls/stream.h"
@@ -69,7 +71,28 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
         settings.auth_required = true;
     }
     settings.starttls = listener.tls == config::ListenerTls::starttls;
+    if (listener.role == config::ListenerRole::bounce) {
+        // Reports come in every charset and with the long lines of quoted messages; their size
+        // is bounded by what the report sink keeps, not by a refusal the sender would bounce.
+        settings.pass.message_bytes_max = 0;
+        settings.pass.line_bytes_max = 0;
+        settings.pass.require_valid_utf8 = false;
+        settings.pass.require_utf8_charsets = false;
+    }
     return settings;
+}
+
+// A Message-ID field's value, trimmed; "" when the header block has none.
+std::string message_id_of(const message::HeaderBlock& headers) {
+    const message::HeaderField* field = headers.find("message-id");
+    if (field == nullptr) {
+        return {};
+    }
+    std::string value =
+        headers.unfolded_field(static_cast<std::size_t>(field - headers.fields.data()));
+    std::size_t first = value.find_first_not_of(" \t");
+    std::size_t last = value.find_last_not_of(" \t");
+    return first == std::string::npos ? std::string() : value.substr(first, last - first + 1);
 }
 
 // A linear scan: a listener lists a handful of networks, and an admitted client costs no
@@ -245,12 +268,17 @@ class Ingress::Session final : public engine::ConnectionHandler,
 
     // --- smtp::ServerHooks ---
     message::Sink& open_message(const smtp::Transaction& transaction) override {
+        if (bounce_listener()) {
+            report_.emplace(ingress_.config_->bounces.message_bytes_max);
+            return *report_;
+        }
         incoming_ = ingress_.spool_.begin_message(transaction.declared_size.value_or(0));
         start_dkim_body_hashes();
         return *incoming_;
     }
     void abandon_message() override {
         incoming_.reset();
+        report_.reset();
         dkim_body_hashes_.reset();
     }
     message::BodyObserver* body_observer() override {
@@ -263,6 +291,9 @@ class Ingress::Session final : public engine::ConnectionHandler,
     smtp::Verdict check_recipient(const smtp::Transaction& transaction,
                                   std::string_view recipient) override;
     std::optional<smtp::PolicyReply> check_data(const smtp::Transaction& transaction) override {
+        if (bounce_listener()) {
+            return std::nullopt;
+        }
         auto refused = stop_list_.check_data(transaction, smtp_.authenticated_user(), client_ip_);
         if (refused && refused->code / 100 == 5) {
             count(transaction, store::StatsCounter::refused_stop_list);
@@ -516,6 +547,10 @@ class Ingress::Session final : public engine::ConnectionHandler,
 
     void on_committed(Result<spool::QueueId> queued, const smtp::Transaction& transaction,
                       std::uint64_t size_bytes);
+    bool bounce_listener() const { return listener_.config->role == config::ListenerRole::bounce; }
+    void commit_report(const smtp::Transaction& transaction);
+    void on_report_handled(const Status& handled, const std::string& id);
+    void index_sent(spool::QueueId id, const smtp::Transaction& transaction);
     void on_login_checked(const policy::LoginResult& result);
     std::optional<policy::LoginResult> start_check(const smtp::Credentials& credentials);
     smtp::Verdict login_verdict(const policy::LoginResult& result);
@@ -557,6 +592,8 @@ class Ingress::Session final : public engine::ConnectionHandler,
     bool receive_in_place_;
     engine::Clock::time_point last_activity_;
     std::unique_ptr<spool::WorkerSpool::Incoming> incoming_;
+    std::optional<internal::ReportSink> report_;  // a bounce listener's message in DATA
+    std::string message_id_;  // of the message being committed, for the bounce processor's index
     internal::DkimBodyHashes dkim_body_hashes_;
     bool committing_ = false;
     bool checking_login_ = false;  // a login is delayed or on the hash pool: the session waits
@@ -670,6 +707,10 @@ void Ingress::Session::commit_to_spool(spool::QueuedMessage message,
 
 void Ingress::Session::commit_message(const smtp::Transaction& transaction,
                                       const message::MessagePass& pass) {
+    if (bounce_listener()) {
+        commit_report(transaction);
+        return;
+    }
     if (std::optional<smtp::PolicyReply> refused = check_from(pass)) {
         count(transaction, store::StatsCounter::refused_sender);
         // Answered on the next turn, not from inside the session's own call.
@@ -721,6 +762,9 @@ void Ingress::Session::commit_message(const smtp::Transaction& transaction,
         envelope.message_id =
             internal::make_message_id(incoming_->queue_id(), ingress_.config_->server.hostname);
     }
+    message_id_ = ingress_.tenancy_.bounces == nullptr ? std::string()
+                  : envelope.message_id.empty()        ? message_id_of(pass.headers())
+                                                       : envelope.message_id;
     dkim_body_hashes_.finish_into(envelope);
     message.recipients.reserve(transaction.recipients.size());
     for (const std::string& recipient : transaction.recipients) {
@@ -1004,6 +1048,16 @@ void Ingress::Session::give_back_rate_unit() {
 // only). stop_list_check.h says when changes count.
 smtp::Verdict Ingress::Session::check_recipient(const smtp::Transaction& transaction,
                                                 std::string_view recipient) {
+    if (bounce_listener()) {
+        std::optional<smtp::PolicyReply> refused =
+            internal::check_bounce_recipient(*ingress_.config_, recipient);
+        if (refused) {
+            log::info("client={}: bounce recipient <{}> refused: {} {}", client_ip_, recipient,
+                      refused->code, refused->enhanced);
+            return *refused;
+        }
+        return {};
+    }
     const policy::TenantSnapshots* snapshots = ingress_.tenancy_.snapshots;
     std::shared_ptr<const policy::TenantSnapshot> snapshot =
         snapshots != nullptr ? snapshots->current() : nullptr;
@@ -1022,6 +1076,7 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
     if (queued) {
         rate_unit_.reset();  // spent: the message counts against the resource's rate
         count(transaction, store::StatsCounter::accepted);
+        index_sent(queued.value(), transaction);
         std::string id = spool::format_queue_id(queued.value());
         log::info("{}: client={} from=<{}> recipients={} size={}", id, client_ip_,
                   transaction.reverse_path, transaction.recipients.size(), size_bytes);
@@ -1044,6 +1099,84 @@ void Ingress::Session::on_committed(Result<spool::QueueId> queued,
     if (closed_) {
         ingress_.release(this);
         return;
+    }
+    after_smtp();
+}
+
+// The Message-ID index lets a complaint without a token find this message (feedback/processor.h).
+// The processor writes it on its own thread; here it is one push onto its queue.
+void Ingress::Session::index_sent(spool::QueueId id, const smtp::Transaction& transaction) {
+    feedback::Processor* bounces = ingress_.tenancy_.bounces;
+    if (bounces == nullptr || message_id_.empty()) {
+        return;
+    }
+    store::SentMessage sent;
+    sent.message_id = std::move(message_id_);
+    message_id_.clear();
+    sent.queue_id = id;
+    sent.resource = smtp_.authenticated_user();
+    sent.sender_domain = smtp::ascii_lower(internal::sender_domain(transaction.reverse_path));
+    std::size_t kept = std::min<std::size_t>(
+        transaction.recipients.size(), ingress_.config_->bounces.message_index_recipients_max);
+    sent.recipients.assign(transaction.recipients.begin(),
+                           transaction.recipients.begin() + static_cast<std::ptrdiff_t>(kept));
+    sent.sent_s = unix_ms_now() / 1000;
+    bounces->sent(std::move(sent));
+}
+
+// A report goes to the bounce processor; the 250 waits until its outcomes are in the store, so
+// a report answered 250 is never lost. The session stays alive until the answer comes.
+void Ingress::Session::commit_report(const smtp::Transaction& transaction) {
+    feedback::ReceivedReport report;
+    report.truncated = report_->truncated();
+    std::uint64_t size_bytes = report_->received_bytes();
+    report.bytes = report_->take();
+    report_.reset();
+    report.recipients = transaction.recipients;
+    report.client_ip = client_ip_;
+    committing_ = true;
+    // An id for the reply and the log, shaped like a queue id though the report is in no queue:
+    // the time, the worker, and a sequence of the worker's.
+    thread_local std::uint64_t sequence = 0;
+    auto worker = static_cast<std::uint64_t>(ingress_.reactor_.index()) & 0xff;
+    std::string id =
+        spool::format_queue_id((unix_ms_now() << 20) | (worker << 12) | (++sequence & 0xfff));
+    log::info("{}: client={} from=<{}> report to <{}> size={}", id, client_ip_,
+              transaction.reverse_path, transaction.recipients.front(), size_bytes);
+    feedback::Processor* bounces = ingress_.tenancy_.bounces;
+    engine::Reactor& reactor = ingress_.reactor_;
+    bool queued = bounces != nullptr && bounces->submit(std::move(report), [this, &reactor,
+                                                                            id](Status handled) {
+        reactor.post([this, handled = std::move(handled), id] { on_report_handled(handled, id); });
+    });
+    if (!queued) {
+        log::warning("{}: client={}: report refused for now: {}", id, client_ip_,
+                     bounces == nullptr ? "no bounce processor" : "too many reports waiting");
+        ingress_.reactor_.defer([this] {
+            committing_ = false;
+            if (closed_) {
+                ingress_.release(this);
+                return;
+            }
+            smtp_.commit_refused(refusal(smtp::server_replies::bounce_busy));
+            after_smtp();
+        });
+    }
+}
+
+void Ingress::Session::on_report_handled(const Status& handled, const std::string& id) {
+    committing_ = false;
+    if (closed_) {
+        ingress_.release(this);
+        return;
+    }
+    if (handled) {
+        smtp_.commit_done(id);
+    } else {
+        std::string incident = new_incident_id();
+        log::error("incident {}: {}: client={}: report not recorded: {}", incident, id, client_ip_,
+                   handled.error().message);
+        smtp_.commit_failed(handled.error(), incident);
     }
     after_smtp();
 }
@@ -1151,7 +1284,9 @@ void Ingress::accept(ListenerState& listener, int fd, const engine::SocketAddres
 void Ingress::admit(Session& session, ListenerState& listener,
                     const engine::SocketAddress& client) {
     // Before the connection limits: a client that may not connect holds no slot of its address.
-    if (!admits(listener.clients, client)) {
+    // A bounce listener takes every client: reports come from anywhere.
+    if (listener.config->role != config::ListenerRole::bounce &&
+        !admits(listener.clients, client)) {
         if (refusal_log_.admit(reactor_.now())) {
             log::warning("client={} refused: not in listener {}'s client networks", client.ip(),
                          listener.config->name);

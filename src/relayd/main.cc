@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <future>
 #include <memory>
@@ -132,6 +133,29 @@ std::string handle_control(const std::string& request, engine::WorkerPool& pool,
     return json{{"ok", true}, {"messages", total->load()}}.dump();
 }
 
+// The bounce processor runs when a listener takes bounces (docs/bounces.md); it counts on the
+// statistics table after the workers' ones.
+Status start_bounce_processor(const config::Config& config, Tenants& tenants, int workers) {
+    bool listening = std::any_of(config.listeners.begin(), config.listeners.end(),
+                                 [](const config::Listener& listener) {
+                                     return listener.role == config::ListenerRole::bounce;
+                                 });
+    if (!listening) {
+        return {};
+    }
+    feedback::ProcessorOptions options;
+    options.bounces = config.bounces;
+    options.return_path = config.return_path;
+    options.unparsed_folder = config.spool.path + "/bounces-unparsed";
+    auto processor = feedback::Processor::start(*tenants.store, *tenants.snapshots,
+                                                tenants.stats->worker(workers), std::move(options));
+    if (!processor) {
+        return processor.error();
+    }
+    tenants.bounces = std::move(processor.value());
+    return {};
+}
+
 int run(const std::shared_ptr<const config::Config>& initial) {
     const config::Config& config = *initial;  // the keys that need a restart never change
     std::shared_ptr<const config::Config> running = initial;
@@ -207,6 +231,10 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     auto stats_flusher =
         std::make_unique<stats::Flusher>(*tenants.value()->stats, tenants.value()->store->stats());
     stats_flusher->start();
+    if (Status started = start_bounce_processor(config, *tenants.value(), workers); !started) {
+        std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());
+        return 1;
+    }
 
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);
@@ -292,6 +320,9 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         pool.post(index, [worker] { worker->shutdown(); });
     }
     pool.join();
+    if (tenants.value()->bounces) {
+        tenants.value()->bounces->stop();  // before the flush: its last counts go in it
+    }
     stats_flusher->stop();  // the workers are gone: this flush holds their last counts
     log::info("relayd stopped");
     return 0;

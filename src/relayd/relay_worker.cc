@@ -51,7 +51,7 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
     return ingress::Tenancy{tenants->snapshots.get(),    verifier,
                             tenants->throttle.get(),     &tenants->store->stop_lists(),
                             tenants->rate_limiter.get(), tenants->signing_pool.get(),
-                            stats_of(tenants, worker)};
+                            stats_of(tenants, worker),   tenants->bounces.get()};
 }
 
 }  // namespace
@@ -69,7 +69,7 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config:
       ingress_(reactor, started_config_, spool_, limits,
                tenancy_of(tenants, verifier_.get(), reactor.index()), server_tls) {
     if (stats::WorkerCounter* counter = stats_of(tenants, reactor.index())) {
-        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter);
+        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter, tenants->bounces.get());
         delivery_.add_listener(stats_outcomes_.get());
     }
 }

@@ -21,10 +21,15 @@ stats::DeliveryResult result_of(delivery::RecipientOutcome::Kind kind) {
 
 }  // namespace
 
-void StatsOutcomes::on_outcome(const spool::QueuedMessage& message, std::size_t,
+void StatsOutcomes::on_outcome(const spool::QueuedMessage& message, std::size_t recipient,
                                const delivery::RecipientOutcome& outcome) {
     if (message.envelope.origin != spool::Origin::client) {
         return;
+    }
+    if (bounces_ != nullptr && outcome.kind == delivery::RecipientOutcome::Kind::delivered &&
+        recipient < message.recipients.size()) {
+        bounces_->delivered(message.envelope.resource, message.recipients[recipient].address,
+                            message.id);
     }
     std::string_view reverse_path = message.envelope.reverse_path;
     std::size_t at = reverse_path.rfind('@');

@@ -9,6 +9,7 @@
 namespace relay {
 
 Tenants::~Tenants() {
+    bounces.reset();  // it reads the snapshots and writes the store
     cluster.reset();
     hash_pool.reset();
     signing_pool.reset();

@@ -14,6 +14,7 @@
 #include "relay/base/result.h"
 #include "relay/cluster/cluster_service.h"
 #include "relay/config/config.h"
+#include "relay/feedback/processor.h"
 #include "relay/policy/hash_pool.h"
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/rate_limiter.h"
@@ -40,6 +41,8 @@ struct Tenants {
     // One statistics table per worker and one for the bounce processor (set by relayd once it
     // knows how many workers it runs).
     std::unique_ptr<stats::Recorder> stats;
+    // The bounce processor, when a listener has role = "bounce" (set by relayd with the stats).
+    std::unique_ptr<feedback::Processor> bounces;
 
     ~Tenants();
 };

@@ -16,7 +16,7 @@ namespace {
 constexpr std::string_view counter_names[stats_counter_count] = {
     "accepted",     "refused_auth", "refused_allowlist", "refused_rate_limit", "refused_stop_list",
     "refused_utf8", "refused_size", "refused_sender",    "delivered",          "deferred",
-    "bounced_hard", "bounced_soft", "complaints",        "stop_listed"};
+    "bounced_hard", "bounced_soft", "complaints",        "stop_listed",        "reports_unparsed"};
 
 }  // namespace
 

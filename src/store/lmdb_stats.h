@@ -1,6 +1,6 @@
 // lmdb_stats.h -- the statistics in the tenant store's LMDB environment.
 //
-//     stats   KIND NAME \0 GRAIN BUCKET -> "N0 N1 ... N13"
+//     stats   KIND NAME \0 GRAIN BUCKET -> "N0 N1 ... N14"
 //
 // KIND is 'r' (resource; NAME empty for "no resource") or 'd' (sender domain); GRAIN is 'm'
 // (BUCKET = unix minute), 'h' (unix hour) or 't' (the total, BUCKET 0); BUCKET is 8 bytes

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "lmdb_message_index.h"
 #include "lmdb_stats.h"
 #include "lmdb_stop_lists.h"
 #include "lmdb_transaction.h"
@@ -90,6 +91,10 @@ class LmdbTenantStore final : public TenantStore {
     StatsStore& stats() override { return *stats_; }
     Status open_stats();
 
+    // The Message-ID index of sent mail.
+    MessageIndex& message_index() override { return *message_index_; }
+    Status open_message_index();
+
     // DKIM keys.
     Status add_dkim_key(const DkimKeyRecord& key) override;
     Status remove_dkim_key(const std::string& domain, const std::string& selector) override;
@@ -121,6 +126,7 @@ class LmdbTenantStore final : public TenantStore {
     MDB_dbi domains_ = 0;
     std::unique_ptr<internal::LmdbStopLists> stop_lists_;
     std::unique_ptr<internal::LmdbStats> stats_;
+    std::unique_ptr<internal::LmdbMessageIndex> message_index_;
     MDB_dbi dkim_keys_ = 0;
 };
 
@@ -529,6 +535,15 @@ Status LmdbTenantStore::open_stats() {
     return {};
 }
 
+Status LmdbTenantStore::open_message_index() {
+    auto opened = internal::LmdbMessageIndex::open(env_);
+    if (!opened) {
+        return opened.error();
+    }
+    message_index_ = std::move(opened.value());
+    return {};
+}
+
 Status LmdbTenantStore::open_stop_lists() {
     auto opened = internal::LmdbStopLists::open(env_, resources_);
     if (!opened) {
@@ -661,7 +676,8 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return internal::lmdb_error("cannot open the store", code);
     }
     auto store = std::make_unique<LmdbTenantStore>(env);  // closes env on every path out
-    // meta, projects, resources, domains, dkim_keys, stop_lists, stats, and room to grow.
+    // meta, projects, resources, domains, dkim_keys, stop_lists, stats, sent, sent_by_time, and
+    // room to grow.
     if (int code = mdb_env_set_maxdbs(env, 16); code != 0) {
         return internal::lmdb_error("cannot open the store", code);
     }
@@ -682,6 +698,9 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     if (Status opened = store->open_stats(); !opened) {
+        return Error{opened.error().message + " (in " + options.folder + ")"};
+    }
+    if (Status opened = store->open_message_index(); !opened) {
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     return std::unique_ptr<TenantStore>(std::move(store));

@@ -27,7 +27,7 @@ AUTH_LISTENER = 'auth = "required"\nauth_plaintext = true\n'
 ZERO = {name: 0 for name in (
     "accepted", "refused_auth", "refused_allowlist", "refused_rate_limit", "refused_stop_list",
     "refused_utf8", "refused_size", "refused_sender", "delivered", "deferred", "bounced_hard",
-    "bounced_soft", "complaints", "stop_listed")}
+    "bounced_soft", "complaints", "stop_listed", "reports_unparsed")}
 
 
 @pytest.fixture

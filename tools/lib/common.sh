@@ -19,6 +19,9 @@ packages_test+=(haproxy)
 # Cluster mode: hiredis for relayd, redis-server for the cluster tests.
 packages_build+=(libhiredis-dev)
 packages_test+=(redis-server)
+# The real MTA that writes a DSN to relayd's bounce listener (tests/integration/
+# test_bounce_postfix.py), run as a private instance; the package itself is left unconfigured.
+packages_test+=(postfix)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {
@@ -35,6 +38,8 @@ ensure_packages() {
     return 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix is only ever run as the tests' private instances: its package configures nothing.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }

@@ -49,11 +49,17 @@ std::vector<Cidr> loopback_networks();
 // (implicit TLS, port 465 style, RFC 8314).
 enum class ListenerTls { none, starttls, implicit };
 
+// What a listener is for: the tenants' mail to relay (the default), or the reports (bounces,
+// complaints) that come back to [return_path] bounce_domain (docs/bounces.md). A bounce listener
+// takes no AUTH, admits every client and accepts only the bounce domain's addresses.
+enum class ListenerRole { relay, bounce };
+
 struct Listener {
     std::string name;
     engine::SocketAddress address;
     message::BareLineEndings bare_line_endings = message::BareLineEndings::reject;
     ListenerTls tls = ListenerTls::none;
+    ListenerRole role = ListenerRole::relay;
     // Off by default, as a listener admits only loopback clients by default; the example
     // configuration requires AUTH.
     ListenerAuth auth = ListenerAuth::off;
@@ -278,6 +284,29 @@ struct Cluster {
     bool operator==(const Cluster&) const = default;
 };
 
+// [bounces]: what the bounce listener does with the reports it receives (docs/bounces.md).
+struct Bounces {
+    // Bytes of one report kept and parsed; the rest is read and dropped (the report is still
+    // answered 250 and parsed as far as it was kept).
+    std::uint64_t message_bytes_max = 1ull << 20;
+    // This many soft bounces in a row for one recipient count as a hard bounce; 0: never.
+    std::uint32_t soft_bounces_to_hard = 5;
+    // Recipients whose soft bounces are followed at once; past it the stalest run is forgotten.
+    std::uint32_t soft_bounce_recipients_max = 100000;
+    // The Message-ID index of sent mail: how long an entry is kept, how many at most, and how
+    // many recipients of one message it keeps.
+    std::uint32_t message_index_s = 30 * 86400;
+    std::uint64_t message_index_entries_max = 1'000'000;
+    std::uint32_t message_index_recipients_max = 50;
+    // Reports nobody could read, kept in <spool>/bounces-unparsed/; past it the oldest go.
+    std::uint32_t unparsed_files_max = 1000;
+    // Reports waiting for the processor; past it the listener answers 451 4.3.0.
+    std::uint32_t queue_max = 1024;
+    // Local parts of the bounce domain that take complaints without a token (feedback loops).
+    std::vector<std::string> complaint_local_parts = {"complaints"};
+    bool operator==(const Bounces&) const = default;
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -293,6 +322,7 @@ struct Config {
     ReturnPath return_path;
     Dkim dkim;
     Cluster cluster;
+    Bounces bounces;
 };
 
 Result<Config> load(const std::string& path);

@@ -20,6 +20,7 @@
 #include "relay/config/config.h"
 #include "relay/engine/reactor.h"
 #include "relay/engine/tcp_listener.h"
+#include "relay/feedback/processor.h"
 #include "relay/ingress/connection_limits.h"
 #include "relay/ingress/refusal_log.h"
 #include "relay/policy/credential_verifier.h"
@@ -50,6 +51,9 @@ struct Tenancy {
     policy::HashPool* signing_pool = nullptr;
     // This worker's statistics table; null: nothing is counted.
     stats::WorkerCounter* stats = nullptr;
+    // The bounce processor: reports from bounce listeners, and the Message-ID of each message
+    // accepted for its index. Null: no bounce listener (one configured answers 451).
+    feedback::Processor* bounces = nullptr;
 };
 
 class Ingress {

@@ -168,6 +168,17 @@ inline constexpr SyntaxReply too_many_connections_per_minute{
 inline constexpr SyntaxReply too_many_logins{
     454, "4.7.0", "Error: too many connections logged in as this account; try again later"};
 
+// The bounce listener (docs/bounces.md): only the bounce domain's VERP addresses (and its
+// complaint and postmaster addresses) take mail; a token whose HMAC fails names nothing of ours.
+inline constexpr SyntaxReply bounce_wrong_domain{
+    550, "5.1.1", "Error: this server takes mail for its bounce domain only"};
+inline constexpr SyntaxReply bounce_no_such_address{550, "5.1.1",
+                                                    "Error: no such address on the bounce domain"};
+inline constexpr SyntaxReply bounce_token_invalid{
+    550, "5.7.1", "Error: this bounce address was not made by this relay"};
+inline constexpr SyntaxReply bounce_busy{
+    451, "4.3.0", "Error: too many reports waiting to be read; try again later"};
+
 inline constexpr SyntaxReply all[] = {
     ok,
     sender_ok,
@@ -235,6 +246,10 @@ inline constexpr SyntaxReply all[] = {
     rate_limit_unavailable,
     too_many_connections_per_minute,
     too_many_logins,
+    bounce_wrong_domain,
+    bounce_no_such_address,
+    bounce_token_invalid,
+    bounce_busy,
 };
 
 // The text of message_line_too_long for line `line_number` and the limit `line_bytes_max`.

@@ -41,9 +41,10 @@ enum class StatsCounter : std::uint8_t {
     bounced_soft,
     complaints,
     stop_listed,
+    reports_unparsed,
 };
-inline constexpr std::size_t stats_counter_count = 14;
-static_assert(static_cast<std::size_t>(StatsCounter::stop_listed) + 1 == stats_counter_count);
+inline constexpr std::size_t stats_counter_count = 15;
+static_assert(static_cast<std::size_t>(StatsCounter::reports_unparsed) + 1 == stats_counter_count);
 
 using StatsCounts = std::array<std::uint64_t, stats_counter_count>;
 

@@ -16,6 +16,12 @@ const std::string listener_clients_example =
     "[[listener]]\naddress = \"[::]:2526\"\n"
     "clients = [\"192.0.2.0/24\", \"2001:db8::/32\", \"10.1.2.3\"]\n";
 
+const std::string bounce_listener =
+    "[[listener]]\nname = \"bounces\"\naddress = \"127.0.0.1:2527\"\nrole = \"bounce\"\n";
+const std::string return_path =
+    "[return_path]\nbounce_domain = \"bounces.example\"\n"
+    "key = \"000102030405060708090a0b0c0d0e0f\"\n";
+
 Result<Config> parse_text(const std::string& text) {
     return parse(text, "/etc/relay", "/etc/relay/relayd.toml");
 }
@@ -216,6 +222,19 @@ INSTANTIATE_TEST_SUITE_P(
                  "return_path.bounce_domain: must be a domain name"},
         BadValue{listener + "[return_path]\nkey_files = \"x\"\n",
                  "return_path.key_files: unknown key"},
+        // The bounce listener: no AUTH, no client networks, and the bounce domain is needed.
+        BadValue{bounce_listener, "a listener with role = \"bounce\" needs [return_path]"},
+        BadValue{bounce_listener + "clients = [\"10.0.0.0/8\"]\n" + return_path,
+                 "listener[0].clients: is not for a bounce listener"},
+        BadValue{bounce_listener + "auth = \"required\"\nauth_plaintext = true\n" + return_path,
+                 "listener[0].auth: must be \"off\" on a bounce listener"},
+        BadValue{listener + "role = \"bounces\"\n", "listener[0].role: must be one of"},
+        BadValue{listener + "[bounces]\nsoft_bounces_to_hard = 1001\n",
+                 "bounces.soft_bounces_to_hard: must be 0 (no limit) or between 1 and 1000"},
+        BadValue{listener + "[bounces]\nmessage_bytes_max = 1000\n", "bounces.message_bytes_max"},
+        BadValue{listener + "[bounces]\ncomplaint_local_parts = [\"a@b\"]\n",
+                 "bounces.complaint_local_parts: \"a@b\" is not a local part"},
+        BadValue{listener + "[bounces]\nunparsed_max = 3\n", "bounces.unparsed_max: unknown key"},
         // Syntax, and input tomlplusplus 3.3 mishandles (fuzz/config_fuzzer.cc found these).
         BadValue{listener + "[limits\n", "relayd.toml:3: "},
         BadValue{listener + "[limits]\nconnections_max = 99999999999999999999\n",
@@ -256,6 +275,24 @@ TEST(ConfigParse, ReturnPathKeyIsReadFromHexInlineOrFromAFile) {
     ASSERT_TRUE(from_file) << from_file.error().message;
     EXPECT_EQ(from_file->return_path.key, inline_key->return_path.key);
     std::remove(key_file.c_str());
+}
+
+TEST(ConfigParse, ABounceListenerAndItsSection) {
+    auto config = parse_text(listener + bounce_listener + return_path +
+                             "[bounces]\nsoft_bounces_to_hard = 0\nmessage_index_s = 86400\n"
+                             "complaint_local_parts = [\"FBL\", \"abuse\"]\n");
+    ASSERT_TRUE(config) << config.error().message;
+    ASSERT_EQ(config->listeners.size(), 2u);
+    EXPECT_EQ(config->listeners[0].role, ListenerRole::relay);
+    EXPECT_EQ(config->listeners[1].role, ListenerRole::bounce);
+    EXPECT_EQ(config->bounces.soft_bounces_to_hard, 0u);
+    EXPECT_EQ(config->bounces.message_index_s, 86400u);
+    EXPECT_EQ(config->bounces.complaint_local_parts, (std::vector<std::string>{"fbl", "abuse"}));
+    auto defaults = parse_text(listener);
+    ASSERT_TRUE(defaults);
+    EXPECT_EQ(defaults->bounces.soft_bounces_to_hard, 5u);
+    EXPECT_EQ(defaults->bounces.message_index_s, 30u * 86400);
+    EXPECT_EQ(defaults->bounces.complaint_local_parts, std::vector<std::string>{"complaints"});
 }
 
 TEST(ConfigParse, ReportsEveryProblemAtOnce) {
