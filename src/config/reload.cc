@@ -101,6 +101,8 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::dkim, &Dkim::expiration_s>("dkim.expiration_s", reloads),
     field<&Config::dkim, &Dkim::signing_threads>("dkim.signing_threads", restart),
     field<&Config::dkim, &Dkim::signing_queue_max>("dkim.signing_queue_max", restart),
+    // The admin thread binds its sockets and loads its certificate at start.
+    whole<&Config::admin>("admin", restart),
 });
 
 // Listeners are named one key at a time: "listener[1].address". A listener's clients reload:

@@ -69,7 +69,10 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config:
       ingress_(reactor, started_config_, spool_, limits,
                tenancy_of(tenants, verifier_.get(), reactor.index()), server_tls) {
     if (stats::WorkerCounter* counter = stats_of(tenants, reactor.index())) {
-        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter);
+        stats::WorkerLatency* latency = tenants->delivery_latency
+                                            ? &tenants->delivery_latency->worker(reactor.index())
+                                            : nullptr;
+        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter, latency);
         delivery_.add_listener(stats_outcomes_.get());
     }
 }

@@ -8,18 +8,22 @@
 #pragma once
 
 #include "relay/delivery/outcome.h"
+#include "relay/stats/delivery_latency.h"
 #include "relay/stats/recorder.h"
 
 namespace relay {
 
 class StatsOutcomes final : public delivery::OutcomeListener {
   public:
-    explicit StatsOutcomes(stats::WorkerCounter& counter) : counter_(counter) {}
+    // `latency`: the worker's delivery latency histogram, or null.
+    StatsOutcomes(stats::WorkerCounter& counter, stats::WorkerLatency* latency)
+        : counter_(counter), latency_(latency) {}
     void on_outcome(const spool::QueuedMessage& message, std::size_t recipient,
                     const delivery::RecipientOutcome& outcome) override;
 
   private:
     stats::WorkerCounter& counter_;
+    stats::WorkerLatency* latency_;
 };
 
 }  // namespace relay

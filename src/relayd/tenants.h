@@ -17,6 +17,7 @@
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/rate_limiter.h"
 #include "relay/policy/tenant_snapshots.h"
+#include "relay/stats/delivery_latency.h"
 #include "relay/stats/recorder.h"
 #include "relay/store/tenant_store.h"
 
@@ -36,6 +37,8 @@ struct Tenants {
     // One statistics table per worker and one for the bounce processor (set by relayd once it
     // knows how many workers it runs).
     std::unique_ptr<stats::Recorder> stats;
+    // One delivery latency histogram per worker, read by /metrics (set with `stats`).
+    std::unique_ptr<stats::DeliveryLatency> delivery_latency;
 
     ~Tenants();
 };

@@ -12,6 +12,10 @@ packages_test=(clang clang-format libfuzzer-14-dev libclang-rt-14-dev swaks pyth
 packages_test+=(lintian systemd)
 # swaks --tls / --tlsc, in the inbound TLS tests.
 packages_test+=(libnet-ssleay-perl libio-socket-ssl-perl)
+# The admin plane: its HTTP server (cpp-httplib, whose TLS is OpenSSL's), and the Prometheus
+# text parser its tests read /metrics with.
+packages_build+=(libcpp-httplib-dev libssl-dev)
+packages_test+=(python3-prometheus-client)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {
