@@ -5,8 +5,8 @@ API logs in with smtplib and its mail is delivered; a stop-list entry added thro
 refuses RCPT; the statistics and /metrics (parsed by prometheus_client) count what the test
 sent."""
 import json
-import re
 import smtplib
+import ssl
 import urllib.error
 import urllib.request
 
@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port
-from delivery_support import delivery_settings, network_fixture, wait_ready
+from delivery_support import delivery_settings, make_certificate, network_fixture, wait_ready
 from helpers import wait_until
 
 SETTINGS = """
@@ -37,9 +37,10 @@ def net(tmp_path, relayd_factory):
 class Admin:
     """An HTTP client of the admin API with a token."""
 
-    def __init__(self, port, token):
-        self.base = f"http://127.0.0.1:{port}"
+    def __init__(self, port, token, context=None):
+        self.base = f"{'https' if context else 'http'}://127.0.0.1:{port}"
         self.token = token
+        self.context = context
 
     def call(self, method, path, body=None, token=True, raw=None):
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -51,7 +52,7 @@ class Admin:
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
                 return response.status, response.headers, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.headers, error.read().decode()
@@ -62,18 +63,18 @@ class Admin:
         return json.loads(text)
 
 
-def start(net, extra=""):
+def start(net, extra="", listener="", tls=None):
     receiver = net.receiver("127.0.0.2", rcpt_script={"later@example.net": ["451 4.3.0 later"]})
     route = f"127.0.0.2:{net.port}"
     admin_port = free_port()
     settings = delivery_settings(None, net.port, retry="[3600]",
                                  routes=[("example.net", route)])
     settings += SETTINGS.format(admin=admin_port, extra=extra)
-    relayd = net.factory(settings=settings, listener=AUTH_LISTENER, start=False)
+    relayd = net.factory(settings=settings, listener=AUTH_LISTENER + listener, start=False)
     token = json.loads(relayd.ctl("admin-token", "add", "ops", "--json").stdout)["token"]
     relayd.start()
     wait_ready(relayd)
-    return relayd, receiver, Admin(admin_port, token)
+    return relayd, receiver, Admin(admin_port, token, tls)
 
 
 def login(relayd, username, password):
@@ -370,3 +371,35 @@ def test_metrics_alone_without_a_token_on_their_own_address(net):
     assert "relay_queue_messages" in names
     assert plain.call("GET", "/api/v1/projects", token=False)[0] == 404
     assert api.call("GET", "/metrics", token=False)[0] == 401
+
+
+def test_https_admin_next_to_starttls_smtp_in_one_relayd(net, tmp_path):
+    """The admin API's TLS is OpenSSL's (cpp-httplib), SMTP's wolfSSL's: both in one process."""
+    cert, key = make_certificate(tmp_path, "relay.test")
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False  # the chain is verified; the URL names 127.0.0.1
+    tls_files = f'certificate_chain_file = "{cert}"\nprivate_key_file = "{key}"\n'
+    relayd, receiver, api = start(net, extra=tls_files + "[tls]\n" + tls_files,
+                                  listener='tls = "starttls"\n', tls=context)
+    password = make_tenant(api)
+    plain = Admin(api.base.rsplit(":", 1)[1], api.token)
+    with pytest.raises(Exception):
+        plain.call("GET", "/api/v1/projects")  # plain HTTP on the HTTPS port
+
+    def sends():
+        client = smtplib.SMTP("127.0.0.1", relayd.port, timeout=20)
+        client.starttls(context=context)
+        try:
+            client.login("acme/main", password)
+        except smtplib.SMTPAuthenticationError:
+            client.quit()
+            return False
+        client.sendmail("ann@acme.example", ["ok@example.net"],
+                        message("ann@acme.example", "ok@example.net"))
+        client.quit()
+        return True
+    wait_until(sends, timeout=10, message="a login over STARTTLS")
+    receiver.wait_for(1)
+    wait_until(lambda: api.json("GET", "/api/v1/stats?resource=acme/main")["columns"][0][
+        "counts"]["delivered"] == 1, timeout=10, message="the delivery counted")
+    assert api.call("GET", "/metrics")[0] == 200
