@@ -141,6 +141,27 @@ void write_latency(std::string& out, const stats::DeliveryLatency& latency) {
     out += std::string(name) + "_count " + std::to_string(cumulative) + "\n";
 }
 
+void write_tls_versions(std::string& out, const stats::TlsVersions& versions) {
+    stats::TlsVersionCounts counts = versions.snapshot();
+    out +=
+        "# HELP relay_inbound_tls_handshakes_total Client TLS handshakes completed, by "
+        "version.\n# TYPE relay_inbound_tls_handshakes_total counter\n";
+    for (std::size_t index = 0; index + 1 < stats::tls_version_labels.size(); ++index) {
+        out += "relay_inbound_tls_handshakes_total{version=\"" +
+               std::string(stats::tls_version_labels[index]) + "\"} " +
+               std::to_string(counts.inbound[index]) + "\n";
+    }
+    out +=
+        "# HELP relay_outbound_delivered_recipients_total Recipients delivered, by the TLS "
+        "version of the connection (none: plaintext).\n"
+        "# TYPE relay_outbound_delivered_recipients_total counter\n";
+    for (std::size_t index = 0; index < stats::tls_version_labels.size(); ++index) {
+        out += "relay_outbound_delivered_recipients_total{tls=\"" +
+               std::string(stats::tls_version_labels[index]) + "\"} " +
+               std::to_string(counts.outbound[index]) + "\n";
+    }
+}
+
 }  // namespace
 
 std::string metrics_text(Backend& backend) {
@@ -149,6 +170,9 @@ std::string metrics_text(Backend& backend) {
     write_queue(out, backend.config->spool.path);
     if (backend.delivery_latency != nullptr) {
         write_latency(out, *backend.delivery_latency);
+    }
+    if (backend.tls_versions != nullptr) {
+        write_tls_versions(out, *backend.tls_versions);
     }
     return out;
 }

@@ -216,6 +216,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     // which counts complaints and stop-listed recipients.
     tenants.value()->stats = std::make_unique<stats::Recorder>(workers + 1);
     tenants.value()->delivery_latency = std::make_unique<stats::DeliveryLatency>(workers);
+    tenants.value()->tls_versions = std::make_unique<stats::TlsVersions>(workers);
     auto stats_flusher =
         std::make_unique<stats::Flusher>(*tenants.value()->stats, tenants.value()->store->stats());
     stats_flusher->start();
@@ -274,6 +275,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
             tenants.value()->store.get(),
             [&](const std::string& request) { return handle_control(request, pool, registry); },
             tenants.value()->delivery_latency.get(),
+            tenants.value()->tls_versions.get(),
             {}});
     }
     log::info("relayd started: {} workers, listening on {}, {} messages in the queue", workers,

@@ -48,10 +48,15 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
     if (tenants == nullptr) {
         return ingress::Tenancy{nullptr, verifier, nullptr};
     }
-    return ingress::Tenancy{tenants->snapshots.get(),    verifier,
-                            tenants->throttle.get(),     &tenants->store->stop_lists(),
-                            tenants->rate_limiter.get(), tenants->signing_pool.get(),
-                            stats_of(tenants, worker)};
+    return ingress::Tenancy{
+        tenants->snapshots.get(),
+        verifier,
+        tenants->throttle.get(),
+        &tenants->store->stop_lists(),
+        tenants->rate_limiter.get(),
+        tenants->signing_pool.get(),
+        stats_of(tenants, worker),
+        tenants->tls_versions ? &tenants->tls_versions->worker(worker) : nullptr};
 }
 
 }  // namespace
@@ -72,7 +77,9 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config:
         stats::WorkerLatency* latency = tenants->delivery_latency
                                             ? &tenants->delivery_latency->worker(reactor.index())
                                             : nullptr;
-        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter, latency);
+        stats::WorkerTlsVersions* versions =
+            tenants->tls_versions ? &tenants->tls_versions->worker(reactor.index()) : nullptr;
+        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter, latency, versions);
         delivery_.add_listener(stats_outcomes_.get());
     }
 }

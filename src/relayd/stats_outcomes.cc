@@ -33,9 +33,15 @@ void StatsOutcomes::on_outcome(const spool::QueuedMessage& message, std::size_t,
     std::uint64_t now_ms = unix_ms_now();
     counter_.count(message.envelope.resource, domain,
                    stats::delivery_counter(result_of(outcome.kind), outcome.reply), now_ms / 1000);
-    if (latency_ != nullptr && outcome.kind == delivery::RecipientOutcome::Kind::delivered) {
+    if (outcome.kind != delivery::RecipientOutcome::Kind::delivered) {
+        return;
+    }
+    if (latency_ != nullptr) {
         std::uint64_t received_ms = message.envelope.received_unix_ms;
         latency_->record(now_ms > received_ms ? now_ms - received_ms : 0);
+    }
+    if (tls_versions_ != nullptr) {
+        tls_versions_->count_outbound(outcome.tls_version);
     }
 }
 

@@ -10,20 +10,24 @@
 #include "relay/delivery/outcome.h"
 #include "relay/stats/delivery_latency.h"
 #include "relay/stats/recorder.h"
+#include "relay/stats/tls_versions.h"
 
 namespace relay {
 
 class StatsOutcomes final : public delivery::OutcomeListener {
   public:
-    // `latency`: the worker's delivery latency histogram, or null.
-    StatsOutcomes(stats::WorkerCounter& counter, stats::WorkerLatency* latency)
-        : counter_(counter), latency_(latency) {}
+    // `latency`, `tls_versions`: the worker's delivery latency histogram and TLS version
+    // counts, or null.
+    StatsOutcomes(stats::WorkerCounter& counter, stats::WorkerLatency* latency,
+                  stats::WorkerTlsVersions* tls_versions)
+        : counter_(counter), latency_(latency), tls_versions_(tls_versions) {}
     void on_outcome(const spool::QueuedMessage& message, std::size_t recipient,
                     const delivery::RecipientOutcome& outcome) override;
 
   private:
     stats::WorkerCounter& counter_;
     stats::WorkerLatency* latency_;
+    stats::WorkerTlsVersions* tls_versions_;
 };
 
 }  // namespace relay

@@ -19,6 +19,7 @@
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/stats/delivery_latency.h"
 #include "relay/stats/recorder.h"
+#include "relay/stats/tls_versions.h"
 #include "relay/store/tenant_store.h"
 
 namespace relay {
@@ -39,6 +40,8 @@ struct Tenants {
     std::unique_ptr<stats::Recorder> stats;
     // One delivery latency histogram per worker, read by /metrics (set with `stats`).
     std::unique_ptr<stats::DeliveryLatency> delivery_latency;
+    // TLS versions per worker, inbound and outbound, read by /metrics (set with `stats`).
+    std::unique_ptr<stats::TlsVersions> tls_versions;
 
     ~Tenants();
 };

@@ -347,6 +347,10 @@ def test_queue_stats_and_metrics_count_what_was_sent(net):
     assert sample("relay_delivery_latency_seconds_count") == 2
     assert sample("relay_delivery_latency_seconds_bucket", le="+Inf") == 2
     assert 0 < sample("relay_delivery_latency_seconds_sum") < 60
+    # The receiver offers no STARTTLS: both deliveries were in plaintext.
+    assert sample("relay_outbound_delivered_recipients_total", tls="none") == 2
+    assert sample("relay_outbound_delivered_recipients_total", tls="TLSv1.3") == 0
+    assert sample("relay_inbound_tls_handshakes_total", version="TLSv1.3") == 0
     assert sample("relay_queue_messages") == 1
     assert sample("relay_queue_oldest_message_age_seconds") >= 0
 
@@ -402,4 +406,11 @@ def test_https_admin_next_to_starttls_smtp_in_one_relayd(net, tmp_path):
     receiver.wait_for(1)
     wait_until(lambda: api.json("GET", "/api/v1/stats?resource=acme/main")["columns"][0][
         "counts"]["delivered"] == 1, timeout=10, message="the delivery counted")
-    assert api.call("GET", "/metrics")[0] == 200
+    code, _, text = api.call("GET", "/metrics")
+    assert code == 200
+    handshakes = {sample.labels["version"]: sample.value
+                  for family in text_string_to_metric_families(text)
+                  for sample in family.samples
+                  if sample.name == "relay_inbound_tls_handshakes_total"}
+    # Python's client and wolfSSL agree on TLS 1.3; sends() may have logged in more than once.
+    assert handshakes["TLSv1.3"] >= 1 and handshakes["TLSv1.2"] == 0

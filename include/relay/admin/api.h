@@ -19,6 +19,7 @@
 
 #include "relay/config/config.h"
 #include "relay/stats/delivery_latency.h"
+#include "relay/stats/tls_versions.h"
 #include "relay/store/tenant_store.h"
 
 namespace relay::admin {
@@ -48,6 +49,8 @@ struct Backend {
     std::function<std::string(const std::string& request)> queue_control;
     // The workers' delivery latency histograms, for /metrics; null: none (a tool, a test).
     const stats::DeliveryLatency* delivery_latency = nullptr;
+    // The workers' TLS version counts, inbound and outbound; null: none.
+    const stats::TlsVersions* tls_versions = nullptr;
     // The clock, in Unix seconds.
     std::function<std::uint64_t()> now_s;
 };

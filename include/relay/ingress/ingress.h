@@ -30,6 +30,7 @@
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
 #include "relay/stats/recorder.h"
+#include "relay/stats/tls_versions.h"
 #include "relay/store/stop_list_store.h"
 #include "relay/tls/server_context.h"
 
@@ -50,6 +51,8 @@ struct Tenancy {
     policy::HashPool* signing_pool = nullptr;
     // This worker's statistics table; null: nothing is counted.
     stats::WorkerCounter* stats = nullptr;
+    // This worker's TLS version counts (inbound handshakes); null: not counted.
+    stats::WorkerTlsVersions* tls_versions = nullptr;
 };
 
 class Ingress {

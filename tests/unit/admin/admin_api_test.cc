@@ -58,7 +58,8 @@ class AdminApi : public ::testing::Test {
         config_.credentials.argon2_iterations = 1;
         token_ = generate_admin_token().value();
         ASSERT_TRUE(store_->admin_tokens().add_admin_token({"test", token_.sha256_hex, now_s}));
-        api_ = std::make_unique<Api>(Backend{&config_, store_.get(), {}, {}, [] { return now_s; }});
+        api_ = std::make_unique<Api>(
+            Backend{&config_, store_.get(), {}, nullptr, nullptr, [] { return now_s; }});
     }
     void TearDown() override {
         api_.reset();
@@ -233,7 +234,7 @@ TEST_F(AdminApi, MetricsHaveTheWorkersDeliveryLatencyHistogram) {
     latency.worker(1).record(100);         // <= 0.1 s: a bound is inclusive
     latency.worker(1).record(1'500);       // <= 2.5 s
     latency.worker(0).record(90'000'000);  // past a day: only +Inf
-    Api api(Backend{&config_, store_.get(), {}, &latency, [] { return now_s; }});
+    Api api(Backend{&config_, store_.get(), {}, &latency, nullptr, [] { return now_s; }});
     std::string text = api.metrics().body;
     EXPECT_NE(text.find("# TYPE relay_delivery_latency_seconds histogram\n"), std::string::npos);
     EXPECT_NE(text.find("relay_delivery_latency_seconds_bucket{le=\"0.100\"} 2\n"),
