@@ -11,9 +11,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import free_port
+from conftest import REPO, free_port
 from delivery_support import delivery_settings, make_certificate, network_fixture, wait_ready
 from helpers import wait_until
 
@@ -414,3 +415,28 @@ def test_https_admin_next_to_starttls_smtp_in_one_relayd(net, tmp_path):
                   if sample.name == "relay_inbound_tls_handshakes_total"}
     # Python's client and wolfSSL agree on TLS 1.3; sends() may have logged in more than once.
     assert handshakes["TLSv1.3"] >= 1 and handshakes["TLSv1.2"] == 0
+
+
+def test_the_openapi_description_names_every_route_and_method(net):
+    """docs/admin-api.yaml and the router agree: each documented method of each path is routed
+    (whatever its answer for made-up names), every other method of it gets 405."""
+    spec = yaml.safe_load((REPO / "docs" / "admin-api.yaml").read_text())
+    _, _, api = start(net)
+    names = {"project": "nope", "name": "x", "domain": "nope.example", "selector": "s",
+             "address": "a@nope.example", "id": "0123456789abcdef"}
+    methods = {"get", "post", "put", "patch", "delete"}
+    assert len(spec["paths"]) >= 20
+    for template, operations in spec["paths"].items():
+        path = template.format(**names)
+        documented = methods & set(operations)
+        assert documented, template
+        for method in sorted(methods):
+            code, headers, text = api.call(method.upper(), path,
+                                           {} if method in ("post", "put", "patch") else None)
+            if method in documented:
+                assert code != 405, (method, template, text)
+                assert code < 500 or code == 503, (method, template, code, text)
+                if code == 404:
+                    assert "no such path" not in text, (method, template, text)
+            else:
+                assert code == 405, (method, template, code, text)

@@ -13,9 +13,9 @@ packages_test+=(lintian systemd)
 # swaks --tls / --tlsc, in the inbound TLS tests.
 packages_test+=(libnet-ssleay-perl libio-socket-ssl-perl)
 # The admin plane: its HTTP server (cpp-httplib, whose TLS is OpenSSL's), and the Prometheus
-# text parser its tests read /metrics with.
+# text parser its tests read /metrics with, and the YAML reader of the OpenAPI check.
 packages_build+=(libcpp-httplib-dev libssl-dev)
-packages_test+=(python3-prometheus-client)
+packages_test+=(python3-prometheus-client python3-yaml)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {
