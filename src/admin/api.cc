@@ -7,6 +7,7 @@
 // Thread: the admin thread(s); may block on the store.
 #include "relay/admin/api.h"
 
+#include <cctype>
 #include <ctime>
 
 #include "relay/admin/token.h"
@@ -241,8 +242,10 @@ Api::Api(Backend backend) : backend_(std::move(backend)) {
 bool Api::authorized(const std::string& authorization) {
     constexpr std::string_view scheme = "Bearer ";
     if (authorization.size() <= scheme.size() ||
-        !std::equal(scheme.begin(), scheme.end(), authorization.begin(),
-                    [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+        !std::equal(scheme.begin(), scheme.end(), authorization.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) ==
+                   std::tolower(static_cast<unsigned char>(b));
+        })) {
         return false;
     }
     auto tokens = backend_.store->admin_tokens().admin_tokens();
