@@ -7,6 +7,7 @@ sent."""
 import json
 import smtplib
 import ssl
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -222,9 +223,8 @@ def test_dkim_keys_generated_imported_listed_removed(net, tmp_path):
                                                   "algorithm": "ed25519"}, status=409)
     assert api.call("POST", "/api/v1/dkim-keys", {"domain": "acme.example", "selector": "s2",
                                                   "algorithm": "dsa"})[0] == 400
-    # Import: a key relayctl generated elsewhere is read back from its own store's PEM.
+    # Import: a key made with the openssl CLI.
     pem_path = tmp_path / "imported.pem"
-    import subprocess
     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(pem_path)],
                    check=True, capture_output=True)
     imported = api.json("POST", "/api/v1/dkim-keys",
