@@ -911,6 +911,48 @@ void read_cluster(Section& root, Config& config, std::vector<std::string>& error
     section.finish();
 }
 
+// [admin]: an address such as listen = "127.0.0.1:8025"; absent or empty leaves it off.
+void read_admin_address(Section& section, const toml::table* table, std::string_view key,
+                        bool& enabled, engine::SocketAddress& out) {
+    std::string text;
+    section.string(key, text, true);
+    if (text.empty()) {
+        return;
+    }
+    if (auto parsed = engine::SocketAddress::parse(text); parsed && parsed->port() != 0) {
+        out = *parsed;
+        enabled = true;
+    } else {
+        section.fail(table->get(key), key,
+                     "must be \"IP:PORT\" or \"[IPv6]:PORT\" (got \"" + text + "\")");
+    }
+}
+
+void read_admin(Section& root, Config& config, std::vector<std::string>& errors,
+                const std::string& file, const std::string& base_folder) {
+    const toml::table* table = root.table("admin");
+    Section section(table, "admin", errors, file);
+    Admin& a = config.admin;
+    if (table != nullptr) {
+        read_admin_address(section, table, "listen", a.enabled, a.listen);
+        read_admin_address(section, table, "metrics_listen", a.metrics_separate, a.metrics_listen);
+    }
+    section.string("certificate_chain_file", a.certificate_chain_file);
+    section.string("private_key_file", a.private_key_file);
+    section.integer("page_items_max", a.page_items_max, 10, 100000);
+    section.integer("request_bytes_max", a.request_bytes_max, 1024, 64 << 20);
+    section.integer("threads", a.threads, 1, 64);
+    section.finish();
+    if (a.certificate_chain_file.empty() != a.private_key_file.empty()) {
+        section.fail(table, "certificate_chain_file",
+                     "TLS needs both certificate_chain_file and private_key_file");
+    }
+    if (!a.certificate_chain_file.empty()) {
+        a.certificate_chain_file = resolve_path(base_folder, a.certificate_chain_file);
+        a.private_key_file = resolve_path(base_folder, a.private_key_file);
+    }
+}
+
 Result<Config> parse(std::string_view text, const std::string& base_folder,
                      const std::string& file_name) {
     if (Status characters = check_characters(text, file_name); !characters) {
@@ -941,6 +983,7 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
     read_dkim(root, config, errors, file_name);
     read_cluster(root, config, errors, file_name, base_folder);
     read_bounces(root, config, errors, file_name);
+    read_admin(root, config, errors, file_name, base_folder);
     root.finish();
     if (!errors.empty()) {
         std::string message;

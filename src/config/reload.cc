@@ -105,6 +105,8 @@ constexpr auto entries = std::to_array<Entry>({
     whole<&Config::cluster>("cluster", restart),
     // The bounce processor's thread, index and folder are set up once (feedback/processor.h).
     whole<&Config::bounces>("bounces", restart),
+    // The admin thread binds its sockets and loads its certificate at start.
+    whole<&Config::admin>("admin", restart),
 });
 
 // The balancers' networks reload as the clients do (checked at each accept); the rest of the

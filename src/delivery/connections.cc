@@ -308,6 +308,9 @@ void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult
                 complete && index < result.relay_failed.size() && result.relay_failed[index];
             outcome.remote = result.local || relay_failed ? std::string() : connection.name();
             outcome.reply = reply.summary();
+            if (!outcome.remote.empty()) {
+                outcome.tls_version = connection.tls_version();
+            }
             if (outcome.kind == RecipientOutcome::Kind::deferred) {
                 error = outcome.remote.empty() ? outcome.reply
                                                : outcome.remote + " said: " + outcome.reply;

@@ -140,6 +140,10 @@ void OutboundConnection::start_tls() {
     connection_.flush();
 }
 
+std::string_view OutboundConnection::tls_version() const {
+    return tls_ && tls_->established() ? tls_->session().protocol_version() : std::string_view();
+}
+
 void OutboundConnection::on_tls_established() {
     const tls::Session& session = tls_->session();
     log::debug("TLS with {}: {} {}", name_, session.protocol_version(), session.cipher_name());

@@ -213,6 +213,9 @@ class Ingress::Session final : public engine::ConnectionHandler,
         const tls::Session& session = tls_->session();
         log::debug("client={}: {} {}", client_ip_, session.protocol_version(),
                    session.cipher_name());
+        if (stats::WorkerTlsVersions* versions = ingress_.tenancy_.tls_versions) {
+            versions->count_inbound(session.protocol_version());
+        }
         last_activity_ = ingress_.reactor_.now();
         smtp_.tls_established();
         if (listener_.config->tls == config::ListenerTls::implicit) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "relay/dkim/key.h"
+#include "relay/policy/new_dkim_key.h"
 #include "relay/store/lmdb_tenant_store.h"
 #include "relay/store/tenant_names.h"
 
@@ -56,49 +57,6 @@ Result<std::string> read_key_file(const std::string& path) {
     return bytes;
 }
 
-// What the store is given, and then printed, for a new key.
-struct NewKey {
-    store::DkimKeyRecord record;
-    std::string dns_record;
-    int bits = 0;
-};
-
-Result<NewKey> generated_key(const DkimArguments& arguments, const std::string& domain) {
-    dkim::Algorithm algorithm = arguments.algorithm == "ed25519" ? dkim::Algorithm::ed25519_sha256
-                                                                 : dkim::Algorithm::rsa_sha256;
-    auto generated = dkim::generate_key(algorithm, arguments.selector, domain);
-    if (!generated) {
-        return generated.error();
-    }
-    NewKey key;
-    key.record.algorithm = std::string(dkim::algorithm_name(algorithm));
-    key.record.private_key_pem = std::move(generated->private_key_pem);
-    key.dns_record = std::move(generated->dns_record);
-    key.bits = algorithm == dkim::Algorithm::ed25519_sha256 ? 256 : 2048;
-    return key;
-}
-
-Result<NewKey> imported_key(const DkimArguments& arguments, const std::string& domain) {
-    auto bytes = read_key_file(arguments.key_path);
-    if (!bytes) {
-        return bytes.error();
-    }
-    auto loaded = dkim::PrivateKey::load(bytes.value());
-    if (!loaded) {
-        return Error{"key file " + arguments.key_path + ": " + loaded.error().message};
-    }
-    auto pem = loaded->to_pem();  // the key alone, whatever else the file held
-    if (!pem) {
-        return pem.error();
-    }
-    NewKey key;
-    key.record.algorithm = std::string(dkim::algorithm_name(loaded->algorithm()));
-    key.record.private_key_pem = std::move(pem.value());
-    key.dns_record = dkim::dns_txt_record(arguments.selector, domain, loaded.value());
-    key.bits = loaded->bits();
-    return key;
-}
-
 json key_json(const store::DkimKeyRecord& record, int bits, const std::string& dns_record) {
     return {{"domain", record.domain},
             {"selector", record.selector},
@@ -110,25 +68,34 @@ json key_json(const store::DkimKeyRecord& record, int bits, const std::string& d
 }
 
 int add_key(store::TenantStore& store, const DkimArguments& arguments, bool generate) {
-    auto domain = store::check_domain(arguments.domain);
-    if (!domain) {
+    if (auto domain = store::check_domain(arguments.domain); !domain) {
         return fail(domain.error().message);
     }
-    auto selector = store::check_dkim_selector(arguments.selector);
-    if (!selector) {
+    if (auto selector = store::check_dkim_selector(arguments.selector); !selector) {
         return fail(selector.error().message);
     }
-    DkimArguments checked = arguments;
-    checked.selector = selector.value();
-    auto key =
-        generate ? generated_key(checked, domain.value()) : imported_key(checked, domain.value());
-    if (!key) {
-        return fail(key.error().message);
+    policy::NewDkimKeyRequest request;
+    request.domain = arguments.domain;
+    request.selector = arguments.selector;
+    request.algorithm = arguments.algorithm;
+    request.canonicalization = arguments.canonicalization;
+    request.created_unix_s = unix_s_now();
+    if (!generate) {
+        auto bytes = read_key_file(arguments.key_path);
+        if (!bytes) {
+            return fail(bytes.error().message);
+        }
+        if (bytes->empty()) {
+            return fail("key file " + arguments.key_path + " is empty");
+        }
+        request.private_key_pem = std::move(bytes.value());
     }
-    key->record.domain = domain.value();
-    key->record.selector = selector.value();
-    key->record.canonicalization = arguments.canonicalization;
-    key->record.created_unix_s = unix_s_now();
+    auto key = policy::make_dkim_key(request);
+    if (!key) {
+        return fail(generate || key.error().code != ErrorCode::invalid_argument
+                        ? key.error().message
+                        : "key file " + arguments.key_path + ": " + key.error().message);
+    }
     if (Status added = store.add_dkim_key(key->record); !added) {
         return fail(added.error().message);
     }

@@ -9,6 +9,7 @@
 //     relayctl --config FILE stoplist add|remove|list|check|import|export ... [--json]
 //     relayctl --config FILE dkim generate|import|list|remove ... [--json]
 //     relayctl --config FILE stats [--resource P/N] [--domain D] [--since 1h|24h|30d] [--json]
+//     relayctl --config FILE admin-token add NAME | list | remove NAME [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -29,6 +30,7 @@
 #include "stats_commands.h"
 #include "stop_list_commands.h"
 #include "tenant_commands.h"
+#include "token_commands.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"relayctl: manage relayd"};
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
     CLI::App* dkim = relay::ctl::add_dkim_commands(app, dkim_arguments);
     relay::ctl::StatsArguments stats_arguments;
     CLI::App* stats = relay::ctl::add_stats_command(app, stats_arguments);
+    relay::ctl::TokenArguments token_arguments;
+    CLI::App* token = relay::ctl::add_token_commands(app, token_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -73,6 +77,10 @@ int main(int argc, char** argv) {
     }
     stats_arguments.json = stats_arguments.json || json;
     if (auto status = relay::ctl::run_stats_command(config.value(), *stats, stats_arguments)) {
+        return *status;
+    }
+    token_arguments.json = token_arguments.json || json;
+    if (auto status = relay::ctl::run_token_command(config.value(), *token, token_arguments)) {
         return *status;
     }
     tenant_arguments.json = tenant_arguments.json || json;

@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "relay/admin/queue_view.h"
 #include "relay/base/clock.h"
 #include "relay/smtp/address.h"
 #include "relay/spool/recovery.h"
@@ -21,11 +22,7 @@ namespace {
 
 using nlohmann::json;
 
-// Whole seconds from `since_unix_ms` to now; 0 for a time in the future (clock steps).
-std::uint64_t seconds_since(std::uint64_t since_unix_ms) {
-    std::uint64_t now = unix_ms_now();
-    return now > since_unix_ms ? (now - since_unix_ms) / 1000 : 0;
-}
+using admin::seconds_since;
 
 std::string format_age(std::uint64_t since_unix_ms) {
     std::uint64_t seconds = seconds_since(since_unix_ms);
@@ -67,71 +64,6 @@ bool listed(const spool::QueuedMessage& message, const QueueArguments& arguments
     return sent_by(message, arguments.resource) && has_pending_domain(message, arguments.domain);
 }
 
-// The DKIM body hashes taken at reception, in hex; absent when no key wanted them.
-void add_dkim_body_hashes(json& result, const spool::Envelope& envelope) {
-    auto hex = [](const std::array<std::uint8_t, 32>& digest) {
-        static constexpr char digits[] = "0123456789abcdef";
-        std::string text;
-        for (std::uint8_t octet : digest) {
-            text += digits[octet >> 4];
-            text += digits[octet & 0xf];
-        }
-        return text;
-    };
-    json hashes = json::object();
-    if (envelope.dkim_body_sha256_relaxed) {
-        hashes["relaxed"] = hex(*envelope.dkim_body_sha256_relaxed);
-    }
-    if (envelope.dkim_body_sha256_simple) {
-        hashes["simple"] = hex(*envelope.dkim_body_sha256_simple);
-    }
-    result["dkim_body_sha256"] = hashes;
-}
-
-json message_json(const spool::QueuedMessage& message, bool detailed) {
-    const spool::Envelope& envelope = message.envelope;
-    json result = {
-        {"id", spool::format_queue_id(message.id)},
-        {"size", envelope.body_bytes},
-        {"from", envelope.reverse_path},
-        {"resource", envelope.resource},
-        {"received", iso8601_time(envelope.received_unix_ms)},
-        {"age_s", seconds_since(envelope.received_unix_ms)},
-        {"attempts", message.attempts},
-        {"next_attempt", iso8601_time(message.next_attempt_unix_ms)},
-        {"last_error", message.last_error},
-    };
-    json recipients = json::array();
-    for (const spool::Recipient& recipient : message.recipients) {
-        json entry = {{"address", recipient.address},
-                      {"status", spool::recipient_status_name(recipient.status)}};
-        if (detailed) {
-            entry["remote"] = recipient.remote;
-            entry["reply"] = recipient.reply;
-        }
-        recipients.push_back(entry);
-    }
-    result["recipients"] = recipients;
-    if (detailed) {
-        result["client_ip"] = envelope.client_ip;
-        result["client_helo"] = envelope.client_helo;
-        result["protocol"] = envelope.protocol;
-        result["listener"] = envelope.listener;
-        result["smtputf8"] = envelope.smtputf8;
-        result["eight_bit"] = envelope.eight_bit;
-        result["origin"] = envelope.origin == spool::Origin::dsn ? "dsn" : "client";
-        result["header_bytes"] = envelope.header_bytes;
-        add_dkim_body_hashes(result, envelope);
-        // What delivery uses: the resource's return path fixed at acceptance, and the
-        // Message-ID relayd added (null: none).
-        result["return_path"] =
-            envelope.return_path.empty() ? json(nullptr) : json(envelope.return_path);
-        result["added_message_id"] =
-            envelope.message_id.empty() ? json(nullptr) : json(envelope.message_id);
-    }
-    return result;
-}
-
 Result<spool::Recovery> read_queue(const config::Config& config) {
     return spool::recover(config.spool.path + "/segments", false);
 }
@@ -145,7 +77,7 @@ int list(const config::Config& config, const QueueArguments& arguments) {
     json messages = json::array();
     for (const spool::RecoveredMessage& recovered : queue->messages) {
         if (listed(recovered.message, arguments)) {
-            messages.push_back(message_json(recovered.message, false));
+            messages.push_back(admin::queued_message_json(recovered.message, false));
         }
     }
     if (arguments.json) {
@@ -195,7 +127,7 @@ int show(const config::Config& config, const QueueArguments& arguments) {
         if (recovered.message.id != *id) {
             continue;
         }
-        json details = message_json(recovered.message, true);
+        json details = admin::queued_message_json(recovered.message, true);
         auto bytes = spool::read_message_bytes(config.spool.path + "/segments", recovered.message);
         if (arguments.data) {
             if (!bytes) {
@@ -338,47 +270,14 @@ int summary(const config::Config& config, const QueueArguments& arguments) {
         std::fprintf(stderr, "relayctl: %s\n", queue.error().message.c_str());
         return 1;
     }
-    struct Row {
-        std::size_t messages = 0;
-        std::uint64_t oldest_unix_ms = 0;
-        std::string last_error;
-    };
-    std::map<std::string, Row> rows;
-    for (const spool::RecoveredMessage& recovered : queue->messages) {
-        const spool::QueuedMessage& message = recovered.message;
-        std::vector<std::string> seen;
-        for (const spool::Recipient& recipient : message.recipients) {
-            std::string domain = smtp::domain_of(recipient.address);
-            if (recipient.status != spool::RecipientStatus::pending ||
-                std::find(seen.begin(), seen.end(), domain) != seen.end()) {
-                continue;
-            }
-            seen.push_back(domain);
-            Row& row = rows[domain];
-            ++row.messages;
-            if (row.oldest_unix_ms == 0 || message.envelope.received_unix_ms < row.oldest_unix_ms) {
-                row.oldest_unix_ms = message.envelope.received_unix_ms;
-            }
-            if (!message.last_error.empty()) {
-                row.last_error = message.last_error;
-            }
-        }
-    }
+    std::vector<admin::QueueSummaryRow> rows = admin::queue_summary(queue.value());
     if (arguments.json) {
-        json out = json::array();
-        for (const auto& [domain, row] : rows) {
-            out.push_back({{"destination", domain},
-                           {"messages", row.messages},
-                           {"oldest", iso8601_time(row.oldest_unix_ms)},
-                           {"oldest_age_s", seconds_since(row.oldest_unix_ms)},
-                           {"last_error", row.last_error}});
-        }
-        std::printf("%s\n", out.dump(2).c_str());
+        std::printf("%s\n", admin::queue_summary_json(rows).dump(2).c_str());
         return 0;
     }
     std::printf("%-32s %8s %6s  %s\n", "DESTINATION", "MESSAGES", "OLDEST", "LAST ERROR");
-    for (const auto& [domain, row] : rows) {
-        std::printf("%-32s %8zu %6s  %s\n", domain.c_str(), row.messages,
+    for (const admin::QueueSummaryRow& row : rows) {
+        std::printf("%-32s %8zu %6s  %s\n", row.destination.c_str(), row.messages,
                     format_age(row.oldest_unix_ms).c_str(), row.last_error.c_str());
     }
     return 0;

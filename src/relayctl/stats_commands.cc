@@ -17,8 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::uint64_t period_s_max = store::stats_hour_buckets_kept * 3600;
-
 int fail(const std::string& message) {
     std::fprintf(stderr, "relayctl: %s\n", message.c_str());
     return 1;
@@ -126,35 +124,6 @@ Result<std::vector<store::StatsScope>> scopes_of(store::TenantStore& tenants,
 
 }  // namespace
 
-std::optional<std::uint64_t> parse_stats_period(const std::string& text) {
-    if (text.size() < 2) {
-        return std::nullopt;
-    }
-    std::uint64_t number = 0;
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size() - 1, number);
-    if (error != std::errc() || end != text.data() + text.size() - 1 || number == 0) {
-        return std::nullopt;
-    }
-    std::uint64_t unit_s = 0;
-    switch (text.back()) {
-        case 'm':
-            unit_s = 60;
-            break;
-        case 'h':
-            unit_s = 3600;
-            break;
-        case 'd':
-            unit_s = 86400;
-            break;
-        default:
-            return std::nullopt;
-    }
-    if (number > period_s_max / unit_s) {
-        return std::nullopt;
-    }
-    return number * unit_s;
-}
-
 CLI::App* add_stats_command(CLI::App& app, StatsArguments& arguments) {
     CLI::App* stats = app.add_subcommand("stats", "counters per resource and sender domain");
     stats->add_option("--resource", arguments.resource, "one resource (PROJECT/NAME)");
@@ -173,7 +142,7 @@ std::optional<int> run_stats_command(const config::Config& config, const CLI::Ap
     std::uint64_t now_s = unix_ms_now() / 1000;
     std::uint64_t since_s = 0;
     if (!arguments.since.empty()) {
-        auto period = parse_stats_period(arguments.since);
+        auto period = store::parse_stats_period(arguments.since);
         if (!period) {
             return usage("--since: \"" + arguments.since +
                          "\" is not a period such as 90m, 1h, 24h or 30d (at most 90d)");

@@ -28,7 +28,4 @@ CLI::App* add_stats_command(CLI::App& app, StatsArguments& arguments);
 std::optional<int> run_stats_command(const config::Config& config, const CLI::App& command,
                                      const StatsArguments& arguments);
 
-// "90m", "1h", "24h", "30d" in seconds; nullopt when malformed or over 90 days.
-std::optional<std::uint64_t> parse_stats_period(const std::string& text);
-
 }  // namespace relay::ctl

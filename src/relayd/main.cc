@@ -42,6 +42,7 @@
 #include "config_reload.h"
 #include "control_server.h"
 #include "privileges.h"
+#include "relay/admin/server.h"
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
@@ -196,6 +197,16 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         std::fprintf(stderr, "relayd: %s\n", sockets.error().message.c_str());
         return 1;
     }
+    // The admin plane's sockets and certificate, before the drop as the listeners'.
+    std::unique_ptr<admin::AdminServer> admin_server;
+    if (config.admin.enabled) {
+        auto bound = admin::AdminServer::bind(config.admin);
+        if (!bound) {
+            std::fprintf(stderr, "relayd: %s\n", bound.error().message.c_str());
+            return 1;
+        }
+        admin_server = std::move(bound.value());
+    }
     if (Status dropped = become(identity.value(), {config.spool.path, config.store.path});
         !dropped) {
         std::fprintf(stderr, "relayd: %s\n", dropped.error().message.c_str());
@@ -228,6 +239,8 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     // One table per worker, and one more (index `workers`) for the bounce processor's thread,
     // which counts complaints and stop-listed recipients.
     tenants.value()->stats = std::make_unique<stats::Recorder>(workers + 1);
+    tenants.value()->delivery_latency = std::make_unique<stats::DeliveryLatency>(workers);
+    tenants.value()->tls_versions = std::make_unique<stats::TlsVersions>(workers);
     auto stats_flusher =
         std::make_unique<stats::Flusher>(*tenants.value()->stats, tenants.value()->store->stats());
     stats_flusher->start();
@@ -284,6 +297,15 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     for (const config::Listener& listener : config.listeners) {
         addresses += (addresses.empty() ? "" : ", ") + listener.address.to_string();
     }
+    if (admin_server) {
+        admin_server->serve(admin::Backend{
+            &config,
+            tenants.value()->store.get(),
+            [&](const std::string& request) { return handle_control(request, pool, registry); },
+            tenants.value()->delivery_latency.get(),
+            tenants.value()->tls_versions.get(),
+            {}});
+    }
     log::info("relayd started: {} workers, listening on {}, {} messages in the queue", workers,
               addresses, folder.value()->recovered_messages());
     notify_service_manager("READY=1");
@@ -315,6 +337,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     if (control) {
         control.value().reset();  // no queue operations while stopping
     }
+    admin_server.reset();
     for (int index = 0; index < workers; ++index) {
         RelayWorker* worker = registry[static_cast<std::size_t>(index)];
         pool.post(index, [worker] { worker->shutdown(); });

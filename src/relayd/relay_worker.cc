@@ -48,10 +48,16 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
     if (tenants == nullptr) {
         return ingress::Tenancy{nullptr, verifier, nullptr};
     }
-    return ingress::Tenancy{tenants->snapshots.get(),    verifier,
-                            tenants->throttle.get(),     &tenants->store->stop_lists(),
-                            tenants->rate_limiter.get(), tenants->signing_pool.get(),
-                            stats_of(tenants, worker),   tenants->bounces.get()};
+    return ingress::Tenancy{
+        tenants->snapshots.get(),
+        verifier,
+        tenants->throttle.get(),
+        &tenants->store->stop_lists(),
+        tenants->rate_limiter.get(),
+        tenants->signing_pool.get(),
+        stats_of(tenants, worker),
+        tenants->bounces.get(),
+        tenants->tls_versions ? &tenants->tls_versions->worker(worker) : nullptr};
 }
 
 }  // namespace
@@ -69,7 +75,13 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config:
       ingress_(reactor, started_config_, spool_, limits,
                tenancy_of(tenants, verifier_.get(), reactor.index()), server_tls) {
     if (stats::WorkerCounter* counter = stats_of(tenants, reactor.index())) {
-        stats_outcomes_ = std::make_unique<StatsOutcomes>(*counter, tenants->bounces.get());
+        stats::WorkerLatency* latency = tenants->delivery_latency
+                                            ? &tenants->delivery_latency->worker(reactor.index())
+                                            : nullptr;
+        stats::WorkerTlsVersions* versions =
+            tenants->tls_versions ? &tenants->tls_versions->worker(reactor.index()) : nullptr;
+        stats_outcomes_ =
+            std::make_unique<StatsOutcomes>(*counter, tenants->bounces.get(), latency, versions);
         delivery_.add_listener(stats_outcomes_.get());
     }
 }

@@ -35,9 +35,19 @@ void StatsOutcomes::on_outcome(const spool::QueuedMessage& message, std::size_t 
     std::size_t at = reverse_path.rfind('@');
     std::string_view domain =
         at == std::string_view::npos ? std::string_view() : reverse_path.substr(at + 1);
+    std::uint64_t now_ms = unix_ms_now();
     counter_.count(message.envelope.resource, domain,
-                   stats::delivery_counter(result_of(outcome.kind), outcome.reply),
-                   unix_ms_now() / 1000);
+                   stats::delivery_counter(result_of(outcome.kind), outcome.reply), now_ms / 1000);
+    if (outcome.kind != delivery::RecipientOutcome::Kind::delivered) {
+        return;
+    }
+    if (latency_ != nullptr) {
+        std::uint64_t received_ms = message.envelope.received_unix_ms;
+        latency_->record(now_ms > received_ms ? now_ms - received_ms : 0);
+    }
+    if (tls_versions_ != nullptr) {
+        tls_versions_->count_outbound(outcome.tls_version);
+    }
 }
 
 }  // namespace relay

@@ -19,7 +19,9 @@
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/rate_limiter.h"
 #include "relay/policy/tenant_snapshots.h"
+#include "relay/stats/delivery_latency.h"
 #include "relay/stats/recorder.h"
+#include "relay/stats/tls_versions.h"
 #include "relay/store/tenant_store.h"
 
 namespace relay {
@@ -43,6 +45,10 @@ struct Tenants {
     std::unique_ptr<stats::Recorder> stats;
     // The bounce processor, when a listener has role = "bounce" (set by relayd with the stats).
     std::unique_ptr<feedback::Processor> bounces;
+    // One delivery latency histogram per worker, read by /metrics (set with `stats`).
+    std::unique_ptr<stats::DeliveryLatency> delivery_latency;
+    // TLS versions per worker, inbound and outbound, read by /metrics (set with `stats`).
+    std::unique_ptr<stats::TlsVersions> tls_versions;
 
     ~Tenants();
 };

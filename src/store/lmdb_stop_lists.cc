@@ -223,7 +223,8 @@ Status LmdbStopLists::add_stops(std::span<const StopEntry> entries) {
                 return owner.error();
             }
             if (!owner.value()) {
-                return Error{"no resource " + entry.scope};
+                return make_error(ErrorCode::not_found, Blame::client,
+                                  "no resource " + entry.scope);
             }
             checked_scope = entry.scope;
         }

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "lmdb_admin_tokens.h"
 #include "lmdb_message_index.h"
 #include "lmdb_stats.h"
 #include "lmdb_stop_lists.h"
@@ -94,6 +95,9 @@ class LmdbTenantStore final : public TenantStore {
     // The Message-ID index of sent mail.
     MessageIndex& message_index() override { return *message_index_; }
     Status open_message_index();
+    // Admin API tokens.
+    AdminTokenStore& admin_tokens() override { return *admin_tokens_; }
+    Status open_admin_tokens();
 
     // DKIM keys.
     Status add_dkim_key(const DkimKeyRecord& key) override;
@@ -127,6 +131,7 @@ class LmdbTenantStore final : public TenantStore {
     std::unique_ptr<internal::LmdbStopLists> stop_lists_;
     std::unique_ptr<internal::LmdbStats> stats_;
     std::unique_ptr<internal::LmdbMessageIndex> message_index_;
+    std::unique_ptr<internal::LmdbAdminTokens> admin_tokens_;
     MDB_dbi dkim_keys_ = 0;
 };
 
@@ -230,7 +235,7 @@ Result<ProjectRecord> LmdbTenantStore::project(const Transaction& txn,
         return value.error();
     }
     if (!value.value()) {
-        return Error{"no project " + name};
+        return make_error(ErrorCode::not_found, Blame::client, "no project " + name);
     }
     return internal::decode_project(name, *value.value());
 }
@@ -243,7 +248,7 @@ Result<ResourceRecord> LmdbTenantStore::resource(const Transaction& txn,
         return value.error();
     }
     if (!value.value()) {
-        return Error{"no resource " + key};
+        return make_error(ErrorCode::not_found, Blame::client, "no resource " + key);
     }
     return internal::decode_resource(key, *value.value());
 }
@@ -316,7 +321,8 @@ Status LmdbTenantStore::add_project(const std::string& name, const QuotaChange& 
             return existing.error();
         }
         if (existing.value()) {
-            return Error{"project " + name + " already exists"};
+            return make_error(ErrorCode::already_exists, Blame::client,
+                              "project " + name + " already exists");
         }
         ProjectRecord record{name,
                              quota.resources_max.value_or(default_resources_max),
@@ -356,16 +362,18 @@ Status LmdbTenantStore::set_quota(const std::string& name, const QuotaChange& qu
             return owned.error();
         }
         if (quota.resources_max && owned->size() > *quota.resources_max) {
-            return Error{"project " + name + " has " + plural(owned->size(), "resource") +
-                         "; remove some before lowering --max-resources to " +
-                         std::to_string(*quota.resources_max)};
+            return make_error(ErrorCode::failed_precondition, Blame::client,
+                              "project " + name + " has " + plural(owned->size(), "resource") +
+                                  "; remove some before lowering --max-resources to " +
+                                  std::to_string(*quota.resources_max));
         }
         for (const ResourceRecord& resource : owned.value()) {
             if (quota.domains_max && resource.domains.size() > *quota.domains_max) {
-                return Error{"resource " + resource.username() + " has " +
-                             plural(resource.domains.size(), "domain") +
-                             "; remove some before lowering --max-domains to " +
-                             std::to_string(*quota.domains_max)};
+                return make_error(ErrorCode::failed_precondition, Blame::client,
+                                  "resource " + resource.username() + " has " +
+                                      plural(resource.domains.size(), "domain") +
+                                      "; remove some before lowering --max-domains to " +
+                                      std::to_string(*quota.domains_max));
             }
         }
         record->resources_max = quota.resources_max.value_or(record->resources_max);
@@ -406,8 +414,9 @@ Status LmdbTenantStore::add_resource(const std::string& username,
     return write([&](Transaction& txn, std::uint64_t generation) -> Status {
         auto owner = project(txn, parsed->project);
         if (!owner) {
-            return Error{owner.error().message + " (add it with relayctl project add " +
-                         parsed->project + ")"};
+            Error error = owner.error();
+            error.message += " (add it with relayctl project add " + parsed->project + ")";
+            return error;
         }
         auto owned = resources(txn, parsed->project + "/");
         if (!owned) {
@@ -415,15 +424,17 @@ Status LmdbTenantStore::add_resource(const std::string& username,
         }
         for (const ResourceRecord& resource : owned.value()) {
             if (resource.name == parsed->name) {
-                return Error{"resource " + username + " already exists"};
+                return make_error(ErrorCode::already_exists, Blame::client,
+                                  "resource " + username + " already exists");
             }
         }
         if (owned->size() >= owner->resources_max) {
-            return Error{"project " + owner->name + " already has " +
-                         std::to_string(owned->size()) + " of " +
-                         std::to_string(owner->resources_max) + " resources" +
-                         "; raise the quota with relayctl project set-quota " + owner->name +
-                         " --max-resources N"};
+            return make_error(ErrorCode::failed_precondition, Blame::client,
+                              "project " + owner->name + " already has " +
+                                  std::to_string(owned->size()) + " of " +
+                                  std::to_string(owner->resources_max) + " resources" +
+                                  "; raise the quota with relayctl project set-quota " +
+                                  owner->name + " --max-resources N");
         }
         ResourceRecord record{parsed->project, parsed->name, password_hash, generation, {}};
         return txn.put(resources_, username, internal::encode_resource(record));
@@ -471,21 +482,23 @@ Status LmdbTenantStore::add_domain(const std::string& username, const std::strin
             return owner.error();
         }
         if (owner.value()) {
-            return Error{*owner.value() == username
-                             ? "domain " + *name + " is already a domain of " + username
-                             : "domain " + *name + " already belongs to resource " +
-                                   *owner.value()};
+            return make_error(
+                ErrorCode::already_exists, Blame::client,
+                *owner.value() == username
+                    ? "domain " + *name + " is already a domain of " + username
+                    : "domain " + *name + " already belongs to resource " + *owner.value());
         }
         auto limits = project(txn, parsed->project);
         if (!limits) {
             return limits.error();
         }
         if (record->domains.size() >= limits->domains_max) {
-            return Error{"resource " + username + " already has " +
-                         std::to_string(record->domains.size()) + " of " +
-                         std::to_string(limits->domains_max) + " domains" +
-                         "; raise the quota with relayctl project set-quota " + parsed->project +
-                         " --max-domains N"};
+            return make_error(ErrorCode::failed_precondition, Blame::client,
+                              "resource " + username + " already has " +
+                                  std::to_string(record->domains.size()) + " of " +
+                                  std::to_string(limits->domains_max) + " domains" +
+                                  "; raise the quota with relayctl project set-quota " +
+                                  parsed->project + " --max-domains N");
         }
         auto position =
             std::lower_bound(record->domains.begin(), record->domains.end(), name.value());
@@ -513,7 +526,8 @@ Status LmdbTenantStore::remove_domain(const std::string& username, const std::st
         }
         auto position = std::find(record->domains.begin(), record->domains.end(), name.value());
         if (position == record->domains.end()) {
-            return Error{"domain " + *name + " is not a domain of " + username};
+            return make_error(ErrorCode::not_found, Blame::client,
+                              "domain " + *name + " is not a domain of " + username);
         }
         record->domains.erase(position);
         if (Status erased = txn.erase(domains_, name.value()); !erased) {
@@ -524,6 +538,15 @@ Status LmdbTenantStore::remove_domain(const std::string& username, const std::st
         }
         return txn.put(resources_, username, internal::encode_resource(record.value()));
     });
+}
+
+Status LmdbTenantStore::open_admin_tokens() {
+    auto opened = internal::LmdbAdminTokens::open(env_);
+    if (!opened) {
+        return opened.error();
+    }
+    admin_tokens_ = std::move(opened.value());
+    return {};
 }
 
 Status LmdbTenantStore::open_stats() {
@@ -587,12 +610,14 @@ Status LmdbTenantStore::add_dkim_key(const DkimKeyRecord& key) {
         return selector.error();
     }
     if (key.algorithm != "rsa-sha256" && key.algorithm != "ed25519-sha256") {
-        return Error{"DKIM algorithm \"" + key.algorithm +
-                     "\" is not rsa-sha256 or ed25519-sha256"};
+        return make_error(
+            ErrorCode::invalid_argument, Blame::client,
+            "DKIM algorithm \"" + key.algorithm + "\" is not rsa-sha256 or ed25519-sha256");
     }
     if (key.canonicalization != "relaxed" && key.canonicalization != "simple") {
-        return Error{"DKIM canonicalization \"" + key.canonicalization +
-                     "\" is not relaxed or simple"};
+        return make_error(
+            ErrorCode::invalid_argument, Blame::client,
+            "DKIM canonicalization \"" + key.canonicalization + "\" is not relaxed or simple");
     }
     DkimKeyRecord record = key;
     record.domain = domain.value();
@@ -604,19 +629,21 @@ Status LmdbTenantStore::add_dkim_key(const DkimKeyRecord& key) {
             return owner.error();
         }
         if (!owner.value()) {
-            return Error{"domain " + record.domain +
-                         " is not a domain of any resource (add it first with relayctl domain "
-                         "add PROJECT/NAME " +
-                         record.domain + ")"};
+            return make_error(ErrorCode::failed_precondition, Blame::client,
+                              "domain " + record.domain +
+                                  " is not a domain of any resource (add it first with relayctl "
+                                  "domain add PROJECT/NAME " +
+                                  record.domain + ")");
         }
         auto existing = txn.find(dkim_keys_, name);
         if (!existing) {
             return existing.error();
         }
         if (existing.value()) {
-            return Error{"domain " + record.domain + " already has a DKIM key with selector " +
-                         record.selector + " (remove it first with relayctl dkim remove " +
-                         record.domain + " " + record.selector + ")"};
+            return make_error(ErrorCode::already_exists, Blame::client,
+                              "domain " + record.domain + " already has a DKIM key with selector " +
+                                  record.selector + " (remove it first with relayctl dkim remove " +
+                                  record.domain + " " + record.selector + ")");
         }
         return txn.put(dkim_keys_, name, internal::encode_dkim_key(record));
     });
@@ -638,7 +665,8 @@ Status LmdbTenantStore::remove_dkim_key(const std::string& domain, const std::st
             return existing.error();
         }
         if (!existing.value()) {
-            return Error{"domain " + *name + " has no DKIM key with selector " + *checked};
+            return make_error(ErrorCode::not_found, Blame::client,
+                              "domain " + *name + " has no DKIM key with selector " + *checked);
         }
         return txn.erase(dkim_keys_, key);
     });
@@ -651,12 +679,14 @@ Status LmdbTenantStore::remove_dkim_key(const std::string& domain, const std::st
 Status LmdbTenantStore::set_rate_limit(const std::string& username, std::uint32_t messages,
                                        std::uint32_t window_s) {
     if (messages < 1 || messages > rate_messages_max) {
-        return Error{"messages must be 1 to " + std::to_string(rate_messages_max) + ", not " +
-                     std::to_string(messages)};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "messages must be 1 to " + std::to_string(rate_messages_max) + ", not " +
+                              std::to_string(messages));
     }
     if (window_s < 1 || window_s > rate_window_s_max) {
-        return Error{"window must be 1 to " + std::to_string(rate_window_s_max) + " seconds, not " +
-                     std::to_string(window_s)};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "window must be 1 to " + std::to_string(rate_window_s_max) +
+                              " seconds, not " + std::to_string(window_s));
     }
     return update_resource(username, [&](ResourceRecord& record, std::uint64_t) {
         record.rate_messages = messages;
@@ -676,8 +706,8 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return internal::lmdb_error("cannot open the store", code);
     }
     auto store = std::make_unique<LmdbTenantStore>(env);  // closes env on every path out
-    // meta, projects, resources, domains, dkim_keys, stop_lists, stats, sent, sent_by_time, and
-    // room to grow.
+    // meta, projects, resources, domains, dkim_keys, stop_lists, stats, sent, sent_by_time,
+    // admin_tokens, and room to grow.
     if (int code = mdb_env_set_maxdbs(env, 16); code != 0) {
         return internal::lmdb_error("cannot open the store", code);
     }
@@ -701,6 +731,9 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     if (Status opened = store->open_message_index(); !opened) {
+        return Error{opened.error().message + " (in " + options.folder + ")"};
+    }
+    if (Status opened = store->open_admin_tokens(); !opened) {
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     return std::unique_ptr<TenantStore>(std::move(store));

@@ -46,18 +46,21 @@ std::optional<StopReason> parse_stop_reason(std::string_view name) {
 Result<StopAddress> parse_stop_address(std::string_view text) {
     std::size_t at = text.rfind('@');
     if (at == std::string_view::npos) {
-        return Error{"\"" + std::string(text) +
-                     "\" is not an address (local@domain) or a whole domain (@domain)"};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "\"" + std::string(text) +
+                              "\" is not an address (local@domain) or a whole domain (@domain)");
     }
     std::string_view local = text.substr(0, at);
     if (local.size() > local_part_bytes_max) {
-        return Error{"\"" + std::string(text) + "\" has a local part longer than 64 octets"};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "\"" + std::string(text) + "\" has a local part longer than 64 octets");
     }
     for (char c : local) {
         auto octet = static_cast<unsigned char>(c);
         if (octet <= ' ' || octet == 0x7f || c == ',' || c == '"' || c == '@') {
-            return Error{"\"" + std::string(text) +
-                         "\" has a space, control, comma, quote or @ in its local part"};
+            return make_error(ErrorCode::invalid_argument, Blame::client,
+                              "\"" + std::string(text) +
+                                  "\" has a space, control, comma, quote or @ in its local part");
         }
     }
     auto domain = check_domain(text.substr(at + 1));

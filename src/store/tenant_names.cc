@@ -34,9 +34,11 @@ Result<std::string> check_name(std::string_view kind, std::string_view name) {
         valid = valid && (is_lower_alnum(c) || c == '.' || c == '_' || c == '-');
     }
     if (!valid) {
-        return Error{"\"" + std::string(name) + "\" is not a valid " + std::string(kind) +
-                     " name (1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or "
-                     "digit)"};
+        return make_error(
+            ErrorCode::invalid_argument, Blame::client,
+            "\"" + std::string(name) + "\" is not a valid " + std::string(kind) +
+                " name (1 to 63 of a-z, 0-9, '.', '_', '-', starting with a letter or "
+                "digit)");
     }
     return std::string(name);
 }
@@ -44,7 +46,8 @@ Result<std::string> check_name(std::string_view kind, std::string_view name) {
 Result<Username> parse_username(std::string_view username) {
     std::size_t slash = username.find('/');
     if (slash == std::string_view::npos) {
-        return Error{"\"" + std::string(username) + "\" is not a resource (PROJECT/NAME)"};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "\"" + std::string(username) + "\" is not a resource (PROJECT/NAME)");
     }
     auto project = check_name("project", username.substr(0, slash));
     if (!project) {
@@ -75,9 +78,10 @@ Result<std::string> check_domain(std::string_view domain) {
         start = end + 1;
     }
     if (!valid) {
-        return Error{"\"" + std::string(domain) +
-                     "\" is not a valid domain (labels of a-z, 0-9 and '-', at least two; "
-                     "international names as xn-- A-labels)"};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "\"" + std::string(domain) +
+                              "\" is not a valid domain (labels of a-z, 0-9 and '-', at least two; "
+                              "international names as xn-- A-labels)");
     }
     return lower;
 }
@@ -85,7 +89,8 @@ Result<std::string> check_domain(std::string_view domain) {
 Result<std::string> check_return_path(std::string_view address) {
     std::size_t at = address.rfind('@');
     auto refused = [&](const std::string& why) {
-        return Error{"\"" + std::string(address) + "\" is not a valid return path: " + why};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "\"" + std::string(address) + "\" is not a valid return path: " + why);
     };
     if (at == std::string_view::npos || address.size() > 254) {
         return refused("it must be LOCAL@DOMAIN, at most 254 octets");
@@ -126,9 +131,10 @@ Result<std::string> check_dkim_selector(std::string_view selector) {
         start = end + 1;
     }
     if (!valid) {
-        return Error{"\"" + std::string(selector) +
-                     "\" is not a valid DKIM selector (labels of a-z, 0-9, '-' and '_', "
-                     "separated by dots)"};
+        return make_error(ErrorCode::invalid_argument, Blame::client,
+                          "\"" + std::string(selector) +
+                              "\" is not a valid DKIM selector (labels of a-z, 0-9, '-' and '_', "
+                              "separated by dots)");
     }
     return lower;
 }

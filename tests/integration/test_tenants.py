@@ -226,6 +226,10 @@ def test_demo_tenant_is_created_once(ctl):
     assert (key["domain"], key["selector"], key["algorithm"]) == (
         "example.com", "demo", "ed25519-sha256")
     assert len(ctl.json("project", "list")) == 1
+    # An admin API token, printed the first time only.
+    assert "Authorization: Bearer rlyadm_" in first.stdout
+    assert "rlyadm_" not in second.stdout
+    assert [token["name"] for token in ctl.json("admin-token", "list")] == ["demo"]
 
 
 def test_store_folder_is_next_to_the_spool_unless_configured(tmp_path):

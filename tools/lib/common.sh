@@ -8,6 +8,10 @@ packages_build=(meson ninja-build pkg-config g++ make liburing-dev libxxhash-dev
   libc-ares-dev libidn2-dev nlohmann-json3-dev liblmdb-dev libargon2-dev dpkg-dev autoconf automake libtool openssl ca-certificates)
 packages_test=(clang clang-format libfuzzer-14-dev libclang-rt-14-dev swaks python3-aiosmtpd python3-dkim
   python3-dnspython python3-pytest python3-fusepy dnsmasq-base iproute2 procps)
+# The admin plane: its HTTP server (cpp-httplib, whose TLS is OpenSSL's), and the Prometheus
+# text parser its tests read /metrics with, and the YAML reader of the OpenAPI check.
+packages_build+=(libcpp-httplib-dev libssl-dev)
+packages_test+=(python3-prometheus-client python3-yaml)
 # The package's checks (tests/integration/test_package.py): lintian, systemd-analyze.
 packages_test+=(lintian systemd)
 # swaks --tls / --tlsc, in the inbound TLS tests.

@@ -307,6 +307,21 @@ struct Bounces {
     bool operator==(const Bounces&) const = default;
 };
 
+// [admin]: the HTTP/JSON admin API and Prometheus /metrics (docs/admin-api.md), on a thread
+// of its own. Off unless `listen` is set; TLS when both certificate files are given.
+struct Admin {
+    bool enabled = false;                  // `listen` given and not empty
+    engine::SocketAddress listen;          // loopback in the example configuration
+    bool metrics_separate = false;         // `metrics_listen` given and not empty
+    engine::SocketAddress metrics_listen;  // /metrics alone, without a token
+    std::string certificate_chain_file;    // PEM, absolute after loading; empty: plain HTTP
+    std::string private_key_file;          // PEM, absolute after loading
+    std::uint32_t page_items_max = 1000;   // the most one page of a list may hold
+    std::uint32_t request_bytes_max = 1 << 20;
+    std::uint32_t threads = 2;
+    bool operator==(const Admin&) const = default;
+};
+
 struct Config {
     std::string file;  // absolute path of the file loaded
     Server server;
@@ -323,6 +338,7 @@ struct Config {
     Dkim dkim;
     Cluster cluster;
     Bounces bounces;
+    Admin admin;
 };
 
 Result<Config> load(const std::string& path);

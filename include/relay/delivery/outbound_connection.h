@@ -115,6 +115,8 @@ class OutboundConnection final : public engine::ConnectionHandler, public tls::S
     bool reached_server() const { return reached_server_; }
     bool tls_failed() const { return tls_failed_; }
     bool tls_active() const { return session_.tls_active(); }
+    // "TLSv1.3", "TLSv1.2"; empty without an established TLS session.
+    std::string_view tls_version() const;
     std::uint32_t transactions() const { return transactions_; }
 
     // engine::ConnectionHandler

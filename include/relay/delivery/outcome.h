@@ -18,6 +18,9 @@ struct RecipientOutcome {
     Kind kind = Kind::deferred;
     std::string remote;  // "mx.example.net[192.0.2.1]:25", empty when relay decided
     std::string reply;   // the server's reply, or relay's reason
+    // The TLS version of the connection that had the reply ("TLSv1.3"); empty: plaintext, or
+    // relay decided.
+    std::string tls_version;
 };
 
 const char* outcome_kind_name(RecipientOutcome::Kind kind);

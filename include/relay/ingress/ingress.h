@@ -31,6 +31,7 @@
 #include "relay/smtp/server_session.h"
 #include "relay/spool/worker_spool.h"
 #include "relay/stats/recorder.h"
+#include "relay/stats/tls_versions.h"
 #include "relay/store/stop_list_store.h"
 #include "relay/tls/server_context.h"
 
@@ -54,6 +55,8 @@ struct Tenancy {
     // The bounce processor: reports from bounce listeners, and the Message-ID of each message
     // accepted for its index. Null: no bounce listener (one configured answers 451).
     feedback::Processor* bounces = nullptr;
+    // This worker's TLS version counts (inbound handshakes); null: not counted.
+    stats::WorkerTlsVersions* tls_versions = nullptr;
 };
 
 class Ingress {

@@ -54,6 +54,9 @@ std::optional<StatsCounter> parse_stats_counter(std::string_view name);
 inline constexpr std::uint64_t stats_minute_buckets_kept = 48 * 60;
 inline constexpr std::uint64_t stats_hour_buckets_kept = 90 * 24;
 
+// "90m", "1h", "24h", "30d" in seconds; nullopt when malformed, zero or over 90 days.
+std::optional<std::uint64_t> parse_stats_period(std::string_view text);
+
 enum class StatsScopeKind : std::uint8_t { resource, domain };
 
 // A resource by PROJECT/NAME (empty: what happened before any login, "no resource"), or a

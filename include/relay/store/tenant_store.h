@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "relay/base/result.h"
+#include "relay/store/admin_token_store.h"
 #include "relay/store/message_index.h"
 #include "relay/store/stats_store.h"
 #include "relay/store/stop_list_store.h"
@@ -65,6 +66,8 @@ class TenantStore {
     virtual StatsStore& stats() = 0;
     // The Message-ID index of sent mail (message_index.h), for reports without a VERP token.
     virtual MessageIndex& message_index() = 0;
+    // The admin API's bearer tokens (admin_token_store.h) live in the same store.
+    virtual AdminTokenStore& admin_tokens() = 0;
     // The resource's message rate limit: `messages` in 1..rate_messages_max per `window_s` in
     // 1..rate_window_s_max seconds.
     virtual Status set_rate_limit(const std::string& username, std::uint32_t messages,

@@ -1,0 +1,180 @@
+// metrics.cc -- /metrics in Prometheus's text exposition format 0.0.4: the statistics store's
+// per-resource totals, the queue's depth and oldest message, and the workers' delivery latency
+// histogram.
+//
+// The counters come from the store, which the flusher fills every 2 s: a scrape sees counts at
+// most that old, the same numbers `relayctl stats` prints. Label values are escaped as the
+// format requires (backslash, double quote, newline).
+//
+// Thread: the admin thread(s); reads the store and scans the spool.
+#include "relay/admin/queue_view.h"
+#include "routes.h"
+
+namespace relay::admin::internal {
+namespace {
+
+std::string label_value(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+struct Family {
+    const char* name;
+    const char* help;
+    std::string lines;
+};
+
+// Which family and extra label each statistics counter is written as.
+struct CounterName {
+    std::size_t family;
+    const char* label;  // `reason` or `kind` value, or nullptr
+};
+
+void write_counters(std::string& out, store::StatsStore& stats, std::uint64_t now_s) {
+    std::vector<Family> families = {
+        {"relay_accepted_messages_total", "Messages accepted (250 after DATA), per resource.", {}},
+        {"relay_refused_total",
+         "Refusals by reason (auth, allowlist, rate_limit: the rate limiter, stop_list, utf8, "
+         "size, sender), per resource.",
+         {}},
+        {"relay_delivered_recipients_total", "Recipients delivered, per resource.", {}},
+        {"relay_deferred_recipients_total", "Delivery attempts deferred, per resource.", {}},
+        {"relay_bounced_recipients_total", "Recipients bounced, hard or soft, per resource.", {}},
+        {"relay_complaints_total", "Complaints (ARF reports), per resource.", {}},
+        {"relay_stop_listed_recipients_total", "Recipients put on a stop list, per resource.", {}},
+    };
+    const std::array<CounterName, store::stats_counter_count> names = {{
+        {0, nullptr},
+        {1, "auth"},
+        {1, "allowlist"},
+        {1, "rate_limit"},
+        {1, "stop_list"},
+        {1, "utf8"},
+        {1, "size"},
+        {1, "sender"},
+        {2, nullptr},
+        {3, nullptr},
+        {4, "hard"},
+        {4, "soft"},
+        {5, nullptr},
+        {6, nullptr},
+    }};
+    auto scopes = stats.stats_scopes(store::StatsScopeKind::resource);
+    for (const std::string& resource : scopes ? scopes.value() : std::vector<std::string>{}) {
+        auto sum = stats.sum_stats({store::StatsScopeKind::resource, resource}, 0, now_s);
+        if (!sum) {
+            continue;
+        }
+        for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
+            const CounterName& name = names[index];
+            Family& family = families[name.family];
+            family.lines +=
+                std::string(family.name) + "{resource=\"" + label_value(resource) + "\"";
+            if (name.label != nullptr) {
+                family.lines +=
+                    std::string(name.family == 1 ? ",reason=\"" : ",kind=\"") + name.label + "\"";
+            }
+            family.lines += "} " + std::to_string(sum.value()[index]) + "\n";
+        }
+    }
+    for (const Family& family : families) {
+        out += std::string("# HELP ") + family.name + " " + family.help + "\n";
+        out += std::string("# TYPE ") + family.name + " counter\n";
+        out += family.lines;
+    }
+}
+
+void write_queue(std::string& out, const std::string& spool_path) {
+    auto queue = spool::recover(spool_path + "/segments", false);
+    if (!queue) {
+        return;
+    }
+    std::uint64_t oldest_unix_ms = 0;
+    for (const spool::RecoveredMessage& recovered : queue->messages) {
+        std::uint64_t received = recovered.message.envelope.received_unix_ms;
+        oldest_unix_ms = oldest_unix_ms == 0 ? received : std::min(oldest_unix_ms, received);
+    }
+    out +=
+        "# HELP relay_queue_messages Messages in the queue (not yet delivered to every "
+        "recipient).\n# TYPE relay_queue_messages gauge\n";
+    out += "relay_queue_messages " + std::to_string(queue->messages.size()) + "\n";
+    out +=
+        "# HELP relay_queue_oldest_message_age_seconds Age of the oldest queued message (0: "
+        "empty queue).\n# TYPE relay_queue_oldest_message_age_seconds gauge\n";
+    out += "relay_queue_oldest_message_age_seconds " +
+           std::to_string(oldest_unix_ms == 0 ? 0 : seconds_since(oldest_unix_ms)) + "\n";
+}
+
+std::string seconds_text(std::uint64_t milliseconds) {
+    std::string text = std::to_string(milliseconds / 1000) + ".";
+    std::string fraction = std::to_string(milliseconds % 1000);
+    return text + std::string(3 - fraction.size(), '0') + fraction;
+}
+
+void write_latency(std::string& out, const stats::DeliveryLatency& latency) {
+    stats::LatencySnapshot snapshot = latency.snapshot();
+    const char* name = "relay_delivery_latency_seconds";
+    out += std::string("# HELP ") + name +
+           " Time from acceptance (250 after DATA) to delivery (the destination's 250), per "
+           "recipient delivered since relayd started.\n";
+    out += std::string("# TYPE ") + name + " histogram\n";
+    std::uint64_t cumulative = 0;
+    for (std::size_t index = 0; index < stats::delivery_latency_bounds_ms.size(); ++index) {
+        cumulative += snapshot.buckets[index];
+        out += std::string(name) + "_bucket{le=\"" +
+               seconds_text(stats::delivery_latency_bounds_ms[index]) + "\"} " +
+               std::to_string(cumulative) + "\n";
+    }
+    cumulative += snapshot.buckets.back();
+    out += std::string(name) + "_bucket{le=\"+Inf\"} " + std::to_string(cumulative) + "\n";
+    out += std::string(name) + "_sum " + seconds_text(snapshot.sum_ms) + "\n";
+    out += std::string(name) + "_count " + std::to_string(cumulative) + "\n";
+}
+
+void write_tls_versions(std::string& out, const stats::TlsVersions& versions) {
+    stats::TlsVersionCounts counts = versions.snapshot();
+    out +=
+        "# HELP relay_inbound_tls_handshakes_total Client TLS handshakes completed, by "
+        "version.\n# TYPE relay_inbound_tls_handshakes_total counter\n";
+    for (std::size_t index = 0; index + 1 < stats::tls_version_labels.size(); ++index) {
+        out += "relay_inbound_tls_handshakes_total{version=\"" +
+               std::string(stats::tls_version_labels[index]) + "\"} " +
+               std::to_string(counts.inbound[index]) + "\n";
+    }
+    out +=
+        "# HELP relay_outbound_delivered_recipients_total Recipients delivered, by the TLS "
+        "version of the connection (none: plaintext).\n"
+        "# TYPE relay_outbound_delivered_recipients_total counter\n";
+    for (std::size_t index = 0; index < stats::tls_version_labels.size(); ++index) {
+        out += "relay_outbound_delivered_recipients_total{tls=\"" +
+               std::string(stats::tls_version_labels[index]) + "\"} " +
+               std::to_string(counts.outbound[index]) + "\n";
+    }
+}
+
+}  // namespace
+
+std::string metrics_text(Backend& backend) {
+    std::string out;
+    write_counters(out, backend.store->stats(), backend.now_s());
+    write_queue(out, backend.config->spool.path);
+    if (backend.delivery_latency != nullptr) {
+        write_latency(out, *backend.delivery_latency);
+    }
+    if (backend.tls_versions != nullptr) {
+        write_tls_versions(out, *backend.tls_versions);
+    }
+    return out;
+}
+
+}  // namespace relay::admin::internal
