@@ -40,6 +40,45 @@ struct CounterName {
     const char* label;  // `reason` or `kind` value, or nullptr
 };
 
+// A switch rather than a table, so that a counter added to the store without a family here is
+// a compile error (-Wswitch), not a series written under another counter's name.
+CounterName counter_name(store::StatsCounter counter) {
+    using C = store::StatsCounter;
+    switch (counter) {
+        case C::accepted:
+            return {0, nullptr};
+        case C::refused_auth:
+            return {1, "auth"};
+        case C::refused_allowlist:
+            return {1, "allowlist"};
+        case C::refused_rate_limit:
+            return {1, "rate_limit"};
+        case C::refused_stop_list:
+            return {1, "stop_list"};
+        case C::refused_utf8:
+            return {1, "utf8"};
+        case C::refused_size:
+            return {1, "size"};
+        case C::refused_sender:
+            return {1, "sender"};
+        case C::delivered:
+            return {2, nullptr};
+        case C::deferred:
+            return {3, nullptr};
+        case C::bounced_hard:
+            return {4, "hard"};
+        case C::bounced_soft:
+            return {4, "soft"};
+        case C::complaints:
+            return {5, nullptr};
+        case C::stop_listed:
+            return {6, nullptr};
+        case C::reports_unparsed:
+            return {7, nullptr};
+    }
+    return {0, nullptr};
+}
+
 void write_counters(std::string& out, store::StatsStore& stats, std::uint64_t now_s) {
     std::vector<Family> families = {
         {"relay_accepted_messages_total", "Messages accepted (250 after DATA), per resource.", {}},
@@ -52,23 +91,11 @@ void write_counters(std::string& out, store::StatsStore& stats, std::uint64_t no
         {"relay_bounced_recipients_total", "Recipients bounced, hard or soft, per resource.", {}},
         {"relay_complaints_total", "Complaints (ARF reports), per resource.", {}},
         {"relay_stop_listed_recipients_total", "Recipients put on a stop list, per resource.", {}},
+        {"relay_bounce_reports_unparsed_total",
+         "Reports to the bounce listener that no parser could read, per resource (kept in "
+         "<spool>/bounces-unparsed/).",
+         {}},
     };
-    const std::array<CounterName, store::stats_counter_count> names = {{
-        {0, nullptr},
-        {1, "auth"},
-        {1, "allowlist"},
-        {1, "rate_limit"},
-        {1, "stop_list"},
-        {1, "utf8"},
-        {1, "size"},
-        {1, "sender"},
-        {2, nullptr},
-        {3, nullptr},
-        {4, "hard"},
-        {4, "soft"},
-        {5, nullptr},
-        {6, nullptr},
-    }};
     auto scopes = stats.stats_scopes(store::StatsScopeKind::resource);
     for (const std::string& resource : scopes ? scopes.value() : std::vector<std::string>{}) {
         auto sum = stats.sum_stats({store::StatsScopeKind::resource, resource}, 0, now_s);
@@ -76,7 +103,7 @@ void write_counters(std::string& out, store::StatsStore& stats, std::uint64_t no
             continue;
         }
         for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
-            const CounterName& name = names[index];
+            const CounterName name = counter_name(static_cast<store::StatsCounter>(index));
             Family& family = families[name.family];
             family.lines +=
                 std::string(family.name) + "{resource=\"" + label_value(resource) + "\"";
