@@ -4,9 +4,9 @@
 // Thread: the worker that created the resolver, only (asserted). Never blocks: c-ares runs with
 // its sockets non-blocking and is only ever driven through ares_process_fd() with the fds the
 // loop reported ready. Untrusted bytes: DNS answers, handed to c-ares's parsers
-// (ares_parse_mx_reply, ares_parse_a_reply, ares_parse_aaaa_reply); the addresses kept are
-// bounded by addresses_per_family_max, the MX records by the answer size (<= 64 KiB).
-// RFC 1035 §4.1.1 (RCODE meanings), RFC 2308 §2.1-2.2 (NXDOMAIN vs NODATA), RFC 6891 (EDNS0).
+// (ares_parse_mx_reply, ares_parse_a_reply, ares_parse_aaaa_reply, ares_parse_txt_reply_ext); the
+// addresses kept are bounded by addresses_per_family_max, the MX records by the answer size (<= 64
+// KiB). RFC 1035 §4.1.1 (RCODE meanings), RFC 2308 §2.1-2.2 (NXDOMAIN vs NODATA), RFC 6891 (EDNS0).
 //
 // Why the c-ares options are what they are:
 //   * ares_query, never ares_search or ares_gethostbyname: mail domains are absolute names, so
@@ -190,6 +190,42 @@ MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned c
     } else {
         lookup.records.clear();
         lookup.reason = label + failure_suffix(status, "MX");
+    }
+    return lookup;
+}
+
+TxtLookup build_txt_lookup(const std::string& name, int status, const unsigned char* answer,
+                           int answer_bytes) {
+    TxtLookup lookup;
+    lookup.name = name;
+    const std::string label = fmt::format("DNS lookup of TXT for {}", name);
+    if (status == ARES_SUCCESS) {
+        ares_txt_ext* head = nullptr;
+        status = ares_parse_txt_reply_ext(answer, answer_bytes, &head);
+        for (const ares_txt_ext* node = head; status == ARES_SUCCESS && node != nullptr;
+             node = node->next) {
+            // A record is one or more character-strings; record_start marks the first.
+            if (node->record_start != 0 || lookup.records.empty()) {
+                lookup.records.emplace_back();
+            }
+            lookup.records.back().append(reinterpret_cast<const char*>(node->txt), node->length);
+        }
+        if (head != nullptr) {
+            ares_free_data(head);
+        }
+        if (status != ARES_SUCCESS && status != ARES_ENODATA) {
+            status = ARES_EBADRESP;
+        }
+        if (status == ARES_SUCCESS && lookup.records.empty()) {
+            status = ARES_ENODATA;
+        }
+    }
+    lookup.outcome = outcome_for(status);
+    if (status == ARES_SUCCESS) {
+        lookup.reason = fmt::format("{}: {} records", label, lookup.records.size());
+    } else {
+        lookup.records.clear();
+        lookup.reason = label + failure_suffix(status, "TXT");
     }
     return lookup;
 }
@@ -413,7 +449,7 @@ Status check_options(const ResolverOptions& options) {
 }  // namespace
 
 struct Resolver::Impl {
-    enum class Kind : std::uint8_t { mx, addresses };
+    enum class Kind : std::uint8_t { mx, addresses, txt };
 
     struct Request {
         LookupId id = 0;
@@ -422,6 +458,7 @@ struct Resolver::Impl {
         std::string name;  // normalised
         MxCallback mx_callback;
         AddressCallback address_callback;
+        TxtCallback txt_callback;
     };
 
     // One lookup in c-ares. Slots never move (the vector is sized once): c-ares holds pointers.
@@ -432,13 +469,14 @@ struct Resolver::Impl {
         int queries_outstanding = 0;
         Request request;
         MxLookup mx;
+        TxtLookup txt;
         FamilyAnswer ipv4;
         FamilyAnswer ipv6;
     };
 
     struct Completion {
         Request request;
-        std::variant<MxLookup, AddressLookup> result;
+        std::variant<MxLookup, AddressLookup, TxtLookup> result;
     };
 
     Impl(const ResolverOptions& options, FdWatcher& watcher);
@@ -465,6 +503,8 @@ struct Resolver::Impl {
     static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable);
     static void on_mx_answer(void* arg, int status, int timeouts, unsigned char* answer,
                              int answer_bytes);
+    static void on_txt_answer(void* arg, int status, int timeouts, unsigned char* answer,
+                              int answer_bytes);
     static void on_ipv4_answer(void* arg, int status, int timeouts, unsigned char* answer,
                                int answer_bytes);
     static void on_ipv6_answer(void* arg, int status, int timeouts, unsigned char* answer,
@@ -556,6 +596,19 @@ void Resolver::Impl::on_mx_answer(void* arg, int status, int /*timeouts*/, unsig
     impl.finish_query(slot);
 }
 
+void Resolver::Impl::on_txt_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
+                                   int answer_bytes) {
+    Slot& slot = *static_cast<Slot*>(arg);
+    Impl& impl = *slot.owner;
+    if (impl.destroying_) {
+        return;
+    }
+    if (!slot.cancelled) {
+        slot.txt = build_txt_lookup(slot.request.name, status, answer, answer_bytes);
+    }
+    impl.finish_query(slot);
+}
+
 void Resolver::Impl::on_ipv4_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
                                     int answer_bytes) {
     Slot& slot = *static_cast<Slot*>(arg);
@@ -592,6 +645,8 @@ void Resolver::Impl::finish_query(Slot& slot) {
         --cancelled_in_flight_;
     } else if (slot.request.kind == Kind::mx) {
         completions_.push_back(Completion{std::move(slot.request), std::move(slot.mx)});
+    } else if (slot.request.kind == Kind::txt) {
+        completions_.push_back(Completion{std::move(slot.request), std::move(slot.txt)});
     } else {
         AddressLookup lookup = build_address_lookup(slot.request.name, slot.request.families,
                                                     std::move(slot.ipv4), std::move(slot.ipv6));
@@ -605,6 +660,7 @@ void Resolver::Impl::release(Slot& slot) {
     slot.cancelled = false;
     slot.request = Request{};
     slot.mx = MxLookup{};
+    slot.txt = TxtLookup{};
     slot.ipv4 = FamilyAnswer{};
     slot.ipv6 = FamilyAnswer{};
     free_slots_.push_back(static_cast<std::uint32_t>(&slot - slots_.data()));
@@ -621,6 +677,11 @@ void Resolver::Impl::start(Request request) {
     if (slot.request.kind == Kind::mx) {
         slot.queries_outstanding = 1;
         ares_query(channel_, name, ns_c_in, ns_t_mx, &Impl::on_mx_answer, &slot);
+        return;
+    }
+    if (slot.request.kind == Kind::txt) {
+        slot.queries_outstanding = 1;
+        ares_query(channel_, name, ns_c_in, ns_t_txt, &Impl::on_txt_answer, &slot);
         return;
     }
     const bool want_ipv4 = slot.request.families != AddressFamilies::ipv6;
@@ -651,6 +712,10 @@ Resolver::Impl::Completion Resolver::Impl::finish_invalid_name(Request request,
         MxLookup lookup = build_mx_lookup(printable, ARES_EBADNAME, nullptr, 0);
         return Completion{std::move(request), std::move(lookup)};
     }
+    if (request.kind == Kind::txt) {
+        TxtLookup lookup = build_txt_lookup(printable, ARES_EBADNAME, nullptr, 0);
+        return Completion{std::move(request), std::move(lookup)};
+    }
     AddressLookup lookup =
         build_address_lookup(printable, request.families, FamilyAnswer{ARES_EBADNAME, {}},
                              FamilyAnswer{ARES_EBADNAME, {}});
@@ -660,8 +725,9 @@ Resolver::Impl::Completion Resolver::Impl::finish_invalid_name(Request request,
 
 Result<LookupId> Resolver::Impl::submit(Request request, std::string_view raw_name) {
     assert_owner_thread();
-    const bool is_mx = request.kind == Kind::mx;
-    const std::string_view type = is_mx ? "MX" : address_type(request.families);
+    const std::string_view type = request.kind == Kind::mx    ? "MX"
+                                  : request.kind == Kind::txt ? "TXT"
+                                                              : address_type(request.families);
     if (accepted() >= std::size_t{options_.lookups_in_flight_max} + options_.lookups_waiting_max) {
         return Error{fmt::format("DNS lookup of {} for {} not started: {} lookups already queued",
                                  type, printable_dns_name(raw_name), accepted())};
@@ -703,6 +769,7 @@ bool Resolver::Impl::cancel(LookupId id) {
             slot.cancelled = true;
             slot.request.mx_callback = nullptr;
             slot.request.address_callback = nullptr;
+            slot.request.txt_callback = nullptr;
             ++cancelled_in_flight_;
             return true;
         }
@@ -719,6 +786,7 @@ void Resolver::Impl::cancel_all() {
             slot.cancelled = true;
             slot.request.mx_callback = nullptr;
             slot.request.address_callback = nullptr;
+            slot.request.txt_callback = nullptr;
             ++cancelled_in_flight_;
         }
     }
@@ -749,6 +817,8 @@ void Resolver::Impl::deliver_completions() {
         completions_.pop_front();
         if (auto* mx = std::get_if<MxLookup>(&completion.result)) {
             completion.request.mx_callback(std::move(*mx));
+        } else if (auto* txt = std::get_if<TxtLookup>(&completion.result)) {
+            completion.request.txt_callback(std::move(*txt));
         } else {
             completion.request.address_callback(
                 std::move(std::get<AddressLookup>(completion.result)));
@@ -794,6 +864,14 @@ Result<LookupId> Resolver::lookup_mx(std::string_view domain, MxCallback callbac
     request.kind = Impl::Kind::mx;
     request.mx_callback = std::move(callback);
     return impl_->submit(std::move(request), domain);
+}
+
+Result<LookupId> Resolver::lookup_txt(std::string_view name, TxtCallback callback) {
+    RELAY_ASSERT(callback);
+    Impl::Request request;
+    request.kind = Impl::Kind::txt;
+    request.txt_callback = std::move(callback);
+    return impl_->submit(std::move(request), name);
 }
 
 Result<LookupId> Resolver::lookup_addresses(std::string_view host, AddressFamilies families,
