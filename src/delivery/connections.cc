@@ -1,5 +1,6 @@
 // connections.cc -- a destination's connections: how many are opened, which host each goes
 // to, and the jobs each one carries.
+#include <algorithm>
 #include <chrono>
 
 #include "delivery_internal.h"
@@ -42,6 +43,31 @@ std::string received_header(const spool::QueuedMessage& message, const std::stri
     }
     field += "; " + rfc5322_date(envelope.received_unix_ms) + "\r\n";
     return field;
+}
+
+// RFC 8460 §4.3's words for what certificate verification said (tls/errors.cc's texts).
+sts::ResultType certificate_failure(std::string_view verify_failure) {
+    if (verify_failure.find("mismatch") != std::string_view::npos) {
+        return sts::ResultType::certificate_host_mismatch;
+    }
+    if (verify_failure.find("expired") != std::string_view::npos ||
+        verify_failure.find("not yet valid") != std::string_view::npos) {
+        return sts::ResultType::certificate_expired;
+    }
+    if (verify_failure.find("issuer") != std::string_view::npos ||
+        verify_failure.find("self-signed") != std::string_view::npos ||
+        verify_failure.find("signature") != std::string_view::npos) {
+        return sts::ResultType::certificate_not_trusted;
+    }
+    return sts::ResultType::validation_failure;
+}
+
+// "mta-sts-enforce/verified": the policy that applied, and what the connection had.
+std::string tls_summary(const TlsDecision& decision, const OutboundConnection& connection) {
+    std::string state = !connection.tls_active()    ? "plaintext"
+                        : connection.tls_verified() ? "verified"
+                                                    : "unverified";
+    return std::string(applied_tls_name(decision.applied)) + "/" + state;
 }
 
 }  // namespace
@@ -117,8 +143,26 @@ void Delivery::wait_for_budget(Destination& destination) {
 
 bool Delivery::open_connection(Destination& destination, DestinationBudget::Ticket ticket) {
     std::uint64_t now = unix_ms_now();
+    TlsDecision decision = tls_decision(destination);
+    if (!decision.refusal.empty()) {
+        defer_queue(destination, decision.refusal);
+        return false;
+    }
+    // MTA-STS enforce: an MX host the policy does not name is never used (RFC 8461 §4.1).
+    if (std::none_of(destination.plan->targets.begin(), destination.plan->targets.end(),
+                     [&decision](const DeliveryTarget& target) {
+                         return decision.host_allowed(target.host);
+                     })) {
+        count_policy_failure(destination, sts::ResultType::validation_failure);
+        defer_queue(destination, "MTA-STS policy of " + destination.domain +
+                                     " (enforce) names none of its MX hosts");
+        return false;
+    }
     const DeliveryTarget* chosen = nullptr;
     for (const DeliveryTarget& target : destination.plan->targets) {
+        if (!decision.host_allowed(target.host)) {
+            continue;
+        }
         std::string name = target.host + "|" + target.address.to_string();
         auto failed = destination.failed_targets.find(name);
         if (failed == destination.failed_targets.end() ||
@@ -142,16 +186,14 @@ bool Delivery::open_connection(Destination& destination, DestinationBudget::Tick
         }
         return false;
     }
-    config::TlsPolicy policy =
-        destination.route != nullptr ? destination.route->tls : config_.delivery.tls;
     OutboundSettings settings;
     settings.client.helo_name = config_.server.hostname;
-    settings.client.require_tls = policy == config::TlsPolicy::required;
-    settings.client.try_starttls = policy != config::TlsPolicy::none;
+    settings.client.require_tls = decision.verified_tls_required();
+    settings.client.try_starttls = decision.try_starttls();
     settings.timeouts = &config_.delivery;
-    if (policy == config::TlsPolicy::required) {
+    if (decision.verified_tls_required()) {
         settings.tls = tls_required_ ? &*tls_required_ : nullptr;
-    } else if (policy == config::TlsPolicy::opportunistic) {
+    } else if (decision.try_starttls()) {
         auto plaintext = plaintext_until_ms_.find(chosen->host);
         bool remembered = plaintext != plaintext_until_ms_.end() && plaintext->second > now;
         settings.tls = remembered ? nullptr : &*tls_opportunistic_;
@@ -162,7 +204,7 @@ bool Delivery::open_connection(Destination& destination, DestinationBudget::Tick
     }
     auto link = std::make_unique<Link>();
     link->destination = &destination;
-    link->tls_policy = policy;
+    link->tls = std::move(decision);
     link->ticket = std::move(ticket);
     link->connection =
         std::make_unique<OutboundConnection>(reactor_, *this, *chosen, std::move(settings));
@@ -185,6 +227,19 @@ void Delivery::on_ready(OutboundConnection& connection) {
     }
     link.destination->failed_targets.erase(connection.target().host + "|" +
                                            connection.target().address.to_string());
+    if (link.tls.reported()) {
+        // Only testing mode gets here without verified TLS: enforce fails the connection first.
+        std::optional<sts::ResultType> failure;
+        if (!connection.tls_active()) {
+            failure = sts::ResultType::starttls_not_supported;
+        } else if (!connection.tls_verified()) {
+            failure = certificate_failure(connection.tls_verify_failure());
+        } else if (link.tls.sts &&
+                   !sts::policy_allows_host(*link.tls.sts, connection.target().host)) {
+            failure = sts::ResultType::validation_failure;
+        }
+        count_tls(link, connection, failure);
+    }
     give_job(link, *link.destination);
 }
 
@@ -298,6 +353,9 @@ void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult
             bool relay_failed =
                 complete && index < result.relay_failed.size() && result.relay_failed[index];
             outcome.remote = result.local || relay_failed ? std::string() : connection.name();
+            if (!outcome.remote.empty()) {
+                outcome.tls = tls_summary(link.tls, connection);
+            }
             outcome.reply = reply.summary();
             if (outcome.kind == RecipientOutcome::Kind::deferred) {
                 error = outcome.remote.empty() ? outcome.reply
@@ -335,9 +393,20 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
     if (reason.empty()) {
         return;  // an orderly QUIT
     }
-    destination.last_error = reason;
-    if (connection.tls_failed() && !connection.tls_active() &&
-        link.tls_policy == config::TlsPolicy::opportunistic) {
+    std::string error = reason;
+    if (link.tls.applied == AppliedTls::mta_sts_enforce && !connection.tls_active() &&
+        (connection.tls_failed() || connection.starttls_unavailable())) {
+        // Never plaintext: the host failed the policy and the message waits (RFC 8461 §5).
+        count_tls(link, connection,
+                  connection.starttls_unavailable()
+                      ? sts::ResultType::starttls_not_supported
+                      : certificate_failure(connection.tls_verify_failure()));
+        error = "MTA-STS policy of " + destination.domain + " (enforce) not met: " + reason;
+    }
+    destination.last_error = error;
+    bool opportunistic = link.tls.applied == AppliedTls::opportunistic ||
+                         link.tls.applied == AppliedTls::mta_sts_testing;
+    if (connection.tls_failed() && !connection.tls_active() && opportunistic) {
         // RFC 7435: under opportunistic TLS, a host whose STARTTLS fails gets plaintext for a
         // while. Under `required` it is a failed host like any other.
         plaintext_until_ms_[connection.target().host] =
@@ -346,12 +415,12 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
     } else if (connection.transactions() == 0) {
         destination.failed_targets[connection.target().host + "|" +
                                    connection.target().address.to_string()] = unix_ms_now();
-        log::info("{}", reason);
+        log::info("{}", error);
     }
     if (link.job) {
         Job job = std::move(*link.job);
         link.job.reset();
-        job_done(job.id, reason);
+        job_done(job.id, error);
     }
     if (!stopping_) {
         reactor_.defer([this, &destination] { kick(destination); });

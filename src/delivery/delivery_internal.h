@@ -38,6 +38,9 @@ struct Delivery::Destination {
     std::string last_error;
     // Armed while the process-wide budget refuses a connection this destination wants.
     engine::TimerQueue::TimerId budget_timer = 0;
+    // MTA-STS (mta_sts.cc): discovered before each MX lookup; the policy in force, if any.
+    bool mta_sts_discovered = false;
+    std::optional<sts::CachedPolicy> mta_sts;
 };
 
 // The limits that apply to a destination now: looked up in the configuration at each use, so
@@ -56,7 +59,7 @@ struct Delivery::Link {
     engine::TimerQueue::TimerId idle_timer = 0;
     engine::TimerQueue::TimerId rate_timer = 0;  // waiting for the destination's message rate
     DestinationBudget::Ticket ticket;            // this connection, in the process-wide count
-    config::TlsPolicy tls_policy = config::TlsPolicy::opportunistic;
+    TlsDecision tls;    // the destination's TLS policy when the connection was opened
     bool done = false;  // failed or quit: takes no more jobs
 };
 }  // namespace relay::delivery

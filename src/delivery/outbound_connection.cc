@@ -296,6 +296,10 @@ void OutboundConnection::after_session() {
             fail(quitting_ ? std::string() : "connection closed by " + name_);
             return;
         case State::failed:
+            // The session's words for a missing or refused STARTTLS under require_tls
+            // (smtp/client_session.cc): the TLS policy counts it (RFC 8460 §4.3).
+            starttls_unavailable_ =
+                !tls_ && client_settings_.require_tls && session_.failure().starts_with("STARTTLS");
             fail(session_.failure().empty() ? "session with " + name_ + " failed"
                                             : session_.failure() + " (" + name_ + ")");
             return;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -140,7 +141,8 @@ struct Credentials {
     bool operator==(const Credentials&) const = default;
 };
 
-enum class TlsPolicy { none, opportunistic, required };
+// Outbound TLS (docs/delivery.md, "Outbound TLS policy"); mta_sts demands an MTA-STS policy.
+enum class TlsPolicy { none, opportunistic, required, mta_sts };
 
 struct Route {
     std::string domain;  // a recipient domain, or "*" for every domain (smarthost)
@@ -158,6 +160,9 @@ struct Shaping {
     std::uint32_t connections_max = 0;              // 0: [delivery] connections_per_host_max
     std::uint32_t messages_per_connection_max = 0;  // 0: [delivery] messages_per_connection_max
     std::uint32_t messages_per_second = 0;          // 0: no rate limit
+    // Outbound TLS for the domain: unset follows [delivery] tls and mta_sts.
+    std::optional<TlsPolicy> tls;
+    std::optional<bool> mta_sts;
     bool operator==(const Shaping&) const = default;
 };
 
@@ -189,6 +194,12 @@ struct Delivery {
     std::uint32_t dns_ttl_s_max = 3600;
     std::uint32_t destination_idle_s = 300;
     std::vector<Shaping> shaping;
+    // MTA-STS (RFC 8461): look up and apply the recipient domain's policy; the policy's HTTPS
+    // port (443; another for tests), how long a fetch may take, how many policies are kept.
+    bool mta_sts = true;
+    std::uint16_t mta_sts_port = 443;
+    std::uint32_t mta_sts_fetch_timeout_s = 10;
+    std::uint32_t mta_sts_policies_max = 10000;
     bool operator==(const Delivery&) const = default;
 };
 
