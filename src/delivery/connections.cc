@@ -18,9 +18,11 @@ constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
 
 // The Received: trace field (RFC 5321 §4.4) prepended at send time. The comments after the
 // client name say which TLS it used and which resource logged in (its username, never the
-// password), as Postfix's "using ... with cipher" and "Authenticated sender" do.
+// password), as Postfix's "using ... with cipher" and "Authenticated sender" do. Under a TLS
+// policy stricter than opportunistic, one more says which and what the outbound connection had.
 std::string received_header(const spool::QueuedMessage& message, const std::string& hostname,
-                            std::span<const std::uint32_t> recipients) {
+                            std::span<const std::uint32_t> recipients,
+                            std::string_view outbound_tls) {
     const spool::Envelope& envelope = message.envelope;
     std::string field = "Received: ";
     if (envelope.origin == spool::Origin::client) {
@@ -38,6 +40,9 @@ std::string received_header(const spool::QueuedMessage& message, const std::stri
     field += "by " + hostname + " (relay) with " +
              (envelope.protocol.empty() ? std::string("ESMTP") : envelope.protocol) + " id " +
              spool::format_queue_id(message.id);
+    if (!outbound_tls.empty()) {
+        field += "\r\n\t(" + std::string(outbound_tls) + ")";
+    }
     if (recipients.size() == 1) {
         field += "\r\n\tfor <" + message.recipients[recipients.front()].address + ">";
     }
@@ -68,6 +73,19 @@ std::string tls_summary(const TlsDecision& decision, const OutboundConnection& c
                         : connection.tls_verified() ? "verified"
                                                     : "unverified";
     return std::string(applied_tls_name(decision.applied)) + "/" + state;
+}
+
+// "outbound TLS policy mta-sts-enforce, certificate verified"; empty under none and
+// opportunistic, where the receiving side's own trace field says what TLS it saw.
+std::string outbound_tls_comment(const TlsDecision& decision,
+                                 const OutboundConnection& connection) {
+    if (decision.applied == AppliedTls::none || decision.applied == AppliedTls::opportunistic) {
+        return {};
+    }
+    std::string state = !connection.tls_active()    ? "no TLS"
+                        : connection.tls_verified() ? "certificate verified"
+                                                    : "certificate not verified";
+    return "outbound TLS policy " + std::string(applied_tls_name(decision.applied)) + ", " + state;
 }
 
 }  // namespace
@@ -253,6 +271,15 @@ void Delivery::give_job(Link& link, Destination& destination) {
     if (link.rate_timer != 0) {
         return;  // the rate timer gives the next job
     }
+    // A connection opened under another TLS policy (a new MTA-STS policy came meanwhile) takes
+    // no more jobs: the next one is opened under the policy in force.
+    TlsDecision decision = tls_decision(destination);
+    if (link.tls.applied != decision.applied || link.tls.sts != decision.sts) {
+        link.done = true;
+        connection->quit();
+        reactor_.defer([this, &destination] { kick(destination); });
+        return;
+    }
     Shape shape = shape_of(destination);
     if (connection->transactions() >= shape.messages_per_connection_max) {
         link.done = true;
@@ -311,7 +338,8 @@ void Delivery::send_job(Link& link) {
     }
     outbound.smtputf8 = message->envelope.smtputf8;
     outbound.eight_bit = message->envelope.eight_bit;
-    outbound.prefix = received_header(*message, config_.server.hostname, recipients);
+    outbound.prefix = received_header(*message, config_.server.hostname, recipients,
+                                      outbound_tls_comment(link.tls, *link.connection));
     for (const std::string& signature : message->envelope.dkim_signatures) {
         outbound.prefix += signature;  // made at acceptance (ingress/dkim_signer.h)
     }

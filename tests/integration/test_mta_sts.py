@@ -238,6 +238,8 @@ def test_enforced_policy_delivers_over_verified_tls(net, ca, site_factory):
     queue_id = submit(relayd, SENDER, [f"user@{DOMAIN}"], message_bytes("enforced"))
     [received] = receiver.wait_for(1)
     assert received.tls, "an enforced policy delivers over TLS only"
+    trace = received.data.split(b"\r\n\r\n", 1)[0]
+    assert b"(outbound TLS policy mta-sts-enforce, certificate verified)" in trace, trace
     wait_gone(relayd, queue_id)
     line = delivery_line(relayd, queue_id)
     assert line is not None and "tls=mta-sts-enforce/verified" in line, line
