@@ -422,14 +422,16 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
         return;  // an orderly QUIT
     }
     std::string error = reason;
-    if (link.tls.applied == AppliedTls::mta_sts_enforce && !connection.tls_active() &&
+    if (link.tls.reported() && !connection.tls_active() &&
         (connection.tls_failed() || connection.starttls_unavailable())) {
-        // Never plaintext: the host failed the policy and the message waits (RFC 8461 §5).
         count_tls(link, connection,
                   connection.starttls_unavailable()
                       ? sts::ResultType::starttls_not_supported
                       : certificate_failure(connection.tls_verify_failure()));
-        error = "MTA-STS policy of " + destination.domain + " (enforce) not met: " + reason;
+        if (link.tls.applied == AppliedTls::mta_sts_enforce) {
+            // Never plaintext: the host failed the policy and the message waits (RFC 8461 §5).
+            error = "MTA-STS policy of " + destination.domain + " (enforce) not met: " + reason;
+        }
     }
     destination.last_error = error;
     bool opportunistic = link.tls.applied == AppliedTls::opportunistic ||
