@@ -9,6 +9,7 @@
 //     relayctl --config FILE stoplist add|remove|list|check|import|export ... [--json]
 //     relayctl --config FILE dkim generate|import|list|remove ... [--json]
 //     relayctl --config FILE stats [--resource P/N] [--domain D] [--since 1h|24h|30d] [--json]
+//     relayctl --config FILE tls-report [--domain D] [--day YYYY-MM-DD] [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -29,6 +30,7 @@
 #include "stats_commands.h"
 #include "stop_list_commands.h"
 #include "tenant_commands.h"
+#include "tls_report_commands.h"
 
 int main(int argc, char** argv) {
     CLI::App app{"relayctl: manage relayd"};
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
     CLI::App* dkim = relay::ctl::add_dkim_commands(app, dkim_arguments);
     relay::ctl::StatsArguments stats_arguments;
     CLI::App* stats = relay::ctl::add_stats_command(app, stats_arguments);
+    relay::ctl::TlsReportArguments tls_report_arguments;
+    CLI::App* tls_report = relay::ctl::add_tls_report_command(app, tls_report_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -73,6 +77,11 @@ int main(int argc, char** argv) {
     }
     stats_arguments.json = stats_arguments.json || json;
     if (auto status = relay::ctl::run_stats_command(config.value(), *stats, stats_arguments)) {
+        return *status;
+    }
+    tls_report_arguments.json = tls_report_arguments.json || json;
+    if (auto status =
+            relay::ctl::run_tls_report_command(config.value(), *tls_report, tls_report_arguments)) {
         return *status;
     }
     tenant_arguments.json = tenant_arguments.json || json;

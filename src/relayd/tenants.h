@@ -19,6 +19,7 @@
 #include "relay/policy/tenant_snapshots.h"
 #include "relay/stats/recorder.h"
 #include "relay/store/tenant_store.h"
+#include "relay/sts/policy_service.h"
 
 namespace relay {
 
@@ -36,6 +37,9 @@ struct Tenants {
     // One statistics table per worker and one for the bounce processor (set by relayd once it
     // knows how many workers it runs).
     std::unique_ptr<stats::Recorder> stats;
+    // MTA-STS policies and TLS report counts (one shard per worker), set by relayd with the
+    // statistics.
+    std::unique_ptr<sts::PolicyService> mta_sts;
 
     ~Tenants();
 };

@@ -8,6 +8,8 @@ packages_build=(meson ninja-build pkg-config g++ make liburing-dev libxxhash-dev
   libc-ares-dev libidn2-dev nlohmann-json3-dev liblmdb-dev libargon2-dev dpkg-dev autoconf automake libtool openssl ca-certificates)
 packages_test=(clang clang-format libfuzzer-14-dev libclang-rt-14-dev swaks python3-aiosmtpd python3-dkim
   python3-dnspython python3-pytest python3-fusepy dnsmasq-base iproute2 procps)
+# MTA-STS policy fetches (src/sts/fetch.cc): libcurl's GnuTLS build, no second OpenSSL in relayd.
+packages_build+=(libcurl4-gnutls-dev)
 # The package's checks (tests/integration/test_package.py): lintian, systemd-analyze.
 packages_test+=(lintian systemd)
 # swaks --tls / --tlsc, in the inbound TLS tests.

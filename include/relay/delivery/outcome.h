@@ -18,6 +18,7 @@ struct RecipientOutcome {
     Kind kind = Kind::deferred;
     std::string remote;  // "mx.example.net[192.0.2.1]:25", empty when relay decided
     std::string reply;   // the server's reply, or relay's reason
+    std::string tls;     // with a remote: "mta-sts-enforce/verified" (connections.cc)
 };
 
 const char* outcome_kind_name(RecipientOutcome::Kind kind);
