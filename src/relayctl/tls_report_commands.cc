@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "relay/base/clock.h"
 #include "relay/sts/policy_cache.h"
@@ -57,7 +58,9 @@ struct ReportWhere {
     std::string day;
     std::string domain;
     sts::PolicyType type = sts::PolicyType::sts;
-    auto operator<=>(const ReportWhere&) const = default;
+    bool operator<(const ReportWhere& other) const {
+        return std::tie(day, domain, type) < std::tie(other.day, other.domain, other.type);
+    }
 };
 
 using Reports = std::map<ReportWhere, Report>;
