@@ -523,7 +523,8 @@ TlsPolicy read_tls_policy(Section& section, TlsPolicy fallback) {
                    {{"none", TlsPolicy::none},
                     {"opportunistic", TlsPolicy::opportunistic},
                     {"required", TlsPolicy::required},
-                    {"dane", TlsPolicy::dane}});
+                    {"dane", TlsPolicy::dane},
+                    {"mta-sts", TlsPolicy::mta_sts}});
     return policy;
 }
 
@@ -549,6 +550,12 @@ void read_routes(Section& root, Config& config, std::vector<std::string>& errors
             section.fail(table->get("host"), "host", endpoint.error().message);
         }
         route.tls = read_tls_policy(section, config.delivery.tls);
+        if (route.tls == TlsPolicy::mta_sts) {
+            // A static route bypasses the domain's MX records, which MTA-STS is about.
+            section.fail(table->get("tls"), "tls",
+                         "\"mta-sts\" applies to MX delivery, not to a static route (use "
+                         "\"required\", or a [[shaping]] rule for the domain)");
+        }
         section.string("auth_username", route.auth_username);
         section.string("auth_password", route.auth_password);
         section.finish();
@@ -573,6 +580,14 @@ void read_shaping(Section& root, Config& config, std::vector<std::string>& error
                         1000000);
         section.integer("messages_per_second", rule.messages_per_second, 0, 100000);
         section.boolean("dane", rule.dane);
+        if (table->contains("tls")) {
+            rule.tls = read_tls_policy(section, config.delivery.tls);
+        }
+        if (table->contains("mta_sts")) {
+            bool lookups = true;
+            section.boolean("mta_sts", lookups);
+            rule.mta_sts = lookups;
+        }
         section.finish();
         config.delivery.shaping.push_back(std::move(rule));
     }
@@ -592,6 +607,13 @@ void check_dane_policies(Section& delivery, const Config& config) {
         if (route.tls == TlsPolicy::dane && config.delivery.tls != TlsPolicy::dane) {
             delivery.fail(nullptr, "tls",
                           "route to " + route.domain +
+                              " has tls = \"dane\", which needs [delivery] dane = true");
+        }
+    }
+    for (const Shaping& rule : config.delivery.shaping) {
+        if (rule.tls == TlsPolicy::dane && config.delivery.tls != TlsPolicy::dane) {
+            delivery.fail(nullptr, "tls",
+                          "shaping rule for " + rule.domain +
                               " has tls = \"dane\", which needs [delivery] dane = true");
         }
     }
@@ -635,6 +657,11 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     }
     delivery.integer("destination_idle_s", d.destination_idle_s, 1, 86400);
     delivery.boolean("dane", d.dane);
+    // MTA-STS (RFC 8461; docs/delivery.md, "Outbound TLS policy").
+    delivery.boolean("mta_sts", d.mta_sts);
+    delivery.integer("mta_sts_port", d.mta_sts_port, 1, 65535);
+    delivery.integer("mta_sts_fetch_timeout_s", d.mta_sts_fetch_timeout_s, 1, 300);
+    delivery.integer("mta_sts_policies_max", d.mta_sts_policies_max, 0, 1000000);
     delivery.finish();
     read_routes(root, config, errors, file);
     read_shaping(root, config, errors, file);

@@ -84,6 +84,13 @@ constexpr auto entries = std::to_array<Entry>({
     field<&Config::delivery, &Delivery::tls_plaintext_fallback_s>(
         "delivery.tls_plaintext_fallback_s", restart),
     field<&Config::delivery, &Delivery::routes>("route", restart),
+    // Read at each destination lookup; the policy service's settings at start.
+    field<&Config::delivery, &Delivery::mta_sts>("delivery.mta_sts", reloads),
+    field<&Config::delivery, &Delivery::mta_sts_port>("delivery.mta_sts_port", restart),
+    field<&Config::delivery, &Delivery::mta_sts_fetch_timeout_s>("delivery.mta_sts_fetch_timeout_s",
+                                                                 restart),
+    field<&Config::delivery, &Delivery::mta_sts_policies_max>("delivery.mta_sts_policies_max",
+                                                              restart),
     // The tenant store and the hashing pool are opened at start.
     whole<&Config::store>("store", restart),
     whole<&Config::credentials>("credentials", restart),

@@ -1,5 +1,6 @@
 // connections.cc -- a destination's connections: how many are opened, which host each goes
 // to, and the jobs each one carries.
+#include <algorithm>
 #include <chrono>
 
 #include "delivery_internal.h"
@@ -17,9 +18,11 @@ constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
 
 // The Received: trace field (RFC 5321 §4.4) prepended at send time. The comments after the
 // client name say which TLS it used and which resource logged in (its username, never the
-// password), as Postfix's "using ... with cipher" and "Authenticated sender" do.
+// password), as Postfix's "using ... with cipher" and "Authenticated sender" do. Under a TLS
+// policy stricter than opportunistic, one more says which and what the outbound connection had.
 std::string received_header(const spool::QueuedMessage& message, const std::string& hostname,
-                            std::span<const std::uint32_t> recipients) {
+                            std::span<const std::uint32_t> recipients,
+                            std::string_view outbound_tls) {
     const spool::Envelope& envelope = message.envelope;
     std::string field = "Received: ";
     if (envelope.origin == spool::Origin::client) {
@@ -37,11 +40,52 @@ std::string received_header(const spool::QueuedMessage& message, const std::stri
     field += "by " + hostname + " (relay) with " +
              (envelope.protocol.empty() ? std::string("ESMTP") : envelope.protocol) + " id " +
              spool::format_queue_id(message.id);
+    if (!outbound_tls.empty()) {
+        field += "\r\n\t(" + std::string(outbound_tls) + ")";
+    }
     if (recipients.size() == 1) {
         field += "\r\n\tfor <" + message.recipients[recipients.front()].address + ">";
     }
     field += "; " + rfc5322_date(envelope.received_unix_ms) + "\r\n";
     return field;
+}
+
+// RFC 8460 §4.3's words for what certificate verification said (tls/errors.cc's texts).
+sts::ResultType certificate_failure(std::string_view verify_failure) {
+    if (verify_failure.find("mismatch") != std::string_view::npos) {
+        return sts::ResultType::certificate_host_mismatch;
+    }
+    if (verify_failure.find("expired") != std::string_view::npos ||
+        verify_failure.find("not yet valid") != std::string_view::npos) {
+        return sts::ResultType::certificate_expired;
+    }
+    if (verify_failure.find("issuer") != std::string_view::npos ||
+        verify_failure.find("self-signed") != std::string_view::npos ||
+        verify_failure.find("signature") != std::string_view::npos) {
+        return sts::ResultType::certificate_not_trusted;
+    }
+    return sts::ResultType::validation_failure;
+}
+
+// "mta-sts-enforce/verified": the policy that applied, and what the connection had.
+std::string tls_summary(const TlsDecision& decision, const OutboundConnection& connection) {
+    std::string state = !connection.tls_active()    ? "plaintext"
+                        : connection.tls_verified() ? "verified"
+                                                    : "unverified";
+    return std::string(applied_tls_name(decision.applied)) + "/" + state;
+}
+
+// "outbound TLS policy mta-sts-enforce, certificate verified"; empty under none and
+// opportunistic, where the receiving side's own trace field says what TLS it saw.
+std::string outbound_tls_comment(const TlsDecision& decision,
+                                 const OutboundConnection& connection) {
+    if (decision.applied == AppliedTls::none || decision.applied == AppliedTls::opportunistic) {
+        return {};
+    }
+    std::string state = !connection.tls_active()    ? "no TLS"
+                        : connection.tls_verified() ? "certificate verified"
+                                                    : "certificate not verified";
+    return "outbound TLS policy " + std::string(applied_tls_name(decision.applied)) + ", " + state;
 }
 
 }  // namespace
@@ -117,23 +161,45 @@ void Delivery::wait_for_budget(Destination& destination) {
 
 bool Delivery::open_connection(Destination& destination, DestinationBudget::Ticket ticket) {
     std::uint64_t now = unix_ms_now();
+    // MTA-STS enforce: an MX host the policy does not name is never used (RFC 8461 §4.1), unless
+    // DANE applies to it, which takes precedence.
+    if (std::none_of(destination.plan->targets.begin(), destination.plan->targets.end(),
+                     [this, &destination](const DeliveryTarget& target) {
+                         return tls_decision(destination, &target).host_allowed(target.host);
+                     })) {
+        count_policy_failure(destination, sts::ResultType::validation_failure);
+        defer_queue(destination, "MTA-STS policy of " + destination.domain +
+                                     " (enforce) names none of its MX hosts");
+        return false;
+    }
     const DeliveryTarget* chosen = nullptr;
+    TlsDecision decision;
     for (const DeliveryTarget& target : destination.plan->targets) {
         std::string name = target.host + "|" + target.address.to_string();
         auto failed = destination.failed_targets.find(name);
-        if (failed == destination.failed_targets.end() ||
-            now - failed->second > target_failure_memory_ms) {
-            // DANE (dane_policy.cc): a host whose TLSA lookup failed, or that has none where
-            // they are demanded, is not tried.
-            if (std::optional<std::string> refused = dane_refusal(destination, target)) {
-                destination.failed_targets[name] = now;
-                destination.last_error = *refused;
-                log::info("{}", *refused);
-                continue;
-            }
-            chosen = &target;
-            break;
+        if (failed != destination.failed_targets.end() &&
+            now - failed->second <= target_failure_memory_ms) {
+            continue;
         }
+        // The policy for this host (tls_policy.h): DANE first, then MTA-STS and the
+        // configured tls. A refused host (a failed TLSA lookup, no records where DANE or no
+        // policy where MTA-STS is demanded) is not tried.
+        decision = tls_decision(destination, &target);
+        if (!decision.host_allowed(target.host)) {
+            continue;
+        }
+        if (!decision.refusal.empty()) {
+            if (decision.refusal_failure) {
+                count_policy_failure(destination, *decision.refusal_failure, decision.policy_type(),
+                                     target.host);
+            }
+            destination.failed_targets[name] = now;
+            destination.last_error = decision.refusal;
+            log::info("{}", decision.refusal);
+            continue;
+        }
+        chosen = &target;
+        break;
     }
     if (chosen == nullptr) {
         // Every host failed recently. Jobs wait for a connection that works; without any,
@@ -150,28 +216,27 @@ bool Delivery::open_connection(Destination& destination, DestinationBudget::Tick
         }
         return false;
     }
-    config::TlsPolicy policy =
-        destination.route != nullptr ? destination.route->tls : config_.delivery.tls;
     OutboundSettings settings;
     settings.client.helo_name = config_.server.hostname;
-    settings.client.require_tls = policy == config::TlsPolicy::required;
-    settings.client.try_starttls = policy != config::TlsPolicy::none;
+    settings.client.require_tls = decision.verified_tls_required();
+    settings.client.try_starttls = decision.try_starttls();
     settings.timeouts = &config_.delivery;
-    if (policy == config::TlsPolicy::required) {
+    if (decision.applied == AppliedTls::dane) {
+        apply_dane(destination, *chosen, settings);
+    } else if (decision.verified_tls_required()) {
         settings.tls = tls_required_ ? &*tls_required_ : nullptr;
-    } else if (policy == config::TlsPolicy::opportunistic) {
+    } else if (decision.try_starttls()) {
         auto plaintext = plaintext_until_ms_.find(chosen->host);
         bool remembered = plaintext != plaintext_until_ms_.end() && plaintext->second > now;
         settings.tls = remembered ? nullptr : &*tls_opportunistic_;
     }
-    apply_dane(destination, *chosen, settings, policy);  // DANE takes precedence
     if (destination.route != nullptr) {
         settings.client.auth_username = destination.route->auth_username;
         settings.client.auth_password = destination.route->auth_password;
     }
     auto link = std::make_unique<Link>();
     link->destination = &destination;
-    link->tls_policy = policy;
+    link->tls = std::move(decision);
     link->ticket = std::move(ticket);
     link->connection =
         std::make_unique<OutboundConnection>(reactor_, *this, *chosen, std::move(settings));
@@ -194,6 +259,24 @@ void Delivery::on_ready(OutboundConnection& connection) {
     }
     link.destination->failed_targets.erase(connection.target().host + "|" +
                                            connection.target().address.to_string());
+    if (link.tls.reported()) {
+        // Only MTA-STS testing gets here without verified TLS: enforce fails the connection
+        // first. Under DANE, TLS is up; unverified means the host's records were all unusable.
+        std::optional<sts::ResultType> failure;
+        if (link.tls.applied == AppliedTls::dane) {
+            if (!connection.tls_verified()) {
+                failure = sts::ResultType::tlsa_invalid;
+            }
+        } else if (!connection.tls_active()) {
+            failure = sts::ResultType::starttls_not_supported;
+        } else if (!connection.tls_verified()) {
+            failure = certificate_failure(connection.tls_verify_failure());
+        } else if (link.tls.sts &&
+                   !sts::policy_allows_host(*link.tls.sts, connection.target().host)) {
+            failure = sts::ResultType::validation_failure;
+        }
+        count_tls(link, connection, failure);
+    }
     give_job(link, *link.destination);
 }
 
@@ -206,6 +289,15 @@ void Delivery::give_job(Link& link, Destination& destination) {
     }
     if (link.rate_timer != 0) {
         return;  // the rate timer gives the next job
+    }
+    // A connection opened under another TLS policy (a new MTA-STS policy came meanwhile) takes
+    // no more jobs: the next one is opened under the policy in force.
+    TlsDecision decision = tls_decision(destination, &connection->target());
+    if (link.tls.applied != decision.applied || link.tls.sts != decision.sts) {
+        link.done = true;
+        connection->quit();
+        reactor_.defer([this, &destination] { kick(destination); });
+        return;
     }
     Shape shape = shape_of(destination);
     if (connection->transactions() >= shape.messages_per_connection_max) {
@@ -265,7 +357,8 @@ void Delivery::send_job(Link& link) {
     }
     outbound.smtputf8 = message->envelope.smtputf8;
     outbound.eight_bit = message->envelope.eight_bit;
-    outbound.prefix = received_header(*message, config_.server.hostname, recipients);
+    outbound.prefix = received_header(*message, config_.server.hostname, recipients,
+                                      outbound_tls_comment(link.tls, *link.connection));
     for (const std::string& signature : message->envelope.dkim_signatures) {
         outbound.prefix += signature;  // made at acceptance (ingress/dkim_signer.h)
     }
@@ -307,6 +400,9 @@ void Delivery::on_result(OutboundConnection& connection, smtp::TransactionResult
             bool relay_failed =
                 complete && index < result.relay_failed.size() && result.relay_failed[index];
             outcome.remote = result.local || relay_failed ? std::string() : connection.name();
+            if (!outcome.remote.empty()) {
+                outcome.tls = tls_summary(link.tls, connection);
+            }
             outcome.reply = reply.summary();
             if (!outcome.remote.empty()) {
                 outcome.tls_version = connection.tls_version();
@@ -347,9 +443,24 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
     if (reason.empty()) {
         return;  // an orderly QUIT
     }
-    destination.last_error = reason;
-    if (connection.tls_failed() && !connection.tls_active() &&
-        link.tls_policy == config::TlsPolicy::opportunistic) {
+    std::string error = reason;
+    if (link.tls.reported() && !connection.tls_active() &&
+        (connection.tls_failed() || connection.starttls_unavailable() ||
+         connection.dane_mismatch())) {
+        count_tls(link, connection,
+                  connection.starttls_unavailable() ? sts::ResultType::starttls_not_supported
+                  : connection.dane_mismatch()
+                      ? sts::ResultType::validation_failure
+                      : certificate_failure(connection.tls_verify_failure()));
+        if (link.tls.applied == AppliedTls::mta_sts_enforce) {
+            // Never plaintext: the host failed the policy and the message waits (RFC 8461 §5).
+            error = "MTA-STS policy of " + destination.domain + " (enforce) not met: " + reason;
+        }
+    }
+    destination.last_error = error;
+    bool opportunistic = link.tls.applied == AppliedTls::opportunistic ||
+                         link.tls.applied == AppliedTls::mta_sts_testing;
+    if (connection.tls_failed() && !connection.tls_active() && opportunistic) {
         // RFC 7435: under opportunistic TLS, a host whose STARTTLS fails gets plaintext for a
         // while. Under `required` it is a failed host like any other.
         plaintext_until_ms_[connection.target().host] =
@@ -358,12 +469,12 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
     } else if (connection.transactions() == 0) {
         destination.failed_targets[connection.target().host + "|" +
                                    connection.target().address.to_string()] = unix_ms_now();
-        log::info("{}", reason);
+        log::info("{}", error);
     }
     if (link.job) {
         Job job = std::move(*link.job);
         link.job.reset();
-        job_done(job.id, reason);
+        job_done(job.id, error);
     }
     if (!stopping_) {
         reactor_.defer([this, &destination] { kick(destination); });

@@ -7,8 +7,8 @@
 // §2.2: the MX answer must be validated (else no DANE for the domain), then each MX host's
 // address answers (else no DANE for the host), then its TLSA answer (§2.2.3: validated and
 // non-empty means DANE; a denial or an insecure answer means none; a failed lookup means the
-// host is not used at all, for an attacker could cause it). DANE takes precedence over every
-// other TLS policy for the host: TLS becomes mandatory and never falls back to plaintext.
+// host is not used at all, for an attacker could cause it). What follows for the connection is
+// decided with the other TLS policies in decide_tls (tls_policy.h), where DANE comes first.
 #include <algorithm>
 #include <memory>
 
@@ -18,15 +18,6 @@
 
 namespace relay::delivery {
 namespace {
-
-// `domain` is `rule` or a subdomain of it.
-bool under(std::string_view domain, std::string_view rule) {
-    if (domain.size() == rule.size()) {
-        return domain == rule;
-    }
-    return domain.size() > rule.size() && domain.ends_with(rule) &&
-           domain[domain.size() - rule.size() - 1] == '.';
-}
 
 DaneHost host_from(const TlsaLookup& lookup) {
     using Mode = DaneHost::Mode;
@@ -78,13 +69,7 @@ bool Delivery::dane_wanted(const Destination& destination) const {
     if (destination.route != nullptr) {
         return destination.route->tls == config::TlsPolicy::dane;
     }
-    const config::Shaping* chosen = nullptr;
-    for (const config::Shaping& rule : current().delivery.shaping) {
-        if (under(destination.domain, rule.domain) &&
-            (chosen == nullptr || rule.domain.size() > chosen->domain.size())) {
-            chosen = &rule;
-        }
-    }
+    const config::Shaping* chosen = shaping_rule(destination);
     return chosen == nullptr || chosen->dane;
 }
 
@@ -137,43 +122,46 @@ void Delivery::look_up_dane(RoutePlan plan, std::uint32_t ttl_s,
     }
 }
 
-std::optional<std::string> Delivery::dane_refusal(const Destination& destination,
-                                                  const DeliveryTarget& target) const {
+// What the host's TLSA lookup says, for decide_tls (tls_policy.h), which puts DANE first.
+DaneInput Delivery::dane_input(const Destination& destination, const DeliveryTarget& target) const {
+    DaneInput input;
+    input.host = target.host;
+    if (!dane_wanted(destination)) {
+        return input;
+    }
+    input.state = DaneState::none;
     auto found = destination.dane.find(target.host);
     const DaneHost* host = found == destination.dane.end() ? nullptr : found->second.get();
-    if (host != nullptr && host->mode == DaneHost::Mode::failed) {
-        return "DANE: " + host->reason + "; " + target.host + " is not tried";
+    if (host == nullptr) {
+        return input;
     }
-    config::TlsPolicy policy =
-        destination.route != nullptr ? destination.route->tls : config_.delivery.tls;
-    const bool demanded = policy == config::TlsPolicy::dane && dane_wanted(destination);
-    if (demanded && (host == nullptr || host->mode == DaneHost::Mode::none)) {
-        std::string why =
-            host != nullptr ? host->reason : "no DNSSEC-validated TLSA records for " + target.host;
-        return "DANE is required (tls = \"dane\") but " + why;
+    input.reason = host->reason;
+    switch (host->mode) {
+        case DaneHost::Mode::none:
+            input.state = DaneState::none;
+            break;
+        case DaneHost::Mode::encrypt:
+            input.state = DaneState::encrypt;
+            break;
+        case DaneHost::Mode::verify:
+            input.state = DaneState::verify;
+            break;
+        case DaneHost::Mode::failed:
+            input.state = DaneState::failed;
+            break;
     }
-    return std::nullopt;
+    return input;
 }
 
+// A connection under AppliedTls::dane: TLS is mandatory and never falls back to plaintext, and
+// the chain is judged by the TLSA records, not by a CA store.
 void Delivery::apply_dane(const Destination& destination, const DeliveryTarget& target,
-                          OutboundSettings& settings, config::TlsPolicy& policy) const {
+                          OutboundSettings& settings) const {
     auto found = destination.dane.find(target.host);
     const DaneHost* host = found == destination.dane.end() ? nullptr : found->second.get();
-    const bool usable = host != nullptr && (host->mode == DaneHost::Mode::encrypt ||
-                                            host->mode == DaneHost::Mode::verify);
-    if (!usable) {
-        if (policy == config::TlsPolicy::dane) {
-            // tls = "dane" where a [[shaping]] rule turned DANE off: as before DANE.
-            policy = config::TlsPolicy::opportunistic;
-            settings.client.try_starttls = true;
-            settings.tls = &*tls_opportunistic_;
-        }
-        return;
-    }
-    policy = config::TlsPolicy::dane;
+    RELAY_ASSERT(host != nullptr);
     settings.client.require_tls = true;
     settings.client.try_starttls = true;
-    // The chain is judged by the TLSA records, not by a CA store.
     settings.tls = &*tls_dane_;
     settings.dane = DaneRequirement{host->records};
 }

@@ -39,6 +39,9 @@ struct Delivery::Destination {
     std::string last_error;
     // Armed while the process-wide budget refuses a connection this destination wants.
     engine::TimerQueue::TimerId budget_timer = 0;
+    // MTA-STS (mta_sts.cc): discovered before each MX lookup; the policy in force, if any.
+    bool mta_sts_discovered = false;
+    std::optional<sts::CachedPolicy> mta_sts;
 };
 
 // RFC 7672 §2.2: what a host's TLSA lookup demands of a connection to it.
@@ -70,7 +73,7 @@ struct Delivery::Link {
     engine::TimerQueue::TimerId idle_timer = 0;
     engine::TimerQueue::TimerId rate_timer = 0;  // waiting for the destination's message rate
     DestinationBudget::Ticket ticket;            // this connection, in the process-wide count
-    config::TlsPolicy tls_policy = config::TlsPolicy::opportunistic;
+    TlsDecision tls;    // the destination's TLS policy when the connection was opened
     bool done = false;  // failed or quit: takes no more jobs
 };
 }  // namespace relay::delivery

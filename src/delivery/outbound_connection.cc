@@ -197,10 +197,12 @@ bool OutboundConnection::check_dane() {
     tls::DaneVerdict verdict =
         tls::dane_verify(session.peer_chain(), settings_.dane->records, names);
     if (!verdict.matched) {
+        dane_mismatch_ = true;
         fail("DANE: no TLSA record matches the certificate of " + name_ + " (" + verdict.detail +
              ")");
         return false;
     }
+    dane_matched_ = true;
     log::info("{}: tls=dane verified ({}) {} {}", name_, verdict.detail, session.protocol_version(),
               session.cipher_name());
     return true;
@@ -331,6 +333,10 @@ void OutboundConnection::after_session() {
             std::string reason = session_.failure().empty()
                                      ? "session with " + name_ + " failed"
                                      : session_.failure() + " (" + name_ + ")";
+            // The session's words for a missing or refused STARTTLS under require_tls
+            // (smtp/client_session.cc): the TLS policy counts it (RFC 8460 §4.3).
+            starttls_unavailable_ =
+                !tls_ && client_settings_.require_tls && session_.failure().starts_with("STARTTLS");
             if (settings_.dane && !session_.tls_active()) {
                 reason = "DANE: TLS is mandatory for " + target_.host + ", but " + reason;
             }

@@ -66,9 +66,10 @@ void Delivery::record(spool::QueuedMessage& message, std::uint32_t recipient,
         done.reply = outcome.reply;
         spool_.record_recipient(message.id, done);
     }
-    log::info("{}: to=<{}>, relay={}, status={}, resource={} ({})",
+    log::info("{}: to=<{}>, relay={}{}, status={}, resource={} ({})",
               spool::format_queue_id(message.id), target.address,
-              outcome.remote.empty() ? "none" : outcome.remote, outcome_kind_name(outcome.kind),
+              outcome.remote.empty() ? "none" : outcome.remote,
+              outcome.tls.empty() ? "" : ", tls=" + outcome.tls, outcome_kind_name(outcome.kind),
               spool::resource_label(message.envelope), outcome.reply);
     for (OutcomeListener* listener : listeners_) {
         listener->on_outcome(message, recipient, outcome);

@@ -4,9 +4,9 @@
 // Thread: the worker that created the resolver, only (asserted). Never blocks: c-ares runs with
 // its sockets non-blocking and is only ever driven through ares_process_fd() with the fds the
 // loop reported ready. Untrusted bytes: DNS answers, handed to c-ares's parsers
-// (ares_parse_mx_reply, ares_parse_a_reply, ares_parse_aaaa_reply) and, for TLSA, which
-// c-ares 1.18 cannot parse, to parse_tlsa_answer; the addresses kept are bounded by
-// addresses_per_family_max, the MX records by the answer size (<= 64 KiB).
+// (ares_parse_mx_reply, ares_parse_a_reply, ares_parse_aaaa_reply, ares_parse_txt_reply_ext) and,
+// for TLSA, which c-ares 1.18 cannot parse, to parse_tlsa_answer; the addresses kept are bounded
+// by addresses_per_family_max, the MX records by the answer size (<= 64 KiB).
 // RFC 1035 §4.1.1 (RCODE meanings), RFC 2308 §2.1-2.2 (NXDOMAIN vs NODATA), RFC 6891 (EDNS0).
 //
 // Why the c-ares options are what they are:
@@ -238,6 +238,42 @@ MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned c
     } else {
         lookup.records.clear();
         lookup.reason = label + failure_suffix(status, "MX");
+    }
+    return lookup;
+}
+
+TxtLookup build_txt_lookup(const std::string& name, int status, const unsigned char* answer,
+                           int answer_bytes) {
+    TxtLookup lookup;
+    lookup.name = name;
+    const std::string label = fmt::format("DNS lookup of TXT for {}", name);
+    if (status == ARES_SUCCESS) {
+        ares_txt_ext* head = nullptr;
+        status = ares_parse_txt_reply_ext(answer, answer_bytes, &head);
+        for (const ares_txt_ext* node = head; status == ARES_SUCCESS && node != nullptr;
+             node = node->next) {
+            // A record is one or more character-strings; record_start marks the first.
+            if (node->record_start != 0 || lookup.records.empty()) {
+                lookup.records.emplace_back();
+            }
+            lookup.records.back().append(reinterpret_cast<const char*>(node->txt), node->length);
+        }
+        if (head != nullptr) {
+            ares_free_data(head);
+        }
+        if (status != ARES_SUCCESS && status != ARES_ENODATA) {
+            status = ARES_EBADRESP;
+        }
+        if (status == ARES_SUCCESS && lookup.records.empty()) {
+            status = ARES_ENODATA;
+        }
+    }
+    lookup.outcome = outcome_for(status);
+    if (status == ARES_SUCCESS) {
+        lookup.reason = fmt::format("{}: {} records", label, lookup.records.size());
+    } else {
+        lookup.records.clear();
+        lookup.reason = label + failure_suffix(status, "TXT");
     }
     return lookup;
 }
@@ -497,7 +533,7 @@ Status check_options(const ResolverOptions& options) {
 }  // namespace
 
 struct Resolver::Impl {
-    enum class Kind : std::uint8_t { mx, addresses, tlsa };
+    enum class Kind : std::uint8_t { mx, addresses, tlsa, txt };
 
     struct Request {
         LookupId id = 0;
@@ -508,6 +544,7 @@ struct Resolver::Impl {
         MxCallback mx_callback;
         AddressCallback address_callback;
         TlsaCallback tlsa_callback;
+        TxtCallback txt_callback;
     };
 
     // One lookup in c-ares. Slots never move (the vector is sized once): c-ares holds pointers.
@@ -518,6 +555,7 @@ struct Resolver::Impl {
         int queries_outstanding = 0;
         Request request;
         MxLookup mx;
+        TxtLookup txt;
         FamilyAnswer ipv4;
         FamilyAnswer ipv6;
         TlsaLookup tlsa;
@@ -525,7 +563,7 @@ struct Resolver::Impl {
 
     struct Completion {
         Request request;
-        std::variant<MxLookup, AddressLookup, TlsaLookup> result;
+        std::variant<MxLookup, AddressLookup, TlsaLookup, TxtLookup> result;
     };
 
     Impl(const ResolverOptions& options, FdWatcher& watcher);
@@ -552,6 +590,8 @@ struct Resolver::Impl {
     static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable);
     static void on_mx_answer(void* arg, int status, int timeouts, unsigned char* answer,
                              int answer_bytes);
+    static void on_txt_answer(void* arg, int status, int timeouts, unsigned char* answer,
+                              int answer_bytes);
     static void on_ipv4_answer(void* arg, int status, int timeouts, unsigned char* answer,
                                int answer_bytes);
     static void on_ipv6_answer(void* arg, int status, int timeouts, unsigned char* answer,
@@ -647,6 +687,20 @@ void Resolver::Impl::on_mx_answer(void* arg, int status, int /*timeouts*/, unsig
     impl.finish_query(slot);
 }
 
+void Resolver::Impl::on_txt_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
+                                   int answer_bytes) {
+    Slot& slot = *static_cast<Slot*>(arg);
+    Impl& impl = *slot.owner;
+    if (impl.destroying_) {
+        return;
+    }
+    if (!slot.cancelled) {
+        status = answer_status(status, answer, answer_bytes);
+        slot.txt = build_txt_lookup(slot.request.name, status, answer, answer_bytes);
+    }
+    impl.finish_query(slot);
+}
+
 void Resolver::Impl::on_ipv4_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
                                     int answer_bytes) {
     Slot& slot = *static_cast<Slot*>(arg);
@@ -718,6 +772,8 @@ void Resolver::Impl::finish_query(Slot& slot) {
         completions_.push_back(Completion{std::move(slot.request), std::move(slot.mx)});
     } else if (slot.request.kind == Kind::tlsa) {
         completions_.push_back(Completion{std::move(slot.request), std::move(slot.tlsa)});
+    } else if (slot.request.kind == Kind::txt) {
+        completions_.push_back(Completion{std::move(slot.request), std::move(slot.txt)});
     } else {
         AddressLookup lookup = build_address_lookup(slot.request.name, slot.request.families,
                                                     std::move(slot.ipv4), std::move(slot.ipv6));
@@ -731,6 +787,7 @@ void Resolver::Impl::release(Slot& slot) {
     slot.cancelled = false;
     slot.request = Request{};
     slot.mx = MxLookup{};
+    slot.txt = TxtLookup{};
     slot.ipv4 = FamilyAnswer{};
     slot.ipv6 = FamilyAnswer{};
     slot.tlsa = TlsaLookup{};
@@ -753,6 +810,11 @@ void Resolver::Impl::start(Request request) {
         slot.queries_outstanding = 1;
         send_query(fmt::format("_{}._tcp.{}", slot.request.port, slot.request.name), dns_type_tlsa,
                    &Impl::on_tlsa_answer, slot);
+        return;
+    }
+    if (slot.request.kind == Kind::txt) {
+        slot.queries_outstanding = 1;
+        send_query(slot.request.name, ns_t_txt, &Impl::on_txt_answer, slot);
         return;
     }
     const bool want_ipv4 = slot.request.families != AddressFamilies::ipv6;
@@ -788,6 +850,10 @@ Resolver::Impl::Completion Resolver::Impl::finish_invalid_name(Request request,
         lookup.host = std::string(raw_name);  // exactly as given: the caller matches on it
         return Completion{std::move(request), std::move(lookup)};
     }
+    if (request.kind == Kind::txt) {
+        TxtLookup lookup = build_txt_lookup(printable, ARES_EBADNAME, nullptr, 0);
+        return Completion{std::move(request), std::move(lookup)};
+    }
     AddressLookup lookup =
         build_address_lookup(printable, request.families, FamilyAnswer{ARES_EBADNAME, {}},
                              FamilyAnswer{ARES_EBADNAME, {}});
@@ -799,6 +865,7 @@ Result<LookupId> Resolver::Impl::submit(Request request, std::string_view raw_na
     assert_owner_thread();
     const std::string_view type = request.kind == Kind::mx     ? "MX"
                                   : request.kind == Kind::tlsa ? "TLSA"
+                                  : request.kind == Kind::txt  ? "TXT"
                                                                : address_type(request.families);
     if (accepted() >= std::size_t{options_.lookups_in_flight_max} + options_.lookups_waiting_max) {
         return Error{fmt::format("DNS lookup of {} for {} not started: {} lookups already queued",
@@ -842,6 +909,7 @@ bool Resolver::Impl::cancel(LookupId id) {
             slot.request.mx_callback = nullptr;
             slot.request.address_callback = nullptr;
             slot.request.tlsa_callback = nullptr;
+            slot.request.txt_callback = nullptr;
             ++cancelled_in_flight_;
             return true;
         }
@@ -859,6 +927,7 @@ void Resolver::Impl::cancel_all() {
             slot.request.mx_callback = nullptr;
             slot.request.address_callback = nullptr;
             slot.request.tlsa_callback = nullptr;
+            slot.request.txt_callback = nullptr;
             ++cancelled_in_flight_;
         }
     }
@@ -891,6 +960,8 @@ void Resolver::Impl::deliver_completions() {
             completion.request.mx_callback(std::move(*mx));
         } else if (auto* tlsa = std::get_if<TlsaLookup>(&completion.result)) {
             completion.request.tlsa_callback(std::move(*tlsa));
+        } else if (auto* txt = std::get_if<TxtLookup>(&completion.result)) {
+            completion.request.txt_callback(std::move(*txt));
         } else {
             completion.request.address_callback(
                 std::move(std::get<AddressLookup>(completion.result)));
@@ -936,6 +1007,14 @@ Result<LookupId> Resolver::lookup_mx(std::string_view domain, MxCallback callbac
     request.kind = Impl::Kind::mx;
     request.mx_callback = std::move(callback);
     return impl_->submit(std::move(request), domain);
+}
+
+Result<LookupId> Resolver::lookup_txt(std::string_view name, TxtCallback callback) {
+    RELAY_ASSERT(callback);
+    Impl::Request request;
+    request.kind = Impl::Kind::txt;
+    request.txt_callback = std::move(callback);
+    return impl_->submit(std::move(request), name);
 }
 
 Result<LookupId> Resolver::lookup_addresses(std::string_view host, AddressFamilies families,

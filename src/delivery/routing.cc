@@ -22,6 +22,16 @@ void Delivery::resolve(Destination& destination) {
     if (destination.resolving) {
         return;
     }
+    // MTA-STS first (mta_sts.cc), so that the plan's hosts meet the policy in force.
+    if (wants_mta_sts(destination)) {
+        if (!destination.mta_sts_discovered) {
+            discover_mta_sts(destination);
+            return;
+        }
+    } else {
+        destination.mta_sts.reset();
+    }
+    destination.mta_sts_discovered = false;  // the next plan looks again
     destination.resolving = true;
     MxPlanOptions options;
     options.hosts_max = config_.delivery.hosts_per_domain_max;

@@ -18,23 +18,27 @@ bool under(std::string_view domain, std::string_view rule) {
 
 }  // namespace
 
-Delivery::Shape Delivery::shape_of(const Destination& destination) const {
-    const config::Delivery& defaults = current().delivery;
-    Shape shape{destination.key, defaults.connections_per_host_max,
-                defaults.messages_per_connection_max, 0};
+const config::Shaping* Delivery::shaping_rule(const Destination& destination) const {
     // A smarthost route carries every domain: it is one destination with the defaults.
     if (destination.route != nullptr && destination.route->domain == "*") {
-        return shape;
+        return nullptr;
     }
     // The longest matching rule wins, so that "eu.example.com" can differ from "example.com".
     const config::Shaping* chosen = nullptr;
-    for (const config::Shaping& rule : defaults.shaping) {
+    for (const config::Shaping& rule : current().delivery.shaping) {
         if (under(destination.domain, rule.domain) &&
             (chosen == nullptr || rule.domain.size() > chosen->domain.size())) {
             chosen = &rule;
         }
     }
-    if (chosen != nullptr) {
+    return chosen;
+}
+
+Delivery::Shape Delivery::shape_of(const Destination& destination) const {
+    const config::Delivery& defaults = current().delivery;
+    Shape shape{destination.key, defaults.connections_per_host_max,
+                defaults.messages_per_connection_max, 0};
+    if (const config::Shaping* chosen = shaping_rule(destination)) {
         shape.budget_key = "shaping:" + chosen->domain;
         if (chosen->connections_max != 0) {
             shape.connections_max = chosen->connections_max;

@@ -10,6 +10,7 @@
 //     relayctl --config FILE dkim generate|import|list|remove ... [--json]
 //     relayctl --config FILE stats [--resource P/N] [--domain D] [--since 1h|24h|30d] [--json]
 //     relayctl --config FILE admin-token add NAME | list | remove NAME [--json]
+//     relayctl --config FILE tls-report [--domain D] [--day YYYY-MM-DD] [--json]
 //
 // DESCRIPTION
 //     Uses the same configuration file as relayd. The queue verbs read the spool directly,
@@ -30,6 +31,7 @@
 #include "stats_commands.h"
 #include "stop_list_commands.h"
 #include "tenant_commands.h"
+#include "tls_report_commands.h"
 #include "token_commands.h"
 
 int main(int argc, char** argv) {
@@ -53,6 +55,8 @@ int main(int argc, char** argv) {
     CLI::App* stats = relay::ctl::add_stats_command(app, stats_arguments);
     relay::ctl::TokenArguments token_arguments;
     CLI::App* token = relay::ctl::add_token_commands(app, token_arguments);
+    relay::ctl::TlsReportArguments tls_report_arguments;
+    CLI::App* tls_report = relay::ctl::add_tls_report_command(app, tls_report_arguments);
 
     if (auto status = relay::parse_command_line(app, argc, argv)) {
         return *status;
@@ -81,6 +85,11 @@ int main(int argc, char** argv) {
     }
     token_arguments.json = token_arguments.json || json;
     if (auto status = relay::ctl::run_token_command(config.value(), *token, token_arguments)) {
+        return *status;
+    }
+    tls_report_arguments.json = tls_report_arguments.json || json;
+    if (auto status =
+            relay::ctl::run_tls_report_command(config.value(), *tls_report, tls_report_arguments)) {
         return *status;
     }
     tenant_arguments.json = tenant_arguments.json || json;

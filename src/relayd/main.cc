@@ -248,6 +248,21 @@ int run(const std::shared_ptr<const config::Config>& initial) {
         std::fprintf(stderr, "relayd: %s\n", started.error().message.c_str());
         return 1;
     }
+    // MTA-STS: fetched on the policy service's thread, kept in the spool folder with the TLS
+    // report counts (docs/delivery.md, "Outbound TLS policy").
+    sts::ServiceOptions sts_options;
+    sts_options.state_folder = config.spool.path;
+    sts_options.ca_file = config.delivery.ca_file;
+    sts_options.https_port = config.delivery.mta_sts_port;
+    sts_options.fetch_timeout_s = config.delivery.mta_sts_fetch_timeout_s;
+    sts_options.policies_max = config.delivery.mta_sts_policies_max;
+    sts_options.report_shards = static_cast<std::size_t>(workers);
+    auto sts_service = sts::PolicyService::start(sts_options);
+    if (!sts_service) {
+        std::fprintf(stderr, "relayd: %s\n", sts_service.error().message.c_str());
+        return 1;
+    }
+    tenants.value()->mta_sts = std::move(sts_service.value());
 
     ingress::ConnectionLimits limits(config.limits.connections_max,
                                      config.limits.connections_per_client_max);
@@ -346,7 +361,8 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     if (tenants.value()->bounces) {
         tenants.value()->bounces->stop();  // before the flush: its last counts go in it
     }
-    stats_flusher->stop();  // the workers are gone: this flush holds their last counts
+    stats_flusher->stop();             // the workers are gone: this flush holds their last counts
+    tenants.value()->mta_sts->stop();  // and this one their TLS report counts
     log::info("relayd stopped");
     return 0;
 }

@@ -23,6 +23,7 @@
 #include "relay/stats/recorder.h"
 #include "relay/stats/tls_versions.h"
 #include "relay/store/tenant_store.h"
+#include "relay/sts/policy_service.h"
 
 namespace relay {
 
@@ -49,6 +50,9 @@ struct Tenants {
     std::unique_ptr<stats::DeliveryLatency> delivery_latency;
     // TLS versions per worker, inbound and outbound, read by /metrics (set with `stats`).
     std::unique_ptr<stats::TlsVersions> tls_versions;
+    // MTA-STS policies and TLS report counts (one shard per worker), set by relayd with the
+    // statistics.
+    std::unique_ptr<sts::PolicyService> mta_sts;
 
     ~Tenants();
 };

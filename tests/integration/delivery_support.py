@@ -429,11 +429,12 @@ class Dnsmasq:
     hosts: [(name, address)] A records.
     txt: [(name, [string, ...])] TXT records, each string at most 255 octets and without commas.
     ttl: the TTL of every answer, seconds (dnsmasq's default otherwise).
+    port: the port to listen on (a free one otherwise).
     """
 
     BINARY = "/usr/sbin/dnsmasq"
 
-    def __init__(self, folder, mx=(), hosts=(), zone="test", ttl=None, txt=()):
+    def __init__(self, folder, mx=(), hosts=(), zone="test", ttl=None, txt=(), port=None):
         self.folder = Path(folder)
         self.log_path = self.folder / "dnsmasq.log"
         arguments = [f"--auth-zone={zone}", f"--auth-server=ns.{zone},127.0.0.1"]
@@ -445,7 +446,8 @@ class Dnsmasq:
         if ttl is not None:
             arguments += [f"--auth-ttl={ttl}", f"--local-ttl={ttl}"]
         for _ in range(5):
-            self.port = free_port()
+            # A fixed port: a restarted server with other records, for a relayd that keeps it.
+            self.port = port or free_port()
             log = open(self.log_path, "ab")
             self.process = subprocess.Popen(
                 [self.BINARY, "--no-daemon", "--keep-in-foreground", "--user=root",

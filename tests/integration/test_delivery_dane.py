@@ -9,6 +9,7 @@ is a proxy that overwrites STARTTLS in the EHLO reply.
 """
 import asyncio
 import hashlib
+import json
 import subprocess
 
 import pytest
@@ -80,6 +81,42 @@ def test_a_matching_tlsa_record_delivers_over_verified_tls(net, certificates):
     wait_logged(relayd, "tls=dane verified (DANE-EE(3) SPKI(1) SHA2-256(1) matched the leaf)")
 
 
+def tls_report(relayd, domain):
+    """{policy type: (successful sessions, {result type: failed sessions})} for `domain`."""
+    counted = {}
+    for report in json.loads(relayd.ctl("tls-report", "--domain", domain, "--json").stdout):
+        for policy in report["policies"]:
+            successful, failed = counted.get(policy["policy"]["policy-type"], (0, {}))
+            successful += policy["summary"]["total-successful-session-count"]
+            for detail in policy["failure-details"]:
+                failed[detail["result-type"]] = (failed.get(detail["result-type"], 0) +
+                                                 detail["failed-session-count"])
+            counted[policy["policy"]["policy-type"]] = (successful, failed)
+    return counted
+
+
+def test_dane_takes_precedence_even_over_tls_none_and_is_named_and_counted(net, certificates):
+    # tls = "none" would send in plaintext; the host's validated TLSA records demand TLS.
+    cert, key = certificates["mx.dane.test"]
+    start_dns(net, cert)
+    receiver = net.receiver(RECEIVER, hostname="mx.dane.test", cert=cert, key=key,
+                            starttls="ok")
+    relayd = net.relayd(tls="none", retry="[3600]", extra="dane = true")
+    queue_id = submit(relayd, SENDER, ["user@dane.test"], message_bytes("precedence"))
+    [received] = receiver.wait_for(1)
+    assert received.tls, "a DANE host gets TLS even under tls = \"none\""
+    trace = received.data.split(b"\r\n\r\n", 1)[0]
+    assert b"(outbound TLS policy dane, certificate verified)" in trace, trace
+    wait_gone(relayd, queue_id)
+    wait_logged(relayd, f"{queue_id}: to=<user@dane.test>")
+    [line] = [text for text in relayd.log().splitlines()
+              if f"{queue_id}: to=" in text and "status=sent" in text]
+    assert "tls=dane/verified" in line, line
+    wait_until(lambda: tls_report(relayd, "dane.test").get("tlsa", (0, {}))[0] == 1,
+               timeout=10, message="one successful DANE session in the TLS report")
+    assert tls_report(relayd, "dane.test") == {"tlsa": (1, {})}
+
+
 def test_a_mismatching_tlsa_record_defers(net, certificates):
     cert, key = certificates["mx.dane.test"]
     start_dns(net, certificates["mx.stranger.test"][0])
@@ -92,6 +129,9 @@ def test_a_mismatching_tlsa_record_defers(net, certificates):
         entry["last_error"]
     assert [r["status"] for r in entry["recipients"]] == ["pending"]
     assert receiver.received == [], "nothing may be sent to a host whose certificate mismatches"
+    wait_until(lambda: tls_report(relayd, "dane.test").get("tlsa", (0, {}))[1]
+               .get("validation-failure", 0) >= 1,
+               timeout=10, message="the mismatch counted as a DANE validation-failure")
 
 
 def test_a_host_with_tlsa_but_without_starttls_gets_no_plaintext(net, certificates):

@@ -12,6 +12,8 @@ packages_test=(clang clang-format libfuzzer-14-dev libclang-rt-14-dev swaks pyth
 # text parser its tests read /metrics with, and the YAML reader of the OpenAPI check.
 packages_build+=(libcpp-httplib-dev libssl-dev)
 packages_test+=(python3-prometheus-client python3-yaml)
+# MTA-STS policy fetches (src/sts/fetch.cc): libcurl's GnuTLS build, no second OpenSSL in relayd.
+packages_build+=(libcurl4-gnutls-dev)
 # The package's checks (tests/integration/test_package.py): lintian, systemd-analyze.
 packages_test+=(lintian systemd)
 # swaks --tls / --tlsc, in the inbound TLS tests.

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -157,9 +158,9 @@ struct Credentials {
     bool operator==(const Credentials&) const = default;
 };
 
-// dane: TLS verified against the host's DNSSEC-validated TLSA records (RFC 7672); without
-// such records the mail waits (docs/delivery.md, "DANE").
-enum class TlsPolicy { none, opportunistic, required, dane };
+// Outbound TLS (docs/delivery.md, "Outbound TLS policy"): dane demands TLS verified against the
+// host's DNSSEC-validated TLSA records (RFC 7672), mta_sts an MTA-STS policy (RFC 8461).
+enum class TlsPolicy { none, opportunistic, required, dane, mta_sts };
 
 struct Route {
     std::string domain;  // a recipient domain, or "*" for every domain (smarthost)
@@ -178,6 +179,9 @@ struct Shaping {
     std::uint32_t messages_per_connection_max = 0;  // 0: [delivery] messages_per_connection_max
     std::uint32_t messages_per_second = 0;          // 0: no rate limit
     bool dane = true;  // false: no TLSA lookups for this destination (docs/delivery.md, DANE)
+    // Outbound TLS for the domain: unset follows [delivery] tls and mta_sts.
+    std::optional<TlsPolicy> tls;
+    std::optional<bool> mta_sts;
     bool operator==(const Shaping&) const = default;
 };
 
@@ -213,6 +217,12 @@ struct Delivery {
     // AD bit, on a path nobody can tamper with (loopback); TLSA records then bind MX hosts'
     // certificates. Off by default: an AD bit from an untrusted resolver means nothing.
     bool dane = false;
+    // MTA-STS (RFC 8461): look up and apply the recipient domain's policy; the policy's HTTPS
+    // port (443; another for tests), how long a fetch may take, how many policies are kept.
+    bool mta_sts = true;
+    std::uint16_t mta_sts_port = 443;
+    std::uint32_t mta_sts_fetch_timeout_s = 10;
+    std::uint32_t mta_sts_policies_max = 10000;
     bool operator==(const Delivery&) const = default;
 };
 

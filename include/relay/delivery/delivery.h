@@ -37,8 +37,10 @@
 #include "relay/delivery/outcome.h"
 #include "relay/delivery/resolver.h"
 #include "relay/delivery/retry_policy.h"
+#include "relay/delivery/tls_policy.h"
 #include "relay/engine/reactor.h"
 #include "relay/spool/worker_spool.h"
+#include "relay/sts/policy_service.h"
 #include "relay/tls/context.h"
 
 namespace relay::delivery {
@@ -69,6 +71,12 @@ class Delivery final : public OutboundOwner {
     Delivery(const Delivery&) = delete;
     Delivery& operator=(const Delivery&) = delete;
 
+    // MTA-STS policies and TLS report counts (relayd's one service; `shard` is this worker's).
+    // Before start(); without it, MTA-STS is not looked up.
+    void use_mta_sts(sts::PolicyService& service, sts::ReportShard& shard) {
+        mta_sts_ = &service;
+        tls_report_ = &shard;
+    }
     // Creates the resolver and TLS context, and schedules every message already in the spool.
     Status start();
     // A reloaded configuration (config/reload.h says which keys change): retries scheduled from
@@ -116,6 +124,8 @@ class Delivery final : public OutboundOwner {
     Destination& destination_for(const std::string& domain);
     void kick(Destination& destination);
     Shape shape_of(const Destination& destination) const;
+    // The longest [[shaping]] rule for the destination's domain, if any (shaping.cc).
+    const config::Shaping* shaping_rule(const Destination& destination) const;
     void wait_for_budget(Destination& destination);
     void sweep_idle();
     void resolve(Destination& destination);
@@ -126,11 +136,23 @@ class Delivery final : public OutboundOwner {
     void look_up_dane(RoutePlan plan, std::uint32_t ttl_s,
                       const std::vector<AddressLookup>& lookups, bool secure,
                       const PlanSettler& settle);
-    std::optional<std::string> dane_refusal(const Destination& destination,
-                                            const DeliveryTarget& target) const;
+    DaneInput dane_input(const Destination& destination, const DeliveryTarget& target) const;
     void apply_dane(const Destination& destination, const DeliveryTarget& target,
-                    OutboundSettings& settings, config::TlsPolicy& policy) const;
+                    OutboundSettings& settings) const;
 
+    // MTA-STS discovery before the MX lookup (mta_sts.cc); resolve() goes on once it is done.
+    bool wants_mta_sts(const Destination& destination) const;
+    void discover_mta_sts(Destination& destination);
+    void fetch_mta_sts(Destination& destination, const std::string& id);
+    void mta_sts_found(const std::string& key, sts::FetchResult result);
+    // The TLS policy for the destination, and for `target` when a host is chosen (DANE).
+    TlsDecision tls_decision(const Destination& destination,
+                             const DeliveryTarget* target = nullptr) const;
+    void count_tls(const Link& link, const OutboundConnection& connection,
+                   std::optional<sts::ResultType> failure);
+    void count_policy_failure(const Destination& destination, sts::ResultType failure,
+                              sts::PolicyType type = sts::PolicyType::sts,
+                              const std::string& mx_host = {});
     void resolved(Destination& destination, RoutePlan plan, std::uint32_t ttl_s, DaneHosts dane);
     bool open_connection(Destination& destination, DestinationBudget::Ticket ticket);
     void give_job(Link& link, Destination& destination);
@@ -170,6 +192,10 @@ class Delivery final : public OutboundOwner {
     std::optional<tls::Context> tls_required_;
     std::optional<tls::Context> tls_dane_;  // Verify::dane: the chain is judged by TLSA records
     std::vector<OutcomeListener*> listeners_;
+    sts::PolicyService* mta_sts_ = nullptr;
+    sts::ReportShard* tls_report_ = nullptr;
+    // Answers from the policy service's thread check it before they touch this Delivery.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
     std::unordered_map<std::string, std::unique_ptr<Destination>> destinations_;
     std::unordered_map<spool::QueueId, Attempt> attempts_;

@@ -117,6 +117,22 @@ class OutboundConnection final : public engine::ConnectionHandler, public tls::S
     bool tls_active() const { return session_.tls_active(); }
     // "TLSv1.3", "TLSv1.2"; empty without an established TLS session.
     std::string_view tls_version() const;
+    // The server's chain and name verified (under a verifying TLS context), or under DANE the
+    // chain matched a usable TLSA record.
+    bool tls_verified() const {
+        if (settings_.dane) {
+            return dane_matched_;
+        }
+        return tls_ && tls_->handshake_done() && tls_->session().peer_verified();
+    }
+    // Under DANE, no TLSA record matched the server's chain.
+    bool dane_mismatch() const { return dane_mismatch_; }
+    // Why verification failed ("host name mismatch (depth 0, CN=...)"); empty if it did not.
+    std::string tls_verify_failure() const {
+        return tls_ ? std::string(tls_->session().verify_failure()) : std::string();
+    }
+    // TLS was required and the server did not offer STARTTLS, or refused it.
+    bool starttls_unavailable() const { return starttls_unavailable_; }
     std::uint32_t transactions() const { return transactions_; }
 
     // engine::ConnectionHandler
@@ -158,6 +174,9 @@ class OutboundConnection final : public engine::ConnectionHandler, public tls::S
     engine::TimerQueue::TimerId timer_ = 0;
     bool reached_server_ = false;
     bool tls_failed_ = false;
+    bool starttls_unavailable_ = false;
+    bool dane_matched_ = false;
+    bool dane_mismatch_ = false;
     bool failed_ = false;
     bool in_transaction_ = false;
     bool ready_announced_ = false;

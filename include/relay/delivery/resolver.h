@@ -1,4 +1,4 @@
-// resolver.h -- asynchronous DNS lookups (MX, A, AAAA) for delivery, on c-ares, driven by the
+// resolver.h -- asynchronous DNS lookups (MX, A, AAAA, TXT) for delivery, on c-ares, driven by the
 // owner's event loop.
 //
 // Threads: one Resolver per worker thread, used only by the thread that created it (c-ares
@@ -82,6 +82,7 @@ using LookupId = std::uint64_t;  // never 0
 using MxCallback = std::function<void(MxLookup)>;
 using AddressCallback = std::function<void(AddressLookup)>;
 using TlsaCallback = std::function<void(TlsaLookup)>;
+using TxtCallback = std::function<void(TxtLookup)>;
 
 class Resolver {
   public:
@@ -100,6 +101,8 @@ class Resolver {
     // MX records of `domain`. The error (the queue is full) is temporary; the callback is then
     // dropped at once.
     [[nodiscard]] Result<LookupId> lookup_mx(std::string_view domain, MxCallback callback);
+    // TXT records of `name` (MTA-STS discovery, RFC 8461 §3.1).
+    [[nodiscard]] Result<LookupId> lookup_txt(std::string_view name, TxtCallback callback);
     // A and/or AAAA records of `host`.
     [[nodiscard]] Result<LookupId> lookup_addresses(std::string_view host, AddressFamilies families,
                                                     AddressCallback callback);

@@ -110,6 +110,15 @@ struct MxLookup {
     bool authenticated = false;
 };
 
+// TXT records of a name (RFC 1035 §3.3.14), each record's strings joined (RFC 7208 §3.3 and
+// RFC 8461 §3.1 read a record so). Bounded by the answer size (<= 64 KiB).
+struct TxtLookup {
+    std::string name;  // as queried, normalised
+    DnsOutcome outcome = DnsOutcome::temporary_failure;
+    std::string reason;                // one line for the log
+    std::vector<std::string> records;  // answer order; non-empty iff outcome is found
+};
+
 enum class AddressFamilies : std::uint8_t { ipv4, ipv6, both };
 
 struct AddressLookup {

@@ -92,6 +92,38 @@ TEST(ConfigParse, RoutesAreParsedIntoHostAndPort) {
     EXPECT_EQ(config->delivery.routes[1].endpoint, (Endpoint{"[2001:db8::25]", 25}));
 }
 
+TEST(ConfigParse, OutboundTlsPolicyKeys) {
+    auto config = parse_text(listener +
+                             "[delivery]\ntls = \"required\"\nmta_sts = false\n"
+                             "mta_sts_port = 8443\nmta_sts_fetch_timeout_s = 3\n"
+                             "mta_sts_policies_max = 0\n"
+                             "[[shaping]]\ndomain = \"a.example\"\ntls = \"mta-sts\"\n"
+                             "[[shaping]]\ndomain = \"b.example\"\nmta_sts = true\n"
+                             "[[shaping]]\ndomain = \"c.example\"\n");
+    ASSERT_TRUE(config) << config.error().message;
+    const Delivery& delivery = config->delivery;
+    EXPECT_EQ(delivery.tls, TlsPolicy::required);
+    EXPECT_FALSE(delivery.mta_sts);
+    EXPECT_EQ(delivery.mta_sts_port, 8443);
+    EXPECT_EQ(delivery.mta_sts_fetch_timeout_s, 3u);
+    EXPECT_EQ(delivery.mta_sts_policies_max, 0u);
+    ASSERT_EQ(delivery.shaping.size(), 3u);
+    EXPECT_EQ(delivery.shaping[0].tls, TlsPolicy::mta_sts);
+    EXPECT_EQ(delivery.shaping[0].mta_sts, std::nullopt);
+    EXPECT_EQ(delivery.shaping[1].tls, std::nullopt);  // unset: [delivery] tls applies
+    EXPECT_EQ(delivery.shaping[1].mta_sts, true);
+    EXPECT_EQ(delivery.shaping[2].tls, std::nullopt);
+    EXPECT_TRUE(parse_text(listener)->delivery.mta_sts);  // on by default
+}
+
+TEST(ConfigParse, MtaStsIsRefusedOnAStaticRoute) {
+    std::string message = error_of(listener +
+                                   "[[route]]\ndomain = \"example.com\"\n"
+                                   "host = \"192.0.2.1:25\"\ntls = \"mta-sts\"\n");
+    EXPECT_NE(message.find("route[0].tls"), std::string::npos) << message;
+    EXPECT_NE(message.find("not to a static route"), std::string::npos) << message;
+}
+
 struct BadValue {
     std::string text;
     std::string expected;  // part of the message: the line and key, then what is wrong
@@ -357,6 +389,19 @@ TEST(ConfigDane, TlsDaneNeedsTrustedResolvers) {
                        "tls = \"dane\"\n");
     EXPECT_NE(message.find("route to example.com has tls = \"dane\""), std::string::npos)
         << message;
+    message = error_of(listener + "[[shaping]]\ndomain = \"example.org\"\ntls = \"dane\"\n");
+    EXPECT_NE(message.find("shaping rule for example.org has tls = \"dane\""), std::string::npos)
+        << message;
+}
+
+TEST(ConfigDane, ShapingMayDemandDaneOrMtaSts) {
+    auto config = parse_text(listener +
+                             "[delivery]\ndane = true\n"
+                             "[[shaping]]\ndomain = \"example.org\"\ntls = \"dane\"\n"
+                             "[[shaping]]\ndomain = \"example.net\"\ntls = \"mta-sts\"\n");
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_EQ(config->delivery.shaping[0].tls, TlsPolicy::dane);
+    EXPECT_EQ(config->delivery.shaping[1].tls, TlsPolicy::mta_sts);
 }
 
 }  // namespace

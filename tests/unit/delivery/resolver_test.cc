@@ -43,6 +43,9 @@ std::vector<std::string> zone() {
         "--host-record=plain.test,192.0.2.7,2001:db8::7",
         "--host-record=v4only.test,192.0.2.8",
         "--mx-host=null.test,.,0",
+        // Two TXT records, the second of two character-strings (RFC 1035 §3.3.14).
+        "--txt-record=_mta-sts.multi.test,v=STSv1; id=20261201",
+        "--txt-record=_mta-sts.multi.test,v=spf1 ,-all",
     };
     for (int i = 0; i < many_hosts; ++i) {
         records.push_back("--host-record=" + many_host_name(i) + "," + many_host_address(i));
@@ -123,6 +126,29 @@ TEST_F(ResolverTest, MxWithSeveralPreferences) {
         {10, "mx1.multi.test"}, {20, "mx2.multi.test"}, {20, "mx3.multi.test"}};
     EXPECT_EQ(records, expected);
     EXPECT_EQ(lookup.reason, "DNS lookup of MX for multi.test: 3 records");
+}
+
+TEST_F(ResolverTest, TxtRecordsJoinTheirStrings) {
+    std::optional<TxtLookup> result;
+    Result<LookupId> id = resolver_->lookup_txt(
+        "_MTA-STS.multi.test", [&](TxtLookup lookup) { result = std::move(lookup); });
+    ASSERT_TRUE(id.ok());
+    ASSERT_TRUE(loop_.run_until(*resolver_, [&] { return result.has_value(); }));
+    EXPECT_EQ(result->outcome, DnsOutcome::found) << result->reason;
+    EXPECT_EQ(result->name, "_mta-sts.multi.test");
+    std::vector<std::string> records = result->records;
+    std::sort(records.begin(), records.end());
+    EXPECT_EQ(records, (std::vector<std::string>{"v=STSv1; id=20261201", "v=spf1 -all"}));
+
+    result.reset();
+    id = resolver_->lookup_txt("_mta-sts.plain.test",
+                               [&](TxtLookup lookup) { result = std::move(lookup); });
+    ASSERT_TRUE(id.ok());
+    ASSERT_TRUE(loop_.run_until(*resolver_, [&] { return result.has_value(); }));
+    EXPECT_NE(result->outcome, DnsOutcome::found);
+    EXPECT_TRUE(result->records.empty());
+    EXPECT_NE(result->reason.find("DNS lookup of TXT for _mta-sts.plain.test"), std::string::npos)
+        << result->reason;
 }
 
 TEST_F(ResolverTest, NoMxForNameWithAddressIsNoData) {
