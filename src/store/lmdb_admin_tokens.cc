@@ -57,16 +57,7 @@ Result<std::unique_ptr<LmdbAdminTokens>> LmdbAdminTokens::open(MDB_env* env) {
 }
 
 Result<Transaction> LmdbAdminTokens::begin(bool write) const {
-    MDB_txn* txn = nullptr;
-    int code = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, &txn);
-    if (code == MDB_MAP_RESIZED) {
-        mdb_env_set_mapsize(env_, 0);
-        code = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, &txn);
-    }
-    if (code != 0) {
-        return lmdb_error("cannot open a store transaction", code);
-    }
-    return Transaction(txn);
+    return begin_transaction(env_, write);
 }
 
 Status LmdbAdminTokens::add_admin_token(const AdminTokenRecord& token) {

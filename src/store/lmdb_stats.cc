@@ -129,16 +129,7 @@ Result<std::unique_ptr<LmdbStats>> LmdbStats::open(MDB_env* env) {
 }
 
 Result<Transaction> LmdbStats::begin(bool write) const {
-    MDB_txn* txn = nullptr;
-    int code = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, &txn);
-    if (code == MDB_MAP_RESIZED) {
-        mdb_env_set_mapsize(env_, 0);
-        code = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, &txn);
-    }
-    if (code != 0) {
-        return lmdb_error("cannot open a store transaction", code);
-    }
-    return Transaction(txn);
+    return begin_transaction(env_, write);
 }
 
 Status LmdbStats::add_stats(std::span<const StatsDelta> deltas) {

@@ -193,11 +193,7 @@ Result<std::unique_ptr<LmdbStopLists>> LmdbStopLists::open(MDB_env* env, MDB_dbi
 }
 
 Result<Transaction> LmdbStopLists::begin(bool write) const {
-    MDB_txn* txn = nullptr;
-    if (int code = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, &txn); code != 0) {
-        return lmdb_error("cannot open a store transaction", code);
-    }
-    return Transaction(txn);
+    return begin_transaction(env_, write);
 }
 
 Status LmdbStopLists::put(Transaction& txn, const StopEntry& entry) const {

@@ -136,16 +136,7 @@ class LmdbTenantStore final : public TenantStore {
 };
 
 Result<Transaction> LmdbTenantStore::begin(bool write) {
-    MDB_txn* txn = nullptr;
-    int code = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, &txn);
-    if (code == MDB_MAP_RESIZED) {  // another process grew the map: adopt its size
-        mdb_env_set_mapsize(env_, 0);
-        code = mdb_txn_begin(env_, nullptr, write ? 0 : MDB_RDONLY, &txn);
-    }
-    if (code != 0) {
-        return internal::lmdb_error("cannot open a store transaction", code);
-    }
-    return Transaction(txn);
+    return internal::begin_transaction(env_, write);
 }
 
 Status LmdbTenantStore::open_databases() {

@@ -19,6 +19,19 @@ Transaction::~Transaction() {
     }
 }
 
+Result<Transaction> begin_transaction(MDB_env* env, bool write) {
+    MDB_txn* txn = nullptr;
+    int code = mdb_txn_begin(env, nullptr, write ? 0 : MDB_RDONLY, &txn);
+    if (code == MDB_MAP_RESIZED) {
+        mdb_env_set_mapsize(env, 0);
+        code = mdb_txn_begin(env, nullptr, write ? 0 : MDB_RDONLY, &txn);
+    }
+    if (code != 0) {
+        return lmdb_error("cannot open a store transaction", code);
+    }
+    return Transaction(txn);
+}
+
 Status Transaction::commit() {
     MDB_txn* txn = txn_;
     txn_ = nullptr;

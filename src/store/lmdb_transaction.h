@@ -47,6 +47,11 @@ class Transaction {
     MDB_txn* txn_ = nullptr;
 };
 
+// Begins a transaction on `env`. A store another process has grown (relayctl and relayd share
+// it) makes the first attempt fail with MDB_MAP_RESIZED: the map adopts the new size and the
+// transaction begins again.
+Result<Transaction> begin_transaction(MDB_env* env, bool write);
+
 // Calls `visit(key, value)` for each entry whose key starts with `prefix`, in key order.
 template <class Visit>
 Status for_each_prefixed(const Transaction& txn, MDB_dbi dbi, std::string_view prefix,
