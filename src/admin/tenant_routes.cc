@@ -48,25 +48,6 @@ json resource_json(const store::ResourceRecord& resource) {
         {"return_path", resource.return_path.empty() ? json(nullptr) : json(resource.return_path)}};
 }
 
-const store::ProjectRecord* find_project(const store::TenantData& data, const std::string& name) {
-    for (const store::ProjectRecord& project : data.projects) {
-        if (project.name == name) {
-            return &project;
-        }
-    }
-    return nullptr;
-}
-
-const store::ResourceRecord* find_resource(const store::TenantData& data,
-                                           const std::string& username) {
-    for (const store::ResourceRecord& resource : data.resources) {
-        if (resource.username() == username) {
-            return &resource;
-        }
-    }
-    return nullptr;
-}
-
 HttpResponse show_project(Call& call, const std::string& name, int status) {
     auto data = call.store().load();
     if (!data) {

@@ -46,25 +46,6 @@ store::QuotaChange quota_of(const CLI::App& verb, const TenantArguments& argumen
     return quota;
 }
 
-const store::ProjectRecord* find_project(const store::TenantData& data, const std::string& name) {
-    for (const store::ProjectRecord& project : data.projects) {
-        if (project.name == name) {
-            return &project;
-        }
-    }
-    return nullptr;
-}
-
-const store::ResourceRecord* find_resource(const store::TenantData& data,
-                                           const std::string& username) {
-    for (const store::ResourceRecord& resource : data.resources) {
-        if (resource.username() == username) {
-            return &resource;
-        }
-    }
-    return nullptr;
-}
-
 std::size_t resources_of(const store::TenantData& data, const std::string& project) {
     std::size_t count = 0;
     for (const store::ResourceRecord& resource : data.resources) {

@@ -88,4 +88,24 @@ struct TenantData {
     std::vector<DkimKeyRecord> dkim_keys;   // sorted by domain, then selector
 };
 
+// The project named `name`, or null.
+inline const ProjectRecord* find_project(const TenantData& data, std::string_view name) {
+    for (const ProjectRecord& project : data.projects) {
+        if (project.name == name) {
+            return &project;
+        }
+    }
+    return nullptr;
+}
+
+// The resource whose username ("project/name") is `username`, or null.
+inline const ResourceRecord* find_resource(const TenantData& data, std::string_view username) {
+    for (const ResourceRecord& resource : data.resources) {
+        if (resource.username() == username) {
+            return &resource;
+        }
+    }
+    return nullptr;
+}
+
 }  // namespace relay::store
