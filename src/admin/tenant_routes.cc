@@ -13,28 +13,13 @@
 //     /resources/P/N/domains/D       DELETE
 //
 // Thread: the admin thread(s); blocks on the store and on Argon2id.
+#include "relay/admin/tenant_view.h"
 #include "relay/policy/password.h"
 #include "relay/store/tenant_names.h"
 #include "routes.h"
 
 namespace relay::admin::internal {
 namespace {
-
-std::size_t resources_of(const store::TenantData& data, const std::string& project) {
-    std::size_t count = 0;
-    for (const store::ResourceRecord& resource : data.resources) {
-        count += resource.project == project ? 1 : 0;
-    }
-    return count;
-}
-
-json project_json(const store::TenantData& data, const store::ProjectRecord& project) {
-    return {{"name", project.name},
-            {"resources", resources_of(data, project.name)},
-            {"resources_max", project.resources_max},
-            {"domains_max", project.domains_max},
-            {"networks", project.networks}};
-}
 
 json resource_json(const store::ResourceRecord& resource) {
     return {

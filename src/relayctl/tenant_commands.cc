@@ -5,12 +5,16 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "relay/admin/tenant_view.h"
 #include "relay/policy/password.h"
 #include "relay/store/lmdb_tenant_store.h"
 #include "relay/store/tenant_names.h"
 
 namespace relay::ctl {
 namespace {
+
+using admin::project_json;
+using admin::resources_of;
 
 using nlohmann::json;
 
@@ -44,22 +48,6 @@ store::QuotaChange quota_of(const CLI::App& verb, const TenantArguments& argumen
         quota.domains_max = arguments.domains_max;
     }
     return quota;
-}
-
-std::size_t resources_of(const store::TenantData& data, const std::string& project) {
-    std::size_t count = 0;
-    for (const store::ResourceRecord& resource : data.resources) {
-        count += resource.project == project ? 1 : 0;
-    }
-    return count;
-}
-
-json project_json(const store::TenantData& data, const store::ProjectRecord& project) {
-    return {{"name", project.name},
-            {"resources", resources_of(data, project.name)},
-            {"resources_max", project.resources_max},
-            {"domains_max", project.domains_max},
-            {"networks", project.networks}};
 }
 
 // "any" when the project adds nothing to the listeners' client networks.
