@@ -158,15 +158,6 @@ json page_json(json items, std::uint64_t total, const Page& page) {
                 {"limit", page.limit}};
 }
 
-std::string utc_text(std::uint64_t unix_s) {
-    std::time_t time = static_cast<std::time_t>(unix_s);
-    std::tm parts{};
-    gmtime_r(&time, &parts);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-    return text;
-}
-
 }  // namespace internal
 
 namespace {

@@ -17,16 +17,6 @@
 namespace relay::admin::internal {
 namespace {
 
-json key_json(const store::DkimKeyRecord& record, int bits, const std::string& dns_record) {
-    return {{"domain", record.domain},
-            {"selector", record.selector},
-            {"algorithm", record.algorithm},
-            {"bits", bits},
-            {"canonicalization", record.canonicalization + "/" + record.canonicalization},
-            {"created", utc_text(record.created_unix_s)},
-            {"dns_record", dns_record}};
-}
-
 Result<json> stored_key_json(const store::DkimKeyRecord& record) {
     auto key = dkim::PrivateKey::load(record.private_key_pem);
     if (!key) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "relay/admin/api.h"
+#include "relay/admin/tenant_view.h"
 #include "relay/base/result.h"
 
 namespace relay::admin::internal {
@@ -55,7 +56,7 @@ Result<Page> page_of(const Call& call);
 json page_json(json items, std::uint64_t total, const Page& page);
 
 // "2026-12-01T20:00:00Z"
-std::string utc_text(std::uint64_t unix_s);
+using admin::utc_text;
 
 // The handlers, by the first segment of the path. Each answers every method of its paths.
 HttpResponse project_routes(Call& call);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "relay/admin/tenant_view.h"
 #include "relay/dkim/key.h"
 #include "relay/policy/new_dkim_key.h"
 #include "relay/store/lmdb_tenant_store.h"
@@ -16,6 +17,9 @@
 
 namespace relay::ctl {
 namespace {
+
+using admin::key_json;
+using admin::utc_text;
 
 using nlohmann::json;
 
@@ -33,15 +37,6 @@ std::uint64_t unix_s_now() {
                                           .count());
 }
 
-std::string utc_text(std::uint64_t unix_s) {
-    std::time_t time = static_cast<std::time_t>(unix_s);
-    std::tm parts{};
-    gmtime_r(&time, &parts);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-    return text;
-}
-
 Result<std::string> read_key_file(const std::string& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) {
@@ -55,16 +50,6 @@ Result<std::string> read_key_file(const std::string& path) {
         return Error{"key file " + path + " is larger than 64 KiB: not a key"};
     }
     return bytes;
-}
-
-json key_json(const store::DkimKeyRecord& record, int bits, const std::string& dns_record) {
-    return {{"domain", record.domain},
-            {"selector", record.selector},
-            {"algorithm", record.algorithm},
-            {"bits", bits},
-            {"canonicalization", record.canonicalization + "/" + record.canonicalization},
-            {"created", utc_text(record.created_unix_s)},
-            {"dns_record", dns_record}};
 }
 
 int add_key(store::TenantStore& store, const DkimArguments& arguments, bool generate) {

@@ -1,10 +1,11 @@
-// tenant_view.h -- a project as JSON, the same for `relayctl project list|show --json` and the
-// admin API's /projects.
+// tenant_view.h -- projects and DKIM keys as JSON, the same for relayctl's --json output and the
+// admin API.
 //
 // Thread: any; pure.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -16,5 +17,12 @@ namespace relay::admin {
 std::size_t resources_of(const store::TenantData& data, const std::string& project);
 
 nlohmann::json project_json(const store::TenantData& data, const store::ProjectRecord& project);
+
+// A DKIM key: its record, the key size in bits (0 for Ed25519) and the DNS record to publish.
+nlohmann::json key_json(const store::DkimKeyRecord& record, int bits,
+                        const std::string& dns_record);
+
+// A Unix time as "2026-12-01T20:21:54Z".
+std::string utc_text(std::uint64_t unix_s);
 
 }  // namespace relay::admin
