@@ -171,7 +171,7 @@ Round leased_rate(const std::string& address, double seconds, int threads, int r
     while (health.down_since_ms.load() != 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    // Warm up: the first lease builds the resource's slots in Redis (seconds for 200,000).
+    // Warm up: the first lease makes the resource's keys in Redis.
     for (auto until = now_ms() + 60000; now_ms() < until;) {
         if (limiter.acquire("bench/leased", now_ms()).unit) {
             break;
