@@ -33,11 +33,11 @@ if tonumber(meta[1]) ~= n or tonumber(meta[2]) ~= w then
     table.sort(busy, function(a, b) return a > b end)
   end
   redis.call('DEL', slots, leases)
+  -- Only busy slots are stored; ids from ZCARD to n - 1 are free and stored when first granted,
+  -- so a large n costs nothing until it is used (building 100,000 took Redis over a second).
   local members = {}
-  for i = 0, n - 1 do
-    local score = 0
-    if busy[i + 1] then score = busy[i + 1] + w end
-    members[#members + 1] = score
+  for i = 0, math.min(#busy, n) - 1 do
+    members[#members + 1] = busy[i + 1] + w
     members[#members + 1] = i
   end
   batched({'ZADD', slots}, members)
@@ -69,7 +69,8 @@ if count > 0 then
   batched({'ZADD', slots}, members)
   batched({'HDEL', leases}, gone)
 end
-local free = redis.call('ZCOUNT', slots, '-inf', now)
+local made = redis.call('ZCARD', slots)
+local free = redis.call('ZCOUNT', slots, '-inf', now) + n - made
 local grant = math.min(want, free)
 if grant > 1 and grant * 2 > free then grant = math.max(1, math.floor(free / 2)) end
 local id = now .. '.' .. redis.call('HINCRBY', leases, 'next', 1)
@@ -77,6 +78,10 @@ local e = now + d
 local out = {id, free - grant, 0, 0}
 if grant > 0 then
   local picked = redis.call('ZRANGEBYSCORE', slots, '-inf', now, 'WITHSCORES', 'LIMIT', 0, grant)
+  for slot = made, made + grant - #picked / 2 - 1 do
+    picked[#picked + 1] = tostring(slot)
+    picked[#picked + 1] = '0'
+  end
   local members, records = {}, {}
   for j = 1, #picked, 2 do
     local slot = picked[j]
@@ -90,7 +95,9 @@ if grant > 0 then
   batched({'ZADD', slots}, members)
 end
 local first = redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')
-if first[2] and tonumber(first[2]) > now then out[3] = tonumber(first[2]) - now end
+if first[2] and tonumber(first[2]) > now and redis.call('ZCARD', slots) >= n then
+  out[3] = tonumber(first[2]) - now
+end
 out[4] = redis.call('HLEN', leases) - 3
 redis.call('PEXPIRE', slots, w + d + 1000)
 redis.call('PEXPIRE', leases, w + d + 1000)
