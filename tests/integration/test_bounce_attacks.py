@@ -4,7 +4,8 @@ listener's allowlist keeps out reaches it:
 
 * a 200 MB report: read to its end, answered 250 once the kept prefix ([bounces]
   message_bytes_max) is parsed, relayd's peak memory within that prefix plus the session buffers,
-  and nothing in the spool;
+  and nothing in the spool; one endless line (the listener has no line limit) is no different,
+  and an endless header block ends at limits.header_bytes_max with 552 5.3.4;
 * a client that pipelines a report and commands and never reads: reading pauses at
   limits.session_output_bytes_max, the idle and close timeouts end the session, and the bounce
   and relay listeners serve others meanwhile;
@@ -151,6 +152,35 @@ def test_a_200_mb_report_is_read_answered_and_parsed_within_the_memory_bound(rel
         assert grown_kib < 6 * 1024, f"relayd grew by {grown_kib} KiB for a {size >> 20} MiB report"
     assert relayd.queue() == {}
     assert spool_bytes(relayd) - spool_before < MIB
+
+
+def test_one_endless_line_or_header_stays_within_the_memory_bound(relayd_factory):
+    # The listener has no line length limit (reports quote long lines) and a header block is
+    # kept for inspection: neither may hold what it has not kept.
+    relayd = start(relayd_factory, workers=1)
+    pid = relayd.process.pid
+    for _ in range(2):
+        assert send_large_report(relayd, "warm@example.net", 20)[0].code == 250
+    field = b"X-Padding: " + b"h" * 66 + b"\r\n"
+    cases = {"line": (dsn("line@example.net").removesuffix(b"Hello.\r\n--B--\r\n"),
+                      b"l" * MIB, (250, "2.0.0")),
+             "header": (b"", field * (MIB // len(field)), (552, "5.3.4"))}
+    for name, (head, chunk, expected) in cases.items():
+        before = memory_kib(pid, "VmRSS")
+        reset_peak(pid)
+        with open_report(relayd, f"{name}@example.net", timeout=120) as client:
+            client.send(head)
+            for _ in range(100):
+                client.send(chunk)
+            client.send(b"\r\n.\r\n")
+            reply = client.reply()
+        grown_kib = memory_kib(pid, "VmHWM") - before
+        assert (reply.code, reply.enhanced) == expected, (name, reply)
+        if not SANITIZED:
+            assert grown_kib < 6 * 1024, f"relayd grew by {grown_kib} KiB for a 100 MiB {name}"
+    # The report parts came before the endless line: parsed.
+    assert stop_listed(relayd, "line@example.net")
+    assert not stop_listed(relayd, "header@example.net")
 
 
 def test_a_client_that_never_reads_is_bounded_and_others_are_served(relayd_factory):
