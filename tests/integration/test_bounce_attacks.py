@@ -311,6 +311,11 @@ def test_trickling_clients_are_cut_off_by_the_documented_timeouts(relayd_factory
         assert "report to" not in relayd.log()
 
 
+def greeting_code(port):
+    with SmtpClient(port) as client:
+        return client.greeting.code
+
+
 def test_connection_floods_and_a_full_queue_get_the_documented_replies(relayd_factory):
     lmdb = pytest.importorskip("lmdb")
     relayd = start(relayd_factory, bounces="queue_max = 1", settings="""
@@ -332,9 +337,10 @@ def test_connection_floods_and_a_full_queue_get_the_documented_replies(relayd_fa
         assert refused.closed()
     for client in held:
         client.close()
-    # The slots are given back as the sessions end.
-    wait_until(lambda: send_report(relayd, "after@example.net").code == 250, timeout=5,
-               message="a report after the flood")
+    # The slots are given back as relayd sees the sessions end.
+    wait_until(lambda: greeting_code(relayd.bounce_port) == 220, timeout=5,
+               message="a greeting after the flood")
+    assert send_report(relayd, "after@example.net").code == 250
 
     # The processor waits for the store's write lock (held here as relayctl holds it while it
     # writes): the first report waits there, the next fills the queue, and a report that finds
