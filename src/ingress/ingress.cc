@@ -78,6 +78,9 @@ smtp::ServerSettings settings_for(const config::Config& config, const config::Li
         settings.pass.line_bytes_max = 0;
         settings.pass.require_valid_utf8 = false;
         settings.pass.require_utf8_charsets = false;
+        // The sending recommendations are advice to tenants; a mail server returning a large
+        // bounce has nothing to change.
+        settings.recommendations = smtp::Recommendations{0, 0};
     }
     return settings;
 }

@@ -28,6 +28,9 @@ packages_test+=(redis-server)
 # The real MTA that writes a DSN to relayd's bounce listener (tests/integration/
 # test_bounce_postfix.py), run as a private instance; the package itself is left unconfigured.
 packages_test+=(postfix)
+# The store's write lock held from a test, as relayctl holds it, so the bounce processor waits
+# (tests/integration/test_bounce_attacks.py).
+packages_test+=(python3-lmdb)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {
