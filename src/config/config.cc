@@ -813,6 +813,12 @@ void read_bounces(Section& root, Config& config, std::vector<std::string>& error
     section.integer("message_index_recipients_max", b.message_index_recipients_max, 1, 1000);
     section.integer("unparsed_files_max", b.unparsed_files_max, 0, 1'000'000);
     section.integer("queue_max", b.queue_max, 1, 1'000'000);
+    section.integer("queue_bytes_max", b.queue_bytes_max, 64 * 1024, 64ll << 30);
+    if (b.queue_bytes_max < b.message_bytes_max) {
+        section.fail(section.node("queue_bytes_max"), "queue_bytes_max",
+                     "must be at least message_bytes_max (" + std::to_string(b.message_bytes_max) +
+                         "), or no report would fit");
+    }
     std::size_t errors_before = section.error_count();
     std::vector<std::string> local_parts;
     section.string_list("complaint_local_parts", local_parts);

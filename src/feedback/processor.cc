@@ -428,6 +428,7 @@ void Processor::Worker::keep_unparsed(const ReceivedReport& report) {
 Processor::Processor(store::TenantStore& store, const policy::TenantSnapshots& snapshots,
                      stats::WorkerCounter& counter, ProcessorOptions options)
     : queue_max_(options.bounces.queue_max),
+      queue_bytes_max_(options.bounces.queue_bytes_max),
       sent_queue_max_(options.sent_queue_max),
       track_deliveries_(options.bounces.soft_bounces_to_hard > 0) {
     worker_ = std::make_unique<Worker>(store, snapshots, counter, std::move(options));
@@ -454,9 +455,11 @@ Processor::~Processor() {
 bool Processor::submit(ReceivedReport report, std::function<void(Status)> done) {
     {
         std::lock_guard lock(mutex_);
-        if (stopping_ || reports_.size() >= queue_max_) {
+        std::size_t size = report.bytes.size();
+        if (stopping_ || reports_.size() >= queue_max_ || bytes_held_ + size > queue_bytes_max_) {
             return false;
         }
+        bytes_held_ += size;
         reports_.push_back(Job{std::move(report), std::move(done)});
     }
     wake_.notify_one();
@@ -514,6 +517,14 @@ void Processor::run() {
             stopping = stopping_;
         }
         handle(batch);
+        if (!batch.reports.empty()) {
+            std::size_t handled = 0;
+            for (const Job& job : batch.reports) {
+                handled += job.report.bytes.size();
+            }
+            std::lock_guard lock(mutex_);
+            bytes_held_ -= handled;
+        }
         std::uint64_t now_s = unix_ms_now() / 1000;
         if (now_s >= last_prune_s + prune_interval_s) {
             worker_->prune(now_s);

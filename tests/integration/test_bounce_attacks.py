@@ -82,10 +82,10 @@ def open_report(relayd, recipient, timeout=10.0, source=None):
     return client
 
 
-def send_report(relayd, recipient):
-    """A whole small DSN about `recipient`; returns the final reply."""
+def send_report(relayd, recipient, padding=b""):
+    """A whole DSN about `recipient` (small, unless padded); returns the final reply."""
     with open_report(relayd, recipient) as client:
-        client.send(stuff(dsn(recipient)))
+        client.send(stuff(dsn(recipient, padding=padding)))
         return client.reply(timeout=20)
 
 
@@ -378,3 +378,36 @@ def test_connection_floods_and_a_full_queue_get_the_documented_replies(relayd_fa
     assert send_report(relayd, f"{refused}@example.net").code == 250
     for name in threads:
         assert stop_listed(relayd, f"{name}@example.net"), name
+
+
+def test_reports_waiting_are_bounded_in_octets(relayd_factory):
+    """queue_bytes_max bounds what waiting reports hold, whatever queue_max allows: with the
+    processor held on the store's lock, one 40 KB report waits and a second would pass the
+    64 KiB budget, so it is refused at once; once the first is handled, the second is taken."""
+    lmdb = pytest.importorskip("lmdb")
+    relayd = start(relayd_factory, bounces="""
+        queue_max = 1000
+        message_bytes_max = 65536
+        queue_bytes_max = 65536
+        """)
+    padding = b"".join(b"%08d" % index + b"z" * 70 + b"\r\n" for index in range(512))
+    store = lmdb.open(str(relayd.folder / "store"), max_dbs=64)
+    transaction = store.begin(write=True)
+    answers = {}
+    threads = [threading.Thread(target=lambda name=name: answers.update(
+        {name: send_report(relayd, f"{name}@example.net", padding)})) for name in ("a", "b")]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: answers, timeout=10, message="one answer while the store is held")
+        [(refused, full)] = answers.items()  # the other waits for the store
+        assert (full.code, full.enhanced) == (451, "4.3.0"), full
+    finally:
+        transaction.abort()
+        store.close()
+    for thread in threads:
+        thread.join(timeout=20)
+    waited = "b" if refused == "a" else "a"
+    assert answers[waited].code == 250, answers
+    assert send_report(relayd, f"{refused}@example.net", padding).code == 250
+    assert stop_listed(relayd, "a@example.net") and stop_listed(relayd, "b@example.net")

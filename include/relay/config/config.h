@@ -312,6 +312,9 @@ struct Bounces {
     std::uint32_t unparsed_files_max = 1000;
     // Reports waiting for the processor; past it the listener answers 451 4.3.0.
     std::uint32_t queue_max = 1024;
+    // Octets of reports waiting for the processor or in its batch; past it, 451 4.3.0 too. With
+    // queue_max alone, reports could hold 2 x queue_max x message_bytes_max (2 GiB).
+    std::uint64_t queue_bytes_max = 64ull << 20;
     // Local parts of the bounce domain that take complaints without a token (feedback loops).
     std::vector<std::string> complaint_local_parts = {"complaints"};
     bool operator==(const Bounces&) const = default;

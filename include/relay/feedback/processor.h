@@ -66,7 +66,7 @@ class Processor {
 
     // Queues a report; `done` runs on the processor's thread once it is handled (an error:
     // the store refused the outcomes). False (nothing queued) when [bounces] queue_max reports
-    // are waiting.
+    // are waiting, or when this one would take the octets held past queue_bytes_max.
     [[nodiscard]] bool submit(ReceivedReport report, std::function<void(Status)> done);
     // A message was accepted: indexed by its Message-ID for reports without a token. Dropped
     // (and counted in the log) when the queue is full.
@@ -90,11 +90,13 @@ class Processor {
 
     std::unique_ptr<Worker> worker_;  // the thread's state (soft-bounce runs, folder, store)
     std::size_t queue_max_;
+    std::size_t queue_bytes_max_;
     std::size_t sent_queue_max_;
     bool track_deliveries_;
     std::mutex mutex_;  // the queues only, never held during work
     std::condition_variable wake_;
     std::deque<Job> reports_;
+    std::size_t bytes_held_ = 0;  // of the reports queued and of the batch being handled
     std::vector<store::SentMessage> sent_;
     std::vector<std::pair<std::string, spool::QueueId>> delivered_;
     std::uint64_t sent_dropped_ = 0;
