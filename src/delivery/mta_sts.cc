@@ -156,6 +156,22 @@ void Delivery::count_tls(const Link& link, const OutboundConnection& connection,
     key.policy_type = link.tls.policy_type();
     key.mx_host = connection.target().host;
     key.result = failure;
+    // RFC 8460 §4.4: the report names the policy the session was held to.
+    sts::PolicyWhere where{key.day, key.policy_domain, key.policy_type, {}};
+    if (link.tls.applied == AppliedTls::dane) {
+        auto found = link.destination->dane.find(key.mx_host);
+        if (found != link.destination->dane.end() && found->second != nullptr) {
+            where.mx_host = key.mx_host;
+            std::vector<std::string> lines;
+            for (const tls::TlsaRecord& record : found->second->published) {
+                lines.push_back(
+                    tls::tlsa_record_presentation(record, key.mx_host, connection.target().port));
+            }
+            tls_report_->note_policy(where, lines);
+        }
+    } else if (link.tls.sts) {
+        tls_report_->note_policy(where, sts::policy_lines(*link.tls.sts));
+    }
     tls_report_->count(std::move(key));
 }
 

@@ -99,6 +99,7 @@ Result<std::unique_ptr<PolicyService>> PolicyService::start(const ServiceOptions
         auto counts = decode_counts(*text);
         if (counts) {
             service->totals_ = std::move(counts.value());
+            service->policies_ = std::move(decode_policies(*text).value());
         } else {
             log::warning("{}: {}; TLS report counts start from zero", report_path(options),
                          counts.error().message);
@@ -251,13 +252,20 @@ void PolicyService::flush_report() {
             merge_counts(totals_, drained);
             totals_changed_ = true;
         }
+        ReportPolicies policies = shard->drain_policies();
+        if (!policies.empty()) {
+            merge_policies(policies_, policies);
+            totals_changed_ = true;
+        }
     }
     if (!totals_changed_) {
         return;
     }
     std::uint64_t oldest = now_unix_s() - std::uint64_t{report_days_kept} * 86400;
     prune_days(totals_, report_day(oldest));
-    if (Status written = write_file_atomically(report_path(options_), encode_counts(totals_));
+    prune_days(policies_, report_day(oldest));
+    if (Status written = write_file_atomically(report_path(options_),
+                                               encode_counts(totals_) + encode_policies(policies_));
         !written) {
         log::error("TLS report not saved: {}", written.error().message);
         return;

@@ -97,7 +97,8 @@ class PolicyService {
     std::map<std::string, std::vector<std::function<void(FetchResult)>>> waiting_;  // by domain
     bool stopping_ = false;
     std::vector<std::unique_ptr<ReportShard>> shards_;
-    ReportCounts totals_;  // the service thread's
+    ReportCounts totals_;      // the service thread's
+    ReportPolicies policies_;  // the service thread's: the policies behind totals_
     bool totals_changed_ = false;
     std::thread thread_;
 };
