@@ -662,6 +662,7 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     delivery.integer("mta_sts_port", d.mta_sts_port, 1, 65535);
     delivery.integer("mta_sts_fetch_timeout_s", d.mta_sts_fetch_timeout_s, 1, 300);
     delivery.integer("mta_sts_policies_max", d.mta_sts_policies_max, 0, 1000000);
+    delivery.integer("mta_sts_refresh_interval_s", d.mta_sts_refresh_interval_s, 60, 31557600);
     delivery.finish();
     read_routes(root, config, errors, file);
     read_shaping(root, config, errors, file);

@@ -386,6 +386,35 @@ def test_a_new_txt_id_brings_the_new_policy(net, ca, site_factory):
     assert len(receiver.received) == 2, "the enforced policy sends nothing in plaintext"
 
 
+def test_a_policy_is_refreshed_before_it_expires_and_stays_in_force(net, ca, site_factory):
+    # max_age 8 s: relayd fetches the policy again in the background at half of it, with no
+    # mail to send. Once the first fetch's max_age has passed, with the policy server gone and
+    # an MX that no longer offers STARTTLS, the refreshed policy still keeps the mail from
+    # going out in plaintext.
+    site = site_factory(mode="enforce")
+    site.server.policy = policy_text("enforce", [MX], max_age=8)
+    receiver = tls_receiver(net, ca, "127.0.0.2", MX, starttls="ok")
+    relayd = site.relayd(retry="[3600]")
+    first = submit(relayd, SENDER, [f"user@{DOMAIN}"], message_bytes("before the refresh"))
+    receiver.wait_for(1)
+    first_expires = time.monotonic() + 8  # the first fetch came before the delivery
+    wait_gone(relayd, first)
+    assert site.server.requests == 1
+    wait_until(lambda: site.server.requests >= 2, timeout=8, message="a refresh without mail")
+    wait_until(lambda: "MTA-STS policy of sts.test (id 1) refreshed: mode enforce" in relayd.log(),
+               timeout=5, message="the refresh logged")
+    site.close()
+    receiver.stop()
+    plain = net.receiver("127.0.0.2", hostname=MX)  # no STARTTLS
+    time.sleep(max(0.0, first_expires + 0.5 - time.monotonic()))
+    second = submit(relayd, SENDER, [f"user@{DOMAIN}"], message_bytes("after the first max_age"))
+    entry = wait_attempted(relayd, second, timeout=10)
+    assert "MTA-STS policy of sts.test (enforce) not met" in entry["last_error"], entry
+    assert plain.received == [], "the refreshed policy is in force: no plaintext"
+    wait_until(lambda: "refresh: " in relayd.log(), timeout=8,
+               message="the failed refresh logged for the operator (RFC 8461 §5.1)")
+
+
 def test_unreachable_policy_server_without_a_cached_policy_means_no_policy(net, ca,
                                                                           site_factory):
     site = site_factory(mode="enforce", serve=False)  # TXT says there is one; no server
