@@ -638,7 +638,7 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     delivery.string("ca_file", d.ca_file);
     d.ca_file = resolve_path(base_folder, d.ca_file);
     delivery.integer_list("retry_schedule_s", d.retry_schedule_s, 1, 7 * 86400);
-    delivery.integer("maximum_age_s", d.maximum_age_s, 60, 60 * 86400);
+    delivery.integer("maximum_age_s", d.maximum_age_s, 5, 60 * 86400);
     delivery.integer("connections_per_host_max", d.connections_per_host_max, 1, 10000);
     delivery.integer("messages_per_connection_max", d.messages_per_connection_max, 1, 1000000);
     delivery.integer("hosts_per_domain_max", d.hosts_per_domain_max, 1, 100);
@@ -662,6 +662,7 @@ void read_delivery(Section& root, Config& config, std::vector<std::string>& erro
     delivery.integer("mta_sts_port", d.mta_sts_port, 1, 65535);
     delivery.integer("mta_sts_fetch_timeout_s", d.mta_sts_fetch_timeout_s, 1, 300);
     delivery.integer("mta_sts_policies_max", d.mta_sts_policies_max, 0, 1000000);
+    delivery.integer("mta_sts_refresh_interval_s", d.mta_sts_refresh_interval_s, 60, 31557600);
     delivery.finish();
     read_routes(root, config, errors, file);
     read_shaping(root, config, errors, file);

@@ -15,6 +15,11 @@ namespace {
 constexpr auto idle_connection_keep = std::chrono::seconds(2);
 constexpr auto budget_recheck = std::chrono::milliseconds(100);
 constexpr std::uint64_t target_failure_memory_ms = 60 * 1000;
+// RFC 3463 codes of a deferral by TLS policy: the host offered no STARTTLS (X.7.4, "security
+// features not supported"), or TLS failed or the policy refused the host (X.7.5,
+// "cryptographic failure"), as Postfix words its TLS deferrals.
+constexpr std::string_view tls_missing_status = "4.7.4";
+constexpr std::string_view tls_policy_status = "4.7.5";
 
 // The Received: trace field (RFC 5321 §4.4) prepended at send time. The comments after the
 // client name say which TLS it used and which resource logged in (its username, never the
@@ -168,8 +173,8 @@ bool Delivery::open_connection(Destination& destination, DestinationBudget::Tick
                          return tls_decision(destination, &target).host_allowed(target.host);
                      })) {
         count_policy_failure(destination, sts::ResultType::validation_failure);
-        defer_queue(destination, "MTA-STS policy of " + destination.domain +
-                                     " (enforce) names none of its MX hosts");
+        defer_queue(destination, std::string(tls_policy_status) + " MTA-STS policy of " +
+                                     destination.domain + " (enforce) names none of its MX hosts");
         return false;
     }
     const DeliveryTarget* chosen = nullptr;
@@ -194,7 +199,7 @@ bool Delivery::open_connection(Destination& destination, DestinationBudget::Tick
                                      target.host);
             }
             destination.failed_targets[name] = now;
-            destination.last_error = decision.refusal;
+            destination.last_error = std::string(tls_policy_status) + " " + decision.refusal;
             log::info("{}", decision.refusal);
             continue;
         }
@@ -456,6 +461,14 @@ void Delivery::on_failed(OutboundConnection& connection, const std::string& reas
             // Never plaintext: the host failed the policy and the message waits (RFC 8461 §5).
             error = "MTA-STS policy of " + destination.domain + " (enforce) not met: " + reason;
         }
+    }
+    if (link.tls.verified_tls_required() &&
+        (connection.tls_failed() || connection.starttls_unavailable() ||
+         connection.dane_mismatch())) {
+        // The status a bounce names if the message expires waiting (outcomes.cc).
+        error = std::string(connection.starttls_unavailable() ? tls_missing_status
+                                                              : tls_policy_status) +
+                " " + error;
     }
     destination.last_error = error;
     bool opportunistic = link.tls.applied == AppliedTls::opportunistic ||

@@ -29,6 +29,7 @@ DaneHost host_from(const TlsaLookup& lookup) {
                 return host;
             }
             host.records = tls::usable_tlsa_records(lookup.records);
+            host.published = lookup.records;
             host.mode = host.records.empty() ? Mode::encrypt : Mode::verify;
             return host;
         case DnsOutcome::no_data:

@@ -75,6 +75,9 @@ Status Delivery::start() {
     }
     tls_dane_.emplace(std::move(dane_context.value()));
     sweep_idle();  // arms the sweep timer
+    if (mta_sts_ != nullptr && mta_sts_refreshes_) {
+        refresh_mta_sts();
+    }
     spool_.set_on_queued([this](spool::QueueId id) { enqueue(id); });
     std::vector<spool::QueueId> queued;
     spool_.for_each([&](const spool::QueuedMessage& message) { queued.push_back(message.id); });
@@ -187,6 +190,8 @@ void Delivery::shutdown(std::function<void()> done) {
     retry_timers_.clear();
     reactor_.timers().cancel(sweep_timer_);
     sweep_timer_ = 0;
+    reactor_.timers().cancel(mta_sts_refresh_timer_);
+    mta_sts_refresh_timer_ = 0;
     for (auto& [key, destination] : destinations_) {
         reactor_.timers().cancel(destination->budget_timer);
         destination->budget_timer = 0;

@@ -53,8 +53,9 @@ struct DaneHost {
         failed,   // the TLSA lookup failed on a secure path: the host must not be used
     };
     Mode mode = Mode::none;
-    std::vector<tls::TlsaRecord> records;  // usable ones, for verify
-    std::string reason;                    // why none or failed, one line
+    std::vector<tls::TlsaRecord> records;    // usable ones, for verify
+    std::vector<tls::TlsaRecord> published;  // all of them, for the TLS report
+    std::string reason;                      // why none or failed, one line
 };
 
 // The limits that apply to a destination now: looked up in the configuration at each use, so

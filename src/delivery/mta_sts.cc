@@ -9,6 +9,7 @@
 //
 // Thread: one worker. Never blocks: the fetch runs on the service's thread.
 #include <algorithm>
+#include <chrono>
 
 #include "delivery_internal.h"
 #include "relay/base/clock.h"
@@ -22,6 +23,11 @@ namespace {
 std::string policy_domain(const std::string& domain) {
     return domain_to_ascii(domain).value_or(domain);
 }
+
+// How often the refreshing worker asks which policies are due, and how many it takes at once
+// (a burst of due policies is spread over the next ticks, a few DNS lookups each).
+constexpr auto refresh_tick = std::chrono::seconds(1);
+constexpr std::size_t refresh_batch_max = 16;
 
 }  // namespace
 
@@ -124,6 +130,60 @@ void Delivery::mta_sts_found(const std::string& key, sts::FetchResult result) {
     resolve(destination);
 }
 
+// RFC 8461 §5.1: "Senders SHOULD proactively refresh cached policies before they expire", so
+// that a domain that gets mail rarely keeps its policy and an attacker finds no gap between two
+// fetches. The service says which are due; this worker looks up the TXT record and the policy
+// server as for a send, and the service's thread fetches. A domain whose TXT record is gone
+// keeps its cached policy until it expires (§5), and the log says so.
+void Delivery::refresh_mta_sts() {
+    mta_sts_refresh_timer_ = reactor_.timers().add(reactor_.now() + refresh_tick, [this] {
+        mta_sts_refresh_timer_ = 0;
+        if (stopping_) {
+            return;
+        }
+        for (const sts::CachedPolicy& due : mta_sts_->due_for_refresh(refresh_batch_max)) {
+            refresh_mta_sts_policy(due.domain);
+        }
+        refresh_mta_sts();
+    });
+}
+
+void Delivery::refresh_mta_sts_policy(const std::string& domain) {
+    auto started = resolver_->resolver().lookup_txt(
+        "_mta-sts." + domain, [this, domain](const TxtLookup& txt) {
+            std::optional<std::string> id = txt.outcome == DnsOutcome::found
+                                                ? sts::policy_id_from_txt(txt.records)
+                                                : std::nullopt;
+            if (!id) {
+                log::warning(
+                    "refresh: no MTA-STS TXT record for {} ({}); the cached policy "
+                    "stays in force until it expires",
+                    domain, txt.reason.empty() ? "none valid" : txt.reason);
+                return;
+            }
+            auto addresses = resolver_->resolver().lookup_addresses(
+                "mta-sts." + domain, AddressFamilies::both,
+                [this, domain, id = *id](const AddressLookup& lookup) {
+                    std::vector<std::string> texts;
+                    for (const IpAddress& address : lookup.addresses) {
+                        texts.push_back(address.to_string());
+                    }
+                    // The service keeps what it fetched; nothing waits here for the answer.
+                    (void)mta_sts_->fetch(
+                        domain, id, std::move(texts), [](const sts::FetchResult&) {}, true);
+                });
+            resolver_->after_call();
+            if (!addresses) {
+                log::warning("refresh: MTA-STS policy of {}: {}", domain,
+                             addresses.error().message);
+            }
+        });
+    resolver_->after_call();
+    if (!started) {
+        log::warning("refresh: MTA-STS policy of {}: {}", domain, started.error().message);
+    }
+}
+
 TlsDecision Delivery::tls_decision(const Destination& destination,
                                    const DeliveryTarget* target) const {
     config::TlsPolicy configured =
@@ -156,6 +216,22 @@ void Delivery::count_tls(const Link& link, const OutboundConnection& connection,
     key.policy_type = link.tls.policy_type();
     key.mx_host = connection.target().host;
     key.result = failure;
+    // RFC 8460 §4.4: the report names the policy the session was held to.
+    sts::PolicyWhere where{key.day, key.policy_domain, key.policy_type, {}};
+    if (link.tls.applied == AppliedTls::dane) {
+        auto found = link.destination->dane.find(key.mx_host);
+        if (found != link.destination->dane.end() && found->second != nullptr) {
+            where.mx_host = key.mx_host;
+            std::vector<std::string> lines;
+            for (const tls::TlsaRecord& record : found->second->published) {
+                lines.push_back(
+                    tls::tlsa_record_presentation(record, key.mx_host, connection.target().port));
+            }
+            tls_report_->note_policy(where, lines);
+        }
+    } else if (link.tls.sts) {
+        tls_report_->note_policy(where, sts::policy_lines(*link.tls.sts));
+    }
     tls_report_->count(std::move(key));
 }
 

@@ -1,12 +1,38 @@
 // outcomes.cc -- recipients' outcomes: recorded in the spool, reported to the listeners,
 // retried or expired, and the message finished.
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #include "delivery_internal.h"
 #include "relay/base/clock.h"
 #include "relay/base/log.h"
 
 namespace relay::delivery {
+namespace {
+
+// "120 hours", "90 seconds": the maximum age as the operator likely set it.
+std::string age_text(std::uint64_t seconds) {
+    if (seconds >= 3600 && seconds % 3600 == 0) {
+        return std::to_string(seconds / 3600) + " hours";
+    }
+    return std::to_string(seconds) + " seconds";
+}
+
+// The status of an expiry: 4.4.7 ("delivery time expired"), unless the last deferral was by a
+// TLS policy (connections.cc puts its 4.7.x code first): the bounce then names the security
+// failure that held the message, and the last error follows without its code.
+std::pair<std::string, std::string> expiry_status(const std::string& error) {
+    if (error.size() > 6 && error.starts_with("4.7.") && error[4] >= '0' && error[4] <= '9') {
+        std::size_t space = error.find(' ');
+        if (space != std::string::npos) {
+            return {error.substr(0, space), error.substr(space + 1)};
+        }
+    }
+    return {"4.4.7", error};
+}
+
+}  // namespace
 
 const char* outcome_kind_name(RecipientOutcome::Kind kind) {
     switch (kind) {
@@ -106,9 +132,9 @@ void Delivery::attempt_done(spool::QueueId id, const std::string& error) {
     std::uint64_t now = unix_ms_now();
     auto next = retry_.next_attempt_unix_ms(attempts, message->envelope.received_unix_ms, now);
     if (!next) {
-        std::string reason = "4.4.7 message expired after " +
-                             std::to_string(retry_.maximum_age_s / 3600) +
-                             " hours in the queue; last error: " + error;
+        auto [status, last_error] = expiry_status(error);
+        std::string reason = status + " message expired after " + age_text(retry_.maximum_age_s) +
+                             " in the queue; last error: " + last_error;
         for (std::uint32_t index = 0; index < message->recipients.size(); ++index) {
             if (message->recipients[index].status == spool::RecipientStatus::pending) {
                 record(*message, index,

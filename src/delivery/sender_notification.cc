@@ -10,10 +10,32 @@
 namespace relay::delivery {
 namespace {
 
+bool is_digits(std::string_view text) {
+    return !text.empty() && text.size() <= 3 &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "4.7.4" at the start of `text`, or empty. relay's own expiry reason has the code of the
+// cause ("554 4.7.4 message expired ..."), which a reader of RFC 2034 replies does not take as
+// the enhanced code of a 5xx reply.
+std::string leading_status(std::string_view text) {
+    std::string_view code = text.substr(0, text.find(' '));
+    std::size_t first = code.find('.');
+    std::size_t second = first == std::string_view::npos ? first : code.find('.', first + 1);
+    if (second == std::string_view::npos || first != 1 || (code[0] != '4' && code[0] != '5') ||
+        !is_digits(code.substr(2, second - 2)) || !is_digits(code.substr(second + 1))) {
+        return {};
+    }
+    return std::string(code);
+}
+
 // "4.4.1" style enhanced code of a reply, or a default by its class.
 std::string status_of(const smtp::Reply& reply) {
     if (!reply.enhanced.empty()) {
         return reply.enhanced;
+    }
+    if (std::string leading = leading_status(reply.text); !leading.empty()) {
+        return leading;
     }
     return reply.code >= 500 ? "5.0.0" : (reply.code >= 400 ? "4.0.0" : "2.0.0");
 }

@@ -83,29 +83,44 @@ Reports group(const sts::ReportCounts& counts, const TlsReportArguments& argumen
     return reports;
 }
 
-// RFC 8460 §4.4: the policy as published, one string per line, and its mx patterns.
-void add_policy(json& policy, const std::optional<sts::CachedPolicy>& cached) {
-    if (!cached) {
-        return;
+// RFC 8460 §4.4: the policy as published, one string per line ("policy-string"), and the MX
+// hosts it covers ("mx-host"): for sts its mx patterns, for tlsa the hosts whose TLSA records
+// these are. The lines counted with the sessions come first; for days counted before relayd
+// kept them, the MTA-STS policy still cached stands in.
+void add_policy(json& policy, const ReportWhere& where, const sts::ReportPolicies& recorded,
+                const std::optional<sts::CachedPolicy>& cached) {
+    std::vector<std::string> lines;
+    std::vector<std::string> hosts;
+    for (auto at = recorded.lower_bound(sts::PolicyWhere{where.day, where.domain, where.type, {}});
+         at != recorded.end() && at->first.day == where.day &&
+         at->first.policy_domain == where.domain && at->first.policy_type == where.type;
+         ++at) {
+        lines.insert(lines.end(), at->second.begin(), at->second.end());
+        if (!at->first.mx_host.empty()) {
+            hosts.push_back(at->first.mx_host);
+        }
     }
-    json lines = json::array(
-        {"version: STSv1", "mode: " + std::string(sts::mode_name(cached->policy.mode))});
-    for (const std::string& pattern : cached->policy.mx) {
-        lines.push_back("mx: " + pattern);
+    if (where.type == sts::PolicyType::sts) {
+        if (lines.empty() && cached) {
+            lines = sts::policy_lines(cached->policy);
+        }
+        for (const std::string& line : lines) {
+            if (line.starts_with("mx: ")) {
+                hosts.push_back(line.substr(4));
+            }
+        }
     }
-    lines.push_back("max_age: " + std::to_string(cached->policy.max_age_s));
     policy["policy-string"] = lines;
-    policy["mx-host"] = cached->policy.mx;
+    policy["mx-host"] = hosts;
 }
 
-// One entry of a report's "policies" (RFC 8460 §4.4); the MTA-STS policy's text for "sts".
+// One entry of a report's "policies" (RFC 8460 §4.4).
 json policy_json(const ReportWhere& where, const Report& report,
+                 const sts::ReportPolicies& recorded,
                  const std::optional<sts::CachedPolicy>& cached) {
     json policy = {{"policy-type", sts::policy_type_name(where.type)},
                    {"policy-domain", where.domain}};
-    if (where.type == sts::PolicyType::sts) {
-        add_policy(policy, cached);
-    }
+    add_policy(policy, where, recorded, cached);
     json details = json::array();
     for (const auto& [what, count] : report.failures) {
         json detail = {{"result-type", what.first}, {"failed-session-count", count}};
@@ -172,6 +187,7 @@ std::optional<int> run_tls_report_command(const config::Config& config, const CL
         return fail("--day must be YYYY-MM-DD (got \"" + arguments.day + "\")");
     }
     sts::ReportCounts counts;
+    sts::ReportPolicies recorded;
     const std::string path = config.spool.path + "/tls-report";
     if (auto text = read_file(path)) {
         auto decoded = sts::decode_counts(*text);
@@ -179,6 +195,7 @@ std::optional<int> run_tls_report_command(const config::Config& config, const CL
             return fail(path + ": " + decoded.error().message);
         }
         counts = std::move(decoded.value());
+        recorded = std::move(sts::decode_policies(*text).value());
     }
     std::optional<sts::PolicyCache> policies;
     std::uint64_t now_s = unix_ms_now() / 1000;
@@ -203,7 +220,7 @@ std::optional<int> run_tls_report_command(const config::Config& config, const CL
              ++at) {
             std::optional<sts::CachedPolicy> cached =
                 policies ? policies->find(at->first.domain, now_s) : std::nullopt;
-            entries.push_back(policy_json(at->first, at->second, cached));
+            entries.push_back(policy_json(at->first, at->second, recorded, cached));
         }
         output.push_back(report_json(config, first.day, first.domain, std::move(entries)));
     }

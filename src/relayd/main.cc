@@ -256,6 +256,7 @@ int run(const std::shared_ptr<const config::Config>& initial) {
     sts_options.https_port = config.delivery.mta_sts_port;
     sts_options.fetch_timeout_s = config.delivery.mta_sts_fetch_timeout_s;
     sts_options.policies_max = config.delivery.mta_sts_policies_max;
+    sts_options.refresh_interval_s = config.delivery.mta_sts_refresh_interval_s;
     sts_options.report_shards = static_cast<std::size_t>(workers);
     auto sts_service = sts::PolicyService::start(sts_options);
     if (!sts_service) {

@@ -85,8 +85,10 @@ RelayWorker::RelayWorker(engine::Reactor& reactor, std::shared_ptr<const config:
         delivery_.add_listener(stats_outcomes_.get());
     }
     if (tenants != nullptr && tenants->mta_sts) {
-        delivery_.use_mta_sts(*tenants->mta_sts, tenants->mta_sts->report_shard(
-                                                     static_cast<std::size_t>(reactor.index())));
+        delivery_.use_mta_sts(
+            *tenants->mta_sts,
+            tenants->mta_sts->report_shard(static_cast<std::size_t>(reactor.index())),
+            reactor.index() == 0);
     }
 }
 

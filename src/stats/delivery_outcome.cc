@@ -14,10 +14,12 @@ store::StatsCounter delivery_counter(DeliveryResult result, std::string_view rep
         case DeliveryResult::failed:
             break;
     }
-    // The expiry reason relay writes ("554 4.4.7 message expired ..."): an enhanced status
-    // of class 4 inside a 5xx failure means the destination only ever deferred.
+    // The expiry reason relay writes ("554 4.4.7 message expired ...", or "554 4.7.5 ..." when
+    // a TLS policy held the message): an enhanced status of class 4 inside a 5xx failure means
+    // the destination only ever deferred.
     bool expired = reply.find(" 4.4.7 ") != std::string_view::npos ||
-                   reply.substr(0, 4) == "4.4.7" || (!reply.empty() && reply[0] == '4');
+                   reply.substr(0, 4) == "4.4.7" || (!reply.empty() && reply[0] == '4') ||
+                   (reply.size() > 6 && reply[3] == ' ' && reply.substr(4, 2) == "4.");
     return expired ? store::StatsCounter::bounced_soft : store::StatsCounter::bounced_hard;
 }
 

@@ -154,6 +154,16 @@ std::string_view mode_name(Mode mode) {
     return "?";
 }
 
+std::vector<std::string> policy_lines(const Policy& policy) {
+    std::vector<std::string> lines{"version: STSv1",
+                                   "mode: " + std::string(mode_name(policy.mode))};
+    for (const std::string& pattern : policy.mx) {
+        lines.push_back("mx: " + pattern);
+    }
+    lines.push_back("max_age: " + std::to_string(policy.max_age_s));
+    return lines;
+}
+
 Result<Policy> parse_policy(std::string_view text) {
     if (text.size() > policy_bytes_max) {
         return invalid("the policy is larger than " + std::to_string(policy_bytes_max) + " octets");

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -99,6 +100,7 @@ Result<std::unique_ptr<PolicyService>> PolicyService::start(const ServiceOptions
         auto counts = decode_counts(*text);
         if (counts) {
             service->totals_ = std::move(counts.value());
+            service->policies_ = std::move(decode_policies(*text).value());
         } else {
             log::warning("{}: {}; TLS report counts start from zero", report_path(options),
                          counts.error().message);
@@ -118,8 +120,8 @@ std::optional<CachedPolicy> PolicyService::cached(const std::string& domain) con
 }
 
 bool PolicyService::fetch(const std::string& domain, const std::string& id,
-                          std::vector<std::string> addresses,
-                          std::function<void(FetchResult)> done) {
+                          std::vector<std::string> addresses, std::function<void(FetchResult)> done,
+                          bool refresh) {
     std::lock_guard lock(mutex_);
     if (stopping_) {
         return false;
@@ -132,10 +134,35 @@ bool PolicyService::fetch(const std::string& domain, const std::string& id,
     if (jobs_.size() >= options_.queue_max) {
         return false;
     }
-    jobs_.push_back(Job{domain, id, std::move(addresses)});
+    jobs_.push_back(Job{domain, id, std::move(addresses), refresh});
     waiting_[domain].push_back(std::move(done));
     wake_.notify_one();
     return true;
+}
+
+std::vector<CachedPolicy> PolicyService::due_for_refresh(std::size_t count) {
+    std::uint64_t now = now_unix_s();
+    std::vector<CachedPolicy> due;
+    std::lock_guard lock(mutex_);
+    std::erase_if(refresh_attempted_unix_s_, [this, now](const auto& item) {
+        return !cache_.find(item.first, now).has_value();
+    });
+    cache_.for_each([&](const CachedPolicy& entry) {
+        if (due.size() >= count || now >= entry.expires_unix_s || waiting_.contains(entry.domain)) {
+            return;
+        }
+        std::uint64_t period = std::min<std::uint64_t>(
+            options_.refresh_interval_s, std::max<std::uint64_t>(entry.policy.max_age_s / 2, 1));
+        std::uint64_t retry = std::max<std::uint64_t>(period / 4, 1);
+        auto attempted = refresh_attempted_unix_s_.find(entry.domain);
+        if (now < entry.fetched_unix_s + period ||
+            (attempted != refresh_attempted_unix_s_.end() && now < attempted->second + retry)) {
+            return;
+        }
+        refresh_attempted_unix_s_[entry.domain] = now;
+        due.push_back(entry);
+    });
+    return due;
 }
 
 void PolicyService::stop() {
@@ -202,9 +229,9 @@ void PolicyService::handle(const Job& job) {
             entry.fetched_unix_s = now_unix_s();
             entry.expires_unix_s = entry.fetched_unix_s + entry.policy.max_age_s;
             result.policy = entry;
-            log::info("MTA-STS policy of {} (id {}): mode {}, max_age {}, mx {}", job.domain,
-                      job.id, mode_name(entry.policy.mode), entry.policy.max_age_s,
-                      entry.policy.mx.size());
+            log::info("MTA-STS policy of {} (id {}){}: mode {}, max_age {}, mx {}", job.domain,
+                      job.id, job.refresh ? " refreshed" : "", mode_name(entry.policy.mode),
+                      entry.policy.max_age_s, entry.policy.mx.size());
         } else {
             result.failure = ResultType::sts_policy_invalid;
             result.reason =
@@ -231,7 +258,8 @@ void PolicyService::handle(const Job& job) {
         }
     }
     if (result.failure) {
-        log::warning("{}{}", result.reason,
+        // RFC 8461 §5.1: a failed refresh is worth an operator's look, unless the mode is none.
+        log::warning("{}{}{}", job.refresh ? "refresh: " : "", result.reason,
                      result.policy ? "; the cached policy stays in force" : "; no policy applies");
     }
     if (saved) {
@@ -251,13 +279,20 @@ void PolicyService::flush_report() {
             merge_counts(totals_, drained);
             totals_changed_ = true;
         }
+        ReportPolicies policies = shard->drain_policies();
+        if (!policies.empty()) {
+            merge_policies(policies_, policies);
+            totals_changed_ = true;
+        }
     }
     if (!totals_changed_) {
         return;
     }
     std::uint64_t oldest = now_unix_s() - std::uint64_t{report_days_kept} * 86400;
     prune_days(totals_, report_day(oldest));
-    if (Status written = write_file_atomically(report_path(options_), encode_counts(totals_));
+    prune_days(policies_, report_day(oldest));
+    if (Status written = write_file_atomically(report_path(options_),
+                                               encode_counts(totals_) + encode_policies(policies_));
         !written) {
         log::error("TLS report not saved: {}", written.error().message);
         return;

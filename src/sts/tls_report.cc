@@ -4,6 +4,7 @@
 // ours, parsed defensively. Thread: see tls_report.h.
 #include "relay/sts/tls_report.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
@@ -74,6 +75,42 @@ std::optional<ReportCounts::value_type> decode_line(std::string_view line) {
     return ReportCounts::value_type{std::move(key), count};
 }
 
+// "policy <day> <domain> <type> <mx or -> <text>"
+std::optional<std::pair<PolicyWhere, std::string>> decode_policy_line(std::string_view line) {
+    constexpr std::string_view prefix = "policy ";
+    if (!line.starts_with(prefix)) {
+        return std::nullopt;
+    }
+    line.remove_prefix(prefix.size());
+    std::array<std::string_view, 4> fields;
+    for (std::string_view& field : fields) {
+        std::size_t end = line.find(' ');
+        if (end == std::string_view::npos || end == 0) {
+            return std::nullopt;
+        }
+        field = line.substr(0, end);
+        line.remove_prefix(end + 1);
+    }
+    auto type = policy_type_from_name(fields[2]);
+    if (!type || fields[0].size() != 10 || line.empty()) {
+        return std::nullopt;
+    }
+    PolicyWhere where{std::string(fields[0]), std::string(fields[1]), *type,
+                      fields[3] == "-" ? std::string() : std::string(fields[3])};
+    return std::pair{std::move(where), std::string(line)};
+}
+
+// Adds the lines of `lines` that `into` lacks, in their order, within report_policy_lines_max
+// (a policy's lines keep the order they are published in: "version" first).
+void merge_lines(std::vector<std::string>& into, const std::vector<std::string>& lines) {
+    for (const std::string& line : lines) {
+        if (into.size() < report_policy_lines_max &&
+            std::find(into.begin(), into.end(), line) == into.end()) {
+            into.push_back(line);
+        }
+    }
+}
+
 }  // namespace
 
 std::string_view result_type_name(ResultType type) {
@@ -125,6 +162,25 @@ void ReportShard::count(ReportKey key) {
     }
 }
 
+void ReportShard::note_policy(const PolicyWhere& where, const std::vector<std::string>& lines) {
+    std::lock_guard lock(mutex_);
+    auto found = policies_.find(where);
+    if (found != policies_.end()) {
+        if (found->second != lines) {
+            merge_lines(found->second, lines);
+        }
+    } else if (policies_.size() < report_keys_max) {
+        merge_lines(policies_[where], lines);
+    }
+}
+
+ReportPolicies ReportShard::drain_policies() {
+    std::lock_guard lock(mutex_);
+    ReportPolicies drained;
+    drained.swap(policies_);
+    return drained;
+}
+
 ReportCounts ReportShard::drain() {
     std::lock_guard lock(mutex_);
     ReportCounts drained;
@@ -143,8 +199,23 @@ void merge_counts(ReportCounts& into, const ReportCounts& from) {
     }
 }
 
+void merge_policies(ReportPolicies& into, const ReportPolicies& from) {
+    for (const auto& [where, lines] : from) {
+        auto found = into.find(where);
+        if (found != into.end()) {
+            merge_lines(found->second, lines);
+        } else if (into.size() < report_keys_max) {
+            merge_lines(into[where], lines);
+        }
+    }
+}
+
 void prune_days(ReportCounts& counts, std::string_view oldest_day) {
     std::erase_if(counts, [oldest_day](const auto& item) { return item.first.day < oldest_day; });
+}
+
+void prune_days(ReportPolicies& policies, std::string_view oldest_day) {
+    std::erase_if(policies, [oldest_day](const auto& item) { return item.first.day < oldest_day; });
 }
 
 std::string encode_counts(const ReportCounts& counts) {
@@ -177,6 +248,38 @@ Result<ReportCounts> decode_counts(std::string_view text) {
         }
     }
     return counts;
+}
+
+std::string encode_policies(const ReportPolicies& policies) {
+    std::string text;
+    for (const auto& [where, lines] : policies) {
+        std::string prefix = "policy " + where.day + " " + where.policy_domain + " " +
+                             std::string(policy_type_name(where.policy_type)) + " " +
+                             (where.mx_host.empty() ? std::string("-") : where.mx_host) + " ";
+        for (const std::string& line : lines) {
+            text += prefix + line + "\n";
+        }
+    }
+    return text;
+}
+
+Result<ReportPolicies> decode_policies(std::string_view text) {
+    std::size_t end = text.find('\n');
+    if (text.substr(0, end) != header) {
+        return Error{"not a TLS report file (no \"" + std::string(header) + "\" line)", 0,
+                     ErrorCode::data_loss};
+    }
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    ReportPolicies policies;
+    while (!text.empty()) {
+        end = text.find('\n');
+        std::string_view line = text.substr(0, end);
+        text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+        if (auto item = decode_policy_line(line)) {
+            merge_policies(policies, ReportPolicies{{item->first, {item->second}}});
+        }
+    }
+    return policies;
 }
 
 }  // namespace relay::sts

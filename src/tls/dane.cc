@@ -217,6 +217,18 @@ std::string tlsa_record_text(const TlsaRecord& record) {
     return text;
 }
 
+std::string tlsa_record_presentation(const TlsaRecord& record, std::string_view host,
+                                     std::uint16_t port) {
+    std::string text =
+        fmt::format("_{}._tcp.{}{} IN TLSA {} {} {} ", port, host, host.ends_with('.') ? "" : ".",
+                    record.usage, record.selector, record.matching);
+    text.reserve(text.size() + record.data.size() * 2);
+    for (std::uint8_t octet : record.data) {
+        text += fmt::format("{:02X}", octet);
+    }
+    return text;
+}
+
 DaneVerdict dane_verify(std::span<const std::vector<std::uint8_t>> chain,
                         std::span<const TlsaRecord> records,
                         std::span<const std::string> reference_names) {

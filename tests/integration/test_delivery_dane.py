@@ -134,6 +134,36 @@ def test_a_mismatching_tlsa_record_defers(net, certificates):
                timeout=10, message="the mismatch counted as a DANE validation-failure")
 
 
+def test_the_json_report_names_the_tlsa_records_and_the_failures(net, certificates):
+    # RFC 8460 §4.4: a DANE session's policy is its host's TLSA records, in presentation form.
+    cert, key = certificates["mx.dane.test"]
+    stranger = certificates["mx.stranger.test"][0]
+    start_dns(net, stranger)
+    receiver = net.receiver(RECEIVER, hostname="mx.dane.test", cert=cert, key=key,
+                            starttls="ok")
+    relayd = dane_relayd(net)
+    queue_id = submit(relayd, SENDER, ["user@dane.test"], message_bytes("report"))
+    wait_attempted(relayd, queue_id, timeout=10)
+    assert receiver.received == []
+
+    def report():
+        reports = json.loads(relayd.ctl("tls-report", "--domain", "dane.test", "--json").stdout)
+        return reports if reports and reports[0]["policies"][0]["failure-details"] else None
+    [report] = wait_until(report, timeout=10, message="the failed DANE session reported")
+    assert set(report) == {"organization-name", "date-range", "contact-info", "report-id",
+                           "policies"}
+    assert set(report["date-range"]) == {"start-datetime", "end-datetime"}
+    [entry] = report["policies"]
+    record = f"_{net.port}._tcp.mx.dane.test. IN TLSA 3 1 1 {spki_sha256(stranger).upper()}"
+    assert entry["policy"] == {"policy-type": "tlsa", "policy-domain": "dane.test",
+                               "policy-string": [record], "mx-host": ["mx.dane.test"]}
+    assert entry["summary"] == {"total-successful-session-count": 0,
+                                "total-failure-session-count": 1}
+    assert entry["failure-details"] == [{"result-type": "validation-failure",
+                                         "receiving-mx-hostname": "mx.dane.test",
+                                         "failed-session-count": 1}]
+
+
 def test_a_host_with_tlsa_but_without_starttls_gets_no_plaintext(net, certificates):
     start_dns(net, certificates["mx.dane.test"][0])
     receiver = net.receiver(RECEIVER, hostname="mx.dane.test")  # offers no STARTTLS

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from delivery_support import (SENDER, Dnsmasq, ReceiverLoop, message_bytes, network_fixture,
-                              submit, wait_attempted, wait_gone)
+from delivery_support import (SENDER, SENDER_BOX, Dnsmasq, ReceiverLoop, message_bytes,
+                              network_fixture, parse_dsn, submit, wait_attempted, wait_gone)
 from helpers import wait_until
 
 DOMAIN = "sts.test"
@@ -250,7 +250,11 @@ def test_enforced_policy_delivers_over_verified_tls(net, ca, site_factory):
     assert policy["policy"]["policy-type"] == "sts"
     assert policy["policy"]["policy-domain"] == DOMAIN
     assert policy["policy"]["mx-host"] == [MX]
-    assert "mode: enforce" in policy["policy"]["policy-string"]
+    assert policy["policy"]["policy-string"] == ["version: STSv1", "mode: enforce", f"mx: {MX}",
+                                                 "max_age: 86400"]
+    assert policy["summary"] == {"total-successful-session-count": 1,
+                                 "total-failure-session-count": 0}
+    assert policy["failure-details"] == []
     assert report["date-range"]["start-datetime"].endswith("T00:00:00Z")
 
 
@@ -267,6 +271,39 @@ def test_enforced_policy_never_sends_in_plaintext_to_an_mx_without_starttls(net,
     assert receiver.received == [], "nothing may go out in plaintext"
     wait_until(lambda: failures(relayd).get("starttls-not-supported") == 1, timeout=10,
                message="starttls-not-supported counted")
+
+
+def test_mail_held_by_the_policy_bounces_at_the_maximum_age_naming_the_policy(net, ca,
+                                                                              site_factory):
+    # The MX never offers STARTTLS: each retry is deferred by the policy, none goes out in
+    # plaintext, and when the maximum age (6 s here) passes the sender gets a DSN that says so.
+    site = site_factory(mode="enforce")
+    receiver = net.receiver("127.0.0.2", hostname=MX)  # no STARTTLS
+    sender_box = net.receiver(SENDER_BOX, hostname="mx.sender.test")
+    relayd = site.relayd(retry="[2]", extra="maximum_age_s = 6")
+    queue_id = submit(relayd, SENDER, [f"user@{DOMAIN}"], message_bytes("held"))
+    entry = wait_attempted(relayd, queue_id, attempts=2, timeout=10)
+    assert entry["last_error"].startswith("4.7.4 MTA-STS policy of sts.test (enforce) not met: "
+                                          "STARTTLS not offered"), entry["last_error"]
+    [dsn] = sender_box.wait_for(1, timeout=15, what="the DSN")
+    wait_gone(relayd, queue_id)
+    assert receiver.received == [], "nothing may go out in plaintext, not even at the end"
+    message, _, [recipient], _ = parse_dsn(dsn.data)
+    assert recipient["final-recipient"] == f"rfc822; user@{DOMAIN}"
+    assert recipient["action"] == "failed"
+    assert recipient["status"] == "5.7.4", recipient
+    text = message.get_payload()[0].get_payload(decode=True).decode()
+    text = " ".join(text.split())
+    assert "4.7.4 message expired after 6 seconds in the queue" in text, text
+    assert "MTA-STS policy of sts.test (enforce) not met: STARTTLS not offered" in text, text
+    bounced = wait_until(lambda: next((line for line in relayd.log().splitlines()
+                                       if f"{queue_id}: to=" in line and "status=bounced" in line),
+                                      None), timeout=5, message="the bounce's log line")
+    assert "554 4.7.4 message expired" in bounced, bounced
+    attempts = entry["attempts"]
+    wait_until(lambda: failures(relayd).get("starttls-not-supported", 0) >= attempts,
+               timeout=10, message="every refused session counted for TLS reporting")
+    assert successes(relayd) == 0
 
 
 def test_enforced_policy_defers_on_a_certificate_for_another_name(net, ca, site_factory):
@@ -347,6 +384,35 @@ def test_a_new_txt_id_brings_the_new_policy(net, ca, site_factory):
     assert "MTA-STS policy of sts.test (id 2): mode enforce" in relayd.log()
     assert "not met" in entry["last_error"], entry
     assert len(receiver.received) == 2, "the enforced policy sends nothing in plaintext"
+
+
+def test_a_policy_is_refreshed_before_it_expires_and_stays_in_force(net, ca, site_factory):
+    # max_age 8 s: relayd fetches the policy again in the background at half of it, with no
+    # mail to send. Once the first fetch's max_age has passed, with the policy server gone and
+    # an MX that no longer offers STARTTLS, the refreshed policy still keeps the mail from
+    # going out in plaintext.
+    site = site_factory(mode="enforce")
+    site.server.policy = policy_text("enforce", [MX], max_age=8)
+    receiver = tls_receiver(net, ca, "127.0.0.2", MX, starttls="ok")
+    relayd = site.relayd(retry="[3600]")
+    first = submit(relayd, SENDER, [f"user@{DOMAIN}"], message_bytes("before the refresh"))
+    receiver.wait_for(1)
+    first_expires = time.monotonic() + 8  # the first fetch came before the delivery
+    wait_gone(relayd, first)
+    assert site.server.requests == 1
+    wait_until(lambda: site.server.requests >= 2, timeout=8, message="a refresh without mail")
+    wait_until(lambda: "MTA-STS policy of sts.test (id 1) refreshed: mode enforce" in relayd.log(),
+               timeout=5, message="the refresh logged")
+    site.close()
+    receiver.stop()
+    plain = net.receiver("127.0.0.2", hostname=MX)  # no STARTTLS
+    time.sleep(max(0.0, first_expires + 0.5 - time.monotonic()))
+    second = submit(relayd, SENDER, [f"user@{DOMAIN}"], message_bytes("after the first max_age"))
+    entry = wait_attempted(relayd, second, timeout=10)
+    assert "MTA-STS policy of sts.test (enforce) not met" in entry["last_error"], entry
+    assert plain.received == [], "the refreshed policy is in force: no plaintext"
+    wait_until(lambda: "refresh: " in relayd.log(), timeout=8,
+               message="the failed refresh logged for the operator (RFC 8461 §5.1)")
 
 
 def test_unreachable_policy_server_without_a_cached_policy_means_no_policy(net, ca,

@@ -223,6 +223,9 @@ struct Delivery {
     std::uint16_t mta_sts_port = 443;
     std::uint32_t mta_sts_fetch_timeout_s = 10;
     std::uint32_t mta_sts_policies_max = 10000;
+    // RFC 8461 §5.1: cached policies are fetched again before they expire, at this interval or
+    // at half their max_age, whichever comes first.
+    std::uint32_t mta_sts_refresh_interval_s = 86400;
     bool operator==(const Delivery&) const = default;
 };
 

@@ -73,9 +73,12 @@ class Delivery final : public OutboundOwner {
 
     // MTA-STS policies and TLS report counts (relayd's one service; `shard` is this worker's).
     // Before start(); without it, MTA-STS is not looked up.
-    void use_mta_sts(sts::PolicyService& service, sts::ReportShard& shard) {
+    // `refreshes`: this worker's resolver refreshes cached policies before they expire (one
+    // worker does, RFC 8461 §5.1).
+    void use_mta_sts(sts::PolicyService& service, sts::ReportShard& shard, bool refreshes) {
         mta_sts_ = &service;
         tls_report_ = &shard;
+        mta_sts_refreshes_ = refreshes;
     }
     // Creates the resolver and TLS context, and schedules every message already in the spool.
     Status start();
@@ -145,6 +148,8 @@ class Delivery final : public OutboundOwner {
     void discover_mta_sts(Destination& destination);
     void fetch_mta_sts(Destination& destination, const std::string& id);
     void mta_sts_found(const std::string& key, sts::FetchResult result);
+    void refresh_mta_sts();  // arms the refresh timer
+    void refresh_mta_sts_policy(const std::string& domain);
     // The TLS policy for the destination, and for `target` when a host is chosen (DANE).
     TlsDecision tls_decision(const Destination& destination,
                              const DeliveryTarget* target = nullptr) const;
@@ -193,6 +198,8 @@ class Delivery final : public OutboundOwner {
     std::optional<tls::Context> tls_dane_;  // Verify::dane: the chain is judged by TLSA records
     std::vector<OutcomeListener*> listeners_;
     sts::PolicyService* mta_sts_ = nullptr;
+    bool mta_sts_refreshes_ = false;
+    engine::TimerQueue::TimerId mta_sts_refresh_timer_ = 0;
     sts::ReportShard* tls_report_ = nullptr;
     // Answers from the policy service's thread check it before they touch this Delivery.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -59,6 +59,10 @@ std::optional<std::string> policy_id_from_txt(const std::vector<std::string>& re
 // "mx.example.net", not "example.net" nor "a.mx.example.net".
 bool mx_pattern_matches(std::string_view pattern, std::string_view host);
 
+// The policy as its file says it, one "key: value" line each (version, mode, every mx,
+// max_age): RFC 8460 §4.4's "policy-string".
+std::vector<std::string> policy_lines(const Policy& policy);
+
 // Whether `host` matches one of the policy's mx patterns.
 bool policy_allows_host(const Policy& policy, std::string_view host);
 

@@ -46,6 +46,13 @@ class PolicyCache {
     // expired ones).
     void put(CachedPolicy entry, std::uint64_t now_unix_s);
     std::size_t size() const { return entries_.size(); }
+    // Every entry, expired ones too (they stay until a put() needs their room).
+    template <typename Visit>
+    void for_each(Visit visit) const {
+        for (const auto& [domain, entry] : entries_) {
+            visit(entry);
+        }
+    }
 
     std::string encode() const;
     // Expired entries are dropped while reading.

@@ -48,6 +48,7 @@ struct ServiceOptions {
     std::size_t policies_max = 10000;
     std::size_t queue_max = 256;
     std::uint32_t report_flush_ms = 2000;
+    std::uint32_t refresh_interval_s = 86400;
     std::size_t report_shards = 1;  // one per worker
 };
 
@@ -67,9 +68,17 @@ class PolicyService {
     // The domain's cached policy, if it has not expired.
     std::optional<CachedPolicy> cached(const std::string& domain) const;
     // Queues a fetch for `domain` whose TXT record says `id`. False when the queue is full
-    // (`done` is then dropped).
+    // (`done` is then dropped). `refresh`: a background refresh (the log says so).
     bool fetch(const std::string& domain, const std::string& id, std::vector<std::string> addresses,
-               std::function<void(FetchResult)> done);
+               std::function<void(FetchResult)> done, bool refresh = false);
+
+    // RFC 8461 §5.1, "proactively refresh cached policies before they expire": the cached
+    // policies (at most `count`) due for a refresh, that is fetched refresh_interval_s ago or
+    // half their max_age ago, whichever is sooner, and not being fetched. Each is then not due
+    // again for a quarter of that period (at least a second), so a refresh that fails is tried
+    // again well before the policy expires, without a busy loop. The caller (one worker) looks
+    // the TXT record and the server up and calls fetch(..., refresh = true).
+    std::vector<CachedPolicy> due_for_refresh(std::size_t count);
 
     ReportShard& report_shard(std::size_t worker) { return *shards_.at(worker); }
 
@@ -81,6 +90,7 @@ class PolicyService {
         std::string domain;
         std::string id;
         std::vector<std::string> addresses;
+        bool refresh = false;
     };
 
     explicit PolicyService(const ServiceOptions& options);
@@ -96,8 +106,10 @@ class PolicyService {
     std::deque<Job> jobs_;
     std::map<std::string, std::vector<std::function<void(FetchResult)>>> waiting_;  // by domain
     bool stopping_ = false;
+    std::map<std::string, std::uint64_t> refresh_attempted_unix_s_;  // by domain, cached ones
     std::vector<std::unique_ptr<ReportShard>> shards_;
-    ReportCounts totals_;  // the service thread's
+    ReportCounts totals_;      // the service thread's
+    ReportPolicies policies_;  // the service thread's: the policies behind totals_
     bool totals_changed_ = false;
     std::thread thread_;
 };

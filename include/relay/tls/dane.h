@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace relay::tls {
@@ -56,6 +57,11 @@ std::vector<TlsaRecord> usable_tlsa_records(std::span<const TlsaRecord> records)
 
 // "3 1 1 2a3b...": how a record reads in a zone file (the data cut at 16 octets).
 std::string tlsa_record_text(const TlsaRecord& record);
+
+// "_25._tcp.mx.example.net. IN TLSA 3 1 1 1F850A...": the record as a zone file has it
+// (RFC 6698 §2.2), all of its data in upper-case hex; RFC 8460 §4.4 reports it so.
+std::string tlsa_record_presentation(const TlsaRecord& record, std::string_view host,
+                                     std::uint16_t port);
 
 struct DaneVerdict {
     bool matched = false;

@@ -227,7 +227,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "delivery.retry_schedule_s: must be a non-empty array"},
         BadValue{listener + "[delivery]\nretry_schedule_s = [60, 0]\n",
                  "delivery.retry_schedule_s: must hold integers between 1 and 604800"},
-        BadValue{listener + "[delivery]\nmaximum_age_s = 59\n", "delivery.maximum_age_s"},
+        BadValue{listener + "[delivery]\nmaximum_age_s = 4\n", "delivery.maximum_age_s"},
         BadValue{listener + "[server]\nworkers = 257\n", "server.workers"},
         // Choices, booleans, tables, unknown keys.
         BadValue{listener + "[server]\nlog_level = \"verbose\"\n",

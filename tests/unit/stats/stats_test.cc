@@ -232,6 +232,11 @@ TEST(StatsDeliveryOutcome, FiveHundredsAndNoRouteAreHardExpiryIsSoft) {
                                "554 4.4.7 message expired after 120 hours in the queue; last "
                                "error: 451 4.3.0 later"),
               StatsCounter::bounced_soft);
+    // Held by a TLS policy until it expired: still a soft bounce.
+    EXPECT_EQ(delivery_counter(DeliveryResult::failed,
+                               "554 4.7.4 message expired after 90 seconds in the queue; last "
+                               "error: MTA-STS policy of example.net (enforce) not met"),
+              StatsCounter::bounced_soft);
 }
 
 }  // namespace

@@ -197,6 +197,15 @@ TEST(Dane, GarbageCertificatesMatchNothing) {
 TEST(Dane, RecordTextReadsLikeAZoneFile) {
     TlsaRecord record{3, 1, 1, std::vector<std::uint8_t>(32, 0xab)};
     EXPECT_EQ(tlsa_record_text(record), "3 1 1 abababababababababababababababab...");
+    // The report's form has the owner name and all of the data.
+    std::string hex;
+    for (int index = 0; index < 32; ++index) {
+        hex += "AB";
+    }
+    EXPECT_EQ(tlsa_record_presentation(record, "mx.example.net", 25),
+              "_25._tcp.mx.example.net. IN TLSA 3 1 1 " + hex);
+    EXPECT_EQ(tlsa_record_presentation(TlsaRecord{2, 0, 2, {0x01, 0xfe}}, "mx.example.net.", 2525),
+              "_2525._tcp.mx.example.net. IN TLSA 2 0 2 01FE");
 }
 
 }  // namespace
