@@ -266,7 +266,8 @@ TEST_F(SpoolTest, ACommitWaitsForAnExpectedOneAndSharesItsBatch) {
     std::optional<Result<QueueId>> alone;
     spool_->expect_commit();
     auto started = engine::Clock::now();
-    spool_->commit(begin(3), message, [&](Result<QueueId> result) { alone.emplace(result); });
+    spool_->commit(begin(3), message,
+                   [&](Result<QueueId> result) { alone.emplace(std::move(result)); });
     run_until([&] { return alone.has_value(); });
     auto waited = engine::Clock::now() - started;
     spool_->end_expected_commit();
