@@ -902,7 +902,7 @@ void read_dkim(Section& root, Config& config, std::vector<std::string>& errors,
     Dkim& d = config.dkim;
     read_dkim_signed_headers(section, d);
     section.integer("expiration_s", d.expiration_s, 60, 366 * 86400, true);
-    section.integer("signing_threads", d.signing_threads, 1, 64);
+    section.integer("signing_threads", d.signing_threads, 0, 64);
     section.integer("signing_queue_max", d.signing_queue_max, 1, 1000000);
     section.finish();
 }

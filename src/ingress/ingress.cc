@@ -686,20 +686,30 @@ bool Ingress::Session::sign_on_pool(std::shared_ptr<SigningJob>& job) {
         return false;
     }
     engine::Reactor& reactor = ingress_.reactor_;
-    return pool->submit([this, job, &reactor] {
+    // Signed messages come back one by one; the spool's commits meanwhile wait a little for
+    // them, so that they share a flush rather than take one each (spool_writer.h).
+    ingress_.spool_.expect_commit();
+    bool submitted = pool->submit([this, job, &reactor] {
         job->message.envelope.dkim_signatures = sign_job(*job);
         reactor.post([this, job] { on_signed(job); });
     });
+    if (!submitted) {
+        ingress_.spool_.end_expected_commit();
+    }
+    return submitted;
 }
 
 void Ingress::Session::on_signed(const std::shared_ptr<SigningJob>& job) {
+    spool::WorkerSpool& spool = ingress_.spool_;
     if (closed_) {  // the client left before its reply: nothing was promised, nothing is kept
         incoming_.reset();
         committing_ = false;
         ingress_.release(this);
+        spool.end_expected_commit();
         return;
     }
     commit_to_spool(std::move(job->message), job->summary);
+    spool.end_expected_commit();  // after the commit, so that it joins the batch this may start
 }
 
 void Ingress::Session::commit_to_spool(spool::QueuedMessage message,

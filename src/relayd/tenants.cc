@@ -1,9 +1,11 @@
 // tenants.cc -- opening the tenant store for relayd and starting its threads.
 #include "tenants.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "relay/base/log.h"
+#include "relay/engine/worker_pool.h"
 #include "relay/store/lmdb_tenant_store.h"
 
 namespace relay {
@@ -85,12 +87,19 @@ Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
         return Error{"credentials: " + pool.error().message};
     }
     tenants->hash_pool = std::move(pool.value());
-    // One thread signs about 2,600 RSA-2048 messages a second here, more than one worker accepts
-    // with signing; the queue bounds the messages waiting for it, and a message that finds it
+    // One thread signs about 1,900 RSA-2048 messages a second here, fewer than the workers
+    // accept: by default there is one per worker, so that signing follows the machine as the
+    // workers do. The queue bounds the messages waiting for them, and a message that finds it
     // full is signed on its worker instead of waiting. The pool's stand-in password hash is not
     // used for signing: the cheapest Argon2id will do.
-    auto signing = policy::HashPool::start(
-        {config.dkim.signing_threads, config.dkim.signing_queue_max, {8, 1, 1}});
+    std::uint32_t signing_threads = config.dkim.signing_threads;
+    if (signing_threads == 0) {
+        int workers =
+            config.server.workers > 0 ? config.server.workers : engine::WorkerPool::default_count();
+        signing_threads = static_cast<std::uint32_t>(std::clamp(workers, 1, 64));
+    }
+    auto signing =
+        policy::HashPool::start({signing_threads, config.dkim.signing_queue_max, {8, 1, 1}});
     if (!signing) {
         return Error{"dkim: " + signing.error().message};
     }

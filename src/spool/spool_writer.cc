@@ -79,6 +79,7 @@ SpoolWriter::SpoolWriter(engine::Reactor& reactor, int worker, std::string segme
 SpoolWriter::~SpoolWriter() {
     RELAY_ASSERT(!batch_in_flight_ && !spare_opening_);
     reactor_.timers().cancel(retry_timer_);
+    reactor_.timers().cancel(gather_timer_);
     if (spare_ && spare_->fd >= 0) {
         ::close(spare_->fd);  // never handed out: an empty file the next recovery removes
     }
@@ -298,16 +299,87 @@ bool SpoolWriter::pending_empty() const {
 }
 
 void SpoolWriter::commit(std::function<void(Status)> done) {
+    if (waiting_.empty()) {
+        first_waiting_since_ = reactor_.now();
+    }
     waiting_.push_back(std::move(done));
-    if (!batch_in_flight_) {
+    schedule_batch();
+}
+
+void SpoolWriter::flush() {
+    if (batch_in_flight_) {
+        flush_wanted_ = true;
+    } else if (retry_timer_ == 0 && !pending_empty()) {
         start_batch();
     }
 }
 
-void SpoolWriter::flush() {
+void SpoolWriter::flush_soon() {
     if (!batch_in_flight_ && retry_timer_ == 0 && !pending_empty()) {
-        start_batch();
+        gather_until(reactor_.now() + background_flush_delay);
     }
+}
+
+void SpoolWriter::expect_commit() {
+    ++commits_expected_;
+}
+
+void SpoolWriter::end_expected_commit() {
+    RELAY_ASSERT(commits_expected_ > 0);
+    --commits_expected_;
+    if (commits_expected_ == 0) {
+        schedule_batch();  // commits that waited for this one go now
+    }
+}
+
+// What the state asks for when no batch is in flight: commits go at once unless others are
+// expected (then at most commit_gather_wait after the first of them arrived); records nobody
+// waits for go when flush() asked, or after background_flush_delay; after a failure, only
+// commits try at once (the retry timer paces the rest).
+void SpoolWriter::schedule_batch() {
+    if (batch_in_flight_) {
+        return;
+    }
+    if (!waiting_.empty()) {
+        if (commits_expected_ == 0) {
+            start_batch();
+        } else {
+            gather_until(first_waiting_since_ + commit_gather_wait);
+        }
+        return;
+    }
+    if (pending_empty()) {
+        return;
+    }
+    if (failures_in_a_row_ > 0) {
+        retry_later();
+    } else if (flush_wanted_) {
+        start_batch();
+    } else {
+        gather_until(reactor_.now() + background_flush_delay);
+    }
+}
+
+// Arms (or brings forward) the timer that starts the next batch.
+void SpoolWriter::gather_until(engine::Clock::time_point deadline) {
+    if (gather_timer_ != 0) {
+        if (gather_deadline_ <= deadline) {
+            return;
+        }
+        reactor_.timers().cancel(gather_timer_);
+    }
+    gather_deadline_ = deadline;
+    gather_timer_ = reactor_.timers().add(deadline, [this] {
+        gather_timer_ = 0;
+        if (batch_in_flight_) {
+            return;
+        }
+        if (!waiting_.empty() || failures_in_a_row_ == 0) {
+            start_batch();
+        } else {
+            retry_later();
+        }
+    });
 }
 
 void SpoolWriter::start_batch() {
@@ -315,6 +387,11 @@ void SpoolWriter::start_batch() {
     if (pending_empty() && waiting_.empty()) {
         return;
     }
+    if (gather_timer_ != 0) {
+        reactor_.timers().cancel(gather_timer_);
+        gather_timer_ = 0;
+    }
+    flush_wanted_ = false;
     batch_ = std::make_unique<Batch>();
     Batch& batch = *batch_;
     batch.waiting.swap(waiting_);
@@ -446,11 +523,7 @@ void SpoolWriter::finish_batch() {
     if (batch_in_flight_) {
         return;  // a callback above appended and flushed: the next batch is on its way
     }
-    if (!waiting_.empty() || (failures_in_a_row_ == 0 && !pending_empty())) {
-        start_batch();
-    } else if (!pending_empty()) {
-        retry_later();
-    }
+    schedule_batch();
 }
 
 void SpoolWriter::recover_from_failure(const std::vector<Segment*>& touched) {

@@ -335,26 +335,12 @@ QueuedMessage* WorkerSpool::find(QueueId id) {
     return found == messages_.end() ? nullptr : &found->second.message;
 }
 
-void WorkerSpool::schedule_flush() {
-    if (flush_scheduled_) {
-        return;
-    }
-    // At the end of this loop turn: the outcomes of one batch of completions share a write,
-    // and a completion reaches the page cache within microseconds, so that even kill -9 (which
-    // keeps the page cache) rarely makes relayd send a delivered message again.
-    flush_scheduled_ = true;
-    reactor_.defer([this] {
-        flush_scheduled_ = false;
-        writer_.flush();
-    });
-}
-
 void WorkerSpool::record_recipient(QueueId id, const RecipientDone& done) {
     QueuedMessage* message = find(id);
     RELAY_ASSERT(message != nullptr);
     apply(*message, done);
     writer_.append(RecordType::recipient_done, id, encode_recipient_done(done));
-    schedule_flush();
+    writer_.flush_soon();
 }
 
 void WorkerSpool::record_deferral(QueueId id, const Deferral& deferral) {
@@ -362,7 +348,7 @@ void WorkerSpool::record_deferral(QueueId id, const Deferral& deferral) {
     RELAY_ASSERT(message != nullptr);
     apply(*message, deferral);
     writer_.append(RecordType::deferred, id, encode_deferral(deferral));
-    schedule_flush();
+    writer_.flush_soon();
 }
 
 void WorkerSpool::record_retry_now(QueueId id) {
@@ -370,14 +356,14 @@ void WorkerSpool::record_retry_now(QueueId id) {
     RELAY_ASSERT(message != nullptr);
     message->next_attempt_unix_ms = 0;
     writer_.append(RecordType::retry_now, id, {});
-    schedule_flush();
+    writer_.flush_soon();
 }
 
 void WorkerSpool::finish(QueueId id) {
     auto found = messages_.find(id);
     RELAY_ASSERT(found != messages_.end());
     writer_.append(RecordType::message_done, id, {});
-    schedule_flush();
+    writer_.flush_soon();
     Entry& entry = found->second;
     if (entry.cached.owner) {
         cache_bytes_ -= entry.cached_bytes;

@@ -274,8 +274,8 @@ struct Dkim {
                                                "references",
                                                "list-unsubscribe",
                                                "list-unsubscribe-post"};
-    std::uint32_t expiration_s = 0;  // x= is t= plus this; 0: no x=
-    std::uint32_t signing_threads = 1;
+    std::uint32_t expiration_s = 0;          // x= is t= plus this; 0: no x=
+    std::uint32_t signing_threads = 0;       // 0: one per worker
     std::uint32_t signing_queue_max = 1024;  // messages waiting; past it the worker signs
     bool operator==(const Dkim&) const = default;
 };

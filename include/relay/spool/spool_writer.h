@@ -11,7 +11,13 @@
 //   3. A batch is: for each segment with pending bytes, writev(s) linked to an fdatasync; when
 //      the batch created a segment file, the spool folder is fsync'ed too so the file's name is
 //      durable.
-//   4. A failed batch (EIO, ENOSPC, a short write) fails every commit in it and starts a new
+//   4. When to start a batch. A commit starts one at once, unless more commits are expected
+//      soon (`expect_commit`: a message on a signing thread): then it waits for them, at most
+//      commit_gather_wait after it arrived, so that messages that come back from signing one
+//      by one, a fraction of a millisecond apart, share a flush instead of taking one each.
+//      Records nobody waits for (delivery outcomes, `flush_soon`) wait up to
+//      background_flush_delay to ride along with the next commit's batch.
+//   5. A failed batch (EIO, ENOSPC, a short write) fails every commit in it and starts a new
 //      epoch: a message that appended anything before the failure fails its commit too (its
 //      chunks may be missing), and the writer moves to a fresh segment.
 //
@@ -24,6 +30,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -76,8 +83,23 @@ class SpoolWriter {
 
     // Calls `done` once everything appended so far is durable (or could not be made durable).
     void commit(std::function<void(Status)> done);
-    // Starts writing what is pending without anyone waiting (delivery state records).
+    // Starts writing what is pending without anyone waiting (large messages as they arrive).
     void flush();
+    // Writes what is pending within background_flush_delay, or with an earlier batch (delivery
+    // state records: nobody waits for them, and a flush of their own each would double the
+    // flushes of a message).
+    void flush_soon();
+    // One more commit is on its way (a message being signed) / it came or never will. While
+    // commits are expected, a commit waits up to commit_gather_wait for them.
+    void expect_commit();
+    void end_expected_commit();
+
+    // A commit that waits for expected ones waits at most this long: below the time a batch
+    // takes on a busy disk, so that the wait is not what bounds a session's rate.
+    static constexpr auto commit_gather_wait = std::chrono::microseconds(1000);
+    // Records nobody waits for are written at most this long after they were appended (plus
+    // the batch in flight then).
+    static constexpr auto background_flush_delay = std::chrono::microseconds(2000);
 
     // Whether the record of `bytes` at `at` is on disk: its segment's batches made it durable,
     // or the segment left the writer (sealed and written).
@@ -100,6 +122,8 @@ class SpoolWriter {
     char* arena_space(std::size_t bytes);
     bool pending_empty() const;
     void start_batch();
+    void schedule_batch();
+    void gather_until(engine::Clock::time_point deadline);
     void submit_segment(Batch& batch, Segment& segment);
     void on_batch_operation();
     void finish_batch();
@@ -130,6 +154,11 @@ class SpoolWriter {
     std::size_t arena_used_ = 0;
     std::vector<std::shared_ptr<const void>> keep_alive_;
     std::vector<std::function<void(Status)>> waiting_;
+    engine::Clock::time_point first_waiting_since_{};  // when waiting_ last became non-empty
+    std::uint32_t commits_expected_ = 0;
+    bool flush_wanted_ = false;  // flush() called while a batch was in flight
+    engine::TimerQueue::TimerId gather_timer_ = 0;
+    engine::Clock::time_point gather_deadline_{};
 
     std::unique_ptr<Batch> batch_;
     bool batch_in_flight_ = false;

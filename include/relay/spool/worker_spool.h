@@ -10,8 +10,9 @@
 //
 // Delivery: `find`, `open_body` (body_reader.h), and the outcome records (`record_recipient`,
 // `record_deferral`, `finish`). Outcome records ride along with the next group commit, or a
-// flush shortly after: a completion on disk is never retried after a restart; one lost in the
-// last moments before a crash is retried (at-least-once delivery).
+// flush at most 2 ms later (SpoolWriter::background_flush_delay): a completion on disk is never
+// retried after a restart; one lost in the last moments before a crash is retried (at-least-once
+// delivery).
 //
 // Segment lifetime: a segment may be deleted when it is sealed, no unfinished message has
 // records in it, and every older segment of this worker is deleted (records about a message
@@ -161,6 +162,10 @@ class WorkerSpool {
     // `message` carries the envelope and recipients; the spool fills in id, chunks and hashes.
     void commit(std::unique_ptr<Incoming> incoming, QueuedMessage message,
                 std::function<void(Result<QueueId>)> done);
+    // A commit will follow soon (its message is being signed) / it came or never will: the
+    // commits meanwhile wait a little for it, to share its flush (spool_writer.h).
+    void expect_commit() { writer_.expect_commit(); }
+    void end_expected_commit() { writer_.end_expected_commit(); }
 
     // --- delivery ---
     void set_on_queued(std::function<void(QueueId)> callback) { on_queued_ = std::move(callback); }
@@ -221,7 +226,6 @@ class WorkerSpool {
     void pin(const Entry& entry, int delta);
     void pin_segment(std::uint64_t sequence, int delta);
     void delete_unpinned_segments();
-    void schedule_flush();
     void index(QueuedMessage message, std::uint64_t home, BodyPiece cached,
                std::size_t cached_bytes);
     void after_read();
@@ -240,7 +244,6 @@ class WorkerSpool {
     std::function<void(std::uint64_t, std::uint64_t)> on_durable_;
     std::function<void()> on_written_;
     bool written_scheduled_ = false;
-    bool flush_scheduled_ = false;
     engine::OwnedOperations<internal::BodyRead> reads_;
     std::deque<QueueId> copy_queue_;  // compaction copies one message at a time
     bool copying_ = false;

@@ -48,7 +48,7 @@ TEST(DkimConfig, DefaultsAreTheIssuesListNoExpirationAndOneThread) {
                                                "list-unsubscribe-post"};
     EXPECT_EQ(config->dkim.signed_headers, expected);
     EXPECT_EQ(config->dkim.expiration_s, 0u);
-    EXPECT_EQ(config->dkim.signing_threads, 1u);
+    EXPECT_EQ(config->dkim.signing_threads, 0u);  // one per worker
     EXPECT_EQ(config->dkim.signing_queue_max, 1024u);
 }
 
@@ -98,7 +98,8 @@ TEST(DkimConfig, NumbersOutOfBoundsAreRefusedNamingTheKey) {
     EXPECT_NE(error_of("expiration_s = 31622401\n").find("dkim.expiration_s"), std::string::npos);
     EXPECT_TRUE(parse_dkim("expiration_s = 60\n"));
     EXPECT_TRUE(parse_dkim("expiration_s = 31622400\n"));
-    EXPECT_NE(error_of("signing_threads = 0\n").find("dkim.signing_threads: must be between 1"),
+    EXPECT_TRUE(parse_dkim("signing_threads = 0\n"));  // one per worker
+    EXPECT_NE(error_of("signing_threads = -1\n").find("dkim.signing_threads: must be between 0"),
               std::string::npos);
     EXPECT_NE(error_of("signing_threads = 65\n").find("dkim.signing_threads"), std::string::npos);
     EXPECT_NE(error_of("signing_queue_max = 0\n").find("dkim.signing_queue_max"),
@@ -108,7 +109,7 @@ TEST(DkimConfig, NumbersOutOfBoundsAreRefusedNamingTheKey) {
 }
 
 TEST(DkimConfig, ListAndLifetimeReloadThreadsWaitForARestart) {
-    auto running = parse_dkim("signing_threads = 1\n");
+    auto running = parse_dkim("signing_threads = 1\n");  // a fixed number, as before
     auto loaded = parse_dkim(
         "signed_headers = [\"From\", \"Subject\"]\nexpiration_s = 86400\n"
         "signing_threads = 2\nsigning_queue_max = 10\n");

@@ -212,6 +212,70 @@ TEST_F(SpoolTest, OutcomesAndDeferralsAreRecovered) {
     EXPECT_EQ(message.last_error, "451 4.7.1 try later");
 }
 
+// Nobody waits for outcome records, so they get no commit of their own: they still reach the
+// disk within a few milliseconds, with no later commit to carry them.
+TEST_F(SpoolTest, OutcomesReachTheDiskWithoutACommitAfterThem) {
+    open_spool();
+    QueueId first = commit(make_bytes(3000, 1), {"a@x.example", "b@y.example"});
+    QueueId second = commit(make_bytes(3000, 2));
+    spool_->record_recipient(first, {0, RecipientStatus::delivered, "mx[192.0.2.1]:25", "250 ok"});
+    spool_->finish(second);
+    auto until = engine::Clock::now() + std::chrono::milliseconds(50);
+    run_until([&] { return engine::Clock::now() >= until; });
+    spool_.reset();
+    auto recovered = recover(segments(), false);
+    ASSERT_TRUE(recovered);
+    ASSERT_EQ(recovered->messages.size(), 1u);
+    EXPECT_EQ(recovered->messages.front().message.id, first);
+    EXPECT_EQ(recovered->messages.front().message.recipients[0].status, RecipientStatus::delivered);
+}
+
+// Signed messages come back from the signing threads one by one: a commit made while another
+// is expected waits for it, so that both share one batch, but never longer than the bound.
+TEST_F(SpoolTest, ACommitWaitsForAnExpectedOneAndSharesItsBatch) {
+    open_spool();
+    QueuedMessage message;
+    message.envelope.reverse_path = "s@example.com";
+    message.recipients.push_back(Recipient{"r@example.net"});
+    auto begin = [&](unsigned seed) {
+        auto incoming = spool_->begin_message(3000);
+        incoming->append(make_bytes(3000, seed));
+        return incoming;
+    };
+    std::optional<Result<QueueId>> first;
+    std::optional<Result<QueueId>> second;
+    bool second_committed = false;
+    bool first_before_second_committed = false;
+    spool_->expect_commit();  // the second message, being signed
+    spool_->commit(begin(1), message, [&](Result<QueueId> result) {
+        first.emplace(std::move(result));
+        first_before_second_committed = !second_committed;
+    });
+    reactor_->timers().add(reactor_->now() + std::chrono::microseconds(300), [&] {
+        spool_->commit(begin(2), message,
+                       [&](Result<QueueId> result) { second.emplace(std::move(result)); });
+        second_committed = true;
+        spool_->end_expected_commit();
+    });
+    run_until([&] { return first.has_value() && second.has_value(); });
+    ASSERT_TRUE(first->ok() && second->ok());
+    EXPECT_FALSE(first_before_second_committed);
+
+    // An expected commit that never comes (its client left) holds the others back at most
+    // commit_gather_wait.
+    std::optional<Result<QueueId>> alone;
+    spool_->expect_commit();
+    auto started = engine::Clock::now();
+    spool_->commit(begin(3), message,
+                   [&](Result<QueueId> result) { alone.emplace(std::move(result)); });
+    run_until([&] { return alone.has_value(); });
+    auto waited = engine::Clock::now() - started;
+    spool_->end_expected_commit();
+    ASSERT_TRUE(alone->ok());
+    EXPECT_GE(waited, SpoolWriter::commit_gather_wait);
+    EXPECT_LT(waited, std::chrono::seconds(1));
+}
+
 TEST_F(SpoolTest, FinishedMessagesFreeTheirSegments) {
     open_spool(1 << 20, 64 << 10);
     std::vector<QueueId> ids;
