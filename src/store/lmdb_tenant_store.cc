@@ -70,6 +70,7 @@ class LmdbTenantStore final : public internal::RuledTenantStore {
     Result<std::uint64_t> generation() override;
 
     StopListStore& stop_lists() override { return *stop_lists_; }
+    internal::LmdbStopLists& local_stop_lists() { return *stop_lists_; }
     Status open_stop_lists();
     StatsStore& stats() override { return *stats_; }
     Status open_stats();
@@ -222,6 +223,11 @@ Status LmdbTenantStore::open_stop_lists() {
 }
 
 }  // namespace
+
+internal::LmdbStopLists* internal::lmdb_stop_lists(TenantStore& store) {
+    auto* lmdb = dynamic_cast<LmdbTenantStore*>(&store);
+    return lmdb == nullptr ? nullptr : &lmdb->local_stop_lists();
+}
 
 Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& options) {
     std::error_code error;
