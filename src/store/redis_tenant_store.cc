@@ -17,6 +17,7 @@
 
 #include "redis_connection.h"
 #include "redis_keys.h"
+#include "redis_stats.h"
 #include "redis_stop_lists.h"
 #include "redis_stop_log.h"
 #include "stop_list_replica.h"
@@ -180,7 +181,8 @@ class RedisTenantStore final : public internal::RuledTenantStore {
     RedisTenantStore(const RedisStoreOptions& options, std::unique_ptr<TenantStore> local)
         : connection_(connection_options(options)),
           local_(std::move(local)),
-          stop_lists_(connection_options(options), local_->stop_lists()) {
+          stop_lists_(connection_options(options), local_->stop_lists()),
+          stats_(connection_options(options)) {
         if (internal::LmdbStopLists* replica = internal::lmdb_stop_lists(*local_)) {
             replica_ =
                 std::make_unique<internal::StopListReplica>(connection_options(options), *replica);
@@ -204,7 +206,7 @@ class RedisTenantStore final : public internal::RuledTenantStore {
     }
 
     StopListStore& stop_lists() override { return stop_lists_; }
-    StatsStore& stats() override { return local_->stats(); }
+    StatsStore& stats() override { return stats_; }
     MessageIndex& message_index() override { return local_->message_index(); }
     AdminTokenStore& admin_tokens() override { return local_->admin_tokens(); }
 
@@ -220,6 +222,7 @@ class RedisTenantStore final : public internal::RuledTenantStore {
     RedisConnection connection_;
     std::unique_ptr<TenantStore> local_;
     internal::RedisStopLists stop_lists_;
+    internal::RedisStats stats_;
     std::unique_ptr<internal::StopListReplica> replica_;  // touched by the change watcher only
 };
 

@@ -1,11 +1,13 @@
 """The shared store of cluster mode: three relayd nodes and one redis-server on loopback, the
 tenants created once, through one node's relayctl. A change made on any node holds on the
 others within a second (each node's snapshot is refreshed on the change notification), and a
-password changed on one node works on all, and a stop-list entry added through one node refuses
+password changed on one node works on all, the statistics of the three nodes add up in one
+report, and a stop-list entry added through one node refuses
 the address on the others within a second; with Redis stopped, the nodes keep refusing it and,
 after the grace, refuse logins with 454 4.7.0 until Redis is back. One
 Redis and one fleet serve the whole module; each test uses names of its own, and the test that
 stops Redis comes last."""
+import json
 import re
 import smtplib
 import time
@@ -122,6 +124,25 @@ def test_the_quota_holds_across_nodes(fleet):
     refused = fleet[2].ctl("domain", "add", "acme/q2", "owned.example", check=False)
     assert refused.returncode == 1
     assert "domain owned.example already belongs to resource acme/q1" in refused.stderr
+
+
+def test_statistics_of_the_three_nodes_sum_in_one_report(fleet):
+    password = add_resource(fleet[0], "acme/stats", "stats.example")
+    for index, node in enumerate(fleet):
+        client = login(node, "acme/stats", password)
+        for _ in range(index + 1):  # 1, 2 and 3 messages: 6 in all
+            client.sendmail("a@stats.example", ["b@example.net"],
+                            b"From: <a@stats.example>\r\nTo: <b@example.net>\r\n"
+                            b"Subject: s\r\n\r\nhello\r\n")
+        client.quit()
+
+    def accepted(node):
+        report = json.loads(node.ctl("stats", "--resource", "acme/stats", "--json").stdout)
+        return report["columns"][0]["counts"]["accepted"]
+
+    # Each node flushes its counts every 2 s; any node's report has all of them.
+    wait_until(lambda: accepted(fleet[2]) == 6, timeout=10, message="the fleet's 6 counted")
+    assert [accepted(node) for node in fleet] == [6, 6, 6]
 
 
 def rcpt_code(client, sender, recipient):
