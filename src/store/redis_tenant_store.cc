@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 
+#include "redis_admin_tokens.h"
 #include "redis_connection.h"
 #include "redis_keys.h"
 #include "redis_stats.h"
@@ -182,7 +183,8 @@ class RedisTenantStore final : public internal::RuledTenantStore {
         : connection_(connection_options(options)),
           local_(std::move(local)),
           stop_lists_(connection_options(options), local_->stop_lists()),
-          stats_(connection_options(options)) {
+          stats_(connection_options(options)),
+          admin_tokens_(connection_options(options)) {
         if (internal::LmdbStopLists* replica = internal::lmdb_stop_lists(*local_)) {
             replica_ =
                 std::make_unique<internal::StopListReplica>(connection_options(options), *replica);
@@ -208,7 +210,7 @@ class RedisTenantStore final : public internal::RuledTenantStore {
     StopListStore& stop_lists() override { return stop_lists_; }
     StatsStore& stats() override { return stats_; }
     MessageIndex& message_index() override { return local_->message_index(); }
-    AdminTokenStore& admin_tokens() override { return local_->admin_tokens(); }
+    AdminTokenStore& admin_tokens() override { return admin_tokens_; }
 
   protected:
     Status change(const Change& rule) override;
@@ -223,6 +225,7 @@ class RedisTenantStore final : public internal::RuledTenantStore {
     std::unique_ptr<TenantStore> local_;
     internal::RedisStopLists stop_lists_;
     internal::RedisStats stats_;
+    internal::RedisAdminTokens admin_tokens_;
     std::unique_ptr<internal::StopListReplica> replica_;  // touched by the change watcher only
 };
 

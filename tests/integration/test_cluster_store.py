@@ -11,10 +11,11 @@ import json
 import re
 import smtplib
 import time
+import urllib.request
 
 import pytest
 
-from conftest import relayd_maker
+from conftest import free_port, relayd_maker
 from helpers import QueuedRelayd, wait_until
 from redis_support import RedisServer
 
@@ -45,10 +46,13 @@ def fleet(tmp_path_factory, redis):
     make = next(maker)
     nodes = []
     for index in range(3):
+        admin_port = free_port()
         settings = (SLOW_POLL + NO_THROTTLE + FAST_HASHES +
+                    f'\n[admin]\nlisten = "127.0.0.1:{admin_port}"\n' +
                     redis.cluster_settings(f"n{index}", GRACE_MS))
-        nodes.append(make(settings=settings, listener=AUTH_LISTENER, start=False,
-                          name=f"node{index}"))
+        node = make(settings=settings, listener=AUTH_LISTENER, start=False, name=f"node{index}")
+        node.admin_port = admin_port
+        nodes.append(node)
     nodes[0].ctl("project", "add", "acme", "--max-resources", "10")
     for node in nodes:
         node.start()
@@ -176,6 +180,26 @@ def test_a_stop_list_entry_added_on_one_node_refuses_the_address_on_the_others(f
                    timeout=5, interval=0.01, message=f"node {index} takes the removal")
     for client in clients:
         client.quit()
+
+
+def test_a_token_added_on_one_node_opens_the_api_of_the_others(fleet):
+    """The admin tokens are shared: a token made on the first node adds a stop-list entry
+    through the third node's API, and the second node refuses the address."""
+    password = add_resource(fleet[0], "acme/api", "api.example")
+    token = json.loads(fleet[0].ctl("admin-token", "add", "ops", "--json").stdout)["token"]
+    client = login(fleet[1], "acme/api", password)
+    assert rcpt_code(client, "a@api.example", "api-listed@example.net") == 250
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{fleet[2].admin_port}/api/v1/stop-list", method="POST",
+        data=json.dumps({"address": "api-listed@example.net", "resource": "acme/api"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+    added = time.monotonic()
+    wait_until(lambda: rcpt_code(client, "a@api.example", "api-listed@example.net") == 550,
+               timeout=5, interval=0.01, message="node 1 refuses the address")
+    assert time.monotonic() - added < 1.0
+    client.quit()
 
 
 def test_without_redis_the_stop_lists_keep_their_last_copy(fleet, redis):
