@@ -938,6 +938,7 @@ void read_cluster(Section& root, Config& config, std::vector<std::string>& error
     section.integer("reconnect_ms_max", c.reconnect_ms_max, 10, 600000);
     section.integer("grace_ms", c.grace_ms, 1000, 600000);
     section.integer("lease_units_max", c.lease_units_max, 1, 100000);
+    section.boolean("shared_store", c.shared_store);
     if (c.reconnect_ms_max < c.reconnect_ms_min) {
         section.fail(section.node("reconnect_ms_max"), "reconnect_ms_max",
                      "must not be below reconnect_ms_min");

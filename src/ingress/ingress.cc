@@ -817,6 +817,17 @@ smtp::Verdict Ingress::Session::check_login(const smtp::Credentials& credentials
         log::warning("client={}: login refused: no tenant store on this worker", client_ip_);
         return refusal(smtp::server_replies::auth_unavailable_now);
     }
+    if (const std::atomic<std::int64_t>* down = ingress_.tenancy_.store_down_since_ms) {
+        std::int64_t since_ms = down->load(std::memory_order_relaxed);
+        std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+        if (since_ms != 0 && now_ms - since_ms >= ingress_.tenancy_.store_grace_ms) {
+            log::warning("client={}: login {} refused: the shared store has not answered for {} s",
+                         client_ip_, credentials.username, (now_ms - since_ms) / 1000);
+            return refusal(smtp::server_replies::auth_unavailable_now);
+        }
+    }
     // A project's client networks come before the throttle and the password: outside them every
     // guess gets the same 535 as a wrong password and no hash is spent, so such a client learns
     // nothing about the password, and its tries are not counted as failures, which would let

@@ -56,11 +56,24 @@ void TenantSnapshots::stop() {
     }
 }
 
+void TenantSnapshots::wake() {
+    {
+        std::lock_guard lock(stop_mutex_);
+        woken_ = true;
+    }
+    stop_signal_.notify_all();
+}
+
 void TenantSnapshots::run(std::uint32_t refresh_interval_ms) {
     bool failing = false;
     std::unique_lock lock(stop_mutex_);
-    while (!stop_signal_.wait_for(lock, std::chrono::milliseconds(refresh_interval_ms),
-                                  [this] { return stopping_; })) {
+    while (true) {
+        stop_signal_.wait_for(lock, std::chrono::milliseconds(refresh_interval_ms),
+                              [this] { return stopping_ || woken_; });
+        if (stopping_) {
+            break;
+        }
+        woken_ = false;
         lock.unlock();
         auto refreshed = refresh();
         if (!refreshed && !failing) {  // said once, not every interval

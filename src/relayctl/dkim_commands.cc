@@ -12,7 +12,7 @@
 #include "relay/admin/tenant_view.h"
 #include "relay/dkim/key.h"
 #include "relay/policy/new_dkim_key.h"
-#include "relay/store/lmdb_tenant_store.h"
+#include "relay/store/open_tenant_store.h"
 #include "relay/store/tenant_names.h"
 
 namespace relay::ctl {
@@ -208,7 +208,7 @@ std::optional<int> run_dkim_command(const config::Config& config, const CLI::App
     if (verb == nullptr) {
         return 2;
     }
-    auto store = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    auto store = store::open_tenant_store(config);
     if (!store) {
         return fail(store.error().message);
     }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "relay/base/clock.h"
-#include "relay/store/lmdb_tenant_store.h"
+#include "relay/store/open_tenant_store.h"
 #include "relay/store/tenant_names.h"
 
 namespace relay::ctl {
@@ -149,7 +149,7 @@ std::optional<int> run_stats_command(const config::Config& config, const CLI::Ap
         }
         since_s = now_s - *period;
     }
-    auto tenants = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    auto tenants = store::open_tenant_store(config);
     if (!tenants) {
         return fail(tenants.error().message);
     }

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "relay/base/clock.h"
-#include "relay/store/lmdb_tenant_store.h"
+#include "relay/store/open_tenant_store.h"
 #include "relay/store/tenant_names.h"
 #include "stop_list_csv.h"
 
@@ -329,7 +329,7 @@ std::optional<int> run_stop_list_command(const config::Config& config, const CLI
     if (name != "check" && arguments.resource.empty() && !arguments.global) {
         return usage("stoplist " + name + ": give --resource PROJECT/NAME or --global");
     }
-    auto store = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    auto store = store::open_tenant_store(config);
     if (!store) {
         return fail(store.error().message);
     }

@@ -7,7 +7,7 @@
 
 #include "relay/admin/tenant_view.h"
 #include "relay/policy/password.h"
-#include "relay/store/lmdb_tenant_store.h"
+#include "relay/store/open_tenant_store.h"
 #include "relay/store/tenant_names.h"
 
 namespace relay::ctl {
@@ -495,7 +495,7 @@ std::optional<int> run_tenant_command(const config::Config& config, const Tenant
     if (verb == nullptr) {
         return 2;
     }
-    auto store = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    auto store = store::open_tenant_store(config);
     if (!store) {
         return fail(store.error().message);
     }

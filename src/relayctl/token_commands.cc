@@ -6,7 +6,7 @@
 
 #include "relay/admin/token.h"
 #include "relay/base/clock.h"
-#include "relay/store/lmdb_tenant_store.h"
+#include "relay/store/open_tenant_store.h"
 
 namespace relay::ctl {
 namespace {
@@ -101,7 +101,7 @@ std::optional<int> run_token_command(const config::Config& config, const CLI::Ap
     if (!noun.parsed()) {
         return std::nullopt;
     }
-    auto store = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    auto store = store::open_tenant_store(config);
     if (!store) {
         return fail(store.error().message);
     }

@@ -57,7 +57,9 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
         tenants->signing_pool.get(),
         stats_of(tenants, worker),
         tenants->bounces.get(),
-        tenants->tls_versions ? &tenants->tls_versions->worker(worker) : nullptr};
+        tenants->tls_versions ? &tenants->tls_versions->worker(worker) : nullptr,
+        tenants->store_watcher ? &tenants->store_watcher->unreachable_since() : nullptr,
+        tenants->store_grace_ms};
 }
 
 }  // namespace

@@ -6,12 +6,14 @@
 
 #include "relay/base/log.h"
 #include "relay/engine/worker_pool.h"
-#include "relay/store/lmdb_tenant_store.h"
+#include "relay/store/open_tenant_store.h"
+#include "relay/store/redis_tenant_store.h"
 
 namespace relay {
 
 Tenants::~Tenants() {
-    bounces.reset();  // it reads the snapshots and writes the store
+    bounces.reset();        // it reads the snapshots and writes the store
+    store_watcher.reset();  // it wakes the snapshots
     cluster.reset();
     hash_pool.reset();
     signing_pool.reset();
@@ -54,11 +56,39 @@ Status start_cluster(const config::Config& config, Tenants& tenants) {
     return {};
 }
 
+// Cluster mode with the shared store: a change made on any node refreshes this node's snapshot
+// at once; the refresh interval stays the safety net.
+void start_store_watcher(const config::Config& config, Tenants& tenants) {
+    const config::Cluster& c = config.cluster;
+    if (!c.enabled || !c.shared_store) {
+        return;
+    }
+    tenants.store_watcher = std::make_unique<store::ChangeWatcher>(
+        store::ChangeWatcherOptions{
+            {c.redis, c.password, c.connect_timeout_ms, c.command_timeout_ms}, c.reconnect_ms_min},
+        [snapshots = tenants.snapshots.get(), store = tenants.store.get(),
+         failing = false]() mutable {
+            snapshots->wake();
+            Status replicated = store::catch_up_stop_lists(*store);
+            if (!replicated && !failing) {  // said once per outage
+                log::warning("cluster: stop lists: {}; lookups keep the last copy",
+                             replicated.error().message);
+            }
+            failing = !replicated;
+        });
+    tenants.store_watcher->start();
+    tenants.store_grace_ms = c.grace_ms;
+    log::info(
+        "cluster: node {} shares tenants, credentials, domains, DKIM keys and stop lists "
+        "through Redis {}",
+        c.node_id, c.redis);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
     auto tenants = std::make_unique<Tenants>();
-    auto store = store::open_lmdb_tenant_store({config.store.path, config.store.map_bytes});
+    auto store = store::open_tenant_store(config);
     if (!store) {
         return store.error();
     }
@@ -78,6 +108,7 @@ Result<std::unique_ptr<Tenants>> start_tenants(const config::Config& config) {
     if (Status started = tenants->snapshots->start(config.store.refresh_interval_ms); !started) {
         return started.error();
     }
+    start_store_watcher(config, *tenants);
     const config::Credentials& c = config.credentials;
     auto pool =
         policy::HashPool::start({c.hash_threads,

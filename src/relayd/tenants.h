@@ -22,6 +22,7 @@
 #include "relay/stats/delivery_latency.h"
 #include "relay/stats/recorder.h"
 #include "relay/stats/tls_versions.h"
+#include "relay/store/change_watcher.h"
 #include "relay/store/tenant_store.h"
 #include "relay/sts/policy_service.h"
 
@@ -41,6 +42,9 @@ struct Tenants {
     // Cluster mode ([cluster]): Redis's reachability and the thread that leases rate budget.
     std::unique_ptr<policy::FleetHealth> fleet_health;
     std::unique_ptr<cluster::ClusterService> cluster;
+    // Cluster mode with the shared store: the thread that hears of changes made on any node.
+    std::unique_ptr<store::ChangeWatcher> store_watcher;
+    std::int64_t store_grace_ms = 0;  // AUTH answers from the snapshot this long without Redis
     // One statistics table per worker and one for the bounce processor (set by relayd once it
     // knows how many workers it runs).
     std::unique_ptr<stats::Recorder> stats;

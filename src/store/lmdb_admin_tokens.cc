@@ -60,12 +60,38 @@ Result<Transaction> LmdbAdminTokens::begin(bool write) const {
     return begin_transaction(env_, write);
 }
 
-Status LmdbAdminTokens::add_admin_token(const AdminTokenRecord& token) {
+Status check_admin_token(const AdminTokenRecord& token) {
     if (Status name = check_admin_token_name(token.name); !name) {
         return name;
     }
     if (!is_sha256_hex(token.sha256_hex)) {
         return Error{"an admin token's hash is 64 lower-case hex digits"};
+    }
+    return {};
+}
+
+Error admin_token_exists(const std::string& name) {
+    return Error{"admin token " + name + " exists already (remove it first)"};
+}
+
+std::string encode_admin_token(const AdminTokenRecord& token) {
+    return nlohmann::json{{"sha256", token.sha256_hex}, {"created", token.created_s}}.dump();
+}
+
+Result<AdminTokenRecord> decode_admin_token(std::string_view name, std::string_view value) {
+    nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("sha256") ||
+        !parsed["sha256"].is_string() ||
+        !parsed.value("created", nlohmann::json()).is_number_unsigned()) {
+        return Error{"the store holds a damaged admin token " + std::string(name)};
+    }
+    return AdminTokenRecord{std::string(name), parsed["sha256"].get<std::string>(),
+                            parsed["created"].get<std::uint64_t>()};
+}
+
+Status LmdbAdminTokens::add_admin_token(const AdminTokenRecord& token) {
+    if (Status checked = check_admin_token(token); !checked) {
+        return checked;
     }
     auto txn = begin(true);
     if (!txn) {
@@ -76,10 +102,9 @@ Status LmdbAdminTokens::add_admin_token(const AdminTokenRecord& token) {
         return existing.error();
     }
     if (existing.value()) {
-        return Error{"admin token " + token.name + " exists already (remove it first)"};
+        return admin_token_exists(token.name);
     }
-    nlohmann::json value{{"sha256", token.sha256_hex}, {"created", token.created_s}};
-    if (Status put = txn->put(tokens_, token.name, value.dump()); !put) {
+    if (Status put = txn->put(tokens_, token.name, encode_admin_token(token)); !put) {
         return put;
     }
     return txn->commit();
@@ -113,20 +138,15 @@ Result<std::vector<AdminTokenRecord>> LmdbAdminTokens::admin_tokens() {
     }
     std::vector<AdminTokenRecord> tokens;
     Status damage;
-    Status read = for_each_prefixed(
-        txn.value(), tokens_, "", [&](std::string_view key, std::string_view value) {
-            nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
-            if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("sha256") ||
-                !parsed["sha256"].is_string() ||
-                !parsed.value("created", nlohmann::json()).is_number_unsigned()) {
-                if (damage.ok()) {
-                    damage = Error{"the store holds a damaged admin token " + std::string(key)};
-                }
-                return;
-            }
-            tokens.push_back(AdminTokenRecord{std::string(key), parsed["sha256"].get<std::string>(),
-                                              parsed["created"].get<std::uint64_t>()});
-        });
+    Status read = for_each_prefixed(txn.value(), tokens_, "",
+                                    [&](std::string_view key, std::string_view value) {
+                                        auto token = decode_admin_token(key, value);
+                                        if (token) {
+                                            tokens.push_back(std::move(token.value()));
+                                        } else if (damage.ok()) {
+                                            damage = token.error();
+                                        }
+                                    });
     if (!read) {
         return read.error();
     }

@@ -7,11 +7,20 @@
 #include <lmdb.h>
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "lmdb_transaction.h"
 #include "relay/store/admin_token_store.h"
 
 namespace relay::store::internal {
+
+// The rules and the record, shared with the Redis copy (redis_admin_tokens.h): a token's name
+// and hash checked, the error for a name in use, the JSON value.
+Status check_admin_token(const AdminTokenRecord& token);
+Error admin_token_exists(const std::string& name);
+std::string encode_admin_token(const AdminTokenRecord& token);
+Result<AdminTokenRecord> decode_admin_token(std::string_view name, std::string_view value);
 
 class LmdbAdminTokens final : public AdminTokenStore {
   public:

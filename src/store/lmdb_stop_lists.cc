@@ -176,6 +176,56 @@ class LmdbStopListReader final : public StopListReader {
 
 }  // namespace
 
+std::string stop_field(const StopAddress& address) {
+    std::string field = address.domain;
+    field.push_back(separator);
+    field.append(address.local);
+    return field;
+}
+
+std::string stop_value(const StopEntry& entry) {
+    return encode_value(entry);
+}
+
+bool decode_stop(std::string_view scope, std::string_view field, std::string_view value,
+                 StopEntry& entry) {
+    std::string key(scope);
+    key.push_back(separator);
+    key.append(field);
+    return decode_entry(key, value, entry);
+}
+
+Status LmdbStopLists::apply(std::span<const StopChange> changes, bool replace) {
+    auto txn = begin(true);
+    if (!txn) {
+        return txn.error();
+    }
+    if (replace) {
+        if (int code = mdb_drop(txn->get(), entries_, 0); code != 0) {
+            return lmdb_error("cannot write the stop list", code);
+        }
+    }
+    std::string key;
+    for (const StopChange& change : changes) {
+        if (change.kind == StopChange::Kind::drop_scope) {
+            if (Status erased = erase_scope(*txn, change.scope); !erased) {
+                return erased;
+            }
+            continue;
+        }
+        key = change.scope;
+        key.push_back(separator);
+        key.append(change.field);
+        Status written = change.kind == StopChange::Kind::put
+                             ? txn->put(entries_, key, change.value)
+                             : txn->erase(entries_, key);
+        if (!written) {
+            return written;
+        }
+    }
+    return txn->commit();
+}
+
 Result<std::unique_ptr<LmdbStopLists>> LmdbStopLists::open(MDB_env* env, MDB_dbi resources) {
     MDB_txn* raw = nullptr;
     if (int code = mdb_txn_begin(env, nullptr, 0, &raw); code != 0) {

@@ -13,13 +13,35 @@
 
 #include <lmdb.h>
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "lmdb_transaction.h"
 #include "relay/store/stop_list_store.h"
+#include "relay/store/tenant_store.h"
 
 namespace relay::store::internal {
+
+// One change of a stop-list replica (cluster mode, stop_list_replica.h): an entry written or
+// erased, or a whole scope dropped (its resource was removed). `field` is "DOMAIN \0 LOCAL" and
+// `value` the entry's value, both as in this database.
+struct StopChange {
+    enum class Kind : std::uint8_t { put, erase, drop_scope };
+    Kind kind = Kind::put;
+    std::string scope;
+    std::string field;
+    std::string value;
+};
+
+// The parts of an entry's record, shared with the Redis copy of the lists.
+std::string stop_field(const StopAddress& address);
+std::string stop_value(const StopEntry& entry);
+// False when the record is damaged.
+bool decode_stop(std::string_view scope, std::string_view field, std::string_view value,
+                 StopEntry& entry);
 
 class LmdbStopLists final : public StopListStore {
   public:
@@ -40,6 +62,10 @@ class LmdbStopLists final : public StopListStore {
                                                std::uint64_t now_s) override;
     Result<std::unique_ptr<StopListReader>> reader() override;
 
+    // A replica's changes, in one transaction; `replace` empties the database first (a full
+    // resync). No rule is checked: the source of truth did.
+    Status apply(std::span<const StopChange> changes, bool replace);
+
     // Erases every entry of `scope` inside the caller's write transaction (a resource's removal).
     Status erase_scope(Transaction& txn, const std::string& scope) const;
 
@@ -51,5 +77,8 @@ class LmdbStopLists final : public StopListStore {
     MDB_dbi entries_;
     MDB_dbi resources_;
 };
+
+// The stop lists of an LMDB tenant store (open_lmdb_tenant_store), or null for another backend.
+LmdbStopLists* lmdb_stop_lists(TenantStore& store);
 
 }  // namespace relay::store::internal

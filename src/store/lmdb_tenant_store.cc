@@ -1,11 +1,11 @@
-// lmdb_tenant_store.cc -- the tenant rules (quotas, conflicts, cascades) inside LMDB write
-// transactions.
+// lmdb_tenant_store.cc -- the tenant rules (tenant_rules.h) inside LMDB write transactions.
 //
-// Each change runs in one write transaction: read what the rule needs, check it, write, advance
-// the generation, commit. LMDB lets one writer in at a time across processes, so two relayctl
-// runs cannot both take the last slot of a quota. A process killed before the commit leaves
-// nothing behind (its pages were never reachable); one killed after leaves the whole change.
-// Stale reader slots of killed processes are cleared at open (mdb_reader_check).
+// Each change runs in one write transaction: the rule reads what it needs, checks it and writes;
+// then the generation advances and the transaction commits. LMDB lets one writer in at a time
+// across processes, so two relayctl runs cannot both take the last slot of a quota. A process
+// killed before the commit leaves nothing behind (its pages were never reachable); one killed after
+// leaves the whole change. Stale reader slots of killed processes are cleared at open
+// (mdb_reader_check).
 //
 // Thread: any, one call at a time (MDB_NOTLS). Blocking: only for relayctl and the tenant
 // snapshot thread, never a worker's loop.
@@ -13,7 +13,6 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <filesystem>
 
 #include "lmdb_admin_tokens.h"
@@ -21,45 +20,46 @@
 #include "lmdb_stats.h"
 #include "lmdb_stop_lists.h"
 #include "lmdb_transaction.h"
-#include "relay/config/values.h"
-#include "relay/store/tenant_names.h"
 #include "tenant_codec.h"
+#include "tenant_rules.h"
 
 namespace relay::store {
 namespace {
 
+using internal::Table;
 using internal::Transaction;
 
-std::string plural(std::uint64_t count, const char* noun) {
-    return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
-}
+// The tables inside one LMDB transaction.
+class LmdbTables final : public internal::TenantTables {
+  public:
+    LmdbTables(Transaction& txn, const MDB_dbi (&dbis)[4], internal::LmdbStopLists& stop_lists)
+        : txn_(txn), dbis_(dbis), stop_lists_(stop_lists) {}
 
-// Every record of `dbi` whose key starts with `prefix`, in key order, through `decode(key,
-// value)`; a damaged record fails the whole read (after the scan, so the error names the first).
-template <class Record, class Decode>
-Result<std::vector<Record>> decode_prefixed(const Transaction& txn, MDB_dbi dbi,
-                                            const std::string& prefix, Decode decode) {
-    std::vector<Record> found;
-    Status damage;
-    Status read = internal::for_each_prefixed(txn, dbi, prefix,
-                                              [&](std::string_view key, std::string_view value) {
-                                                  auto record = decode(key, value);
-                                                  if (record) {
-                                                      found.push_back(std::move(record.value()));
-                                                  } else if (damage.ok()) {
-                                                      damage = record.error();
-                                                  }
-                                              });
-    if (!read) {
-        return read.error();
+    Result<std::optional<std::string>> find(Table table, std::string_view key) const override {
+        return txn_.find(dbi(table), key);
     }
-    if (!damage) {
-        return damage.error();
+    Status for_each_prefixed(
+        Table table, std::string_view prefix,
+        const std::function<void(std::string_view, std::string_view)>& visit) const override {
+        return internal::for_each_prefixed(txn_, dbi(table), prefix, visit);
     }
-    return found;
-}
+    Status put(Table table, std::string_view key, std::string_view value) override {
+        return txn_.put(dbi(table), key, value);
+    }
+    Status erase(Table table, std::string_view key) override { return txn_.erase(dbi(table), key); }
+    Status erase_stop_scope(const std::string& scope) override {
+        return stop_lists_.erase_scope(txn_, scope);
+    }
 
-class LmdbTenantStore final : public TenantStore {
+  private:
+    MDB_dbi dbi(Table table) const { return dbis_[static_cast<std::size_t>(table)]; }
+
+    Transaction& txn_;
+    const MDB_dbi (&dbis_)[4];
+    internal::LmdbStopLists& stop_lists_;
+};
+
+class LmdbTenantStore final : public internal::RuledTenantStore {
   public:
     explicit LmdbTenantStore(MDB_env* env) : env_(env) {}
     ~LmdbTenantStore() override { mdb_env_close(env_); }
@@ -67,72 +67,34 @@ class LmdbTenantStore final : public TenantStore {
     LmdbTenantStore& operator=(const LmdbTenantStore&) = delete;
 
     Status open_databases();
-
     Result<std::uint64_t> generation() override;
-    Result<TenantData> load() override;
-    Status add_project(const std::string& name, const QuotaChange& quota) override;
-    Status remove_project(const std::string& name) override;
-    Status set_quota(const std::string& name, const QuotaChange& quota) override;
-    Status set_networks(const std::string& name, const std::vector<std::string>& networks) override;
-    Status add_resource(const std::string& username, const std::string& password_hash) override;
-    Status remove_resource(const std::string& username) override;
-    Status set_password(const std::string& username, const std::string& password_hash) override;
-    Status add_domain(const std::string& username, const std::string& domain) override;
-    Status remove_domain(const std::string& username, const std::string& domain) override;
-    Status set_rate_limit(const std::string& username, std::uint32_t messages,
-                          std::uint32_t window_s) override;
-    Status set_return_path(const std::string& username, const std::string& address) override;
 
-    // Stop lists.
-    Status set_stop_policy(const std::string& username, StopPolicy policy) override;
     StopListStore& stop_lists() override { return *stop_lists_; }
+    internal::LmdbStopLists& local_stop_lists() { return *stop_lists_; }
     Status open_stop_lists();
-
-    // Statistics.
     StatsStore& stats() override { return *stats_; }
     Status open_stats();
-
-    // The Message-ID index of sent mail.
     MessageIndex& message_index() override { return *message_index_; }
     Status open_message_index();
-    // Admin API tokens.
     AdminTokenStore& admin_tokens() override { return *admin_tokens_; }
     Status open_admin_tokens();
 
-    // DKIM keys.
-    Status add_dkim_key(const DkimKeyRecord& key) override;
-    Status remove_dkim_key(const std::string& domain, const std::string& selector) override;
+  protected:
+    Status change(const Change& rule) override;
+    Status read(const Read& reader) override;
 
   private:
     Result<Transaction> begin(bool write);
-    // Runs `change(txn, generation)` in a write transaction, with the generation this write
-    // will have, and commits only if it succeeds.
-    template <class Change>
-    Status write(Change change);
-    // Reads the resource `username`, lets `change(record, generation)` edit it and writes it
-    // back, in one write transaction (so in one generation).
-    template <class Change>
-    Status update_resource(const std::string& username, Change change);
     Result<std::uint64_t> read_generation(const Transaction& txn) const;
-    Result<ProjectRecord> project(const Transaction& txn, const std::string& name) const;
-    Result<ResourceRecord> resource(const Transaction& txn, const Username& username) const;
-    Result<std::vector<ResourceRecord>> resources(const Transaction& txn,
-                                                  const std::string& prefix) const;
-    Status erase_resource(Transaction& txn, const ResourceRecord& resource);
-    Result<std::vector<DkimKeyRecord>> dkim_keys(const Transaction& txn,
-                                                 const std::string& prefix) const;
-    Status erase_dkim_keys(Transaction& txn, const std::string& domain);
+    MDB_dbi& dbi(Table table) { return tables_[static_cast<std::size_t>(table)]; }
 
     MDB_env* env_;
     MDB_dbi meta_ = 0;
-    MDB_dbi projects_ = 0;
-    MDB_dbi resources_ = 0;
-    MDB_dbi domains_ = 0;
+    MDB_dbi tables_[4] = {};  // by Table
     std::unique_ptr<internal::LmdbStopLists> stop_lists_;
     std::unique_ptr<internal::LmdbStats> stats_;
     std::unique_ptr<internal::LmdbMessageIndex> message_index_;
     std::unique_ptr<internal::LmdbAdminTokens> admin_tokens_;
-    MDB_dbi dkim_keys_ = 0;
 };
 
 Result<Transaction> LmdbTenantStore::begin(bool write) {
@@ -145,12 +107,12 @@ Status LmdbTenantStore::open_databases() {
         return txn.error();
     }
     const std::pair<const char*, MDB_dbi*> databases[] = {{"meta", &meta_},
-                                                          {"projects", &projects_},
-                                                          {"resources", &resources_},
-                                                          {"domains", &domains_},
-                                                          {"dkim_keys", &dkim_keys_}};
-    for (const auto& [name, dbi] : databases) {
-        if (int code = mdb_dbi_open(txn->get(), name, MDB_CREATE, dbi); code != 0) {
+                                                          {"projects", &dbi(Table::projects)},
+                                                          {"resources", &dbi(Table::resources)},
+                                                          {"domains", &dbi(Table::domains)},
+                                                          {"dkim_keys", &dbi(Table::dkim_keys)}};
+    for (const auto& [name, handle] : databases) {
+        if (int code = mdb_dbi_open(txn->get(), name, MDB_CREATE, handle); code != 0) {
             return internal::lmdb_error("cannot open the store", code);
         }
     }
@@ -183,8 +145,7 @@ Result<std::uint64_t> LmdbTenantStore::read_generation(const Transaction& txn) c
     return internal::decode_generation(*bytes.value());
 }
 
-template <class Change>
-Status LmdbTenantStore::write(Change change) {
+Status LmdbTenantStore::change(const Change& rule) {
     auto txn = begin(true);
     if (!txn) {
         return txn.error();
@@ -194,7 +155,8 @@ Status LmdbTenantStore::write(Change change) {
         return generation.error();
     }
     std::uint64_t next = *generation + 1;
-    if (Status changed = change(*txn, next); !changed) {
+    LmdbTables tables(*txn, tables_, *stop_lists_);
+    if (Status changed = rule(tables, next); !changed) {
         return changed;  // the transaction aborts: nothing of it was written
     }
     if (Status put = txn->put(meta_, "generation", internal::encode_generation(next)); !put) {
@@ -203,65 +165,17 @@ Status LmdbTenantStore::write(Change change) {
     return txn->commit();
 }
 
-template <class Change>
-Status LmdbTenantStore::update_resource(const std::string& username, Change change) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
+Status LmdbTenantStore::read(const Read& reader) {
+    auto txn = begin(false);
+    if (!txn) {
+        return txn.error();
     }
-    return write([&](Transaction& txn, std::uint64_t generation) -> Status {
-        auto record = resource(txn, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        change(record.value(), generation);
-        return txn.put(resources_, username, internal::encode_resource(record.value()));
-    });
-}
-
-Result<ProjectRecord> LmdbTenantStore::project(const Transaction& txn,
-                                               const std::string& name) const {
-    auto value = txn.find(projects_, name);
-    if (!value) {
-        return value.error();
+    auto generation = read_generation(*txn);
+    if (!generation) {
+        return generation.error();
     }
-    if (!value.value()) {
-        return make_error(ErrorCode::not_found, Blame::client, "no project " + name);
-    }
-    return internal::decode_project(name, *value.value());
-}
-
-Result<ResourceRecord> LmdbTenantStore::resource(const Transaction& txn,
-                                                 const Username& username) const {
-    std::string key = username.project + "/" + username.name;
-    auto value = txn.find(resources_, key);
-    if (!value) {
-        return value.error();
-    }
-    if (!value.value()) {
-        return make_error(ErrorCode::not_found, Blame::client, "no resource " + key);
-    }
-    return internal::decode_resource(key, *value.value());
-}
-
-Result<std::vector<ResourceRecord>> LmdbTenantStore::resources(const Transaction& txn,
-                                                               const std::string& prefix) const {
-    return decode_prefixed<ResourceRecord>(txn, resources_, prefix, internal::decode_resource);
-}
-
-Status LmdbTenantStore::erase_resource(Transaction& txn, const ResourceRecord& resource) {
-    for (const std::string& domain : resource.domains) {
-        if (Status erased = txn.erase(domains_, domain); !erased) {
-            return erased;
-        }
-        if (Status erased = erase_dkim_keys(txn, domain); !erased) {
-            return erased;
-        }
-    }
-    if (Status erased = stop_lists_->erase_scope(txn, resource.username()); !erased) {
-        return erased;
-    }
-    return txn.erase(resources_, resource.username());
+    LmdbTables tables(*txn, tables_, *stop_lists_);
+    return reader(tables, *generation);
 }
 
 Result<std::uint64_t> LmdbTenantStore::generation() {
@@ -270,265 +184,6 @@ Result<std::uint64_t> LmdbTenantStore::generation() {
         return txn.error();
     }
     return read_generation(*txn);
-}
-
-Result<TenantData> LmdbTenantStore::load() {
-    auto txn = begin(false);
-    if (!txn) {
-        return txn.error();
-    }
-    TenantData data;
-    auto generation = read_generation(*txn);
-    if (!generation) {
-        return generation.error();
-    }
-    data.generation = *generation;
-    auto projects = decode_prefixed<ProjectRecord>(*txn, projects_, "", internal::decode_project);
-    if (!projects) {
-        return projects.error();
-    }
-    data.projects = std::move(projects.value());
-    auto all = resources(*txn, "");
-    if (!all) {
-        return all.error();
-    }
-    data.resources = std::move(all.value());
-    auto keys = dkim_keys(*txn, "");
-    if (!keys) {
-        return keys.error();
-    }
-    data.dkim_keys = std::move(keys.value());
-    return data;
-}
-
-Status LmdbTenantStore::add_project(const std::string& name, const QuotaChange& quota) {
-    auto checked = check_name("project", name);
-    if (!checked) {
-        return checked.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto existing = txn.find(projects_, name);
-        if (!existing) {
-            return existing.error();
-        }
-        if (existing.value()) {
-            return make_error(ErrorCode::already_exists, Blame::client,
-                              "project " + name + " already exists");
-        }
-        ProjectRecord record{name,
-                             quota.resources_max.value_or(default_resources_max),
-                             quota.domains_max.value_or(default_domains_max),
-                             {}};
-        return txn.put(projects_, name, internal::encode_project(record));
-    });
-}
-
-Status LmdbTenantStore::remove_project(const std::string& name) {
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = project(txn, name);
-        if (!record) {
-            return record.error();
-        }
-        auto owned = resources(txn, name + "/");
-        if (!owned) {
-            return owned.error();
-        }
-        for (const ResourceRecord& resource : owned.value()) {
-            if (Status erased = erase_resource(txn, resource); !erased) {
-                return erased;
-            }
-        }
-        return txn.erase(projects_, name);
-    });
-}
-
-Status LmdbTenantStore::set_quota(const std::string& name, const QuotaChange& quota) {
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = project(txn, name);
-        if (!record) {
-            return record.error();
-        }
-        auto owned = resources(txn, name + "/");
-        if (!owned) {
-            return owned.error();
-        }
-        if (quota.resources_max && owned->size() > *quota.resources_max) {
-            return make_error(ErrorCode::failed_precondition, Blame::client,
-                              "project " + name + " has " + plural(owned->size(), "resource") +
-                                  "; remove some before lowering --max-resources to " +
-                                  std::to_string(*quota.resources_max));
-        }
-        for (const ResourceRecord& resource : owned.value()) {
-            if (quota.domains_max && resource.domains.size() > *quota.domains_max) {
-                return make_error(ErrorCode::failed_precondition, Blame::client,
-                                  "resource " + resource.username() + " has " +
-                                      plural(resource.domains.size(), "domain") +
-                                      "; remove some before lowering --max-domains to " +
-                                      std::to_string(*quota.domains_max));
-            }
-        }
-        record->resources_max = quota.resources_max.value_or(record->resources_max);
-        record->domains_max = quota.domains_max.value_or(record->domains_max);
-        return txn.put(projects_, name, internal::encode_project(record.value()));
-    });
-}
-
-Status LmdbTenantStore::set_networks(const std::string& name,
-                                     const std::vector<std::string>& networks) {
-    std::vector<std::string> canonical;
-    for (const std::string& text : networks) {
-        auto network = config::Cidr::parse(text);
-        if (!network) {
-            return Error{"project " + name + " networks: " + network.error().message};
-        }
-        std::string written = network->to_string();
-        if (std::find(canonical.begin(), canonical.end(), written) == canonical.end()) {
-            canonical.push_back(std::move(written));
-        }
-    }
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = project(txn, name);
-        if (!record) {
-            return record.error();
-        }
-        record->networks = canonical;
-        return txn.put(projects_, name, internal::encode_project(record.value()));
-    });
-}
-
-Status LmdbTenantStore::add_resource(const std::string& username,
-                                     const std::string& password_hash) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t generation) -> Status {
-        auto owner = project(txn, parsed->project);
-        if (!owner) {
-            Error error = owner.error();
-            error.message += " (add it with relayctl project add " + parsed->project + ")";
-            return error;
-        }
-        auto owned = resources(txn, parsed->project + "/");
-        if (!owned) {
-            return owned.error();
-        }
-        for (const ResourceRecord& resource : owned.value()) {
-            if (resource.name == parsed->name) {
-                return make_error(ErrorCode::already_exists, Blame::client,
-                                  "resource " + username + " already exists");
-            }
-        }
-        if (owned->size() >= owner->resources_max) {
-            return make_error(ErrorCode::failed_precondition, Blame::client,
-                              "project " + owner->name + " already has " +
-                                  std::to_string(owned->size()) + " of " +
-                                  std::to_string(owner->resources_max) + " resources" +
-                                  "; raise the quota with relayctl project set-quota " +
-                                  owner->name + " --max-resources N");
-        }
-        ResourceRecord record{parsed->project, parsed->name, password_hash, generation, {}};
-        return txn.put(resources_, username, internal::encode_resource(record));
-    });
-}
-
-Status LmdbTenantStore::remove_resource(const std::string& username) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = resource(txn, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        return erase_resource(txn, record.value());
-    });
-}
-
-Status LmdbTenantStore::set_password(const std::string& username,
-                                     const std::string& password_hash) {
-    return update_resource(username, [&](ResourceRecord& record, std::uint64_t generation) {
-        record.password_hash = password_hash;
-        record.password_generation = generation;
-    });
-}
-
-Status LmdbTenantStore::add_domain(const std::string& username, const std::string& domain) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    auto name = check_domain(domain);
-    if (!name) {
-        return name.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = resource(txn, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        auto owner = txn.find(domains_, name.value());
-        if (!owner) {
-            return owner.error();
-        }
-        if (owner.value()) {
-            return make_error(
-                ErrorCode::already_exists, Blame::client,
-                *owner.value() == username
-                    ? "domain " + *name + " is already a domain of " + username
-                    : "domain " + *name + " already belongs to resource " + *owner.value());
-        }
-        auto limits = project(txn, parsed->project);
-        if (!limits) {
-            return limits.error();
-        }
-        if (record->domains.size() >= limits->domains_max) {
-            return make_error(ErrorCode::failed_precondition, Blame::client,
-                              "resource " + username + " already has " +
-                                  std::to_string(record->domains.size()) + " of " +
-                                  std::to_string(limits->domains_max) + " domains" +
-                                  "; raise the quota with relayctl project set-quota " +
-                                  parsed->project + " --max-domains N");
-        }
-        auto position =
-            std::lower_bound(record->domains.begin(), record->domains.end(), name.value());
-        record->domains.insert(position, name.value());
-        if (Status put = txn.put(domains_, name.value(), username); !put) {
-            return put;
-        }
-        return txn.put(resources_, username, internal::encode_resource(record.value()));
-    });
-}
-
-Status LmdbTenantStore::remove_domain(const std::string& username, const std::string& domain) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    auto name = check_domain(domain);
-    if (!name) {
-        return name.error();
-    }
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto record = resource(txn, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        auto position = std::find(record->domains.begin(), record->domains.end(), name.value());
-        if (position == record->domains.end()) {
-            return make_error(ErrorCode::not_found, Blame::client,
-                              "domain " + *name + " is not a domain of " + username);
-        }
-        record->domains.erase(position);
-        if (Status erased = txn.erase(domains_, name.value()); !erased) {
-            return erased;
-        }
-        if (Status erased = erase_dkim_keys(txn, name.value()); !erased) {
-            return erased;
-        }
-        return txn.put(resources_, username, internal::encode_resource(record.value()));
-    });
 }
 
 Status LmdbTenantStore::open_admin_tokens() {
@@ -559,7 +214,7 @@ Status LmdbTenantStore::open_message_index() {
 }
 
 Status LmdbTenantStore::open_stop_lists() {
-    auto opened = internal::LmdbStopLists::open(env_, resources_);
+    auto opened = internal::LmdbStopLists::open(env_, dbi(Table::resources));
     if (!opened) {
         return opened.error();
     }
@@ -567,122 +222,11 @@ Status LmdbTenantStore::open_stop_lists() {
     return {};
 }
 
-Status LmdbTenantStore::set_stop_policy(const std::string& username, StopPolicy policy) {
-    return update_resource(
-        username, [&](ResourceRecord& record, std::uint64_t) { record.stop_policy = policy; });
-}
-
-Result<std::vector<DkimKeyRecord>> LmdbTenantStore::dkim_keys(const Transaction& txn,
-                                                              const std::string& prefix) const {
-    return decode_prefixed<DkimKeyRecord>(txn, dkim_keys_, prefix, internal::decode_dkim_key);
-}
-
-Status LmdbTenantStore::erase_dkim_keys(Transaction& txn, const std::string& domain) {
-    auto keys = dkim_keys(txn, domain + "/");
-    if (!keys) {
-        return keys.error();
-    }
-    for (const DkimKeyRecord& key : keys.value()) {
-        std::string name = internal::dkim_key_name(key.domain, key.selector);
-        if (Status erased = txn.erase(dkim_keys_, name); !erased) {
-            return erased;
-        }
-    }
-    return {};
-}
-
-Status LmdbTenantStore::add_dkim_key(const DkimKeyRecord& key) {
-    auto domain = check_domain(key.domain);
-    if (!domain) {
-        return domain.error();
-    }
-    auto selector = check_dkim_selector(key.selector);
-    if (!selector) {
-        return selector.error();
-    }
-    if (key.algorithm != "rsa-sha256" && key.algorithm != "ed25519-sha256") {
-        return make_error(
-            ErrorCode::invalid_argument, Blame::client,
-            "DKIM algorithm \"" + key.algorithm + "\" is not rsa-sha256 or ed25519-sha256");
-    }
-    if (key.canonicalization != "relaxed" && key.canonicalization != "simple") {
-        return make_error(
-            ErrorCode::invalid_argument, Blame::client,
-            "DKIM canonicalization \"" + key.canonicalization + "\" is not relaxed or simple");
-    }
-    DkimKeyRecord record = key;
-    record.domain = domain.value();
-    record.selector = selector.value();
-    std::string name = internal::dkim_key_name(record.domain, record.selector);
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto owner = txn.find(domains_, record.domain);
-        if (!owner) {
-            return owner.error();
-        }
-        if (!owner.value()) {
-            return make_error(ErrorCode::failed_precondition, Blame::client,
-                              "domain " + record.domain +
-                                  " is not a domain of any resource (add it first with relayctl "
-                                  "domain add PROJECT/NAME " +
-                                  record.domain + ")");
-        }
-        auto existing = txn.find(dkim_keys_, name);
-        if (!existing) {
-            return existing.error();
-        }
-        if (existing.value()) {
-            return make_error(ErrorCode::already_exists, Blame::client,
-                              "domain " + record.domain + " already has a DKIM key with selector " +
-                                  record.selector + " (remove it first with relayctl dkim remove " +
-                                  record.domain + " " + record.selector + ")");
-        }
-        return txn.put(dkim_keys_, name, internal::encode_dkim_key(record));
-    });
-}
-
-Status LmdbTenantStore::remove_dkim_key(const std::string& domain, const std::string& selector) {
-    auto name = check_domain(domain);
-    if (!name) {
-        return name.error();
-    }
-    auto checked = check_dkim_selector(selector);
-    if (!checked) {
-        return checked.error();
-    }
-    std::string key = internal::dkim_key_name(name.value(), checked.value());
-    return write([&](Transaction& txn, std::uint64_t) -> Status {
-        auto existing = txn.find(dkim_keys_, key);
-        if (!existing) {
-            return existing.error();
-        }
-        if (!existing.value()) {
-            return make_error(ErrorCode::not_found, Blame::client,
-                              "domain " + *name + " has no DKIM key with selector " + *checked);
-        }
-        return txn.erase(dkim_keys_, key);
-    });
-}
-
 }  // namespace
 
-// Bounded so that a typo cannot make the limit meaningless (or its budget huge in memory: 8
-// bytes per message of the limit).
-Status LmdbTenantStore::set_rate_limit(const std::string& username, std::uint32_t messages,
-                                       std::uint32_t window_s) {
-    if (messages < 1 || messages > rate_messages_max) {
-        return make_error(ErrorCode::invalid_argument, Blame::client,
-                          "messages must be 1 to " + std::to_string(rate_messages_max) + ", not " +
-                              std::to_string(messages));
-    }
-    if (window_s < 1 || window_s > rate_window_s_max) {
-        return make_error(ErrorCode::invalid_argument, Blame::client,
-                          "window must be 1 to " + std::to_string(rate_window_s_max) +
-                              " seconds, not " + std::to_string(window_s));
-    }
-    return update_resource(username, [&](ResourceRecord& record, std::uint64_t) {
-        record.rate_messages = messages;
-        record.rate_window_s = window_s;
-    });
+internal::LmdbStopLists* internal::lmdb_stop_lists(TenantStore& store) {
+    auto* lmdb = dynamic_cast<LmdbTenantStore*>(&store);
+    return lmdb == nullptr ? nullptr : &lmdb->local_stop_lists();
 }
 
 Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& options) {
@@ -728,19 +272,6 @@ Result<std::unique_ptr<TenantStore>> open_lmdb_tenant_store(const LmdbOptions& o
         return Error{opened.error().message + " (in " + options.folder + ")"};
     }
     return std::unique_ptr<TenantStore>(std::move(store));
-}
-
-Status LmdbTenantStore::set_return_path(const std::string& username, const std::string& address) {
-    std::string checked;
-    if (!address.empty()) {
-        auto valid = check_return_path(address);
-        if (!valid) {
-            return valid.error();
-        }
-        checked = std::move(valid.value());
-    }
-    return update_resource(
-        username, [&](ResourceRecord& record, std::uint64_t) { record.return_path = checked; });
 }
 
 }  // namespace relay::store

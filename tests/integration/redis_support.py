@@ -12,8 +12,11 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class RedisServer:
-    def __init__(self, folder: Path, password="cluster-secret"):
+    def __init__(self, folder: Path, password="cluster-secret", persistent=False):
+        """`persistent`: an append-only file synced at every write, so that a restarted server
+        has what it had (the shared store's tests); else it starts empty."""
         self.folder = folder
+        self.persistent = persistent
         self.folder.mkdir(exist_ok=True)
         self.port = free_port()
         self.password = password
@@ -23,7 +26,8 @@ class RedisServer:
         log = open(self.folder / "redis.log", "ab")
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder), "--requirepass", self.password,
+             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "always",
+             "--dir", str(self.folder), "--requirepass", self.password,
              "--daemonize", "no"], stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 10

@@ -294,6 +294,10 @@ struct Cluster {
     // How long leased budget keeps serving without Redis; also a lease's lifetime.
     std::uint32_t grace_ms = 10000;
     std::uint32_t lease_units_max = 256;  // units one lease may carry
+    // Tenants, credentials, domains, DKIM keys, stop lists, statistics, admin tokens and the
+    // Message-ID index live in Redis (docs/cluster.md); false: each node keeps its own store and
+    // only the rate limit is shared.
+    bool shared_store = true;
     bool operator==(const Cluster&) const = default;
 };
 

@@ -9,6 +9,7 @@
 // Thread: one worker; created and destroyed there.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,6 +58,12 @@ struct Tenancy {
     feedback::Processor* bounces = nullptr;
     // This worker's TLS version counts (inbound handshakes); null: not counted.
     stats::WorkerTlsVersions* tls_versions = nullptr;
+    // Cluster mode's shared store: since when (steady-clock ms) Redis has not answered, 0 while
+    // it does (store::ChangeWatcher). Past `store_grace_ms` of silence AUTH fails closed with
+    // 454 4.7.0: the snapshot may hold a password changed or a resource removed since. Null:
+    // the store is the node's own.
+    const std::atomic<std::int64_t>* store_down_since_ms = nullptr;
+    std::int64_t store_grace_ms = 0;
 };
 
 class Ingress {

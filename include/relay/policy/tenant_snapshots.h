@@ -44,6 +44,9 @@ class TenantSnapshots {
     // Starts the refresh thread (after a first refresh here, whose error it returns).
     Status start(std::uint32_t refresh_interval_ms);
     void stop();
+    // Refreshes now rather than at the end of the interval (a change notification from the
+    // shared store); from any thread.
+    void wake();
 
     // Called with each new snapshot just before it is published (on the thread that refreshes;
     // set before `start`): state kept beside the snapshot, such as the rate limiter's budgets,
@@ -57,9 +60,10 @@ class TenantSnapshots {
 
     store::TenantStore& store_;
     std::atomic<std::shared_ptr<const TenantSnapshot>> current_;
-    std::mutex stop_mutex_;  // only for waking the refresh thread to stop
+    std::mutex stop_mutex_;  // only for waking the refresh thread (to stop, or to refresh now)
     std::condition_variable stop_signal_;
     bool stopping_ = false;
+    bool woken_ = false;
     std::thread thread_;
     std::function<void(const TenantSnapshot&)> before_publish_;
 };
