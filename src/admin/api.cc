@@ -10,6 +10,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "relay/admin/dashboard.h"
 #include "relay/admin/token.h"
 #include "routes.h"
 
@@ -252,9 +253,17 @@ bool Api::authorized(const std::string& authorization) {
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {
+    if (request.path == "/dashboard" || request.path.starts_with("/dashboard/")) {
+        // The page's files carry no data: the page itself asks for the token.
+        return backend_.dashboard != nullptr ? backend_.dashboard->serve(request)
+                                             : error_response(404, "no dashboard is served here");
+    }
     bool api = request.path.starts_with(api_prefix);
     if (!api && request.path != "/metrics") {
-        return error_response(404, "no such path: the API is under /api/v1/, metrics at /metrics");
+        return error_response(
+            404,
+            "no such path: the API is under /api/v1/, metrics at /metrics, the page at "
+            "/dashboard/");
     }
     if (!authorized(request.authorization)) {
         HttpResponse response =

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "relay/admin/dashboard.h"
 #include "relay/base/log.h"
 
 namespace relay::admin {
@@ -20,6 +21,7 @@ struct AdminServer::State {
     std::unique_ptr<httplib::Server> api;
     std::unique_ptr<httplib::Server> metrics;  // metrics_listen, if set
     std::unique_ptr<Api> handler;
+    Dashboard dashboard;
     std::mutex mutex;
     std::thread api_thread;
     std::thread metrics_thread;
@@ -91,6 +93,10 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::Admin& conf
     server->state_ = std::make_unique<State>();
     State& state = *server->state_;
     state.config = config;
+    state.dashboard = Dashboard::load(config.dashboard_dir);
+    for (const std::string& problem : state.dashboard.problems()) {
+        log::warning("admin: the dashboard cannot serve {}", problem);
+    }
     bool tls = !config.certificate_chain_file.empty();
     auto api = make_server(config, config.listen, tls);
     if (!api) {
@@ -109,6 +115,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::Admin& conf
 
 void AdminServer::serve(Backend backend) {
     State& state = *state_;
+    backend.dashboard = &state.dashboard;
     state.handler = std::make_unique<Api>(std::move(backend));
     on_every_method(*state.api, [&state](const httplib::Request& in, httplib::Response& out) {
         HttpRequest request = request_of(in);
@@ -136,7 +143,8 @@ void AdminServer::serve(Backend backend) {
         });
     }
     std::string scheme = state.config.certificate_chain_file.empty() ? "http" : "https";
-    log::info("admin API on {}://{}{}", scheme, state.config.listen.to_string(),
+    log::info("admin API on {}://{}{}, the dashboard at /dashboard/", scheme,
+              state.config.listen.to_string(),
               state.metrics ? ", /metrics also on http://" +
                                   state.config.metrics_listen.to_string() + " without a token"
                             : std::string());

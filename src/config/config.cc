@@ -977,6 +977,9 @@ void read_admin(Section& root, Config& config, std::vector<std::string>& errors,
     section.integer("page_items_max", a.page_items_max, 10, 100000);
     section.integer("request_bytes_max", a.request_bytes_max, 1024, 64 << 20);
     section.integer("threads", a.threads, 1, 64);
+    section.string("dashboard_dir", a.dashboard_dir);
+    a.dashboard_dir = a.dashboard_dir.empty() ? std::string(RELAY_DASHBOARD_DIR)
+                                              : resolve_path(base_folder, a.dashboard_dir);
     section.finish();
     if (a.certificate_chain_file.empty() != a.private_key_file.empty()) {
         section.fail(table, "certificate_chain_file",

@@ -64,7 +64,10 @@ def test_the_package_holds_the_programs_unit_and_configuration_where_debian_puts
     for path in ("/usr/sbin/relayd", "/usr/bin/relayctl"):
         assert entries.get(path) == "-rwxr-xr-x", (path, entries)
     for path in ("/etc/relay/relayd.toml", "/lib/systemd/system/relayd.service",
-                 "/usr/share/doc/relay/copyright", "/usr/share/doc/relay/packaging.md.gz"):
+                 "/usr/share/doc/relay/copyright", "/usr/share/doc/relay/packaging.md.gz",
+                 # The dashboard's files, where relayd looks for them by default.
+                 "/usr/share/relay/dashboard/index.html",
+                 "/usr/share/relay/dashboard/uPlot.iife.min.js"):
         assert path in entries, (path, sorted(entries))
     conffiles = subprocess.run(["dpkg-deb", "--info", str(package), "conffiles"],
                                capture_output=True, text=True, check=True).stdout

@@ -25,6 +25,11 @@ packages_test+=(haproxy)
 # Cluster mode: hiredis for relayd, redis-server for the cluster tests.
 packages_build+=(libhiredis-dev)
 packages_test+=(redis-server)
+# The dashboard (dashboard/meson.build): npm fetches uPlot at build time; chromium runs the page
+# in tests/integration/test_dashboard.py. NodeSource's nodejs carries its own npm, which Debian's
+# npm package would try to replace.
+command -v npm >/dev/null 2>&1 || packages_build+=(npm)
+packages_test+=(chromium)
 # The real MTA that writes a DSN to relayd's bounce listener (tests/integration/
 # test_bounce_postfix.py), run as a private instance; the package itself is left unconfigured.
 packages_test+=(postfix)
@@ -69,7 +74,8 @@ meson_build() {
   shift
   local pkgconfig
   pkgconfig=$(wolfssl_pkgconfig)
-  local options=("$@")
+  # The package's layout: relayd's compiled-in paths (the dashboard's files) follow the prefix.
+  local options=(-Dprefix=/usr "$@")
   [ -n "$pkgconfig" ] && options+=("-Dpkg_config_path=$pkgconfig")
   local stamp="$repo_root/$dir/.relay-options"
   local wanted="${options[*]}"

@@ -39,6 +39,8 @@ struct HttpResponse {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+class Dashboard;
+
 // What the API reaches besides the store: relayd gives the real ones, tests their own.
 struct Backend {
     const config::Config* config = nullptr;
@@ -53,13 +55,15 @@ struct Backend {
     const stats::TlsVersions* tls_versions = nullptr;
     // The clock, in Unix seconds.
     std::function<std::uint64_t()> now_s;
+    // The dashboard's files, served at /dashboard/ without a token; null: none (404).
+    const Dashboard* dashboard = nullptr;
 };
 
 class Api {
   public:
     explicit Api(Backend backend);
 
-    // Any request: /api/v1/... and /metrics need a valid bearer token.
+    // Any request: /api/v1/... and /metrics need a valid bearer token; /dashboard/ does not.
     HttpResponse handle(const HttpRequest& request);
     // /metrics without the token check (the separate metrics address).
     HttpResponse metrics();
