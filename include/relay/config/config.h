@@ -338,7 +338,7 @@ struct Admin {
     std::string private_key_file;          // PEM, absolute after loading
     std::uint32_t page_items_max = 1000;   // the most one page of a list may hold
     std::uint32_t request_bytes_max = 1 << 20;
-    std::uint32_t threads = 2;
+    std::uint32_t threads = 8;
     // The dashboard's files (index.html, dashboard.js, uPlot's), absolute after loading; absent:
     // where the build installs them (meson's datadir/relay/dashboard).
     std::string dashboard_dir;
