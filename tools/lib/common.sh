@@ -25,6 +25,8 @@ packages_test+=(haproxy)
 # Cluster mode: hiredis for relayd, redis-server for the cluster tests.
 packages_build+=(libhiredis-dev)
 packages_test+=(redis-server)
+# The integration files run two at a time (tests/integration/meson.build, conftest.py).
+packages_test+=(python3-pytest-xdist)
 # The real MTA that writes a DSN to relayd's bounce listener (tests/integration/
 # test_bounce_postfix.py), run as a private instance; the package itself is left unconfigured.
 packages_test+=(postfix)
