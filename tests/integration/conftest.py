@@ -74,8 +74,9 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    # A pass that selects nothing (`-m serial` when no test is serial) has nothing to fail.
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+    # The serial pass has nothing to fail when no test is marked serial.
+    if (exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and
+            session.config.getoption("markexpr") == "serial"):
         session.exitstatus = pytest.ExitCode.OK
     if hasattr(session.config, "workerinput"):
         return  # an xdist worker: the controller writes the times
