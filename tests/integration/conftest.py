@@ -2,8 +2,29 @@
 
 Every server a test needs (relayd, a receiving SMTP server, a DNS server) is started here on
 loopback with a free port and stopped when the test ends. Run through meson (`meson test -C
-build integration`), which sets RELAY_BUILD_DIR; or by hand:
+build --suite integration`), which sets RELAY_BUILD_DIR; or by hand:
     RELAY_BUILD_DIR=build /usr/bin/python3 -m pytest tests/integration
+
+Files run two at a time. Meson's `integration` test runs pytest-xdist with `-n 2 --dist
+loadfile`: each file goes whole to one of two worker processes, so a module-scoped fixture starts
+once and the tests of one file never overlap each other, but two files do. Most of a test's time
+is spent waiting on sockets and timers, so two workers on two cores take about half the time of
+one. What makes a file safe to run beside another:
+* ports come from free_port() (or delivery_support's port for every loopback address), folders
+  from tmp_path / tmp_path_factory, never a fixed port or a fixed path;
+* wait for a condition (helpers.wait_until, wait_for_port) instead of sleeping a fixed time, and
+  give every wait a deadline with room for a loaded machine (a neighbour file and a sanitizer
+  build may run at the same time);
+* nothing changes the machine: no package install, no file under /etc, no system service.
+A test that cannot follow these rules (it binds a fixed port, changes system state, or measures
+a time or a rate that a neighbour would disturb) is marked `@pytest.mark.serial` (a whole file:
+`pytestmark = pytest.mark.serial`); meson's `integration-serial` test runs the serial tests alone,
+one at a time, after the others.
+
+Each run writes the time of each file (setup, call and teardown of its tests, summed) to the JSON
+file named by RELAY_TEST_TIMES, and prints the slowest files at its end; tools/test prints the
+ten slowest of each test stage, so growth shows where it happens. `--durations=30` gives the
+slowest single tests.
 """
 import json
 import os
@@ -36,6 +57,40 @@ def _sanitized():
 
 
 SANITIZED = _sanitized()
+
+
+_file_seconds = {}  # test file -> seconds of its tests' setup, call and teardown
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "serial: must not run beside another test (see this file's docstring)")
+
+
+def pytest_runtest_logreport(report):
+    """Runs on the controller under xdist too, which receives every worker's reports."""
+    path = report.nodeid.split("::")[0]
+    _file_seconds[path] = _file_seconds.get(path, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # The serial pass has nothing to fail when no test is marked serial.
+    if (exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and
+            session.config.getoption("markexpr") == "serial"):
+        session.exitstatus = pytest.ExitCode.OK
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller writes the times
+    target = os.environ.get("RELAY_TEST_TIMES")
+    if target and _file_seconds:
+        Path(target).write_text(json.dumps(_file_seconds, indent=1, sort_keys=True) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    slowest = sorted(_file_seconds.items(), key=lambda item: -item[1])[:10]
+    if slowest:
+        terminalreporter.write_sep("=", "slowest files")
+        for path, seconds in slowest:
+            terminalreporter.write_line(f"{seconds:8.1f} s  {path}")
 
 
 _PORTS = random.Random(os.getpid() ^ time.monotonic_ns())  # not the tests' seeded generator

@@ -26,6 +26,9 @@ from conftest import free_port, wait_for_port
 from delivery_support import delivery_settings, wait_ready
 from helpers import wait_until
 
+# Alone: it installs Postfix where it is missing, and apt must not run beside other tests.
+pytestmark = pytest.mark.serial
+
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 BOUNCE_DOMAIN = "bounces.relay.test"

@@ -6,7 +6,8 @@ the exact message bytes after dot-unstuffing, the record file loadgen writes (qu
 size, xxh3-64 checked with the system's libxxhash), the counts in its summary, reconnection after
 the server drops every connection, and exit statuses. It needs no relayd.
 
-Run through meson (`meson test -C build integration`, which sets RELAY_BUILD_DIR), or by hand:
+Run through meson (`meson test -C build --suite integration`, which sets RELAY_BUILD_DIR), or
+by hand:
     RELAY_BUILD_DIR=build /usr/bin/python3 -m pytest tests/integration/test_loadgen.py
 """
 

@@ -128,8 +128,10 @@ def test_a_login_from_outside_the_projects_networks_gets_535_until_they_are_clea
     right = login_reply(narrowed.port, narrowed.password, "127.0.0.2")
     wrong = login_reply(narrowed.port, "not-the-password", "127.0.0.1")
     assert right == wrong == (535, REFUSED_TEXT)
+    # Each refusal is logged by the worker that served it, after its reply: wait for both.
     wait_until(lambda: REFUSAL_LOG in narrowed.log(), message="the refusal in the log")
-    assert "login acme/main refused: wrong username or password" in narrowed.log()
+    wait_until(lambda: "login acme/main refused: wrong username or password" in narrowed.log(),
+               message="the wrong password in the log")
 
     ok(narrowed.config_path, "project", "set-networks", "acme")
     wait_until(lambda: login_reply(narrowed.port, narrowed.password, "127.0.0.2")[0] == 235,

@@ -30,6 +30,8 @@ packages_test+=(redis-server)
 # npm package would try to replace.
 command -v npm >/dev/null 2>&1 || packages_build+=(npm)
 packages_test+=(chromium)
+# The integration files run two at a time (tests/integration/meson.build, conftest.py).
+packages_test+=(python3-pytest-xdist)
 # The real MTA that writes a DSN to relayd's bounce listener (tests/integration/
 # test_bounce_postfix.py), run as a private instance; the package itself is left unconfigured.
 packages_test+=(postfix)
