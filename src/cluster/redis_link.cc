@@ -14,6 +14,7 @@
 #include <chrono>
 
 #include "relay/base/log.h"
+#include "relay/cluster/hiredis_reply.h"
 
 namespace relay::cluster {
 
@@ -62,38 +63,6 @@ void disconnected_callback(const redisAsyncContext* context, int) {
 void reply_callback(redisAsyncContext*, void* reply, void* data) {
     auto* pending = static_cast<RedisLink::Pending*>(data);
     pending->link->on_reply(pending, reply);
-}
-
-RedisReply copy_reply(const redisReply* reply) {
-    RedisReply copy;
-    switch (reply->type) {
-        case REDIS_REPLY_INTEGER:
-            copy.type = RedisReply::Type::integer;
-            copy.integer = reply->integer;
-            break;
-        case REDIS_REPLY_STRING:
-            copy.type = RedisReply::Type::text;
-            copy.text.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_STATUS:
-            copy.type = RedisReply::Type::status;
-            copy.text.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_ERROR:
-            copy.type = RedisReply::Type::error;
-            copy.text.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_ARRAY:
-            copy.type = RedisReply::Type::array;
-            copy.elements.reserve(reply->elements);
-            for (std::size_t index = 0; index < reply->elements; ++index) {
-                copy.elements.push_back(copy_reply(reply->element[index]));
-            }
-            break;
-        default:
-            break;
-    }
-    return copy;
 }
 
 }  // namespace
@@ -334,7 +303,7 @@ void RedisLink::on_reply(Pending* pending, void* reply) {
     std::erase(pending_, pending);
     Result<RedisReply> result =
         reply == nullptr ? Result<RedisReply>(Error{"Redis connection lost"})
-                         : Result<RedisReply>(copy_reply(static_cast<redisReply*>(reply)));
+                         : Result<RedisReply>(copy_hiredis_reply(static_cast<redisReply*>(reply)));
     reactor_.defer([done = std::move(pending->done), result = std::move(result)]() mutable {
         done(std::move(result));
     });

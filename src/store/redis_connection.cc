@@ -11,44 +11,13 @@
 
 #include <cstdlib>
 
+#include "relay/cluster/hiredis_reply.h"
+
 namespace relay::store::internal {
 namespace {
 
 timeval to_timeval(std::uint32_t ms) {
     return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-}
-
-RedisReply copy_reply(const redisReply* reply) {
-    RedisReply copy;
-    switch (reply->type) {
-        case REDIS_REPLY_INTEGER:
-            copy.type = RedisReply::Type::integer;
-            copy.integer = reply->integer;
-            break;
-        case REDIS_REPLY_STRING:
-            copy.type = RedisReply::Type::text;
-            copy.text.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_STATUS:
-            copy.type = RedisReply::Type::status;
-            copy.text.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_ERROR:
-            copy.type = RedisReply::Type::error;
-            copy.text.assign(reply->str, reply->len);
-            break;
-        case REDIS_REPLY_ARRAY:
-            copy.type = RedisReply::Type::array;
-            copy.elements.reserve(reply->elements);
-            for (std::size_t index = 0; index < reply->elements; ++index) {
-                copy.elements.push_back(copy_reply(reply->element[index]));
-            }
-            break;
-        default:
-            copy.type = RedisReply::Type::nil;
-            break;
-    }
-    return copy;
 }
 
 void append(redisContext* context, const std::vector<std::string>& argv) {
@@ -144,7 +113,7 @@ Result<std::vector<RedisReply>> RedisConnection::pipeline(
         if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
             return fail(commands[index].empty() ? "command" : commands[index].front());
         }
-        replies.push_back(copy_reply(static_cast<redisReply*>(raw)));
+        replies.push_back(cluster::copy_hiredis_reply(static_cast<redisReply*>(raw)));
         freeReplyObject(raw);
     }
     return replies;
@@ -168,7 +137,7 @@ Result<std::optional<RedisReply>> RedisConnection::next_push(std::uint32_t timeo
             return fail("read");
         }
     }
-    RedisReply reply = copy_reply(static_cast<redisReply*>(raw));
+    RedisReply reply = cluster::copy_hiredis_reply(static_cast<redisReply*>(raw));
     freeReplyObject(raw);
     return std::optional<RedisReply>(std::move(reply));
 }
