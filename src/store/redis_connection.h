@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,20 @@ struct redisContext;
 namespace relay::store::internal {
 
 using cluster::RedisReply;
+
+// A reply of another shape than the store wrote: the one-line error its callers return.
+inline Error unreadable(const std::string& what) {
+    return make_error(ErrorCode::internal, Blame::relay, "Redis answered " + what);
+}
+
+// An integer reply, or a decimal one in text (HGET); anything else reads as 0.
+inline std::uint64_t to_number(const RedisReply& reply) {
+    if (reply.type == RedisReply::Type::integer) {
+        return static_cast<std::uint64_t>(reply.integer);
+    }
+    return reply.type == RedisReply::Type::text ? std::strtoull(reply.text.c_str(), nullptr, 10)
+                                                : 0;
+}
 
 struct RedisConnectionOptions {
     std::string address;  // "HOST:PORT", "[IPV6]:PORT" or a unix socket path

@@ -11,18 +11,6 @@ namespace {
 
 constexpr int write_attempts_max = 32;
 
-Error unreadable(const std::string& what) {
-    return make_error(ErrorCode::internal, Blame::relay, "Redis answered " + what);
-}
-
-std::uint64_t to_number(const RedisReply& reply) {
-    if (reply.type == RedisReply::Type::integer) {
-        return static_cast<std::uint64_t>(reply.integer);
-    }
-    return reply.type == RedisReply::Type::text ? std::strtoull(reply.text.c_str(), nullptr, 10)
-                                                : 0;
-}
-
 }  // namespace
 
 Status RedisStopLists::write(std::vector<StopChange>& changes,

@@ -15,18 +15,6 @@ constexpr std::size_t batch_entries_count = 1000;
 // A reload that keeps losing to writers gives up for this round (the next notification retries).
 constexpr int resync_attempts_max = 8;
 
-Error unreadable(const std::string& what) {
-    return make_error(ErrorCode::internal, Blame::relay, "Redis answered " + what);
-}
-
-std::uint64_t to_number(const RedisReply& reply) {
-    if (reply.type == RedisReply::Type::integer) {
-        return static_cast<std::uint64_t>(reply.integer);
-    }
-    return reply.type == RedisReply::Type::text ? std::strtoull(reply.text.c_str(), nullptr, 10)
-                                                : 0;
-}
-
 std::optional<StopChange::Kind> parse_op(std::string_view name) {
     if (name == "put") {
         return StopChange::Kind::put;
