@@ -38,6 +38,8 @@ packages_test+=(postfix)
 # The store's write lock held from a test, as relayctl holds it, so the bounce processor waits
 # (tests/integration/test_bounce_attacks.py).
 packages_test+=(python3-lmdb)
+# Redis over TLS (tests/integration/test_cluster_redis_tls.py): stunnel as the client tunnel.
+packages_test+=(stunnel4)
 
 # Installs the named Debian packages that are missing.
 ensure_packages() {
