@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "../store/store_test_support.h"
+#include "relay/bounce/classify.h"
 #include "relay/stats/delivery_outcome.h"
 #include "relay/stats/recorder.h"
 
@@ -237,6 +238,59 @@ TEST(StatsDeliveryOutcome, FiveHundredsAndNoRouteAreHardExpiryIsSoft) {
                                "554 4.7.4 message expired after 90 seconds in the queue; last "
                                "error: MTA-STS policy of example.net (enforce) not met"),
               StatsCounter::bounced_soft);
+}
+
+TEST(StatsDeliveryOutcome, AFailureCountsUnderTheReasonTheClassifierGivesIt) {
+    EXPECT_EQ(delivery_reason_counter("550 5.1.1 <gone@example.net>: Recipient address rejected"),
+              StatsCounter::bounce_reason_no_such_user);
+    EXPECT_EQ(delivery_reason_counter("552 5.2.2 mailbox full"),
+              StatsCounter::bounce_reason_mailbox_full);
+    EXPECT_EQ(delivery_reason_counter("554 4.4.7 message expired after 120 hours in the queue; "
+                                      "last error: 451 4.3.0 later"),
+              StatsCounter::bounce_reason_expired);
+    EXPECT_EQ(delivery_reason_counter("550 go away"), StatsCounter::bounce_reason_unknown);
+}
+
+// Every reason a bounce can have has its counter, under the classifier's name, so a reason added
+// to bounce/classify.h without a counter fails here rather than counting as unknown.
+TEST(StatsBounceReasons, EveryBounceReasonHasItsCounterAndComplaintsHaveNone) {
+    std::size_t counters = 0;
+    for (auto reason = bounce::BounceReason::unknown; reason <= bounce::BounceReason::delivered;
+         reason = static_cast<bounce::BounceReason>(static_cast<int>(reason) + 1)) {
+        auto counter = store::bounce_reason_counter(bounce::reason_name(reason));
+        bool bounce = reason != bounce::BounceReason::complaint &&
+                      reason != bounce::BounceReason::auto_reply &&
+                      reason != bounce::BounceReason::delivered;
+        ASSERT_EQ(counter.has_value(), bounce) << bounce::reason_name(reason);
+        if (counter) {
+            EXPECT_TRUE(store::is_bounce_reason(*counter));
+            EXPECT_EQ(store::bounce_reason_of(*counter), bounce::reason_name(reason));
+            ++counters;
+        }
+    }
+    std::size_t stored = 0;
+    for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
+        stored += store::is_bounce_reason(static_cast<StatsCounter>(index)) ? 1 : 0;
+    }
+    EXPECT_EQ(counters, stored);
+    EXPECT_FALSE(store::is_bounce_reason(StatsCounter::bounced_hard));
+}
+
+TEST_F(StatsStoreTest, BounceReasonsAreSummedPerResourceLikeEveryCounter) {
+    Recorder recorder(1);
+    recorder.worker(0).count("acme/main", "acme.example", StatsCounter::bounce_reason_no_such_user,
+                             base_s);
+    recorder.worker(0).count("acme/main", "acme.example", StatsCounter::bounce_reason_no_such_user,
+                             base_s + 3600);
+    recorder.worker(0).count("acme/main", "acme.example", StatsCounter::bounce_reason_spam,
+                             base_s + 3600);
+    flush(recorder);
+    StatsCounts total = sum(resource("acme/main"), 0, base_s + 3600);
+    EXPECT_EQ(at(total, StatsCounter::bounce_reason_no_such_user), 2u);
+    EXPECT_EQ(at(total, StatsCounter::bounce_reason_spam), 1u);
+    StatsCounts last_hour = sum(domain("acme.example"), base_s + 3600, base_s + 3660);
+    EXPECT_EQ(at(last_hour, StatsCounter::bounce_reason_no_such_user), 1u);
+    EXPECT_EQ(at(last_hour, StatsCounter::bounce_reason_spam), 1u);
 }
 
 }  // namespace
