@@ -5,6 +5,7 @@
 //
 // RELAY_STATS_MODEL_STEPS=N for a longer run, RELAY_STATS_MODEL_SEED=N to repeat one.
 #include <gtest/gtest.h>
+#include <lmdb.h>
 
 #include <cstdlib>
 #include <map>
@@ -291,6 +292,43 @@ TEST_F(StatsStoreTest, BounceReasonsAreSummedPerResourceLikeEveryCounter) {
     StatsCounts last_hour = sum(domain("acme.example"), base_s + 3600, base_s + 3660);
     EXPECT_EQ(at(last_hour, StatsCounter::bounce_reason_no_such_user), 1u);
     EXPECT_EQ(at(last_hour, StatsCounter::bounce_reason_spam), 1u);
+}
+
+// A total written before the bounce reasons were appended holds 15 values; it must read as it
+// did, with every reason at 0, and take new counts on top.
+TEST_F(StatsStoreTest, ATotalOfTheFifteenCounterFormatStillReadsAndAddsUp) {
+    store_.reset();
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 16), 0);
+    ASSERT_EQ(mdb_env_open(env, (root_ / "store").c_str(), MDB_NOTLS, 0600), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi buckets = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "stats", MDB_CREATE, &buckets), 0);
+    std::string key = std::string("rold/main", 9) + '\0' + 't' + std::string(8, '\0');
+    std::string value = "5 0 0 0 0 0 0 0 3 0 2 0 0 1 0";
+    MDB_val key_val{key.size(), key.data()};
+    MDB_val value_val{value.size(), value.data()};
+    ASSERT_EQ(mdb_put(txn, buckets, &key_val, &value_val, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    reopen();
+
+    StatsCounts old = sum(resource("old/main"), 0, base_s);
+    EXPECT_EQ(at(old, StatsCounter::accepted), 5u);
+    EXPECT_EQ(at(old, StatsCounter::delivered), 3u);
+    EXPECT_EQ(at(old, StatsCounter::bounced_hard), 2u);
+    EXPECT_EQ(at(old, StatsCounter::stop_listed), 1u);
+    EXPECT_EQ(at(old, StatsCounter::bounce_reason_no_such_user), 0u);
+    Recorder recorder(1);
+    recorder.worker(0).count("old/main", "", StatsCounter::bounced_hard, base_s);
+    recorder.worker(0).count("old/main", "", StatsCounter::bounce_reason_no_such_user, base_s);
+    flush(recorder);
+    StatsCounts now = sum(resource("old/main"), 0, base_s);
+    EXPECT_EQ(at(now, StatsCounter::accepted), 5u);
+    EXPECT_EQ(at(now, StatsCounter::bounced_hard), 3u);
+    EXPECT_EQ(at(now, StatsCounter::bounce_reason_no_such_user), 1u);
 }
 
 }  // namespace
