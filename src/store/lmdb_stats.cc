@@ -127,10 +127,17 @@ bool split_key(std::string_view key, char& grain, std::uint64_t& bucket) {
     return true;
 }
 
+// Trailing zeros are left out (at least one value is written): most records count no bounce
+// reason, and decode_counts reads a shorter record with the missing counters at 0, as it reads
+// one written before counters were appended.
 std::string encode_counts(const StatsCounts& counts) {
+    std::size_t written = stats_counter_count;
+    while (written > 1 && counts[written - 1] == 0) {
+        --written;
+    }
     std::string text;
-    for (std::uint64_t count : counts) {
-        text += (text.empty() ? "" : " ") + std::to_string(count);
+    for (std::size_t index = 0; index < written; ++index) {
+        text += (text.empty() ? "" : " ") + std::to_string(counts[index]);
     }
     return text;
 }
