@@ -119,6 +119,31 @@
         cell(row, read(counts, 0), "number");
       }
     }
+    showBounceReasons(sums);
+  }
+
+  // The bounce reasons of the three periods, most frequent over the longest one first.
+  function showBounceReasons(sums) {
+    const periods = sums.map((sum) =>
+      sum.columns.length > 0 ? sum.columns[0].counts.bounce_reasons || {} : {},
+    );
+    const longest = periods[periods.length - 1];
+    const reasons = Object.keys(longest).sort(
+      (left, right) => longest[right] - longest[left] || left.localeCompare(right),
+    );
+    const body = element("bounce-reasons").tBodies[0];
+    body.replaceChildren();
+    if (reasons.length === 0) {
+      emptyRow(body, 4, "no bounces");
+    }
+    for (const reason of reasons) {
+      const row = body.insertRow();
+      row.dataset.reason = reason;
+      cell(row, reason);
+      for (const counts of periods) {
+        cell(row, counts[reason] || 0, "number");
+      }
+    }
   }
 
   function chartWidth() {

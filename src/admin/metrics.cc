@@ -75,6 +75,35 @@ CounterName counter_name(store::StatsCounter counter) {
             return {6, nullptr};
         case C::reports_unparsed:
             return {7, nullptr};
+        case C::bounce_reason_unknown:
+        case C::bounce_reason_no_such_user:
+        case C::bounce_reason_mailbox_full:
+        case C::bounce_reason_mailbox_disabled:
+        case C::bounce_reason_has_moved:
+        case C::bounce_reason_host_not_found:
+        case C::bounce_reason_no_mail_accepted:
+        case C::bounce_reason_relaying_denied:
+        case C::bounce_reason_blocked:
+        case C::bounce_reason_bad_reputation:
+        case C::bounce_reason_require_ptr:
+        case C::bounce_reason_authentication:
+        case C::bounce_reason_tls_required:
+        case C::bounce_reason_policy:
+        case C::bounce_reason_filtered:
+        case C::bounce_reason_sender_rejected:
+        case C::bounce_reason_spam:
+        case C::bounce_reason_virus:
+        case C::bounce_reason_content_rejected:
+        case C::bounce_reason_not_rfc_compliant:
+        case C::bounce_reason_message_too_large:
+        case C::bounce_reason_exceeds_limit:
+        case C::bounce_reason_rate_limited:
+        case C::bounce_reason_expired:
+        case C::bounce_reason_network_error:
+        case C::bounce_reason_system_error:
+        case C::bounce_reason_system_full:
+        case C::bounce_reason_syntax_error:
+            return {8, store::bounce_reason_of(counter).data()};
     }
     return {0, nullptr};
 }
@@ -95,6 +124,10 @@ void write_counters(std::string& out, store::StatsStore& stats, std::uint64_t no
          "Reports to the bounce listener that no parser could read, per resource (kept in "
          "<spool>/bounces-unparsed/).",
          {}},
+        {"relay_bounces_total",
+         "Recipients bounced, hard or soft, per resource and reason (the classifier's: "
+         "no_such_user, mailbox_full, ...); a reason appears once counted.",
+         {}},
     };
     auto scopes = stats.stats_scopes(store::StatsScopeKind::resource);
     for (const std::string& resource : scopes ? scopes.value() : std::vector<std::string>{}) {
@@ -104,12 +137,16 @@ void write_counters(std::string& out, store::StatsStore& stats, std::uint64_t no
         }
         for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
             const CounterName name = counter_name(static_cast<store::StatsCounter>(index));
+            if (name.family == 8 && sum.value()[index] == 0) {
+                continue;
+            }
             Family& family = families[name.family];
             family.lines +=
                 std::string(family.name) + "{resource=\"" + label_value(resource) + "\"";
             if (name.label != nullptr) {
                 family.lines +=
-                    std::string(name.family == 1 ? ",reason=\"" : ",kind=\"") + name.label + "\"";
+                    std::string(name.family == 1 || name.family == 8 ? ",reason=\"" : ",kind=\"") +
+                    name.label + "\"";
             }
             family.lines += "} " + std::to_string(sum.value()[index]) + "\n";
         }

@@ -5,9 +5,11 @@
 //     /stats/series   GET ?resource=P/N|domain=D&grain=minute|hour&since=...
 //
 // A series is columnar, as chart libraries take it: one array of bucket start times and, per
-// counter, one array of values of the same length, every bucket of the period present (zero
-// where nothing was counted), plus `refused`, the sum of the refused_* counters. Without a
-// resource or domain it sums every resource.
+// counter (less the bounce_reason_* ones), one array of values of the same length, every bucket of
+// the period present (zero where nothing was counted), plus `refused`, the sum of the refused_*
+// counters. Without a resource or domain it sums every resource. The sums carry `bounce_reasons`,
+// the bounces of the period by the classifier's reason (no_such_user, mailbox_full, ...), counted
+// ones only.
 //
 // Bounds: a minute series covers at most the 48 hours the store keeps (2,880 points), an hour
 // series 90 days (2,160 points).
@@ -19,11 +21,20 @@
 namespace relay::admin::internal {
 namespace {
 
+// The counters by name, with the bounce_reason_* counters gathered in `bounce_reasons` (only
+// the reasons counted in the period, so the object stays as small as what happened).
 json counts_json(const store::StatsCounts& counts) {
     json object = json::object();
+    json reasons = json::object();
     for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
-        object[store::stats_counter_name(static_cast<store::StatsCounter>(index))] = counts[index];
+        auto counter = static_cast<store::StatsCounter>(index);
+        if (!store::is_bounce_reason(counter)) {
+            object[store::stats_counter_name(counter)] = counts[index];
+        } else if (counts[index] != 0) {
+            reasons[std::string(store::bounce_reason_of(counter))] = counts[index];
+        }
     }
+    object["bounce_reasons"] = std::move(reasons);
     return object;
 }
 
@@ -153,6 +164,9 @@ HttpResponse series(Call& call) {
         std::uint64_t refusals = 0;
         for (std::size_t counter = 0; counter < store::stats_counter_count; ++counter) {
             auto which = static_cast<store::StatsCounter>(counter);
+            if (store::is_bounce_reason(which)) {
+                continue;  // the sums carry them; a chart of 28 reasons would read as noise
+            }
             columns[store::stats_counter_name(which)].push_back(values[index][counter]);
             refusals += is_refusal(which) ? values[index][counter] : 0;
         }

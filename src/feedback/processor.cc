@@ -289,6 +289,10 @@ void Processor::Worker::apply(const bounce::Outcome& outcome, const Target& targ
                               const ReceivedReport& report, const bounce::Report& parsed) {
     std::string action = "counted";
     std::string run;
+    if (outcome.kind != bounce::OutcomeKind::complaint) {
+        auto reason = store::bounce_reason_counter(bounce::reason_name(outcome.reason));
+        count(target, reason ? *reason : store::StatsCounter::bounce_reason_unknown);
+    }
     switch (outcome.kind) {
         case bounce::OutcomeKind::hard_bounce:
             count(target, store::StatsCounter::bounced_hard);

@@ -48,12 +48,31 @@ std::string column_title(const store::StatsScope& scope) {
     return scope.name.empty() ? "(no resource)" : scope.name;
 }
 
+// As the admin API writes them: the bounce_reason_* counters gathered in `bounce_reasons`, the
+// reasons counted in the period only.
 json counts_json(const store::StatsCounts& counts) {
     json object = json::object();
+    json reasons = json::object();
     for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
-        object[store::stats_counter_name(static_cast<store::StatsCounter>(index))] = counts[index];
+        auto counter = static_cast<store::StatsCounter>(index);
+        if (!store::is_bounce_reason(counter)) {
+            object[store::stats_counter_name(counter)] = counts[index];
+        } else if (counts[index] != 0) {
+            reasons[std::string(store::bounce_reason_of(counter))] = counts[index];
+        }
     }
+    object["bounce_reasons"] = std::move(reasons);
     return object;
+}
+
+// Whether any column counted `counter`: a bounce reason gets a row only then.
+bool counted(const std::vector<Column>& columns, std::size_t counter) {
+    for (const Column& column : columns) {
+        if (column.counts[counter] != 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void print_table(const std::vector<Column>& columns, const std::optional<store::StatsCounts>& total,
@@ -78,7 +97,15 @@ void print_table(const std::vector<Column>& columns, const std::optional<store::
     }
     std::printf("\n");
     for (std::size_t counter = 0; counter < store::stats_counter_count; ++counter) {
-        std::printf("%-20s", store::stats_counter_name(static_cast<store::StatsCounter>(counter)));
+        auto which = static_cast<store::StatsCounter>(counter);
+        if (store::is_bounce_reason(which) && !counted(columns, counter)) {
+            continue;
+        }
+        if (store::is_bounce_reason(which)) {
+            std::printf("  %-18s", std::string(store::bounce_reason_of(which)).c_str());
+        } else {
+            std::printf("%-20s", store::stats_counter_name(which));
+        }
         for (std::size_t index = 0; index < columns.size(); ++index) {
             std::printf("  %*llu", static_cast<int>(widths[index]),
                         static_cast<unsigned long long>(columns[index].counts[counter]));

@@ -38,6 +38,10 @@ void StatsOutcomes::on_outcome(const spool::QueuedMessage& message, std::size_t 
     std::uint64_t now_ms = unix_ms_now();
     counter_.count(message.envelope.resource, domain,
                    stats::delivery_counter(result_of(outcome.kind), outcome.reply), now_ms / 1000);
+    if (outcome.kind == delivery::RecipientOutcome::Kind::failed) {
+        counter_.count(message.envelope.resource, domain,
+                       stats::delivery_reason_counter(outcome.reply), now_ms / 1000);
+    }
     if (outcome.kind != delivery::RecipientOutcome::Kind::delivered) {
         return;
     }

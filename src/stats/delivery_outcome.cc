@@ -3,6 +3,8 @@
 // Pure: no I/O. Thread: any.
 #include "relay/stats/delivery_outcome.h"
 
+#include "relay/bounce/classify.h"
+
 namespace relay::stats {
 
 store::StatsCounter delivery_counter(DeliveryResult result, std::string_view reply) {
@@ -21,6 +23,13 @@ store::StatsCounter delivery_counter(DeliveryResult result, std::string_view rep
                    reply.substr(0, 4) == "4.4.7" || (!reply.empty() && reply[0] == '4') ||
                    (reply.size() > 6 && reply[3] == ' ' && reply.substr(4, 2) == "4.");
     return expired ? store::StatsCounter::bounced_soft : store::StatsCounter::bounced_hard;
+}
+
+store::StatsCounter delivery_reason_counter(std::string_view reply) {
+    bounce::Classification found = bounce::classify(
+        bounce::find_enhanced_status(reply), bounce::find_reply_code(reply), reply, "failed");
+    auto counter = store::bounce_reason_counter(bounce::reason_name(found.reason));
+    return counter ? *counter : store::StatsCounter::bounce_reason_unknown;
 }
 
 }  // namespace relay::stats

@@ -14,9 +14,50 @@ namespace relay::store {
 namespace {
 
 constexpr std::string_view counter_names[stats_counter_count] = {
-    "accepted",     "refused_auth", "refused_allowlist", "refused_rate_limit", "refused_stop_list",
-    "refused_utf8", "refused_size", "refused_sender",    "delivered",          "deferred",
-    "bounced_hard", "bounced_soft", "complaints",        "stop_listed",        "reports_unparsed"};
+    "accepted",
+    "refused_auth",
+    "refused_allowlist",
+    "refused_rate_limit",
+    "refused_stop_list",
+    "refused_utf8",
+    "refused_size",
+    "refused_sender",
+    "delivered",
+    "deferred",
+    "bounced_hard",
+    "bounced_soft",
+    "complaints",
+    "stop_listed",
+    "reports_unparsed",
+    "bounce_reason_unknown",
+    "bounce_reason_no_such_user",
+    "bounce_reason_mailbox_full",
+    "bounce_reason_mailbox_disabled",
+    "bounce_reason_has_moved",
+    "bounce_reason_host_not_found",
+    "bounce_reason_no_mail_accepted",
+    "bounce_reason_relaying_denied",
+    "bounce_reason_blocked",
+    "bounce_reason_bad_reputation",
+    "bounce_reason_require_ptr",
+    "bounce_reason_authentication",
+    "bounce_reason_tls_required",
+    "bounce_reason_policy",
+    "bounce_reason_filtered",
+    "bounce_reason_sender_rejected",
+    "bounce_reason_spam",
+    "bounce_reason_virus",
+    "bounce_reason_content_rejected",
+    "bounce_reason_not_rfc_compliant",
+    "bounce_reason_message_too_large",
+    "bounce_reason_exceeds_limit",
+    "bounce_reason_rate_limited",
+    "bounce_reason_expired",
+    "bounce_reason_network_error",
+    "bounce_reason_system_error",
+    "bounce_reason_system_full",
+    "bounce_reason_syntax_error",
+};
 
 }  // namespace
 
@@ -31,6 +72,23 @@ std::optional<StatsCounter> parse_stats_counter(std::string_view name) {
         }
     }
     return std::nullopt;
+}
+
+constexpr std::string_view bounce_reason_prefix = "bounce_reason_";
+
+bool is_bounce_reason(StatsCounter counter) {
+    return counter >= StatsCounter::bounce_reason_unknown;
+}
+
+std::string_view bounce_reason_of(StatsCounter counter) {
+    std::string_view name = counter_names[static_cast<std::size_t>(counter)];
+    return is_bounce_reason(counter) ? name.substr(bounce_reason_prefix.size()) : name;
+}
+
+std::optional<StatsCounter> bounce_reason_counter(std::string_view reason) {
+    std::string name(bounce_reason_prefix);
+    name += reason;
+    return parse_stats_counter(name);
 }
 
 namespace internal {
@@ -69,10 +127,17 @@ bool split_key(std::string_view key, char& grain, std::uint64_t& bucket) {
     return true;
 }
 
+// Trailing zeros are left out (at least one value is written): most records count no bounce
+// reason, and decode_counts reads a shorter record with the missing counters at 0, as it reads
+// one written before counters were appended.
 std::string encode_counts(const StatsCounts& counts) {
+    std::size_t written = stats_counter_count;
+    while (written > 1 && counts[written - 1] == 0) {
+        --written;
+    }
     std::string text;
-    for (std::uint64_t count : counts) {
-        text += (text.empty() ? "" : " ") + std::to_string(count);
+    for (std::size_t index = 0; index < written; ++index) {
+        text += (text.empty() ? "" : " ") + std::to_string(counts[index]);
     }
     return text;
 }

@@ -176,12 +176,15 @@ def test_a_dsn_to_a_token_stop_lists_the_recipient_and_counts_one_hard_bounce(ne
     assert (resource["delivered"], resource["bounced_soft"], resource["stop_listed"]) == (1, 0, 1)
     # The Message-ID index gave the sender domain.
     assert counts(relayd, "--domain", "acme.example")["bounced_hard"] == 1
+    # Counted under the report's reason too (5.1.1), as a delivery's 550 5.1.1 would be.
+    wait_count(relayd, "bounce_reasons", {"no_such_user": 1}, "--domain", "acme.example")
     assert re.search(r"bounce: client=127\.0\.0\.1 resource=acme/main recipient=<gone@example\.net>"
                      r" kind=hard_bounce status=5\.1\.1 reason=no_such_user report=delivery_status"
                      r": stop-listed \(hard_bounce\)", relayd.log()), relayd.log()[-2000:]
     # The same report again: answered, counted, but the entry is not added twice.
     assert report(relayd, sender, dsn("gone@example.net"))[0] == 250
     wait_count(relayd, "bounced_hard", 2, "--resource", "acme/main")
+    wait_count(relayd, "bounce_reasons", {"no_such_user": 2}, "--resource", "acme/main")
     assert counts(relayd, "--resource", "acme/main")["stop_listed"] == 1
     # The stop list is the one the relay listener checks: mail to the address is refused now.
     client = smtplib.SMTP("127.0.0.1", relayd.port, timeout=20)

@@ -139,8 +139,11 @@ def test_the_page_shows_the_scenario_and_removes_a_stop_list_entry(net, playwrig
         counts = column["counts"]
         return (counts["accepted"], counts["delivered"],
                 counts["bounced_hard"] + counts["bounced_soft"], counts["deferred"],
-                counts["refused_stop_list"]) == tuple(expected.values())
+                counts["refused_stop_list"]) == tuple(expected.values()) and counts[
+                    "bounce_reasons"] == {"no_such_user": 1}
     wait_until(counted, timeout=15, message=f"the API to count {expected}")
+    metrics = api.call("GET", "/metrics")[2]
+    assert 'relay_bounces_total{resource="acme/main",reason="no_such_user"} 1\n' in metrics
     listed = [entry["address"] for entry in
               api.json("GET", "/api/v1/stop-list?resource=acme/main")["items"]]
 
@@ -161,6 +164,9 @@ def test_the_page_shows_the_scenario_and_removes_a_stop_list_entry(net, playwrig
     # Last hour, last day, last 30 days: the scenario just happened, so all three hold it.
     assert seen["totals"] == {name: [value] * 3 for name, value in expected.items()}, seen
     assert seen["emptyTotals"] == {name: [0, 0, 0] for name in expected}, seen
+    # The 550 5.1.1 of gone@example.net, classified, in each of the three periods.
+    assert seen["bounceReasons"] == [["no_such_user", "1", "1", "1"]], seen
+    assert seen["emptyBounceReasons"] == [["no bounces"]], seen
     assert seen["charts"] == 3
     [queued] = seen["queue"]  # the deferred message waits for example.net
     assert queued[0] == "example.net" and queued[1] == "1" and "451" in queued[3]

@@ -28,6 +28,7 @@ ZERO = {name: 0 for name in (
     "accepted", "refused_auth", "refused_allowlist", "refused_rate_limit", "refused_stop_list",
     "refused_utf8", "refused_size", "refused_sender", "delivered", "deferred", "bounced_hard",
     "bounced_soft", "complaints", "stop_listed", "reports_unparsed")}
+ZERO["bounce_reasons"] = {}
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def test_counts_per_resource_domain_and_no_resource_survive_a_clean_restart(net)
 
     resource = dict(ZERO, accepted=3, delivered=1, bounced_hard=1, deferred=1,
                     refused_stop_list=1, refused_utf8=1, refused_rate_limit=1, refused_sender=1,
-                    refused_size=2)
+                    refused_size=2, bounce_reasons={"no_such_user": 1})
     wait_counts(relayd, resource, "--resource", "acme/main")
     # The domain's column: the same, but for the refused sender (its domain was not the
     # resource's) and the SIZE refused at MAIL (its domain was not checked yet).
@@ -131,9 +132,12 @@ def test_counts_per_resource_domain_and_no_resource_survive_a_clean_restart(net)
                message=f"stats per resource: {expected}")
     everything = stats(relayd)
     assert everything["total"] == dict(resource, refused_auth=1)
+    # The 550 5.1.1 under its reason, in JSON and as a row of its own in the table.
+    assert everything["total"]["bounce_reasons"] == {"no_such_user": 1}
     table = relayd.ctl("stats").stdout.splitlines()
     assert table[1].split() == ["counter", "(no", "resource)", "acme/main", "total"]
     assert table[2].split() == ["accepted", "0", "3", "3"]
+    assert ["no_such_user", "0", "1", "1"] in [line.split() for line in table]
 
     # One more count just before SIGTERM, within the 2 s flush interval: the stop flushes it.
     client = logged_in(relayd)

@@ -21,4 +21,9 @@ enum class DeliveryResult { delivered, deferred, failed };
 // `reply` is the destination's reply, or relay's own reason for a failure it decided.
 store::StatsCounter delivery_counter(DeliveryResult result, std::string_view reply);
 
+// The bounce_reason_* counter of a failed delivery: `reply` classified as the bounce listener
+// classifies a report (bounce/classify.h), so that both kinds of bounce count under the same
+// reasons.
+store::StatsCounter delivery_reason_counter(std::string_view reply);
+
 }  // namespace relay::stats

@@ -42,14 +42,52 @@ enum class StatsCounter : std::uint8_t {
     complaints,
     stop_listed,
     reports_unparsed,
+    // Bounces by reason (bounce/classify.h's BounceReason, in its order, less complaint,
+    // auto_reply and delivered): each bounce counted as bounced_hard or bounced_soft adds one
+    // of these too.
+    bounce_reason_unknown,
+    bounce_reason_no_such_user,
+    bounce_reason_mailbox_full,
+    bounce_reason_mailbox_disabled,
+    bounce_reason_has_moved,
+    bounce_reason_host_not_found,
+    bounce_reason_no_mail_accepted,
+    bounce_reason_relaying_denied,
+    bounce_reason_blocked,
+    bounce_reason_bad_reputation,
+    bounce_reason_require_ptr,
+    bounce_reason_authentication,
+    bounce_reason_tls_required,
+    bounce_reason_policy,
+    bounce_reason_filtered,
+    bounce_reason_sender_rejected,
+    bounce_reason_spam,
+    bounce_reason_virus,
+    bounce_reason_content_rejected,
+    bounce_reason_not_rfc_compliant,
+    bounce_reason_message_too_large,
+    bounce_reason_exceeds_limit,
+    bounce_reason_rate_limited,
+    bounce_reason_expired,
+    bounce_reason_network_error,
+    bounce_reason_system_error,
+    bounce_reason_system_full,
+    bounce_reason_syntax_error,
 };
-inline constexpr std::size_t stats_counter_count = 15;
-static_assert(static_cast<std::size_t>(StatsCounter::reports_unparsed) + 1 == stats_counter_count);
+inline constexpr std::size_t stats_counter_count = 43;
+static_assert(static_cast<std::size_t>(StatsCounter::bounce_reason_syntax_error) + 1 ==
+              stats_counter_count);
 
 using StatsCounts = std::array<std::uint64_t, stats_counter_count>;
 
 const char* stats_counter_name(StatsCounter counter);
 std::optional<StatsCounter> parse_stats_counter(std::string_view name);
+
+// The bounce_reason_* counters: whether `counter` is one, the reason it counts ("no_such_user"),
+// and the counter of a reason by its name (nullopt for a name that is no bounce reason).
+bool is_bounce_reason(StatsCounter counter);
+std::string_view bounce_reason_of(StatsCounter counter);
+std::optional<StatsCounter> bounce_reason_counter(std::string_view reason);
 
 inline constexpr std::uint64_t stats_minute_buckets_kept = 48 * 60;
 inline constexpr std::uint64_t stats_hour_buckets_kept = 90 * 24;

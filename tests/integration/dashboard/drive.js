@@ -21,6 +21,12 @@ async function totals(page) {
   );
 }
 
+async function bounceReasons(page) {
+  return page.$$eval("#bounce-reasons tbody tr", (rows) =>
+    rows.map((row) => Array.from(row.cells).map((cell) => cell.textContent)),
+  );
+}
+
 async function stopList(page) {
   return page.$$eval("#stop-list tbody tr[data-address]", (rows) =>
     rows.map((row) => row.dataset.address),
@@ -69,8 +75,10 @@ async function show(page, name) {
 
     await show(page, emptyResource);
     seen.emptyTotals = await totals(page);
+    seen.emptyBounceReasons = await bounceReasons(page);
     await show(page, resource);
     seen.totals = await totals(page);
+    seen.bounceReasons = await bounceReasons(page);
     seen.charts = await page.$$eval(".chart canvas", (canvases) => canvases.length);
     seen.queue = await page.$$eval("#queue tbody tr", (rows) =>
       rows.map((row) => Array.from(row.cells).map((cell) => cell.textContent)),

@@ -5,6 +5,7 @@
 //
 // RELAY_STATS_MODEL_STEPS=N for a longer run, RELAY_STATS_MODEL_SEED=N to repeat one.
 #include <gtest/gtest.h>
+#include <lmdb.h>
 
 #include <cstdlib>
 #include <map>
@@ -12,6 +13,7 @@
 #include <tuple>
 
 #include "../store/store_test_support.h"
+#include "relay/bounce/classify.h"
 #include "relay/stats/delivery_outcome.h"
 #include "relay/stats/recorder.h"
 
@@ -237,6 +239,96 @@ TEST(StatsDeliveryOutcome, FiveHundredsAndNoRouteAreHardExpiryIsSoft) {
                                "554 4.7.4 message expired after 90 seconds in the queue; last "
                                "error: MTA-STS policy of example.net (enforce) not met"),
               StatsCounter::bounced_soft);
+}
+
+TEST(StatsDeliveryOutcome, AFailureCountsUnderTheReasonTheClassifierGivesIt) {
+    EXPECT_EQ(delivery_reason_counter("550 5.1.1 <gone@example.net>: Recipient address rejected"),
+              StatsCounter::bounce_reason_no_such_user);
+    EXPECT_EQ(delivery_reason_counter("552 5.2.2 mailbox full"),
+              StatsCounter::bounce_reason_mailbox_full);
+    EXPECT_EQ(delivery_reason_counter("554 4.4.7 message expired after 120 hours in the queue; "
+                                      "last error: 451 4.3.0 later"),
+              StatsCounter::bounce_reason_expired);
+    EXPECT_EQ(delivery_reason_counter("550 go away"), StatsCounter::bounce_reason_unknown);
+}
+
+// Every reason a bounce can have has its counter, under the classifier's name, so a reason added
+// to bounce/classify.h without a counter fails here rather than counting as unknown.
+TEST(StatsBounceReasons, EveryBounceReasonHasItsCounterAndComplaintsHaveNone) {
+    std::size_t counters = 0;
+    for (auto reason = bounce::BounceReason::unknown; reason <= bounce::BounceReason::delivered;
+         reason = static_cast<bounce::BounceReason>(static_cast<int>(reason) + 1)) {
+        auto counter = store::bounce_reason_counter(bounce::reason_name(reason));
+        bool bounce = reason != bounce::BounceReason::complaint &&
+                      reason != bounce::BounceReason::auto_reply &&
+                      reason != bounce::BounceReason::delivered;
+        ASSERT_EQ(counter.has_value(), bounce) << bounce::reason_name(reason);
+        if (counter) {
+            EXPECT_TRUE(store::is_bounce_reason(*counter));
+            EXPECT_EQ(store::bounce_reason_of(*counter), bounce::reason_name(reason));
+            ++counters;
+        }
+    }
+    std::size_t stored = 0;
+    for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
+        stored += store::is_bounce_reason(static_cast<StatsCounter>(index)) ? 1 : 0;
+    }
+    EXPECT_EQ(counters, stored);
+    EXPECT_FALSE(store::is_bounce_reason(StatsCounter::bounced_hard));
+}
+
+TEST_F(StatsStoreTest, BounceReasonsAreSummedPerResourceLikeEveryCounter) {
+    Recorder recorder(1);
+    recorder.worker(0).count("acme/main", "acme.example", StatsCounter::bounce_reason_no_such_user,
+                             base_s);
+    recorder.worker(0).count("acme/main", "acme.example", StatsCounter::bounce_reason_no_such_user,
+                             base_s + 3600);
+    recorder.worker(0).count("acme/main", "acme.example", StatsCounter::bounce_reason_spam,
+                             base_s + 3600);
+    flush(recorder);
+    StatsCounts total = sum(resource("acme/main"), 0, base_s + 3600);
+    EXPECT_EQ(at(total, StatsCounter::bounce_reason_no_such_user), 2u);
+    EXPECT_EQ(at(total, StatsCounter::bounce_reason_spam), 1u);
+    StatsCounts last_hour = sum(domain("acme.example"), base_s + 3600, base_s + 3660);
+    EXPECT_EQ(at(last_hour, StatsCounter::bounce_reason_no_such_user), 1u);
+    EXPECT_EQ(at(last_hour, StatsCounter::bounce_reason_spam), 1u);
+}
+
+// A total written before the bounce reasons were appended holds 15 values; it must read as it
+// did, with every reason at 0, and take new counts on top.
+TEST_F(StatsStoreTest, ATotalOfTheFifteenCounterFormatStillReadsAndAddsUp) {
+    store_.reset();
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 16), 0);
+    ASSERT_EQ(mdb_env_open(env, (root_ / "store").c_str(), MDB_NOTLS, 0600), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi buckets = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "stats", MDB_CREATE, &buckets), 0);
+    std::string key = std::string("rold/main", 9) + '\0' + 't' + std::string(8, '\0');
+    std::string value = "5 0 0 0 0 0 0 0 3 0 2 0 0 1 0";
+    MDB_val key_val{key.size(), key.data()};
+    MDB_val value_val{value.size(), value.data()};
+    ASSERT_EQ(mdb_put(txn, buckets, &key_val, &value_val, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    reopen();
+
+    StatsCounts old = sum(resource("old/main"), 0, base_s);
+    EXPECT_EQ(at(old, StatsCounter::accepted), 5u);
+    EXPECT_EQ(at(old, StatsCounter::delivered), 3u);
+    EXPECT_EQ(at(old, StatsCounter::bounced_hard), 2u);
+    EXPECT_EQ(at(old, StatsCounter::stop_listed), 1u);
+    EXPECT_EQ(at(old, StatsCounter::bounce_reason_no_such_user), 0u);
+    Recorder recorder(1);
+    recorder.worker(0).count("old/main", "", StatsCounter::bounced_hard, base_s);
+    recorder.worker(0).count("old/main", "", StatsCounter::bounce_reason_no_such_user, base_s);
+    flush(recorder);
+    StatsCounts now = sum(resource("old/main"), 0, base_s);
+    EXPECT_EQ(at(now, StatsCounter::accepted), 5u);
+    EXPECT_EQ(at(now, StatsCounter::bounced_hard), 3u);
+    EXPECT_EQ(at(now, StatsCounter::bounce_reason_no_such_user), 1u);
 }
 
 }  // namespace
