@@ -90,7 +90,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     input += "\r\nMAIL FROM:<a@example.com>\r\n";
     session.receive(std::span<char>(input.data(), input.size()));
     while (session.waiting()) {
-        session.decide(std::nullopt);  // a login answered later is accepted
+        // A message the input went on to send after its login waits for its commit, which a
+        // driver reports with commit_done (decide is for logins, senders and recipients).
+        if (session.committing()) {
+            session.commit_done("ID");
+        } else {
+            session.decide(std::nullopt);  // a login answered later is accepted
+        }
     }
     const std::string& output = session.output();
     if (!session.authenticated_user().empty()) {
