@@ -2,7 +2,9 @@
 its own folder; stopped (and started again on the same port) by the test. With `tls`, it listens
 on a TLS port only, with a certificate from a CA made here, and `StunnelClient` is the tunnel on
 loopback that relayd reaches it through (docs/cluster.md, "Redis over TLS")."""
+import re
 import shutil
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -158,3 +160,24 @@ checkHost = {host}
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+# Driving the nodes of a cluster test: a resource made through one node (the store is Redis's,
+# so every node knows it), a login on a node, and what MAIL FROM answers there.
+def add_resource(node, username, domain):
+    added = node.ctl("resource", "add", username).stdout
+    node.ctl("domain", "add", username, domain)
+    return re.search(r"password: (\S+)", added).group(1)
+
+
+def login(node, username, password):
+    client = smtplib.SMTP("127.0.0.1", node.port, timeout=10)
+    client.ehlo()
+    client.login(username, password)
+    return client
+
+
+def mail_from_code(client, sender):
+    code, _ = client.mail(sender)
+    client.rset()
+    return code

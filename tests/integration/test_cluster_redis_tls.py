@@ -5,8 +5,6 @@ that port, so what works here went over TLS: logins, a domain added on one node 
 other, and a rate limit of 5 that accepts exactly 5 messages across both nodes. A wrong password
 stops relayctl and relayd with the line the documentation names, and a tunnel that expects
 another host name in the certificate carries nothing."""
-import re
-import smtplib
 import socket
 import time
 
@@ -14,7 +12,7 @@ import pytest
 
 from conftest import relayd_maker
 from helpers import QueuedRelayd, wait_until
-from redis_support import RedisServer, StunnelClient
+from redis_support import RedisServer, StunnelClient, add_resource, login, mail_from_code
 
 FAST_HASHES = """
 [credentials]
@@ -55,25 +53,6 @@ def fleet(maker, redis, tunnel):
     for node in nodes:
         node.start()
     return nodes
-
-
-def add_resource(node, username, domain):
-    added = node.ctl("resource", "add", username).stdout
-    node.ctl("domain", "add", username, domain)
-    return re.search(r"password: (\S+)", added).group(1)
-
-
-def login(node, username, password):
-    client = smtplib.SMTP("127.0.0.1", node.port, timeout=10)
-    client.ehlo()
-    client.login(username, password)
-    return client
-
-
-def mail_from_code(client, sender):
-    code, _ = client.mail(sender)
-    client.rset()
-    return code
 
 
 def test_redis_refuses_plaintext_on_its_tls_port(redis):

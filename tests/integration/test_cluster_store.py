@@ -17,7 +17,7 @@ import pytest
 
 from conftest import free_port, relayd_maker
 from helpers import QueuedRelayd, wait_until
-from redis_support import RedisServer
+from redis_support import RedisServer, add_resource, login, mail_from_code
 
 FAST_HASHES = """
 [credentials]
@@ -58,25 +58,6 @@ def fleet(tmp_path_factory, redis):
         node.start()
     yield nodes
     next(maker, None)
-
-
-def add_resource(node, username, domain):
-    added = node.ctl("resource", "add", username).stdout
-    node.ctl("domain", "add", username, domain)
-    return re.search(r"password: (\S+)", added).group(1)
-
-
-def login(node, username, password):
-    client = smtplib.SMTP("127.0.0.1", node.port, timeout=10)
-    client.ehlo()
-    client.login(username, password)
-    return client
-
-
-def mail_from_code(client, sender):
-    code, _ = client.mail(sender)
-    client.rset()
-    return code
 
 
 def test_a_domain_added_on_one_node_is_usable_on_the_others_within_a_second(fleet):
