@@ -15,28 +15,12 @@
 // series 90 days (2,160 points).
 //
 // Thread: the admin thread(s); blocks on the store.
+#include "relay/admin/tenant_view.h"
 #include "relay/store/tenant_names.h"
 #include "routes.h"
 
 namespace relay::admin::internal {
 namespace {
-
-// The counters by name, with the bounce_reason_* counters gathered in `bounce_reasons` (only
-// the reasons counted in the period, so the object stays as small as what happened).
-json counts_json(const store::StatsCounts& counts) {
-    json object = json::object();
-    json reasons = json::object();
-    for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
-        auto counter = static_cast<store::StatsCounter>(index);
-        if (!store::is_bounce_reason(counter)) {
-            object[store::stats_counter_name(counter)] = counts[index];
-        } else if (counts[index] != 0) {
-            reasons[std::string(store::bounce_reason_of(counter))] = counts[index];
-        }
-    }
-    object["bounce_reasons"] = std::move(reasons);
-    return object;
-}
 
 bool is_refusal(store::StatsCounter counter) {
     return std::string_view(store::stats_counter_name(counter)).starts_with("refused_");

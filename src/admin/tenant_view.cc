@@ -41,4 +41,19 @@ std::string utc_text(std::uint64_t unix_s) {
     return text;
 }
 
+nlohmann::json counts_json(const store::StatsCounts& counts) {
+    nlohmann::json object = nlohmann::json::object();
+    nlohmann::json reasons = nlohmann::json::object();
+    for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
+        auto counter = static_cast<store::StatsCounter>(index);
+        if (!store::is_bounce_reason(counter)) {
+            object[store::stats_counter_name(counter)] = counts[index];
+        } else if (counts[index] != 0) {
+            reasons[std::string(store::bounce_reason_of(counter))] = counts[index];
+        }
+    }
+    object["bounce_reasons"] = std::move(reasons);
+    return object;
+}
+
 }  // namespace relay::admin

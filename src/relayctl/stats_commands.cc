@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "relay/admin/tenant_view.h"
 #include "relay/base/clock.h"
 #include "relay/store/open_tenant_store.h"
 #include "relay/store/tenant_names.h"
@@ -46,23 +47,6 @@ std::string column_title(const store::StatsScope& scope) {
         return scope.name;
     }
     return scope.name.empty() ? "(no resource)" : scope.name;
-}
-
-// As the admin API writes them: the bounce_reason_* counters gathered in `bounce_reasons`, the
-// reasons counted in the period only.
-json counts_json(const store::StatsCounts& counts) {
-    json object = json::object();
-    json reasons = json::object();
-    for (std::size_t index = 0; index < store::stats_counter_count; ++index) {
-        auto counter = static_cast<store::StatsCounter>(index);
-        if (!store::is_bounce_reason(counter)) {
-            object[store::stats_counter_name(counter)] = counts[index];
-        } else if (counts[index] != 0) {
-            reasons[std::string(store::bounce_reason_of(counter))] = counts[index];
-        }
-    }
-    object["bounce_reasons"] = std::move(reasons);
-    return object;
 }
 
 // Whether any column counted `counter`: a bounce reason gets a row only then.
@@ -212,10 +196,10 @@ std::optional<int> run_stats_command(const config::Config& config, const CLI::Ap
         const char* kind =
             column.scope.kind == store::StatsScopeKind::resource ? "resource" : "domain";
         out["columns"].push_back(
-            {{kind, column.scope.name}, {"counts", counts_json(column.counts)}});
+            {{kind, column.scope.name}, {"counts", admin::counts_json(column.counts)}});
     }
     if (total) {
-        out["total"] = counts_json(*total);
+        out["total"] = admin::counts_json(*total);
     }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
