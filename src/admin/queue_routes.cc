@@ -24,19 +24,6 @@ Result<spool::Recovery> read_queue(Call& call) {
     return spool::recover(call.backend.config->spool.path + "/segments", false);
 }
 
-bool has_pending_domain(const spool::QueuedMessage& message, const std::string& domain) {
-    if (domain.empty()) {
-        return true;
-    }
-    for (const spool::Recipient& recipient : message.recipients) {
-        if (recipient.status == spool::RecipientStatus::pending &&
-            smtp::domain_of(recipient.address) == smtp::ascii_lower(domain)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 HttpResponse list(Call& call) {
     auto page = page_of(call);
     if (!page) {

@@ -128,4 +128,18 @@ json queue_summary_json(const std::vector<QueueSummaryRow>& rows) {
     return out;
 }
 
+bool has_pending_domain(const spool::QueuedMessage& message, const std::string& domain) {
+    if (domain.empty()) {
+        return true;
+    }
+    const std::string wanted = smtp::ascii_lower(domain);  // once, not per recipient
+    for (const spool::Recipient& recipient : message.recipients) {
+        if (recipient.status == spool::RecipientStatus::pending &&
+            smtp::domain_of(recipient.address) == wanted) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace relay::admin

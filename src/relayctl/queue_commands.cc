@@ -39,19 +39,6 @@ std::string format_age(std::uint64_t since_unix_ms) {
     return text;
 }
 
-bool has_pending_domain(const spool::QueuedMessage& message, const std::string& domain) {
-    if (domain.empty()) {
-        return true;
-    }
-    for (const spool::Recipient& recipient : message.recipients) {
-        if (recipient.status == spool::RecipientStatus::pending &&
-            smtp::domain_of(recipient.address) == smtp::ascii_lower(domain)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 // `--resource P/N`: the resource that sent the message (the SMTP username, compared without
 // regard to case as AUTH does); an empty filter keeps every message.
 bool sent_by(const spool::QueuedMessage& message, const std::string& resource) {
@@ -61,7 +48,8 @@ bool sent_by(const spool::QueuedMessage& message, const std::string& resource) {
 
 // Keeps a message for `queue list`: both filters hold.
 bool listed(const spool::QueuedMessage& message, const QueueArguments& arguments) {
-    return sent_by(message, arguments.resource) && has_pending_domain(message, arguments.domain);
+    return sent_by(message, arguments.resource) &&
+           admin::has_pending_domain(message, arguments.domain);
 }
 
 Result<spool::Recovery> read_queue(const config::Config& config) {

@@ -19,6 +19,10 @@ nlohmann::json queued_message_json(const spool::QueuedMessage& message, bool det
 // Whole seconds from `since_unix_ms` to now; 0 for a time in the future (clock steps).
 std::uint64_t seconds_since(std::uint64_t since_unix_ms);
 
+// Whether `message` still has a recipient to deliver at `domain` (any case); an empty domain
+// matches every message. The filter of `queue list --domain` and GET /queue?domain=.
+bool has_pending_domain(const spool::QueuedMessage& message, const std::string& domain);
+
 struct QueueSummaryRow {
     std::string destination;  // a recipient domain with pending recipients
     std::size_t messages = 0;
