@@ -387,7 +387,10 @@ int main(int argc, char** argv) {
             }
             reactors[static_cast<std::size_t>(reactor.index())] = &reactor;
             return std::unique_ptr<engine::WorkerContext>(std::move(worker));
-        });
+        },
+        // It stands in for the destinations' machines: pinned, it would share a core with
+        // the relay's worker pinned there, which could not move to an idle core.
+        engine::WorkerPool::Pinning::none);
     if (!started) {
         std::fprintf(stderr, "relay-sink: %s\n", started.error().message.c_str());
         return 1;

@@ -50,7 +50,7 @@ WorkerPool::~WorkerPool() {
     join();
 }
 
-Status WorkerPool::start(int count, const ReactorOptions& options, Setup setup) {
+Status WorkerPool::start(int count, const ReactorOptions& options, Setup setup, Pinning pinning) {
     RELAY_ASSERT(threads_.empty() && count > 0);
     std::mutex mutex;
     std::condition_variable changed;
@@ -62,7 +62,9 @@ Status WorkerPool::start(int count, const ReactorOptions& options, Setup setup) 
     for (int index = 0; index < count; ++index) {
         threads_.emplace_back([&, index] {
             log::set_thread_name("w" + std::to_string(index));
-            pin_to_cpu(index);
+            if (pinning == Pinning::one_cpu_each) {
+                pin_to_cpu(index);
+            }
             auto reactor = Reactor::create(index, options);
             std::unique_ptr<WorkerContext> context;
             Status status;

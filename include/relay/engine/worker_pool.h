@@ -1,9 +1,9 @@
 // worker_pool.h -- the worker threads: one per core, each running its own Reactor.
 //
-// `start` creates the threads, pins worker i to CPU i (modulo the CPUs this process may use),
-// builds each Reactor on its own thread (SINGLE_ISSUER requires it), runs the caller's setup on
-// it, and returns once every worker is ready or one failed. After that the pool's only
-// cross-thread channel is `post`.
+// `start` creates the threads, pins worker i to CPU i (modulo the CPUs this process may use;
+// unless asked not to), builds each Reactor on its own thread (SINGLE_ISSUER requires it), runs the
+// caller's setup on it, and returns once every worker is ready or one failed. After that the pool's
+// only cross-thread channel is `post`.
 //
 // Thread: the main thread calls start/post/join.
 #pragma once
@@ -35,7 +35,13 @@ class WorkerPool {
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 
-    Status start(int count, const ReactorOptions& options, Setup setup);
+    // Whether worker i is pinned to CPU i. A program that stands in for other machines in tests
+    // and benchmarks (the counting sink) must not be: pinned, it takes a core from the relay
+    // under test, whose worker on that core cannot move away, while the other cores idle.
+    enum class Pinning { one_cpu_each, none };
+
+    Status start(int count, const ReactorOptions& options, Setup setup,
+                 Pinning pinning = Pinning::one_cpu_each);
     int size() const { return static_cast<int>(reactors_.size()); }
     // Runs `task` on worker `index` (any thread).
     void post(int index, std::function<void()> task);
