@@ -815,6 +815,8 @@ void read_bounces(Section& root, Config& config, std::vector<std::string>& error
     section.integer("unparsed_files_max", b.unparsed_files_max, 0, 1'000'000);
     section.integer("queue_max", b.queue_max, 1, 1'000'000);
     section.integer("queue_bytes_max", b.queue_bytes_max, 64 * 1024, 64ll << 30);
+    section.integer("connections_max", b.connections_max, 1, 1'000'000);
+    section.integer("connections_per_client_max", b.connections_per_client_max, 1, 1'000'000);
     if (b.queue_bytes_max < b.message_bytes_max) {
         section.fail(section.node("queue_bytes_max"), "queue_bytes_max",
                      "must be at least message_bytes_max (" + std::to_string(b.message_bytes_max) +

@@ -141,7 +141,7 @@ class Ingress::Session final : public engine::ConnectionHandler,
 
     ~Session() {
         if (admitted_) {
-            ingress_.limits_.release(client_ip_);
+            ingress_.limits_for(listener_).release(client_ip_);
         }
         wait_for_spool(false);
         ingress_.reactor_.timers().cancel(login_delay_timer_);
@@ -1323,7 +1323,7 @@ void Ingress::admit(Session& session, ListenerState& listener,
         return;
     }
     std::string ip = client.ip();
-    ConnectionLimits::Admission admission = limits_.admit(ip);
+    ConnectionLimits::Admission admission = limits_for(listener).admit(ip);
     bool admitted = admission == ConnectionLimits::Admission::admitted;
     bool log_refusal = !admitted && refusal_log_.admit(reactor_.now());
     if (admission == ConnectionLimits::Admission::too_many_total) {
@@ -1345,6 +1345,11 @@ void Ingress::admit(Session& session, ListenerState& listener,
     } else {
         session.start(client, admitted, nullptr);
     }
+}
+
+ConnectionLimits& Ingress::limits_for(const ListenerState& listener) {
+    bool bounce = listener.config->role == config::ListenerRole::bounce;
+    return bounce && tenancy_.bounce_limits != nullptr ? *tenancy_.bounce_limits : limits_;
 }
 
 void Ingress::sweep_idle() {

@@ -154,6 +154,8 @@ Status start_bounce_processor(const config::Config& config, Tenants& tenants, in
         return processor.error();
     }
     tenants.bounces = std::move(processor.value());
+    tenants.bounce_limits = std::make_unique<ingress::ConnectionLimits>(
+        config.bounces.connections_max, config.bounces.connections_per_client_max);
     return {};
 }
 

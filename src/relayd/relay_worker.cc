@@ -59,7 +59,8 @@ ingress::Tenancy tenancy_of(Tenants* tenants, policy::CredentialVerifier* verifi
         tenants->bounces.get(),
         tenants->tls_versions ? &tenants->tls_versions->worker(worker) : nullptr,
         tenants->store_watcher ? &tenants->store_watcher->unreachable_since() : nullptr,
-        tenants->store_grace_ms};
+        tenants->store_grace_ms,
+        tenants->bounce_limits.get()};
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "relay/cluster/cluster_service.h"
 #include "relay/config/config.h"
 #include "relay/feedback/processor.h"
+#include "relay/ingress/connection_limits.h"
 #include "relay/policy/hash_pool.h"
 #include "relay/policy/login_throttle.h"
 #include "relay/policy/rate_limiter.h"
@@ -50,6 +51,8 @@ struct Tenants {
     std::unique_ptr<stats::Recorder> stats;
     // The bounce processor, when a listener has role = "bounce" (set by relayd with the stats).
     std::unique_ptr<feedback::Processor> bounces;
+    // Their connection counts, apart from [limits]' (set with `bounces`).
+    std::unique_ptr<ingress::ConnectionLimits> bounce_limits;
     // One delivery latency histogram per worker, read by /metrics (set with `stats`).
     std::unique_ptr<stats::DeliveryLatency> delivery_latency;
     // TLS versions per worker, inbound and outbound, read by /metrics (set with `stats`).

@@ -11,8 +11,10 @@ listener's allowlist keeps out reaches it:
   and relay listeners serve others meanwhile;
 * clients trickling a byte at a time: timeouts.command_s before the data, the minimum data rate
   in it, and timeouts.transaction_s when an operator turned the rate off;
-* connection floods get the documented 421 4.7.0 replies, and a full processor queue ([bounces]
-  queue_max, the processor held behind the store's write lock as relayctl can hold it) answers
+* connection floods get the documented 421 4.7.0 replies, counted apart from the relay
+  listeners' ([bounces] connections_max and connections_per_client_max against [limits]): a
+  flood on the public bounce port leaves the customers' slots alone, and the other way round;
+  a full processor queue ([bounces] queue_max, the processor held behind the store's write lock as relayctl can hold it) answers
   451 4.3.0, after which the sender's retry is taken.
 
 Memory is relayd's peak resident set (VmHWM) compared with its size before the attack, as in
@@ -318,10 +320,11 @@ def greeting_code(port):
 
 def test_connection_floods_and_a_full_queue_get_the_documented_replies(relayd_factory):
     lmdb = pytest.importorskip("lmdb")
-    relayd = start(relayd_factory, bounces="queue_max = 1", settings="""
-        [limits]
+    relayd = start(relayd_factory, bounces="""queue_max = 1
         connections_max = 5
-        connections_per_client_max = 3
+        connections_per_client_max = 3""", settings="""
+        [limits]
+        connections_per_client_max = 2
         """)
     held = [SmtpClient(relayd.bounce_port) for _ in range(3)]
     with SmtpClient(relayd.bounce_port, greet=False) as refused:
@@ -335,7 +338,15 @@ def test_connection_floods_and_a_full_queue_get_the_documented_replies(relayd_fa
         assert (reply.code, reply.enhanced) == (421, "4.7.0"), reply
         assert reply.text.endswith("Error: too many connections")
         assert refused.closed()
-    for client in held:
+    # The relay listener's slots are its own: with every bounce slot taken, a customer from the
+    # same address still gets its [limits] share, and no more.
+    relay_held = [SmtpClient(relayd.port) for _ in range(2)]
+    assert all(client.greeting.code == 220 for client in relay_held)
+    with SmtpClient(relayd.port, greet=False) as refused:
+        reply = refused.reply()
+        assert (reply.code, reply.enhanced) == (421, "4.7.0"), reply
+        assert reply.text.endswith("Error: too many connections from your address")
+    for client in held + relay_held:
         client.close()
     # The slots are given back as relayd sees the sessions end.
     wait_until(lambda: greeting_code(relayd.bounce_port) == 220, timeout=5,

@@ -322,6 +322,11 @@ struct Bounces {
     // Octets of reports waiting for the processor or in its batch; past it, 451 4.3.0 too. With
     // queue_max alone, reports could hold 2 x queue_max x message_bytes_max (2 GiB).
     std::uint64_t queue_bytes_max = 64ull << 20;
+    // Open connections to bounce listeners, all of them together and from one address: counted
+    // apart from [limits], so that a flood on the public bounce port cannot take the slots of
+    // the customers' submissions (nor theirs those of the reports).
+    std::uint32_t connections_max = 1000;
+    std::uint32_t connections_per_client_max = 20;
     // Local parts of the bounce domain that take complaints without a token (feedback loops).
     std::vector<std::string> complaint_local_parts = {"complaints"};
     bool operator==(const Bounces&) const = default;

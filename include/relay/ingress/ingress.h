@@ -64,6 +64,9 @@ struct Tenancy {
     // the store is the node's own.
     const std::atomic<std::int64_t>* store_down_since_ms = nullptr;
     std::int64_t store_grace_ms = 0;
+    // The connection counts of bounce listeners ([bounces]), shared by every worker; null:
+    // they take their slots from the Ingress's limits.
+    ConnectionLimits* bounce_limits = nullptr;
 };
 
 class Ingress {
@@ -109,6 +112,8 @@ class Ingress {
     // The allowlist and the connection limits for `client` (the socket's peer, or the one a
     // PROXY header named), then the session's greeting or refusal.
     void admit(Session& session, ListenerState& listener, const engine::SocketAddress& client);
+    // The connection counts a listener's sessions take their slot from.
+    ConnectionLimits& limits_for(const ListenerState& listener);
     void sweep_idle();
     void release(Session* session);
     void maybe_finish_shutdown();
