@@ -1,12 +1,14 @@
 // stats_bench.cc -- what one statistics count costs a worker (stats/recorder.h): a key already
 // in the table (the common case: the same resource, domain and minute as the message before),
 // with a flusher draining another thread's table meanwhile or not, and a store flush of a
-// batch.
+// batch; and the memory of a worker's table filled to its bound of keys.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "relay/stats/recorder.h"
@@ -75,5 +77,37 @@ void BM_FlushHundredResources(benchmark::State& state) {
     std::filesystem::remove_all(pattern);
 }
 BENCHMARK(BM_FlushHundredResources)->Unit(benchmark::kMillisecond);
+
+// Resident memory of this process, in bytes (/proc/self/statm).
+double resident_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    std::uint64_t size = 0;
+    std::uint64_t resident = 0;
+    statm >> size >> resident;
+    return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
+// The worst case of one worker's table: keys_max (65,536) distinct resource, domain and minute
+// keys between two flushes. Reported as table_bytes, the resident memory the filled table adds
+// (the allocator's, so mimalloc's when linked), and the same again after a drain.
+void BM_TableAtItsBound(benchmark::State& state) {
+    for (auto _ : state) {
+        double before = resident_bytes();
+        auto recorder = std::make_unique<relay::stats::Recorder>(1);
+        relay::stats::WorkerCounter& counter = recorder->worker(0);
+        for (int key = 0; key < 65'536; ++key) {
+            counter.count(
+                "project-" + std::to_string(key % 1000) + "/resource-" + std::to_string(key),
+                "sender-domain-" + std::to_string(key) + ".example", StatsCounter::delivered,
+                base_s);
+        }
+        double filled = resident_bytes();
+        benchmark::DoNotOptimize(recorder->drain());
+        state.counters["table_bytes"] = filled - before;
+        state.counters["after_drain_bytes"] = resident_bytes() - before;
+        state.counters["dropped"] = static_cast<double>(counter.dropped());
+    }
+}
+BENCHMARK(BM_TableAtItsBound)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
