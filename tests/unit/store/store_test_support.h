@@ -1,7 +1,9 @@
-// store_test_support.h -- a fresh tenant store in a temporary folder for each test.
+// store_test_support.h -- a fresh tenant store in a temporary folder for each test, and one
+// with a resource whose record a test may replace as an older relay wrote it.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <lmdb.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -41,6 +43,48 @@ class StoreFixture : public ::testing::Test {
 
     std::filesystem::path root_;
     std::unique_ptr<TenantStore> store_;
+};
+
+// The store with project acme and its resource acme/web.
+class ResourceFixture : public StoreFixture {
+  protected:
+    void SetUp() override {
+        StoreFixture::SetUp();
+        ASSERT_TRUE(store_->add_project("acme", {}));
+        ASSERT_TRUE(store_->add_resource("acme/web", "$argon2id$hash"));
+    }
+
+    ResourceRecord resource() {
+        for (const ResourceRecord& record : data().resources) {
+            if (record.username() == "acme/web") {
+                return record;
+            }
+        }
+        ADD_FAILURE() << "no resource acme/web";
+        return {};
+    }
+
+    // Replaces the resource's record with `value`, written with LMDB itself as an older relay
+    // would have, with the store closed.
+    void put_raw_resource(const std::string& value) {
+        store_.reset();
+        MDB_env* env = nullptr;
+        ASSERT_EQ(mdb_env_create(&env), 0);
+        ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
+        ASSERT_EQ(mdb_env_set_mapsize(env, 64ull << 20), 0);
+        ASSERT_EQ(mdb_env_open(env, (root_ / "store").c_str(), MDB_NOTLS, 0600), 0);
+        MDB_txn* txn = nullptr;
+        ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+        MDB_dbi resources = 0;
+        ASSERT_EQ(mdb_dbi_open(txn, "resources", 0, &resources), 0);
+        std::string key = "acme/web";
+        MDB_val k{key.size(), key.data()};
+        MDB_val v{value.size(), const_cast<char*>(value.data())};
+        ASSERT_EQ(mdb_put(txn, resources, &k, &v, 0), 0);
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        reopen();
+    }
 };
 
 }  // namespace relay::store::testing
