@@ -6,12 +6,6 @@
 // written line by line from RFC 6376 §3.4.3 and §3.4.4.
 //
 // Input layout: [flags][cut count][cuts, 2 each][body]. Flags: 1 relaxed, else simple.
-// clang-format off
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/hash.h>
-#include <wolfssl/wolfcrypt/sha256.h>
-// clang-format on
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../tests/unit/dkim/support.h"  // the RFC 6376 references the unit tests check against
 #include "relay/dkim/body_hash.h"
 
 namespace {
@@ -27,61 +22,14 @@ namespace {
 using relay::dkim::BodyHasher;
 using relay::dkim::Canonicalization;
 using relay::dkim::Sha256Digest;
+using relay::dkim::test_support::reference_relaxed;
+using relay::dkim::test_support::reference_simple;
+using relay::dkim::test_support::sha256;
 
 void check(bool condition) {
     if (!condition) {
         std::abort();
     }
-}
-
-std::string reference_simple(std::string body) {
-    while (body.size() >= 2 && body.compare(body.size() - 2, 2, "\r\n") == 0) {
-        body.resize(body.size() - 2);
-    }
-    return body + "\r\n";
-}
-
-std::string reference_relaxed(std::string_view body) {
-    std::vector<std::string> lines;
-    std::size_t position = 0;
-    while (true) {
-        const std::size_t end = body.find("\r\n", position);
-        const std::string_view raw = body.substr(
-            position, end == std::string_view::npos ? std::string_view::npos : end - position);
-        std::string line;
-        bool in_run = false;
-        for (const char c : raw) {
-            if (c == ' ' || c == '\t') {
-                in_run = true;
-                continue;
-            }
-            if (in_run) {
-                line += ' ';
-                in_run = false;
-            }
-            line += c;
-        }
-        lines.push_back(line);
-        if (end == std::string_view::npos) {
-            break;
-        }
-        position = end + 2;
-    }
-    while (!lines.empty() && lines.back().empty()) {
-        lines.pop_back();
-    }
-    std::string canonical;
-    for (const std::string& line : lines) {
-        canonical += line + "\r\n";
-    }
-    return canonical;
-}
-
-Sha256Digest sha256(std::string_view bytes) {
-    Sha256Digest digest{};
-    check(wc_Sha256Hash(reinterpret_cast<const byte*>(bytes.data()),
-                        static_cast<word32>(bytes.size()), digest.data()) == 0);
-    return digest;
 }
 
 }  // namespace
