@@ -2,7 +2,6 @@
 // across reopening, read from records written before projects had networks, and refused when a
 // network does not parse.
 #include <gtest/gtest.h>
-#include <lmdb.h>
 
 #include <string>
 #include <vector>
@@ -24,25 +23,8 @@ class ProjectNetworksTest : public testing::StoreFixture {
         return {};
     }
 
-    // Writes `value` under `key` in the projects database with LMDB itself, as an older relay
-    // would have, with the store closed.
     void put_raw_project(const std::string& key, const std::string& value) {
-        store_.reset();
-        MDB_env* env = nullptr;
-        ASSERT_EQ(mdb_env_create(&env), 0);
-        ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
-        ASSERT_EQ(mdb_env_set_mapsize(env, 64ull << 20), 0);
-        ASSERT_EQ(mdb_env_open(env, (root_ / "store").c_str(), MDB_NOTLS, 0600), 0);
-        MDB_txn* txn = nullptr;
-        ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-        MDB_dbi projects = 0;
-        ASSERT_EQ(mdb_dbi_open(txn, "projects", 0, &projects), 0);
-        MDB_val k{key.size(), const_cast<char*>(key.data())};
-        MDB_val v{value.size(), const_cast<char*>(value.data())};
-        ASSERT_EQ(mdb_put(txn, projects, &k, &v, 0), 0);
-        ASSERT_EQ(mdb_txn_commit(txn), 0);
-        mdb_env_close(env);
-        reopen();
+        put_raw("projects", key, value);
     }
 };
 

@@ -35,6 +35,27 @@ class StoreFixture : public ::testing::Test {
         store_ = std::move(store.value());
     }
 
+    // Writes `value` under `key` in `database` with LMDB itself, as an older relay would have,
+    // with the store closed; then opens the store again.
+    void put_raw(const char* database, const std::string& key, const std::string& value) {
+        store_.reset();
+        MDB_env* env = nullptr;
+        ASSERT_EQ(mdb_env_create(&env), 0);
+        ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
+        ASSERT_EQ(mdb_env_set_mapsize(env, 64ull << 20), 0);
+        ASSERT_EQ(mdb_env_open(env, (root_ / "store").c_str(), MDB_NOTLS, 0600), 0);
+        MDB_txn* txn = nullptr;
+        ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+        MDB_dbi dbi = 0;
+        ASSERT_EQ(mdb_dbi_open(txn, database, 0, &dbi), 0);
+        MDB_val k{key.size(), const_cast<char*>(key.data())};
+        MDB_val v{value.size(), const_cast<char*>(value.data())};
+        ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        reopen();
+    }
+
     TenantData data() {
         auto loaded = store_->load();
         EXPECT_TRUE(loaded) << loaded.error().message;
@@ -64,27 +85,8 @@ class ResourceFixture : public StoreFixture {
         return {};
     }
 
-    // Replaces the resource's record with `value`, written with LMDB itself as an older relay
-    // would have, with the store closed.
-    void put_raw_resource(const std::string& value) {
-        store_.reset();
-        MDB_env* env = nullptr;
-        ASSERT_EQ(mdb_env_create(&env), 0);
-        ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
-        ASSERT_EQ(mdb_env_set_mapsize(env, 64ull << 20), 0);
-        ASSERT_EQ(mdb_env_open(env, (root_ / "store").c_str(), MDB_NOTLS, 0600), 0);
-        MDB_txn* txn = nullptr;
-        ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-        MDB_dbi resources = 0;
-        ASSERT_EQ(mdb_dbi_open(txn, "resources", 0, &resources), 0);
-        std::string key = "acme/web";
-        MDB_val k{key.size(), key.data()};
-        MDB_val v{value.size(), const_cast<char*>(value.data())};
-        ASSERT_EQ(mdb_put(txn, resources, &k, &v, 0), 0);
-        ASSERT_EQ(mdb_txn_commit(txn), 0);
-        mdb_env_close(env);
-        reopen();
-    }
+    // Replaces the resource's record with `value`, as an older relay wrote it.
+    void put_raw_resource(const std::string& value) { put_raw("resources", "acme/web", value); }
 };
 
 }  // namespace relay::store::testing
