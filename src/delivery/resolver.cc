@@ -205,6 +205,27 @@ std::uint32_t answer_ttl_s(const unsigned char* message, int message_bytes) {
     return smallest.value_or(0);
 }
 
+// Runs c-ares' `parse` on an answer and `take` on each record of the list it returns. The status
+// is ARES_SUCCESS with at least one record, ARES_ENODATA with none, ARES_EBADRESP if the answer
+// did not parse.
+template <class Node, class Parse, class Take>
+int parse_records(const unsigned char* answer, int answer_bytes, Parse parse, Take take) {
+    Node* head = nullptr;
+    int status = parse(answer, answer_bytes, &head);
+    bool any = false;
+    for (const Node* node = head; status == ARES_SUCCESS && node != nullptr; node = node->next) {
+        take(*node);
+        any = true;
+    }
+    if (head != nullptr) {
+        ares_free_data(head);
+    }
+    if (status != ARES_SUCCESS && status != ARES_ENODATA) {
+        return ARES_EBADRESP;
+    }
+    return status == ARES_SUCCESS && !any ? ARES_ENODATA : status;
+}
+
 MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned char* answer,
                          int answer_bytes) {
     MxLookup lookup;
@@ -212,21 +233,10 @@ MxLookup build_mx_lookup(const std::string& domain, int status, const unsigned c
     lookup.authenticated = authenticated_answer(status, answer, answer_bytes);
     const std::string label = fmt::format("DNS lookup of MX for {}", domain);
     if (status == ARES_SUCCESS) {
-        ares_mx_reply* head = nullptr;
-        status = ares_parse_mx_reply(answer, answer_bytes, &head);
-        for (const ares_mx_reply* node = head; status == ARES_SUCCESS && node != nullptr;
-             node = node->next) {
-            lookup.records.push_back(MxRecord{node->priority, mx_target(node->host)});
-        }
-        if (head != nullptr) {
-            ares_free_data(head);
-        }
-        if (status != ARES_SUCCESS && status != ARES_ENODATA) {
-            status = ARES_EBADRESP;
-        }
-        if (status == ARES_SUCCESS && lookup.records.empty()) {
-            status = ARES_ENODATA;
-        }
+        status = parse_records<ares_mx_reply>(
+            answer, answer_bytes, ares_parse_mx_reply, [&](const ares_mx_reply& node) {
+                lookup.records.push_back(MxRecord{node.priority, mx_target(node.host)});
+            });
     }
     lookup.outcome = outcome_for(status);
     if (lookup.outcome != DnsOutcome::found && lookup.outcome != DnsOutcome::no_data) {
@@ -248,25 +258,14 @@ TxtLookup build_txt_lookup(const std::string& name, int status, const unsigned c
     lookup.name = name;
     const std::string label = fmt::format("DNS lookup of TXT for {}", name);
     if (status == ARES_SUCCESS) {
-        ares_txt_ext* head = nullptr;
-        status = ares_parse_txt_reply_ext(answer, answer_bytes, &head);
-        for (const ares_txt_ext* node = head; status == ARES_SUCCESS && node != nullptr;
-             node = node->next) {
-            // A record is one or more character-strings; record_start marks the first.
-            if (node->record_start != 0 || lookup.records.empty()) {
-                lookup.records.emplace_back();
-            }
-            lookup.records.back().append(reinterpret_cast<const char*>(node->txt), node->length);
-        }
-        if (head != nullptr) {
-            ares_free_data(head);
-        }
-        if (status != ARES_SUCCESS && status != ARES_ENODATA) {
-            status = ARES_EBADRESP;
-        }
-        if (status == ARES_SUCCESS && lookup.records.empty()) {
-            status = ARES_ENODATA;
-        }
+        status = parse_records<ares_txt_ext>(
+            answer, answer_bytes, ares_parse_txt_reply_ext, [&](const ares_txt_ext& node) {
+                // A record is one or more character-strings; record_start marks the first.
+                if (node.record_start != 0 || lookup.records.empty()) {
+                    lookup.records.emplace_back();
+                }
+                lookup.records.back().append(reinterpret_cast<const char*>(node.txt), node.length);
+            });
     }
     lookup.outcome = outcome_for(status);
     if (status == ARES_SUCCESS) {
@@ -588,16 +587,13 @@ struct Resolver::Impl {
     void assert_owner_thread() const { RELAY_ASSERT(std::this_thread::get_id() == owner_thread_); }
 
     static void on_socket_state(void* data, ares_socket_t fd, int readable, int writable);
-    static void on_mx_answer(void* arg, int status, int timeouts, unsigned char* answer,
-                             int answer_bytes);
-    static void on_txt_answer(void* arg, int status, int timeouts, unsigned char* answer,
-                              int answer_bytes);
-    static void on_ipv4_answer(void* arg, int status, int timeouts, unsigned char* answer,
-                               int answer_bytes);
-    static void on_ipv6_answer(void* arg, int status, int timeouts, unsigned char* answer,
-                               int answer_bytes);
-    static void on_tlsa_answer(void* arg, int status, int timeouts, unsigned char* answer,
-                               int answer_bytes);
+    // The record one c-ares query asks for; an address lookup sends an A and an AAAA query.
+    enum class Query : std::uint8_t { mx, txt, a, aaaa, tlsa };
+    template <Query query>
+    static void on_answer(void* arg, int status, int timeouts, unsigned char* answer,
+                          int answer_bytes);
+    void store_answer(Query query, Slot& slot, int status, const unsigned char* answer,
+                      int answer_bytes);
     void send_query(const std::string& name, int type, ares_callback callback, Slot& slot);
 
     FdWatcher& watcher_;
@@ -673,75 +669,42 @@ void Resolver::Impl::on_socket_state(void* data, ares_socket_t fd, int readable,
     static_cast<Impl*>(data)->watcher_.watch(fd, readable != 0, writable != 0);
 }
 
-void Resolver::Impl::on_mx_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
+// c-ares calls this once per query, also for the queries it fails while the channel is destroyed.
+template <Resolver::Impl::Query query>
+void Resolver::Impl::on_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
+                               int answer_bytes) {
+    Slot& slot = *static_cast<Slot*>(arg);
+    Impl& impl = *slot.owner;
+    if (impl.destroying_) {
+        return;
+    }
+    if (!slot.cancelled) {
+        impl.store_answer(query, slot, answer_status(status, answer, answer_bytes), answer,
+                          answer_bytes);
+    }
+    impl.finish_query(slot);
+}
+
+void Resolver::Impl::store_answer(Query query, Slot& slot, int status, const unsigned char* answer,
                                   int answer_bytes) {
-    Slot& slot = *static_cast<Slot*>(arg);
-    Impl& impl = *slot.owner;
-    if (impl.destroying_) {
-        return;
+    const std::string& name = slot.request.name;
+    switch (query) {
+        case Query::mx:
+            slot.mx = build_mx_lookup(name, status, answer, answer_bytes);
+            return;
+        case Query::txt:
+            slot.txt = build_txt_lookup(name, status, answer, answer_bytes);
+            return;
+        case Query::a:
+            slot.ipv4 = parse_family_answer(status, answer, answer_bytes, ipv4_buffer_);
+            return;
+        case Query::aaaa:
+            slot.ipv6 = parse_family_answer(status, answer, answer_bytes, ipv6_buffer_);
+            return;
+        case Query::tlsa:
+            slot.tlsa = build_tlsa_lookup(name, slot.request.port, status, answer, answer_bytes);
+            return;
     }
-    if (!slot.cancelled) {
-        status = answer_status(status, answer, answer_bytes);
-        slot.mx = build_mx_lookup(slot.request.name, status, answer, answer_bytes);
-    }
-    impl.finish_query(slot);
-}
-
-void Resolver::Impl::on_txt_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
-                                   int answer_bytes) {
-    Slot& slot = *static_cast<Slot*>(arg);
-    Impl& impl = *slot.owner;
-    if (impl.destroying_) {
-        return;
-    }
-    if (!slot.cancelled) {
-        status = answer_status(status, answer, answer_bytes);
-        slot.txt = build_txt_lookup(slot.request.name, status, answer, answer_bytes);
-    }
-    impl.finish_query(slot);
-}
-
-void Resolver::Impl::on_ipv4_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
-                                    int answer_bytes) {
-    Slot& slot = *static_cast<Slot*>(arg);
-    Impl& impl = *slot.owner;
-    if (impl.destroying_) {
-        return;
-    }
-    if (!slot.cancelled) {
-        status = answer_status(status, answer, answer_bytes);
-        slot.ipv4 = parse_family_answer(status, answer, answer_bytes, impl.ipv4_buffer_);
-    }
-    impl.finish_query(slot);
-}
-
-void Resolver::Impl::on_ipv6_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
-                                    int answer_bytes) {
-    Slot& slot = *static_cast<Slot*>(arg);
-    Impl& impl = *slot.owner;
-    if (impl.destroying_) {
-        return;
-    }
-    if (!slot.cancelled) {
-        status = answer_status(status, answer, answer_bytes);
-        slot.ipv6 = parse_family_answer(status, answer, answer_bytes, impl.ipv6_buffer_);
-    }
-    impl.finish_query(slot);
-}
-
-void Resolver::Impl::on_tlsa_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer,
-                                    int answer_bytes) {
-    Slot& slot = *static_cast<Slot*>(arg);
-    Impl& impl = *slot.owner;
-    if (impl.destroying_) {
-        return;
-    }
-    if (!slot.cancelled) {
-        status = answer_status(status, answer, answer_bytes);
-        slot.tlsa =
-            build_tlsa_lookup(slot.request.name, slot.request.port, status, answer, answer_bytes);
-    }
-    impl.finish_query(slot);
 }
 
 // What ares_query does, plus the AD flag in the query (RFC 6840 §5.7).
@@ -803,18 +766,18 @@ void Resolver::Impl::start(Request request) {
     slot.request = std::move(request);
     if (slot.request.kind == Kind::mx) {
         slot.queries_outstanding = 1;
-        send_query(slot.request.name, ns_t_mx, &Impl::on_mx_answer, slot);
+        send_query(slot.request.name, ns_t_mx, &Impl::on_answer<Query::mx>, slot);
         return;
     }
     if (slot.request.kind == Kind::tlsa) {
         slot.queries_outstanding = 1;
         send_query(fmt::format("_{}._tcp.{}", slot.request.port, slot.request.name), dns_type_tlsa,
-                   &Impl::on_tlsa_answer, slot);
+                   &Impl::on_answer<Query::tlsa>, slot);
         return;
     }
     if (slot.request.kind == Kind::txt) {
         slot.queries_outstanding = 1;
-        send_query(slot.request.name, ns_t_txt, &Impl::on_txt_answer, slot);
+        send_query(slot.request.name, ns_t_txt, &Impl::on_answer<Query::txt>, slot);
         return;
     }
     const bool want_ipv4 = slot.request.families != AddressFamilies::ipv6;
@@ -823,10 +786,10 @@ void Resolver::Impl::start(Request request) {
     // the slot must stay busy until both are done.
     slot.queries_outstanding = (want_ipv4 ? 1 : 0) + (want_ipv6 ? 1 : 0);
     if (want_ipv4) {
-        send_query(slot.request.name, ns_t_a, &Impl::on_ipv4_answer, slot);
+        send_query(slot.request.name, ns_t_a, &Impl::on_answer<Query::a>, slot);
     }
     if (want_ipv6) {
-        send_query(slot.request.name, ns_t_aaaa, &Impl::on_ipv6_answer, slot);
+        send_query(slot.request.name, ns_t_aaaa, &Impl::on_answer<Query::aaaa>, slot);
     }
 }
 

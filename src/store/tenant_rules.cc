@@ -125,6 +125,26 @@ Status RuledTenantStore::update_resource(const std::string& username, Edit edit)
     });
 }
 
+template <class Edit>
+Status RuledTenantStore::edit_domain(const std::string& username, const std::string& domain,
+                                     Edit edit) {
+    auto parsed = parse_username(username);
+    if (!parsed) {
+        return parsed.error();
+    }
+    auto name = check_domain(domain);
+    if (!name) {
+        return name.error();
+    }
+    return change([&](TenantTables& tables, std::uint64_t) -> Status {
+        auto record = resource(tables, parsed.value());
+        if (!record) {
+            return record.error();
+        }
+        return edit(tables, record.value(), name.value());
+    });
+}
+
 Result<TenantData> RuledTenantStore::load() {
     TenantData data;
     Status loaded = read([&](const TenantTables& tables, std::uint64_t generation) -> Status {
@@ -306,80 +326,59 @@ Status RuledTenantStore::set_password(const std::string& username,
 }
 
 Status RuledTenantStore::add_domain(const std::string& username, const std::string& domain) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    auto name = check_domain(domain);
-    if (!name) {
-        return name.error();
-    }
-    return change([&](TenantTables& tables, std::uint64_t) -> Status {
-        auto record = resource(tables, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        auto owner = tables.find(Table::domains, name.value());
-        if (!owner) {
-            return owner.error();
-        }
-        if (owner.value()) {
-            return make_error(
-                ErrorCode::already_exists, Blame::client,
-                *owner.value() == username
-                    ? "domain " + *name + " is already a domain of " + username
-                    : "domain " + *name + " already belongs to resource " + *owner.value());
-        }
-        auto limits = project(tables, parsed->project);
-        if (!limits) {
-            return limits.error();
-        }
-        if (record->domains.size() >= limits->domains_max) {
-            return make_error(ErrorCode::failed_precondition, Blame::client,
-                              "resource " + username + " already has " +
-                                  std::to_string(record->domains.size()) + " of " +
-                                  std::to_string(limits->domains_max) + " domains" +
-                                  "; raise the quota with relayctl project set-quota " +
-                                  parsed->project + " --max-domains N");
-        }
-        auto position =
-            std::lower_bound(record->domains.begin(), record->domains.end(), name.value());
-        record->domains.insert(position, name.value());
-        if (Status put = tables.put(Table::domains, name.value(), username); !put) {
-            return put;
-        }
-        return tables.put(Table::resources, username, encode_resource(record.value()));
-    });
+    return edit_domain(
+        username, domain,
+        [&](TenantTables& tables, ResourceRecord& record, const std::string& name) -> Status {
+            auto owner = tables.find(Table::domains, name);
+            if (!owner) {
+                return owner.error();
+            }
+            if (owner.value()) {
+                return make_error(
+                    ErrorCode::already_exists, Blame::client,
+                    *owner.value() == username
+                        ? "domain " + name + " is already a domain of " + username
+                        : "domain " + name + " already belongs to resource " + *owner.value());
+            }
+            auto limits = project(tables, record.project);
+            if (!limits) {
+                return limits.error();
+            }
+            if (record.domains.size() >= limits->domains_max) {
+                return make_error(ErrorCode::failed_precondition, Blame::client,
+                                  "resource " + username + " already has " +
+                                      std::to_string(record.domains.size()) + " of " +
+                                      std::to_string(limits->domains_max) + " domains" +
+                                      "; raise the quota with relayctl project set-quota " +
+                                      record.project + " --max-domains N");
+            }
+            auto position = std::lower_bound(record.domains.begin(), record.domains.end(), name);
+            record.domains.insert(position, name);
+            if (Status put = tables.put(Table::domains, name, username); !put) {
+                return put;
+            }
+            return tables.put(Table::resources, username, encode_resource(record));
+        });
 }
 
 Status RuledTenantStore::remove_domain(const std::string& username, const std::string& domain) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    auto name = check_domain(domain);
-    if (!name) {
-        return name.error();
-    }
-    return change([&](TenantTables& tables, std::uint64_t) -> Status {
-        auto record = resource(tables, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        auto position = std::find(record->domains.begin(), record->domains.end(), name.value());
-        if (position == record->domains.end()) {
-            return make_error(ErrorCode::not_found, Blame::client,
-                              "domain " + *name + " is not a domain of " + username);
-        }
-        record->domains.erase(position);
-        if (Status erased = tables.erase(Table::domains, name.value()); !erased) {
-            return erased;
-        }
-        if (Status erased = erase_dkim_keys(tables, name.value()); !erased) {
-            return erased;
-        }
-        return tables.put(Table::resources, username, encode_resource(record.value()));
-    });
+    return edit_domain(
+        username, domain,
+        [&](TenantTables& tables, ResourceRecord& record, const std::string& name) -> Status {
+            auto position = std::find(record.domains.begin(), record.domains.end(), name);
+            if (position == record.domains.end()) {
+                return make_error(ErrorCode::not_found, Blame::client,
+                                  "domain " + name + " is not a domain of " + username);
+            }
+            record.domains.erase(position);
+            if (Status erased = tables.erase(Table::domains, name); !erased) {
+                return erased;
+            }
+            if (Status erased = erase_dkim_keys(tables, name); !erased) {
+                return erased;
+            }
+            return tables.put(Table::resources, username, encode_resource(record));
+        });
 }
 
 Status RuledTenantStore::set_stop_policy(const std::string& username, StopPolicy policy) {

@@ -50,6 +50,10 @@ class RuledTenantStore : public TenantStore {
   private:
     template <class Edit>
     Status update_resource(const std::string& username, Edit edit);
+    // Runs `edit(tables, record, domain)` in one change, with `username`'s record and `domain`
+    // checked and normalised first.
+    template <class Edit>
+    Status edit_domain(const std::string& username, const std::string& domain, Edit edit);
 };
 
 }  // namespace relay::store::internal
