@@ -5,6 +5,7 @@
 #include "relay/policy/leased_budget.h"
 
 #include "relay/base/assert.h"
+#include "scan_start.h"
 
 namespace relay::policy {
 namespace {
@@ -30,16 +31,6 @@ std::int64_t time_of(std::uint64_t word) {
 
 std::uint64_t with_state(std::uint64_t word, LeasedBudget::State state, std::int64_t ms) {
     return make_word(static_cast<std::uint16_t>(word >> generation_shift), state, ms);
-}
-
-// Where this thread's next scan starts, so that workers taking units of one resource at once
-// mostly try different entries.
-std::uint32_t next_scan_start() {
-    static std::atomic<std::uint32_t> threads{0};
-    thread_local std::uint32_t position =
-        threads.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b9U;
-    position += 1;
-    return position;
 }
 
 }  // namespace
@@ -69,7 +60,7 @@ std::optional<LeasedUnit> LeasedBudget::take(std::int64_t now_ms) {
     if (end == 0) {
         return std::nullopt;
     }
-    std::uint32_t start = next_scan_start() % end;
+    std::uint32_t start = internal::next_scan_start() % end;
     for (std::uint32_t step = 0; step < end; ++step) {
         std::uint32_t index = start + step < end ? start + step : start + step - end;
         std::uint64_t word = entries_[index].load(std::memory_order_acquire);

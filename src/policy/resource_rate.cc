@@ -6,22 +6,9 @@
 #include <limits>
 
 #include "relay/base/assert.h"
+#include "scan_start.h"
 
 namespace relay::policy {
-namespace {
-
-// Where this thread's next scan starts: consecutive decisions of one thread, and decisions of
-// different threads, begin at different slots, so that they seldom race for the same word.
-std::uint32_t next_scan_start() {
-    static std::atomic<std::uint32_t> threads{0};
-    thread_local std::uint32_t position =
-        threads.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b9U;
-    position += 1;
-    return position;
-}
-
-}  // namespace
-
 ResourceRate::ResourceRate(std::uint32_t messages, std::uint32_t window_s)
     : messages_(messages),
       window_s_(window_s),
@@ -46,7 +33,7 @@ ResourceRate::ResourceRate(std::uint32_t messages, std::uint32_t window_s, Resou
 }
 
 RateDecision ResourceRate::acquire(std::int64_t now_ms) {
-    std::uint32_t start = next_scan_start() % messages_;
+    std::uint32_t start = internal::next_scan_start() % messages_;
     std::int64_t earliest = std::numeric_limits<std::int64_t>::max();
     for (std::uint32_t step = 0; step < messages_; ++step) {
         std::uint32_t index = start + step < messages_ ? start + step : start + step - messages_;
