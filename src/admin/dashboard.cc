@@ -4,11 +4,9 @@
 // dashboard.h.
 #include "relay/admin/dashboard.h"
 
-#include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "relay/base/file.h"
 #include "routes.h"
 
 namespace relay::admin {
@@ -37,20 +35,12 @@ Dashboard Dashboard::load(const std::string& folder) {
     Dashboard dashboard;
     for (std::size_t index = 0; index < dashboard_files.size(); ++index) {
         std::string path = folder + "/" + std::string(dashboard_files[index].name);
-        std::ifstream file(path, std::ios::binary);
-        if (!file) {
-            dashboard.problems_.push_back(path + ": " + std::strerror(errno));
+        auto body = read_file("dashboard file", path, dashboard_file_bytes_max);
+        if (!body) {
+            dashboard.problems_.push_back(body.error().message);
             continue;
         }
-        std::ostringstream bytes;
-        bytes << file.rdbuf();
-        std::string body = std::move(bytes).str();
-        if (body.size() > dashboard_file_bytes_max) {
-            dashboard.problems_.push_back(path + ": larger than " +
-                                          std::to_string(dashboard_file_bytes_max) + " bytes");
-            continue;
-        }
-        dashboard.bodies_[index] = std::move(body);
+        dashboard.bodies_[index] = std::move(body.value());
         dashboard.present_[index] = true;
     }
     return dashboard;

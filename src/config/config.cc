@@ -10,16 +10,20 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
 
+#include "relay/base/file.h"
 #include "relay/bounce/verp.h"
 #include "toml_parser.h"
 
 namespace relay::config {
 namespace {
+
+// Bounds that make a wrong path (a device, a log) an error instead of a read without end.
+constexpr std::size_t config_file_bytes_max = 16 << 20;
+constexpr std::size_t key_file_bytes_max = 64 << 10;
 
 // One TOML table being read: tracks the keys used so that the rest can be reported unknown.
 class Section {
@@ -743,16 +747,6 @@ std::optional<std::string> hex_bytes(std::string_view text) {
     return bytes;
 }
 
-std::optional<std::string> read_key_file(const std::string& path) {
-    std::ifstream input(path, std::ios::binary);
-    if (!input) {
-        return std::nullopt;
-    }
-    std::ostringstream text;
-    text << input.rdbuf();
-    return text.str();
-}
-
 void read_return_path(Section& root, Config& config, std::vector<std::string>& errors,
                       const std::string& file, const std::string& base_folder) {
     Section section(root.table("return_path"), "return_path", errors, file);
@@ -772,11 +766,11 @@ void read_return_path(Section& root, Config& config, std::vector<std::string>& e
     if (!r.key_file.empty()) {
         key_name = "key_file";
         r.key_file = resolve_path(base_folder, r.key_file);
-        auto text = read_key_file(r.key_file);
+        auto text = read_file("key file", r.key_file, key_file_bytes_max);
         if (!text || !key_text.empty()) {
             section.fail(
                 section.node(key_name), key_name,
-                !key_text.empty() ? "give key or key_file, not both" : "cannot read " + r.key_file);
+                !key_text.empty() ? "give key or key_file, not both" : text.error().message);
             return;
         }
         key_text = std::move(*text);
@@ -1037,15 +1031,13 @@ Result<Config> parse(std::string_view text, const std::string& base_folder,
 }
 
 Result<Config> load(const std::string& path) {
-    std::ifstream input(path, std::ios::binary);
-    if (!input) {
-        return system_error("cannot read config file " + path, errno);
+    auto text = read_file("config file", path, config_file_bytes_max);
+    if (!text) {
+        return text.error();
     }
-    std::ostringstream text;
-    text << input.rdbuf();
     std::error_code ignored;
     std::filesystem::path absolute = std::filesystem::absolute(path, ignored).lexically_normal();
-    return parse(text.str(), absolute.parent_path().string(), absolute.string());
+    return parse(text.value(), absolute.parent_path().string(), absolute.string());
 }
 
 }  // namespace relay::config

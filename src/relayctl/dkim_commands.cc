@@ -4,12 +4,12 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "relay/admin/tenant_view.h"
+#include "relay/base/file.h"
 #include "relay/dkim/key.h"
 #include "relay/policy/new_dkim_key.h"
 #include "relay/store/open_tenant_store.h"
@@ -37,21 +37,6 @@ std::uint64_t unix_s_now() {
                                           .count());
 }
 
-Result<std::string> read_key_file(const std::string& path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) {
-        return Error{"cannot read key file " + path};
-    }
-    std::string bytes;
-    bytes.resize(key_file_bytes_max + 1);
-    file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    bytes.resize(static_cast<std::size_t>(file.gcount()));
-    if (bytes.size() > key_file_bytes_max) {
-        return Error{"key file " + path + " is larger than 64 KiB: not a key"};
-    }
-    return bytes;
-}
-
 int add_key(store::TenantStore& store, const DkimArguments& arguments, bool generate) {
     if (auto domain = store::check_domain(arguments.domain); !domain) {
         return fail(domain.error().message);
@@ -66,7 +51,7 @@ int add_key(store::TenantStore& store, const DkimArguments& arguments, bool gene
     request.canonicalization = arguments.canonicalization;
     request.created_unix_s = unix_s_now();
     if (!generate) {
-        auto bytes = read_key_file(arguments.key_path);
+        auto bytes = read_file("key file", arguments.key_path, key_file_bytes_max);
         if (!bytes) {
             return fail(bytes.error().message);
         }

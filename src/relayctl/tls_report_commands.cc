@@ -3,14 +3,14 @@
 #include "tls_report_commands.h"
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <tuple>
 
 #include "relay/base/clock.h"
+#include "relay/base/file.h"
 #include "relay/sts/policy_cache.h"
+#include "relay/sts/policy_service.h"
 #include "relay/sts/tls_report.h"
 
 namespace relay::ctl {
@@ -21,16 +21,6 @@ using nlohmann::json;
 int fail(const std::string& message) {
     std::fprintf(stderr, "relayctl: %s\n", message.c_str());
     return 1;
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-    std::ifstream input(path, std::ios::binary);
-    if (!input) {
-        return std::nullopt;
-    }
-    std::ostringstream text;
-    text << input.rdbuf();
-    return text.str();
 }
 
 bool valid_day(const std::string& day) {
@@ -189,7 +179,7 @@ std::optional<int> run_tls_report_command(const config::Config& config, const CL
     sts::ReportCounts counts;
     sts::ReportPolicies recorded;
     const std::string path = config.spool.path + "/tls-report";
-    if (auto text = read_file(path)) {
+    if (auto text = read_file("state file", path, sts::state_file_bytes_max)) {
         auto decoded = sts::decode_counts(*text);
         if (!decoded) {
             return fail(path + ": " + decoded.error().message);
@@ -199,7 +189,8 @@ std::optional<int> run_tls_report_command(const config::Config& config, const CL
     }
     std::optional<sts::PolicyCache> policies;
     std::uint64_t now_s = unix_ms_now() / 1000;
-    if (auto text = read_file(config.spool.path + "/mta-sts-policies")) {
+    if (auto text = read_file("state file", config.spool.path + "/mta-sts-policies",
+                              sts::state_file_bytes_max)) {
         if (auto decoded =
                 sts::PolicyCache::decode(*text, config.delivery.mta_sts_policies_max, now_s)) {
             policies = std::move(decoded.value());

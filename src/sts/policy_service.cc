@@ -13,10 +13,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include "relay/base/clock.h"
+#include "relay/base/file.h"
 #include "relay/base/log.h"
 
 namespace relay::sts {
@@ -26,14 +25,16 @@ std::uint64_t now_unix_s() {
     return unix_ms_now() / 1000;
 }
 
-std::optional<std::string> read_file(const std::string& path) {
-    std::ifstream input(path, std::ios::binary);
-    if (!input) {
+// A state file's text; none (and a warning unless it is simply absent) if it cannot be read.
+std::optional<std::string> read_state_file(const std::string& path) {
+    auto text = read_file("state file", path, state_file_bytes_max);
+    if (!text) {
+        if (text.error().system_errno != ENOENT) {
+            log::warning("{}; it is ignored", text.error().message);
+        }
         return std::nullopt;
     }
-    std::ostringstream text;
-    text << input.rdbuf();
-    return text.str();
+    return std::move(text.value());
 }
 
 // Write, fsync, rename: a crash leaves the old file or the new one, never half of one.
@@ -87,7 +88,7 @@ PolicyService::PolicyService(const ServiceOptions& options)
 
 Result<std::unique_ptr<PolicyService>> PolicyService::start(const ServiceOptions& options) {
     std::unique_ptr<PolicyService> service(new PolicyService(options));
-    if (auto text = read_file(policies_path(options))) {
+    if (auto text = read_state_file(policies_path(options))) {
         auto cache = PolicyCache::decode(*text, options.policies_max, now_unix_s());
         if (cache) {
             service->cache_ = std::move(cache.value());
@@ -96,7 +97,7 @@ Result<std::unique_ptr<PolicyService>> PolicyService::start(const ServiceOptions
                          cache.error().message);
         }
     }
-    if (auto text = read_file(report_path(options))) {
+    if (auto text = read_state_file(report_path(options))) {
         auto counts = decode_counts(*text);
         if (counts) {
             service->totals_ = std::move(counts.value());

@@ -132,7 +132,7 @@ def test_errors_name_what_is_wrong(ctl, tmp_path):
     assert "not a valid domain" in ctl.error("dkim", "list", "exa mple")
     missing = tmp_path / "missing.pem"
     assert ctl.error("dkim", "import", "example.com", "--selector", "k", "--key",
-                     str(missing)) == f"cannot read key file {missing}"
+                     str(missing)) == f"cannot read key file {missing}: No such file or directory"
     junk = tmp_path / "junk.pem"
     junk.write_text("not a key\n")
     assert ctl.error("dkim", "import", "example.com", "--selector", "k", "--key",

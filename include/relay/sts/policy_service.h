@@ -40,6 +40,10 @@
 
 namespace relay::sts {
 
+// The state files are relay's own; the bound only keeps a wrong file from filling memory. It is
+// above the largest file relay writes (policies_max policies of policy_bytes_max each).
+inline constexpr std::size_t state_file_bytes_max = std::size_t{1} << 30;
+
 struct ServiceOptions {
     std::string state_folder;  // the spool folder
     std::string ca_file;       // delivery.ca_file

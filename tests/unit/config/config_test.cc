@@ -249,7 +249,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "return_path.key: must be hexadecimal"},
         BadValue{listener + "[return_path]\nbounce_domain = \"b.example\"\n"
                             "key_file = \"missing.key\"\n",
-                 "return_path.key_file: cannot read /etc/relay/missing.key"},
+                 "return_path.key_file: cannot read key file /etc/relay/missing.key: No such file "
+                 "or directory"},
         BadValue{listener + "[return_path]\nbounce_domain = \"b ad\"\n",
                  "return_path.bounce_domain: must be a domain name"},
         BadValue{listener + "[return_path]\nkey_files = \"x\"\n",
