@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "output.h"
 #include "relay/admin/tenant_view.h"
 #include "relay/base/file.h"
 #include "relay/dkim/key.h"
@@ -25,11 +26,6 @@ using nlohmann::json;
 
 // A PEM key file is a few KiB; anything much larger is not one.
 constexpr std::size_t key_file_bytes_max = 64 * 1024;
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 1;
-}
 
 std::uint64_t unix_s_now() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
@@ -70,7 +66,7 @@ int add_key(store::TenantStore& store, const DkimArguments& arguments, bool gene
         return fail(added.error().message);
     }
     if (arguments.json) {
-        std::printf("%s\n", key_json(key->record, key->bits, key->dns_record).dump(2).c_str());
+        print_json(key_json(key->record, key->bits, key->dns_record));
         return 0;
     }
     std::printf("DKIM key %s for %s added (%s, %d bits, %s/%s); publish this DNS record:\n%s\n",
@@ -118,7 +114,7 @@ int list_keys(store::TenantStore& store, const DkimArguments& arguments) {
                     canonicalization.c_str(), utc_text(record.created_unix_s).c_str());
     }
     if (arguments.json) {
-        std::printf("%s\n", out.dump(2).c_str());
+        print_json(out);
     }
     return 0;
 }
@@ -130,9 +126,7 @@ int remove_key(store::TenantStore& store, const DkimArguments& arguments) {
     std::string domain = store::check_domain(arguments.domain).value();
     std::string selector = store::check_dkim_selector(arguments.selector).value();
     if (arguments.json) {
-        std::printf(
-            "%s\n",
-            json{{"removed", {{"domain", domain}, {"selector", selector}}}}.dump(2).c_str());
+        print_json(json{{"removed", {{"domain", domain}, {"selector", selector}}}});
     } else {
         std::printf(
             "DKIM key %s for %s removed (its DNS record may go once mail signed with it "

@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "output.h"
 #include "relay/admin/queue_view.h"
 #include "relay/base/clock.h"
 #include "relay/smtp/address.h"
@@ -69,7 +70,7 @@ int list(const config::Config& config, const QueueArguments& arguments) {
         }
     }
     if (arguments.json) {
-        std::printf("%s\n", messages.dump(2).c_str());
+        print_json(messages);
         return 0;
     }
     std::printf("%-16s %10s %6s %8s  %-20s  %s\n", "ID", "SIZE", "AGE", "ATTEMPTS", "RESOURCE",
@@ -127,7 +128,7 @@ int show(const config::Config& config, const QueueArguments& arguments) {
         }
         if (arguments.json) {
             details["data_intact"] = bytes.ok();
-            std::printf("%s\n", details.dump(2).c_str());
+            print_json(details);
             return 0;
         }
         for (auto& [key, value] : details.items()) {
@@ -260,7 +261,7 @@ int summary(const config::Config& config, const QueueArguments& arguments) {
     }
     std::vector<admin::QueueSummaryRow> rows = admin::queue_summary(queue.value());
     if (arguments.json) {
-        std::printf("%s\n", admin::queue_summary_json(rows).dump(2).c_str());
+        print_json(admin::queue_summary_json(rows));
         return 0;
     }
     std::printf("%-32s %8s %6s  %s\n", "DESTINATION", "MESSAGES", "OLDEST", "LAST ERROR");

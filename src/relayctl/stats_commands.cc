@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "output.h"
 #include "relay/admin/tenant_view.h"
 #include "relay/base/clock.h"
 #include "relay/store/open_tenant_store.h"
@@ -17,16 +18,6 @@ namespace relay::ctl {
 namespace {
 
 using nlohmann::json;
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 1;
-}
-
-int usage(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 2;
-}
 
 std::string time_text(std::uint64_t unix_s) {
     std::time_t time = static_cast<std::time_t>(unix_s);
@@ -201,7 +192,7 @@ std::optional<int> run_stats_command(const config::Config& config, const CLI::Ap
     if (total) {
         out["total"] = admin::counts_json(*total);
     }
-    std::printf("%s\n", out.dump(2).c_str());
+    print_json(out);
     return 0;
 }
 

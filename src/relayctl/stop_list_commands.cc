@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "output.h"
 #include "relay/base/clock.h"
 #include "relay/store/open_tenant_store.h"
 #include "relay/store/tenant_names.h"
@@ -20,16 +21,6 @@ using nlohmann::json;
 // Bad rows named one by one on import; past this they are only counted, so that a file of
 // garbage does not flood the terminal.
 constexpr std::size_t bad_rows_reported_max = 1000;
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 1;
-}
-
-int usage(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 2;
-}
 
 struct StopCommand {
     store::TenantStore& store;
@@ -77,7 +68,7 @@ int stop_add(const StopCommand& command) {
         return fail(added.error().message);
     }
     if (arguments.json) {
-        std::printf("%s\n", entry_json(entry, command.now_s).dump(2).c_str());
+        print_json(entry_json(entry, command.now_s));
     } else {
         std::printf("%s added to %s (%s, expires %s)\n", entry.address.text().c_str(),
                     command.list_name().c_str(),
@@ -100,10 +91,8 @@ int stop_remove(const StopCommand& command) {
         return fail(address->text() + " is not on " + command.list_name());
     }
     if (command.arguments.json) {
-        std::printf("%s\n", json{{"removed", address->text()},
-                                 {"scope", command.scope.empty() ? "global" : command.scope}}
-                                .dump(2)
-                                .c_str());
+        print_json(json{{"removed", address->text()},
+                        {"scope", command.scope.empty() ? "global" : command.scope}});
     } else {
         std::printf("%s removed from %s\n", address->text().c_str(), command.list_name().c_str());
     }
@@ -132,7 +121,7 @@ int stop_list(const StopCommand& command) {
         return fail(read.error().message);
     }
     if (command.arguments.json) {
-        std::printf("%s\n", out.dump(2).c_str());
+        print_json(out);
     }
     return 0;
 }
@@ -156,7 +145,7 @@ int stop_check(const StopCommand& command) {
         if (found.value()) {
             out["entry"] = entry_json(*found.value(), command.now_s);
         }
-        std::printf("%s\n", out.dump(2).c_str());
+        print_json(out);
     } else if (!found.value()) {
         std::printf("%s is not on %s\n", recipient.c_str(), checked.c_str());
     } else {

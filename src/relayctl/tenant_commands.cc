@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "output.h"
 #include "relay/admin/tenant_view.h"
 #include "relay/policy/password.h"
 #include "relay/store/open_tenant_store.h"
@@ -20,15 +21,6 @@ using nlohmann::json;
 
 std::string plural(std::size_t count, const char* noun) {
     return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
-}
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 1;
-}
-
-void print_json(const json& value) {
-    std::printf("%s\n", value.dump(2).c_str());
 }
 
 // What one command works with: the store, the arguments, and the matched verb.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "output.h"
 #include "relay/base/clock.h"
 #include "relay/base/file.h"
 #include "relay/sts/policy_cache.h"
@@ -17,11 +18,6 @@ namespace relay::ctl {
 namespace {
 
 using nlohmann::json;
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 1;
-}
 
 bool valid_day(const std::string& day) {
     if (day.size() != 10 || day[4] != '-' || day[7] != '-') {
@@ -215,7 +211,7 @@ std::optional<int> run_tls_report_command(const config::Config& config, const CL
         }
         output.push_back(report_json(config, first.day, first.domain, std::move(entries)));
     }
-    std::printf("%s\n", output.dump(2).c_str());
+    print_json(output);
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "output.h"
 #include "relay/admin/token.h"
 #include "relay/base/clock.h"
 #include "relay/store/open_tenant_store.h"
@@ -12,11 +13,6 @@ namespace relay::ctl {
 namespace {
 
 using nlohmann::json;
-
-int fail(const std::string& message) {
-    std::fprintf(stderr, "relayctl: %s\n", message.c_str());
-    return 1;
-}
 
 int add(store::AdminTokenStore& tokens, const TokenArguments& arguments) {
     if (Status name = store::check_admin_token_name(arguments.name); !name) {
@@ -31,8 +27,7 @@ int add(store::AdminTokenStore& tokens, const TokenArguments& arguments) {
         return fail(added.error().message);
     }
     if (arguments.json) {
-        std::printf("%s\n",
-                    json{{"name", arguments.name}, {"token", token->token}}.dump(2).c_str());
+        print_json(json{{"name", arguments.name}, {"token", token->token}});
         return 0;
     }
     std::printf("admin token %s added\ntoken: %s\n", arguments.name.c_str(), token->token.c_str());
@@ -57,7 +52,7 @@ int list(store::AdminTokenStore& tokens, const TokenArguments& arguments) {
         }
     }
     if (arguments.json) {
-        std::printf("%s\n", out.dump(2).c_str());
+        print_json(out);
     }
     return 0;
 }
@@ -71,7 +66,7 @@ int remove(store::AdminTokenStore& tokens, const TokenArguments& arguments) {
         return fail("no admin token " + arguments.name);
     }
     if (arguments.json) {
-        std::printf("%s\n", json{{"removed", arguments.name}}.dump(2).c_str());
+        print_json(json{{"removed", arguments.name}});
     } else {
         std::printf("admin token %s removed\n", arguments.name.c_str());
     }
