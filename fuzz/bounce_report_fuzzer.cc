@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "fuzz_checks.h"
+#include "relay/base/ascii.h"
 #include "relay/bounce/mime.h"
 #include "relay/bounce/report.h"
 
@@ -89,7 +90,7 @@ std::string flattened(const Report& report) {
 bool is_token_of_an_address(const Report& report, const ReportLimits& limits,
                             const std::string& token) {
     for (const std::string& address : report.addressed_to) {
-        if (relay::bounce::starts_with_ignoring_case(address, limits.verp_prefix) &&
+        if (relay::starts_with_ignoring_case(address, limits.verp_prefix) &&
             std::string_view(address).substr(limits.verp_prefix.size()).starts_with(token + "@")) {
             return true;
         }

@@ -12,6 +12,7 @@
 
 #include "relay/admin/dashboard.h"
 #include "relay/admin/token.h"
+#include "relay/base/ascii.h"
 #include "routes.h"
 
 namespace relay::admin {
@@ -234,10 +235,7 @@ Api::Api(Backend backend) : backend_(std::move(backend)) {
 bool Api::authorized(const std::string& authorization) {
     constexpr std::string_view scheme = "Bearer ";
     if (authorization.size() <= scheme.size() ||
-        !std::equal(scheme.begin(), scheme.end(), authorization.begin(), [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) ==
-                   std::tolower(static_cast<unsigned char>(b));
-        })) {
+        !starts_with_ignoring_case(authorization, scheme)) {
         return false;
     }
     auto tokens = backend_.store->admin_tokens().admin_tokens();

@@ -13,6 +13,7 @@
 //
 // Thread: the admin thread(s); blocks on the disk and on the workers' answer (10 s at most).
 #include "relay/admin/queue_view.h"
+#include "relay/base/ascii.h"
 #include "relay/smtp/address.h"
 #include "relay/spool/queue_id.h"
 #include "routes.h"
@@ -33,13 +34,13 @@ HttpResponse list(Call& call) {
     if (!queue) {
         return error_response(queue.error());
     }
-    std::string resource = smtp::ascii_lower(call.query("resource"));
+    std::string resource = ascii_lower(call.query("resource"));
     std::string domain = call.query("domain");
     json items = json::array();
     std::uint64_t total = 0;
     for (const spool::RecoveredMessage& recovered : queue->messages) {
         const spool::QueuedMessage& message = recovered.message;
-        if ((!resource.empty() && smtp::ascii_lower(message.envelope.resource) != resource) ||
+        if ((!resource.empty() && ascii_lower(message.envelope.resource) != resource) ||
             !has_pending_domain(message, domain)) {
             continue;
         }

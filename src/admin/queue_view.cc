@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "relay/base/ascii.h"
 #include "relay/base/clock.h"
 #include "relay/smtp/address.h"
 
@@ -132,7 +133,7 @@ bool has_pending_domain(const spool::QueuedMessage& message, const std::string& 
     if (domain.empty()) {
         return true;
     }
-    const std::string wanted = smtp::ascii_lower(domain);  // once, not per recipient
+    const std::string wanted = ascii_lower(domain);  // once, not per recipient
     for (const spool::Recipient& recipient : message.recipients) {
         if (recipient.status == spool::RecipientStatus::pending &&
             smtp::domain_of(recipient.address) == wanted) {

@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "relay/base/ascii.h"
 #include "relay/bounce/mime.h"
 
 namespace relay::bounce {
@@ -499,8 +500,8 @@ BounceReason reason_from_phrases(std::string_view text) {
 Classification classify(std::string_view status, std::string_view reply_code,
                         std::string_view diagnostic, std::string_view action) {
     Classification result;
-    if (equals_ignoring_case(action, "delivered") || equals_ignoring_case(action, "relayed") ||
-        equals_ignoring_case(action, "expanded")) {
+    if (equal_ignoring_case(action, "delivered") || equal_ignoring_case(action, "relayed") ||
+        equal_ignoring_case(action, "expanded")) {
         result.reason = BounceReason::delivered;
         return result;
     }
@@ -517,7 +518,7 @@ Classification classify(std::string_view status, std::string_view reply_code,
     if (result.reason == BounceReason::unknown) {
         result.reason = reason_from_reply_code(reply_code);
     }
-    if (equals_ignoring_case(action, "delayed") && result.reason == BounceReason::unknown) {
+    if (equal_ignoring_case(action, "delayed") && result.reason == BounceReason::unknown) {
         result.reason = BounceReason::expired;
     }
     char status_class = !status.empty() ? status[0] : (!reply_code.empty() ? reply_code[0] : ' ');

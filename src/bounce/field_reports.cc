@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <string>
 
+#include "relay/base/ascii.h"
 #include "relay/bounce/classify.h"
 #include "relay/bounce/mime.h"
 #include "report_parts.h"
@@ -54,7 +55,7 @@ FailedRecipient recipient_of(const HeaderFields& group, std::string_view explana
     if (recipient.address.empty()) {
         recipient.address = recipient.original_address;
     }
-    recipient.action = to_lower_ascii(after_type(group.get("action")));
+    recipient.action = ascii_lower(after_type(group.get("action")));
     std::string_view diagnostic = after_type(group.get("diagnostic-code"));
     if (diagnostic.empty()) {
         // Some MTAs leave the reason to the human-readable part only.
@@ -149,7 +150,7 @@ void read_feedback(std::string_view body, const HeaderFields& original, const Re
     HeaderBlock block = parse_header_block(body, limits.header_fields_max);
     const HeaderFields& fields = block.headers;
     Feedback& feedback = report.feedback;
-    feedback.feedback_type = to_lower_ascii(fields.get("feedback-type"));
+    feedback.feedback_type = ascii_lower(fields.get("feedback-type"));
     feedback.user_agent = std::string(fields.get("user-agent"));
     feedback.original_mail_from = first_address(fields.get("original-mail-from"));
     feedback.reported_domain = std::string(fields.get("reported-domain"));
@@ -159,7 +160,7 @@ void read_feedback(std::string_view body, const HeaderFields& original, const Re
         feedback.arrival_date = std::string(fields.get("received-date"));
     }
     for (const HeaderField& field : fields.fields) {
-        if (equals_ignoring_case(field.name, "original-rcpt-to") &&
+        if (equal_ignoring_case(field.name, "original-rcpt-to") &&
             feedback.original_rcpt_to.size() < limits.recipients_max) {
             std::string address = first_address(field.value);
             if (!address.empty()) {

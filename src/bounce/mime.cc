@@ -10,12 +10,10 @@
 
 #include <array>
 
+#include "relay/base/ascii.h"
+
 namespace relay::bounce {
 namespace {
-
-char lower_ascii(char octet) {
-    return (octet >= 'A' && octet <= 'Z') ? static_cast<char>(octet - 'A' + 'a') : octet;
-}
 
 bool is_blank(char octet) {
     return octet == ' ' || octet == '\t';
@@ -165,7 +163,7 @@ int hex_value(char octet) {
     if (octet >= '0' && octet <= '9') {
         return octet - '0';
     }
-    char lower = lower_ascii(octet);
+    char lower = ascii_lower(octet);
     if (lower >= 'a' && lower <= 'f') {
         return lower - 'a' + 10;
     }
@@ -174,41 +172,16 @@ int hex_value(char octet) {
 
 std::string decode_body(std::string_view body, std::string_view transfer_encoding) {
     std::string_view encoding = trim(transfer_encoding);
-    if (equals_ignoring_case(encoding, "base64")) {
+    if (equal_ignoring_case(encoding, "base64")) {
         return decode_base64(body);
     }
-    if (equals_ignoring_case(encoding, "quoted-printable")) {
+    if (equal_ignoring_case(encoding, "quoted-printable")) {
         return decode_quoted_printable(body);
     }
     return std::string(body);
 }
 
 }  // namespace
-
-std::string to_lower_ascii(std::string_view text) {
-    std::string lower(text);
-    for (char& octet : lower) {
-        octet = lower_ascii(octet);
-    }
-    return lower;
-}
-
-bool equals_ignoring_case(std::string_view left, std::string_view right) {
-    if (left.size() != right.size()) {
-        return false;
-    }
-    for (std::size_t index = 0; index < left.size(); ++index) {
-        if (lower_ascii(left[index]) != lower_ascii(right[index])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-    return text.size() >= prefix.size() &&
-           equals_ignoring_case(text.substr(0, prefix.size()), prefix);
-}
 
 std::size_t find_ignoring_case(std::string_view haystack, std::string_view needle) {
     if (needle.empty()) {
@@ -217,10 +190,10 @@ std::size_t find_ignoring_case(std::string_view haystack, std::string_view needl
     if (haystack.size() < needle.size()) {
         return std::string_view::npos;
     }
-    char first = lower_ascii(needle[0]);
+    char first = ascii_lower(needle[0]);
     for (std::size_t index = 0; index + needle.size() <= haystack.size(); ++index) {
-        if (lower_ascii(haystack[index]) == first &&
-            equals_ignoring_case(haystack.substr(index, needle.size()), needle)) {
+        if (ascii_lower(haystack[index]) == first &&
+            equal_ignoring_case(haystack.substr(index, needle.size()), needle)) {
             return index;
         }
     }
@@ -229,7 +202,7 @@ std::size_t find_ignoring_case(std::string_view haystack, std::string_view needl
 
 std::string_view HeaderFields::get(std::string_view name) const {
     for (const HeaderField& field : fields) {
-        if (equals_ignoring_case(field.name, name)) {
+        if (equal_ignoring_case(field.name, name)) {
             return field.value;
         }
     }
@@ -238,7 +211,7 @@ std::string_view HeaderFields::get(std::string_view name) const {
 
 bool HeaderFields::has(std::string_view name) const {
     for (const HeaderField& field : fields) {
-        if (equals_ignoring_case(field.name, name)) {
+        if (equal_ignoring_case(field.name, name)) {
             return true;
         }
     }
@@ -289,7 +262,7 @@ std::string media_type_of(std::string_view content_type) {
     if (type.find('/') == std::string_view::npos) {
         return {};
     }
-    std::string lower = to_lower_ascii(type);
+    std::string lower = ascii_lower(type);
     std::erase_if(lower, [](char octet) { return is_blank(octet) || octet == '"'; });
     return lower;
 }
@@ -333,7 +306,7 @@ std::string parameter_of(std::string_view field_value, std::string_view name) {
                                                                       : end - position)));
             position = end;
         }
-        if (equals_ignoring_case(parameter_name, name)) {
+        if (equal_ignoring_case(parameter_name, name)) {
             return value;
         }
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "relay/base/ascii.h"
 #include "relay/bounce/mime.h"
 
 namespace relay::bounce {
@@ -131,7 +132,7 @@ std::string_view outcome_kind_name(OutcomeKind kind) {
 }
 
 bool same_address(std::string_view left, std::string_view right) {
-    return equals_ignoring_case(left, right);
+    return equal_ignoring_case(left, right);
 }
 
 std::vector<Outcome> decide_outcomes(const Report& report, const std::optional<VerpToken>& token,

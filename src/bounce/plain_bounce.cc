@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 
+#include "relay/base/ascii.h"
 #include "relay/bounce/classify.h"
 #include "relay/bounce/mime.h"
 #include "report_parts.h"
@@ -91,7 +92,7 @@ constexpr auto bounce_senders = std::to_array<std::string_view>({
 
 bool ends_with_ignoring_case(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() &&
-           equals_ignoring_case(text.substr(text.size() - suffix.size()), suffix);
+           equal_ignoring_case(text.substr(text.size() - suffix.size()), suffix);
 }
 
 bool contains_any(std::string_view text, std::span<const std::string_view> needles) {
@@ -221,7 +222,7 @@ constexpr std::size_t mentions_tried_max = 8;
 
 bool is_one_of(std::string_view address, const std::vector<std::string_view>& addresses) {
     for (std::string_view entry : addresses) {
-        if (equals_ignoring_case(entry, address)) {
+        if (equal_ignoring_case(entry, address)) {
             return true;
         }
     }
@@ -240,13 +241,13 @@ std::string_view text_of_recipient(std::string_view explanation,
     bool named = false;
     std::size_t tried = 0;
     for (std::size_t index = 0; index < mentions.size() && tried < mentions_tried_max; ++index) {
-        if (!equals_ignoring_case(mentions[index].address, address)) {
+        if (!equal_ignoring_case(mentions[index].address, address)) {
             continue;
         }
         std::size_t start = mentions[index].position + mentions[index].address.size();
         std::size_t end = explanation.size();
         for (std::size_t next = index + 1; next < mentions.size(); ++next) {
-            if (!equals_ignoring_case(mentions[next].address, address) &&
+            if (!equal_ignoring_case(mentions[next].address, address) &&
                 is_one_of(mentions[next].address, recipients)) {
                 end = mentions[next].position;
                 break;
@@ -286,7 +287,7 @@ bool looks_like_bounce(const HeaderFields& headers, std::string_view explanation
 bool looks_like_provider_complaint(const HeaderFields& headers) {
     return find_ignoring_case(headers.get("subject"), "complaint about message") !=
                std::string_view::npos ||
-           equals_ignoring_case(first_address(headers.get("from")), "staff@hotmail.com");
+           equal_ignoring_case(first_address(headers.get("from")), "staff@hotmail.com");
 }
 
 bool looks_like_auto_reply(const HeaderFields& headers) {
@@ -296,7 +297,7 @@ bool looks_like_auto_reply(const HeaderFields& headers) {
     }
     return headers.has("x-autoreply") || headers.has("x-autorespond") ||
            headers.has("x-autoresponder") ||
-           equals_ignoring_case(headers.get("precedence"), "auto_reply") ||
+           equal_ignoring_case(headers.get("precedence"), "auto_reply") ||
            contains_any(headers.get("subject"), auto_reply_subjects);
 }
 

@@ -10,6 +10,7 @@
 #include <array>
 #include <span>
 
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 #include "report_parts.h"
 #include "text_scan.h"
@@ -41,7 +42,7 @@ constexpr auto own_fields = std::to_array<std::string_view>({
 
 bool is_one_of(std::string_view name, std::span<const std::string_view> names) {
     for (std::string_view candidate : names) {
-        if (equals_ignoring_case(name, candidate)) {
+        if (equal_ignoring_case(name, candidate)) {
             return true;
         }
     }

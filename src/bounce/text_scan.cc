@@ -9,6 +9,7 @@
 
 #include <array>
 
+#include "relay/base/ascii.h"
 #include "relay/bounce/mime.h"
 
 namespace relay::bounce::internal {
@@ -105,7 +106,7 @@ std::string_view text_about(std::string_view text, std::string_view address) {
     }
     std::string_view rest = text.substr(start);
     for (const AddressMatch& match : find_addresses(rest, others_max)) {
-        if (match.position > 0 && !equals_ignoring_case(match.address, address)) {
+        if (match.position > 0 && !equal_ignoring_case(match.address, address)) {
             return rest.substr(0, match.position);
         }
     }
@@ -222,7 +223,7 @@ bool is_system_address(std::string_view address) {
         "mail.delivery.subsystem",
     });
     for (std::string_view name : system_local_parts) {
-        if (equals_ignoring_case(local, name)) {
+        if (equal_ignoring_case(local, name)) {
             return true;
         }
     }
@@ -231,7 +232,7 @@ bool is_system_address(std::string_view address) {
 
 bool contains_ignoring_case(const std::vector<std::string>& list, std::string_view item) {
     for (const std::string& entry : list) {
-        if (equals_ignoring_case(entry, item)) {
+        if (equal_ignoring_case(entry, item)) {
             return true;
         }
     }

@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <array>
 
+#include "relay/base/ascii.h"
+
 namespace relay::bounce {
 namespace {
 
@@ -32,10 +34,6 @@ using TokenBytes = std::array<std::uint8_t, token_bytes>;
 
 Error token_error(std::string message) {
     return make_error(ErrorCode::invalid_argument, Blame::peer, std::move(message));
-}
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 void put_big_endian(std::uint8_t* out, std::uint64_t value, std::size_t bytes) {
@@ -102,7 +100,7 @@ bool base32_decode(std::string_view text, TokenBytes& bytes) {
     int bits = 0;
     std::size_t out = 0;
     for (const char c : text) {
-        const std::size_t value = alphabet.find(lower(c));
+        const std::size_t value = alphabet.find(ascii_lower(c));
         if (value == std::string_view::npos) {
             return false;
         }
@@ -133,7 +131,7 @@ std::uint64_t verp_resource_fingerprint(std::string_view resource) {
 std::uint64_t verp_recipient_fingerprint(std::string_view recipient) {
     std::string lowered(recipient);
     for (char& c : lowered) {
-        c = lower(c);
+        c = ascii_lower(c);
     }
     return sha256_prefix(lowered, 5);
 }
@@ -178,7 +176,7 @@ Result<VerpToken> decode_verp(std::span<const std::string_view> keys, std::strin
         return token_error("not a bounce address (no " + std::string(verp_prefix) + ")");
     }
     for (std::size_t index = 0; index < verp_prefix.size(); ++index) {
-        if (lower(local_part[index]) != verp_prefix[index]) {
+        if (ascii_lower(local_part[index]) != verp_prefix[index]) {
             return token_error("not a bounce address (no " + std::string(verp_prefix) + ")");
         }
     }

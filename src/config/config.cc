@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "relay/base/ascii.h"
 #include "relay/base/file.h"
 #include "relay/bounce/verp.h"
 #include "toml_parser.h"
@@ -577,8 +578,7 @@ void read_shaping(Section& root, Config& config, std::vector<std::string>& error
         if (rule.domain.empty()) {
             section.fail(table, "domain", "is required (a recipient domain)");
         }
-        std::transform(rule.domain.begin(), rule.domain.end(), rule.domain.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        rule.domain = ascii_lower(rule.domain);
         section.integer("connections_max", rule.connections_max, 1, 10000);
         section.integer("messages_per_connection_max", rule.messages_per_connection_max, 1,
                         1000000);
@@ -756,8 +756,7 @@ void read_return_path(Section& root, Config& config, std::vector<std::string>& e
     section.string("key", key_text);
     section.string("key_file", r.key_file);
     section.finish();
-    std::transform(r.bounce_domain.begin(), r.bounce_domain.end(), r.bounce_domain.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    r.bounce_domain = ascii_lower(r.bounce_domain);
     if (!r.bounce_domain.empty() && !is_host_name(r.bounce_domain)) {
         section.fail(section.node("bounce_domain"), "bounce_domain",
                      "must be a domain name (got \"" + r.bounce_domain + "\")");
@@ -822,8 +821,7 @@ void read_bounces(Section& root, Config& config, std::vector<std::string>& error
     if (section.node("complaint_local_parts") != nullptr &&
         section.error_count() == errors_before) {
         for (std::string& local : local_parts) {
-            std::transform(local.begin(), local.end(), local.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            local = ascii_lower(local);
             if (local.empty() || local.size() > 64 || local.starts_with("bounces+") ||
                 local.find_first_of("@ \t\"<>") != std::string::npos) {
                 section.fail(section.node("complaint_local_parts"), "complaint_local_parts",
@@ -876,9 +874,7 @@ void read_dkim_signed_headers(Section& section, Dkim& dkim) {
                              " printable ASCII characters, no colon)");
             return;
         }
-        std::string lower = name;
-        std::transform(lower.begin(), lower.end(), lower.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::string lower = ascii_lower(name);
         if (std::find(lower_names.begin(), lower_names.end(), lower) != lower_names.end()) {
             section.fail(node, "signed_headers", "names " + name + " twice");
             return;

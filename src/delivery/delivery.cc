@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "delivery_internal.h"
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 #include "relay/base/clock.h"
 #include "relay/base/log.h"
@@ -161,7 +162,7 @@ Delivery::Destination& Delivery::destination_for(const std::string& domain) {
     std::string key = domain;
     for (std::size_t index = 0; index < config_.delivery.routes.size(); ++index) {
         const config::Route& candidate = config_.delivery.routes[index];
-        if (smtp::ascii_lower(candidate.domain) == domain || candidate.domain == "*") {
+        if (ascii_lower(candidate.domain) == domain || candidate.domain == "*") {
             route = &candidate;
             key = "route:" + std::to_string(index);
             break;

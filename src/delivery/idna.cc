@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "relay/base/ascii.h"
 #include "relay/smtp/address.h"
 
 namespace relay::delivery {
@@ -13,7 +14,7 @@ std::optional<std::string> domain_to_ascii(std::string_view domain) {
     bool ascii = std::all_of(domain.begin(), domain.end(),
                              [](char c) { return (static_cast<unsigned char>(c) & 0x80) == 0; });
     if (ascii) {
-        return smtp::ascii_lower(domain);
+        return ascii_lower(domain);
     }
     std::string input(domain);  // libidn2 wants a NUL-terminated string
     char* output = nullptr;

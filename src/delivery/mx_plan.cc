@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 
 namespace relay::delivery {
@@ -50,14 +51,6 @@ void shuffle_range(Iterator first, Iterator last, const RandomSource& random) {
         std::iter_swap(first + static_cast<std::ptrdiff_t>(count - 1),
                        first + static_cast<std::ptrdiff_t>(draw(random, count)));
     }
-}
-
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
-    return text.size() >= prefix.size() &&
-           std::equal(prefix.begin(), prefix.end(), text.begin(), [](char a, char b) {
-               return std::tolower(static_cast<unsigned char>(a)) ==
-                      std::tolower(static_cast<unsigned char>(b));
-           });
 }
 
 // "[192.0.2.1]" or "[IPv6:2001:db8::1]" (RFC 5321 §4.1.3). Other tags of the

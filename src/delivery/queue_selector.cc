@@ -2,6 +2,7 @@
 // that sent them (the recipient side, by domain, is in delivery.cc).
 //
 // Thread: the worker that owns the messages. Pure: no I/O.
+#include "relay/base/ascii.h"
 #include "relay/delivery/delivery.h"
 #include "relay/smtp/address.h"
 
@@ -9,8 +10,7 @@ namespace relay::delivery {
 
 bool QueueSelector::matches_message(const spool::QueuedMessage& message) const {
     // Case as AUTH compares usernames; an empty filter keeps every message.
-    return resource.empty() ||
-           smtp::ascii_lower(message.envelope.resource) == smtp::ascii_lower(resource);
+    return resource.empty() || ascii_lower(message.envelope.resource) == ascii_lower(resource);
 }
 
 }  // namespace relay::delivery

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 
 namespace relay::delivery {
@@ -18,10 +19,6 @@ namespace {
 
 bool is_name_byte(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-char to_lower_ascii(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 }  // namespace
@@ -36,7 +33,7 @@ std::optional<std::string> normalize_dns_name(std::string_view name) {
     std::string normalized(name);
     std::size_t label_bytes = 0;
     for (char& c : normalized) {
-        c = to_lower_ascii(c);
+        c = ascii_lower(c);
         if (c == '.') {
             if (label_bytes == 0) {
                 return std::nullopt;

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "delivery_internal.h"
+#include "relay/base/ascii.h"
 #include "relay/base/clock.h"
 #include "relay/base/log.h"
 #include "relay/delivery/idna.h"
@@ -36,7 +37,7 @@ void Delivery::resolve(Destination& destination) {
     MxPlanOptions options;
     options.hosts_max = config_.delivery.hosts_per_domain_max;
     options.port = config_.delivery.port;
-    options.local_host_names = {smtp::ascii_lower(config_.server.hostname)};
+    options.local_host_names = {ascii_lower(config_.server.hostname)};
     Destination* target = &destination;
     // Every plan reaches resolved() on a later turn, never from inside resolve():
     // kick -> resolve -> resolved -> kick would recurse.
@@ -109,7 +110,7 @@ void Delivery::resolve(Destination& destination) {
         }
         HostPlan hosts;
         hosts.domain = destination.domain;
-        hosts.hosts.push_back(PlannedHost{smtp::ascii_lower(name), 0, false, std::nullopt});
+        hosts.hosts.push_back(PlannedHost{ascii_lower(name), 0, false, std::nullopt});
         expand(std::move(hosts), no_dns_ttl_s, dane);  // a configured name needs no DNSSEC
         return;
     }

@@ -13,6 +13,7 @@
 
 #include <array>
 
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 
 namespace relay::dkim {
@@ -20,22 +21,6 @@ namespace {
 
 bool is_whitespace(char c) {
     return c == ' ' || c == '\t';
-}
-
-char lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equal_ignoring_case(std::string_view left, std::string_view right) {
-    if (left.size() != right.size()) {
-        return false;
-    }
-    for (std::size_t index = 0; index < left.size(); ++index) {
-        if (lower(left[index]) != lower(right[index])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // The fields of RFC 6376 §5.4.1's list that a sending service sets, plus the List-Unsubscribe
@@ -107,7 +92,7 @@ void append_canonical_field(std::string& out, std::string_view field,
     const std::size_t colon = field.find(':');
     const std::string_view name = field_name(field);
     for (const char c : name) {
-        out += lower(c);
+        out += ascii_lower(c);
     }
     out += ':';
     const std::string_view value =
@@ -146,10 +131,7 @@ std::vector<std::string> choose_signed_fields(std::span<const std::string_view> 
                                               std::span<const std::string_view> oversigned) {
     std::vector<std::string> names;
     for (const std::string_view name : wanted) {
-        std::string lower_name;
-        for (const char c : name) {
-            lower_name += lower(c);
-        }
+        const std::string lower_name = ascii_lower(name);
         std::size_t count = 0;
         for (const std::string_view field : fields) {
             count += equal_ignoring_case(field_name(field), name) ? 1 : 0;

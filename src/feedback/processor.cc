@@ -18,6 +18,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "relay/base/ascii.h"
 #include "relay/base/clock.h"
 #include "relay/base/log.h"
 #include "relay/bounce/outcome.h"
@@ -33,7 +34,7 @@ namespace {
 constexpr std::uint64_t prune_interval_s = 3600;
 
 std::string run_key(std::string_view resource, std::string_view recipient) {
-    return std::string(resource) + "\n" + smtp::ascii_lower(recipient);
+    return std::string(resource) + "\n" + ascii_lower(recipient);
 }
 
 // Writes a whole file or nothing: a report kept for inspection is never half there.

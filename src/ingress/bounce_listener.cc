@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 
+#include "relay/base/ascii.h"
 #include "relay/bounce/verp.h"
 #include "relay/smtp/address.h"
 #include "relay/smtp/server_replies.h"
@@ -22,10 +23,10 @@ std::optional<smtp::PolicyReply> check_bounce_recipient(const config::Config& co
                                                         std::string_view recipient) {
     std::size_t at = recipient.rfind('@');
     if (at == std::string_view::npos ||
-        smtp::ascii_lower(recipient.substr(at + 1)) != config.return_path.bounce_domain) {
+        ascii_lower(recipient.substr(at + 1)) != config.return_path.bounce_domain) {
         return refusal(smtp::server_replies::bounce_wrong_domain);
     }
-    std::string local = smtp::ascii_lower(recipient.substr(0, at));
+    std::string local = ascii_lower(recipient.substr(0, at));
     if (local.starts_with(bounce::verp_prefix)) {
         std::array<std::string_view, 1> keys{config.return_path.key};
         if (!bounce::decode_verp(keys, local)) {

@@ -12,6 +12,7 @@
 #include "dkim_signer.h"
 #include "message_id.h"
 #include "proxy_header_reader.h"
+#include "relay/base/ascii.h"
 #include "relay/base/clock.h"
 #include "relay/base/incident.h"
 #include "relay/base/log.h"
@@ -1142,7 +1143,7 @@ void Ingress::Session::index_sent(spool::QueueId id, const smtp::Transaction& tr
     message_id_.clear();
     sent.queue_id = id;
     sent.resource = smtp_.authenticated_user();
-    sent.sender_domain = smtp::ascii_lower(internal::sender_domain(transaction.reverse_path));
+    sent.sender_domain = ascii_lower(internal::sender_domain(transaction.reverse_path));
     std::size_t kept = std::min<std::size_t>(
         transaction.recipients.size(), ingress_.config_->bounces.message_index_recipients_max);
     sent.recipients.assign(transaction.recipients.begin(),

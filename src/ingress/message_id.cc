@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <random>
 
+#include "relay/base/ascii.h"
+
 namespace relay::ingress::internal {
 namespace {
 
@@ -22,19 +24,6 @@ std::uint64_t next_random() {
         return std::mt19937_64(seed);
     }();
     return generator();
-}
-
-bool equal_ignoring_case(std::string_view text, std::string_view lower) {
-    if (text.size() != lower.size()) {
-        return false;
-    }
-    for (std::size_t index = 0; index < text.size(); ++index) {
-        char c = text[index];
-        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != lower[index]) {
-            return false;
-        }
-    }
-    return true;
 }
 
 }  // namespace

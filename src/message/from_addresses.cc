@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 
 namespace relay::message {
@@ -482,16 +483,6 @@ Read read_mailbox(Lexer& lexer) {
         return Read{FromRefusal::no_domain};
     }
     return Read{FromRefusal::unparsable};  // a group (':'), a lone phrase, a stray special
-}
-
-char lower(char octet) {
-    return octet >= 'A' && octet <= 'Z' ? static_cast<char>(octet + 32) : octet;
-}
-
-bool equal_ignoring_case(std::string_view left, std::string_view right) {
-    return left.size() == right.size() &&
-           std::equal(left.begin(), left.end(), right.begin(),
-                      [](char a, char b) { return lower(a) == lower(b); });
 }
 
 // A line that reads "From:" once leading whitespace is ignored: a field the header index could

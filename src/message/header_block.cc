@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 #include "relay/message/message_pass.h"
 
@@ -39,16 +40,6 @@ std::uint32_t name_bytes_of(std::string_view line) {
         }
     }
     return static_cast<std::uint32_t>(name.size());
-}
-
-char lower(char octet) {
-    return octet >= 'A' && octet <= 'Z' ? static_cast<char>(octet + 32) : octet;
-}
-
-bool equal_ignoring_case(std::string_view left, std::string_view right) {
-    return left.size() == right.size() &&
-           std::equal(left.begin(), left.end(), right.begin(),
-                      [](char a, char b) { return lower(a) == lower(b); });
 }
 
 }  // namespace

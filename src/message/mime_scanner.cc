@@ -24,6 +24,7 @@
 #include <cstring>
 #include <utility>
 
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 
 namespace relay::message {
@@ -32,16 +33,6 @@ namespace {
 constexpr std::size_t kCandidateBytesMax = 2 + kBoundaryBytesMax + 2;
 constexpr std::size_t kReportedBytesMax = 64;
 constexpr std::size_t kSectionsMax = 16;  // RFC 2231 continuations of the charset parameter
-
-char lower(char octet) {
-    return octet >= 'A' && octet <= 'Z' ? static_cast<char>(octet + 32) : octet;
-}
-
-bool equal_ignoring_case(std::string_view left, std::string_view right) {
-    return left.size() == right.size() &&
-           std::equal(left.begin(), left.end(), right.begin(),
-                      [](char a, char b) { return lower(a) == lower(b); });
-}
 
 bool is_blank(char octet) {
     return octet == ' ' || octet == '\t' || octet == '\r' || octet == '\n';
@@ -174,7 +165,7 @@ int hex_value(char octet) {
     if (octet >= '0' && octet <= '9') {
         return octet - '0';
     }
-    const char folded = lower(octet);
+    const char folded = ascii_lower(octet);
     return folded >= 'a' && folded <= 'f' ? folded - 'a' + 10 : -1;
 }
 

@@ -14,6 +14,7 @@
 
 #include "output.h"
 #include "relay/admin/queue_view.h"
+#include "relay/base/ascii.h"
 #include "relay/base/clock.h"
 #include "relay/smtp/address.h"
 #include "relay/spool/recovery.h"
@@ -43,8 +44,7 @@ std::string format_age(std::uint64_t since_unix_ms) {
 // `--resource P/N`: the resource that sent the message (the SMTP username, compared without
 // regard to case as AUTH does); an empty filter keeps every message.
 bool sent_by(const spool::QueuedMessage& message, const std::string& resource) {
-    return resource.empty() ||
-           smtp::ascii_lower(message.envelope.resource) == smtp::ascii_lower(resource);
+    return resource.empty() || ascii_lower(message.envelope.resource) == ascii_lower(resource);
 }
 
 // Keeps a message for `queue list`: both filters hold.

@@ -43,6 +43,7 @@
 #include "control_server.h"
 #include "privileges.h"
 #include "relay/admin/server.h"
+#include "relay/base/ascii.h"
 #include "relay/base/command_line.h"
 #include "relay/base/log.h"
 #include "relay/config/config.h"
@@ -105,7 +106,7 @@ std::string handle_control(const std::string& request, engine::WorkerPool& pool,
         }
         selector.id = *id;
     }
-    selector.domain = smtp::ascii_lower(in.value("domain", ""));
+    selector.domain = ascii_lower(in.value("domain", ""));
     selector.all = in.value("all", false);
     selector.resource = in.value("resource", "");
     if (!selector.id && selector.domain.empty() && selector.resource.empty() && !selector.all) {

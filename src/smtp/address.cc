@@ -1,17 +1,9 @@
 // address.cc -- domain extraction and case folding for stored addresses.
 #include "relay/smtp/address.h"
 
-namespace relay::smtp {
+#include "relay/base/ascii.h"
 
-std::string ascii_lower(std::string_view text) {
-    std::string result(text);
-    for (char& c : result) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return result;
-}
+namespace relay::smtp {
 
 std::string domain_of(std::string_view address) {
     std::size_t at = address.rfind('@');

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "relay/base/ascii.h"
+
 namespace relay::smtp::internal {
 
 enum CharClass : std::uint16_t {
@@ -85,18 +87,13 @@ inline bool is_digit(char c) {
     return is(c, char_digit);
 }
 
-// ASCII-only lower-casing: locale-free, and leaves UTF-8 octets alone.
-inline constexpr char to_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-
 // Case-insensitive comparison against a literal written in lower case.
 inline constexpr bool equals_lower(std::string_view text, std::string_view lower) {
     if (text.size() != lower.size()) {
         return false;
     }
     for (std::size_t i = 0; i < text.size(); ++i) {
-        if (to_lower(text[i]) != lower[i]) {
+        if (ascii_lower(text[i]) != lower[i]) {
             return false;
         }
     }

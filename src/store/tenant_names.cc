@@ -3,15 +3,13 @@
 
 #include <algorithm>
 
+#include "relay/base/ascii.h"
+
 namespace relay::store {
 namespace {
 
 bool is_lower_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-char to_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 bool is_label(std::string_view label) {
@@ -64,7 +62,7 @@ Result<std::string> check_domain(std::string_view domain) {
     std::string lower;
     lower.reserve(domain.size());
     for (char c : domain) {
-        lower += to_lower(c);
+        lower += ascii_lower(c);
     }
     if (!lower.empty() && lower.back() == '.') {
         lower.pop_back();  // the root label: example.com. is example.com
@@ -116,7 +114,7 @@ Result<std::string> check_dkim_selector(std::string_view selector) {
     std::string lower;
     lower.reserve(selector.size());
     for (char c : selector) {
-        lower += to_lower(c);
+        lower += ascii_lower(c);
     }
     bool valid = !lower.empty() && lower.size() <= 253;
     std::size_t start = 0;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "relay/base/ascii.h"
+
 namespace relay::sts {
 namespace {
 
@@ -22,25 +24,11 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
 std::string_view without_final_dot(std::string_view name) {
     if (!name.empty() && name.back() == '.') {
         name.remove_suffix(1);
     }
     return name;
-}
-
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 // RFC 8461 §3.2 sts-policy-mx-value: a domain name, optionally "*." in front. Letters, digits,
@@ -204,7 +192,7 @@ Result<Policy> parse_policy(std::string_view text) {
         if (!valid_mx_pattern(pattern)) {
             return invalid("an mx pattern is not a host name or \"*.\" and a domain");
         }
-        policy.mx.push_back(lower(without_final_dot(pattern)));
+        policy.mx.push_back(ascii_lower(without_final_dot(pattern)));
     }
     // §3.2: mx is required for enforce and testing; a none policy needs no hosts.
     if (policy.mx.empty() && policy.mode != Mode::none) {

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "relay/base/ascii.h"
+
 namespace relay::bounce {
 
 // One header field, its value unfolded (the line breaks of folding removed, the whitespace kept)
@@ -63,10 +65,7 @@ std::string parameter_of(std::string_view field_value, std::string_view name);
 std::string decode_base64(std::string_view encoded);
 std::string decode_quoted_printable(std::string_view encoded);
 
-// ASCII lower-case copy, and ASCII case-insensitive comparisons.
-std::string to_lower_ascii(std::string_view text);
-bool equals_ignoring_case(std::string_view left, std::string_view right);
-bool starts_with_ignoring_case(std::string_view text, std::string_view prefix);
+// (ASCII case folding and comparisons: relay/base/ascii.h.)
 // Position of `needle` in `haystack` ignoring ASCII case, or npos.
 std::size_t find_ignoring_case(std::string_view haystack, std::string_view needle);
 

@@ -8,9 +8,6 @@
 
 namespace relay::smtp {
 
-// ASCII letters lower-cased; other bytes (UTF-8 included) unchanged.
-std::string ascii_lower(std::string_view text);
-
 // The domain of `address` (after the last '@'), lower-cased; empty when there is none.
 std::string domain_of(std::string_view address);
 
