@@ -49,30 +49,26 @@ const char* outcome_kind_name(RecipientOutcome::Kind kind) {
 // Outcomes, retries and bounces
 
 void Delivery::defer_queue(Destination& destination, const std::string& reason) {
-    std::deque<Job> jobs;
-    jobs.swap(destination.jobs);
-    for (Job& job : jobs) {
-        if (spool::QueuedMessage* message = spool_.find(job.id)) {
-            for (std::uint32_t recipient : job.recipients) {
-                record(*message, recipient,
-                       RecipientOutcome{RecipientOutcome::Kind::deferred, {}, reason});
-            }
-        }
-        job_done(job.id, reason);
-    }
+    settle_queue(destination, RecipientOutcome{RecipientOutcome::Kind::deferred, {}, reason},
+                 reason);
 }
 
 void Delivery::fail_queue(Destination& destination, const RouteFailure& failure) {
+    settle_queue(destination,
+                 RecipientOutcome{RecipientOutcome::Kind::failed, {}, failure.reply_line()}, {});
+}
+
+void Delivery::settle_queue(Destination& destination, const RecipientOutcome& outcome,
+                            const std::string& job_error) {
     std::deque<Job> jobs;
     jobs.swap(destination.jobs);
     for (Job& job : jobs) {
         if (spool::QueuedMessage* message = spool_.find(job.id)) {
             for (std::uint32_t recipient : job.recipients) {
-                record(*message, recipient,
-                       RecipientOutcome{RecipientOutcome::Kind::failed, {}, failure.reply_line()});
+                record(*message, recipient, outcome);
             }
         }
-        job_done(job.id, {});
+        job_done(job.id, job_error);
     }
 }
 

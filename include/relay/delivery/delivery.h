@@ -165,6 +165,10 @@ class Delivery final : public OutboundOwner {
     bool next_pending(Job& job);
     void defer_queue(Destination& destination, const std::string& reason);
     void fail_queue(Destination& destination, const RouteFailure& failure);
+    // Records `outcome` for every recipient of every job waiting on `destination`, then ends
+    // the jobs with `job_error` (empty: none), as job_done.
+    void settle_queue(Destination& destination, const RecipientOutcome& outcome,
+                      const std::string& job_error);
     void record(spool::QueuedMessage& message, std::uint32_t recipient, RecipientOutcome outcome);
     void job_done(spool::QueueId id, const std::string& error);
     void attempt_done(spool::QueueId id, const std::string& error);
