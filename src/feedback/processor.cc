@@ -522,14 +522,6 @@ void Processor::run() {
             stopping = stopping_;
         }
         handle(batch);
-        if (!batch.reports.empty()) {
-            std::size_t handled = 0;
-            for (const Job& job : batch.reports) {
-                handled += job.report.bytes.size();
-            }
-            std::lock_guard lock(mutex_);
-            bytes_held_ -= handled;
-        }
         std::uint64_t now_s = unix_ms_now() / 1000;
         if (now_s >= last_prune_s + prune_interval_s) {
             worker_->prune(now_s);
@@ -558,6 +550,16 @@ void Processor::handle(Batch& batch) {
         worker_->process(job.report);
     }
     std::vector<Status> statuses = worker_->write_stops(batch.reports.size());
+    // The reports' octets leave the budget before their senders hear 250: a sender that sends
+    // its next report on that reply must find the room it made.
+    std::size_t handled = 0;
+    for (const Job& job : batch.reports) {
+        handled += job.report.bytes.size();
+    }
+    if (handled > 0) {
+        std::lock_guard lock(mutex_);
+        bytes_held_ -= handled;
+    }
     for (std::size_t index = 0; index < batch.reports.size(); ++index) {
         batch.reports[index].done(statuses[index]);
     }
