@@ -5,27 +5,15 @@
 // and reply_lines_max.
 #include "reply.h"
 
+#include "relay/base/ascii.h"
+
 namespace loadgen {
 namespace {
 
+using relay::equal_ignoring_case;
+
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
-}
-
-char to_upper(char c) {
-    return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool equal_ignoring_case(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (to_upper(a[i]) != to_upper(b[i])) {
-            return false;
-        }
-    }
-    return true;
 }
 
 // The line without its CR, or npos in `end` when no LF is there yet.
