@@ -109,8 +109,8 @@ Status erase_resource(TenantTables& tables, const ResourceRecord& resource) {
 
 }  // namespace
 
-template <class Edit>
-Status RuledTenantStore::update_resource(const std::string& username, Edit edit) {
+template <class Rule>
+Status RuledTenantStore::change_resource(const std::string& username, Rule rule) {
     auto parsed = parse_username(username);
     if (!parsed) {
         return parsed.error();
@@ -120,9 +120,18 @@ Status RuledTenantStore::update_resource(const std::string& username, Edit edit)
         if (!record) {
             return record.error();
         }
-        edit(record.value(), generation);
-        return tables.put(Table::resources, username, encode_resource(record.value()));
+        return rule(tables, record.value(), generation);
     });
+}
+
+template <class Edit>
+Status RuledTenantStore::update_resource(const std::string& username, Edit edit) {
+    return change_resource(
+        username,
+        [&](TenantTables& tables, ResourceRecord& record, std::uint64_t generation) -> Status {
+            edit(record, generation);
+            return tables.put(Table::resources, username, encode_resource(record));
+        });
 }
 
 template <class Edit>
@@ -304,17 +313,8 @@ Status RuledTenantStore::add_resource(const std::string& username,
 }
 
 Status RuledTenantStore::remove_resource(const std::string& username) {
-    auto parsed = parse_username(username);
-    if (!parsed) {
-        return parsed.error();
-    }
-    return change([&](TenantTables& tables, std::uint64_t) -> Status {
-        auto record = resource(tables, parsed.value());
-        if (!record) {
-            return record.error();
-        }
-        return erase_resource(tables, record.value());
-    });
+    return change_resource(username, [&](TenantTables& tables, ResourceRecord& record,
+                                         std::uint64_t) { return erase_resource(tables, record); });
 }
 
 Status RuledTenantStore::set_password(const std::string& username,

@@ -48,6 +48,9 @@ class RuledTenantStore : public TenantStore {
     virtual Status read(const Read& reader) = 0;
 
   private:
+    // Runs `rule(tables, record, generation)` in one change on `username`'s record.
+    template <class Rule>
+    Status change_resource(const std::string& username, Rule rule);
     template <class Edit>
     Status update_resource(const std::string& username, Edit edit);
     // Runs `edit(tables, record, domain)` in one change, with `username`'s record and `domain`
