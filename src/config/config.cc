@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -25,6 +26,15 @@ namespace {
 // Bounds that make a wrong path (a device, a log) an error instead of a read without end.
 constexpr std::size_t config_file_bytes_max = 16 << 20;
 constexpr std::size_t key_file_bytes_max = 64 << 10;
+
+// Only a TOML integer is an integer. toml++'s value<int64_t>() also converts floats, and
+// for one out of int64's range (`5e24`) that conversion is undefined behaviour.
+std::optional<std::int64_t> integer_of(const toml::node& node) {
+    if (const auto* integer = node.as_integer()) {
+        return integer->get();
+    }
+    return std::nullopt;
+}
 
 // One TOML table being read: tracks the keys used so that the rest can be reported unknown.
 class Section {
@@ -41,8 +51,8 @@ class Section {
         if (node == nullptr) {
             return;
         }
-        auto value = node->value<std::int64_t>();
-        if (!node->is_integer() || !value) {
+        std::optional<std::int64_t> value = integer_of(*node);
+        if (!value) {
             fail(node, key, "must be an integer");
         } else if ((*value < min || *value > max) && !(zero_turns_off && *value == 0)) {
             fail(node, key,
@@ -139,8 +149,8 @@ class Section {
         }
         out.clear();
         for (const toml::node& item : *array) {
-            auto value = item.value<std::int64_t>();
-            if (!item.is_integer() || !value || *value < min || *value > max) {
+            std::optional<std::int64_t> value = integer_of(item);
+            if (!value || *value < min || *value > max) {
                 fail(&item, key,
                      "must hold integers between " + std::to_string(min) + " and " +
                          std::to_string(max));
