@@ -1,6 +1,9 @@
 // config_reload.cc -- reloading the configuration on SIGHUP.
 #include "config_reload.h"
 
+#include <chrono>
+#include <semaphore>
+
 #include "relay/config/reload.h"
 
 namespace relay {
@@ -12,6 +15,33 @@ std::string joined(const std::vector<std::string>& names) {
         text += (text.empty() ? "" : ", ") + name;
     }
     return text;
+}
+
+// A worker answers its inbox between two turns of its loop, so this is milliseconds; the bound
+// keeps a wedged worker from holding the signal loop (and with it SIGTERM).
+constexpr std::chrono::seconds worker_wait{5};
+
+// Posts `next` to every worker and waits until each has taken it, so that the log line that
+// follows is true: new sessions on any worker see the new values. Returns how many had not
+// taken it within `worker_wait`.
+std::size_t hand_to_workers(const std::shared_ptr<const config::Config>& next,
+                            engine::WorkerPool& pool, const std::vector<RelayWorker*>& workers) {
+    // Shared with the posted tasks: one that runs after the wait gave up must not touch a
+    // semaphore that is gone.
+    auto taken = std::make_shared<std::counting_semaphore<>>(0);
+    for (std::size_t index = 0; index < workers.size(); ++index) {
+        RelayWorker* worker = workers[index];
+        pool.post(static_cast<int>(index), [worker, next, taken] {
+            worker->reconfigure(next);
+            taken->release();
+        });
+    }
+    auto deadline = std::chrono::steady_clock::now() + worker_wait;
+    std::size_t waiting = workers.size();
+    while (waiting > 0 && taken->try_acquire_until(deadline)) {
+        --waiting;
+    }
+    return waiting;
 }
 
 }  // namespace
@@ -55,15 +85,18 @@ std::shared_ptr<const config::Config> reload_config(
         return running;
     }
     auto next = std::make_shared<const config::Config>(std::move(reload.config));
+    limits.set_maximums(next->limits.connections_max, next->limits.connections_per_client_max);
+    std::size_t waiting = hand_to_workers(next, pool, workers);
+    if (waiting > 0) {
+        log::warning(
+            "SIGHUP: {} of {} workers have not taken the new configuration after {} s; "
+            "they take it when they next run",
+            waiting, workers.size(), worker_wait.count());
+    }
     log::info("SIGHUP: configuration reloaded from {}: {} applied", running->file,
               joined(reload.applied));
     // After the line above, so that a quieter level does not hide the news of its own change.
     log::set_level(parse_log_level(next->server.log_level));
-    limits.set_maximums(next->limits.connections_max, next->limits.connections_per_client_max);
-    for (std::size_t index = 0; index < workers.size(); ++index) {
-        RelayWorker* worker = workers[index];
-        pool.post(static_cast<int>(index), [worker, next] { worker->reconfigure(next); });
-    }
     return next;
 }
 

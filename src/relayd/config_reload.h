@@ -4,8 +4,9 @@
 // A file that does not load keeps the running configuration, and the log says why (each
 // problem with its key). Keys that changed but need a restart are logged one by one and keep
 // their running value (config/reload.h lists which keys reload). The new snapshot reaches each
-// worker as a message through its inbox; sessions and delivery attempts that already run finish
-// with the snapshot they started with.
+// worker as a message through its inbox, and the "applied" line is logged once every worker has
+// taken it; sessions and delivery attempts that already run finish with the snapshot they
+// started with.
 //
 // Thread: the main thread (the signal loop).
 #pragma once
