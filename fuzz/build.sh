@@ -59,7 +59,10 @@ dictionary_of() {
 mkdir -p "$OUT"
 for harness in "$WORK"/fuzz/*_fuzzer; do
   name=$(basename "$harness" _fuzzer)
-  cp "$harness" "$OUT/"
+  # Copied beside and renamed over: a harness that is running (a long run in the same $OUT)
+  # keeps its file, where cp onto it fails with "Text file busy".
+  cp "$harness" "$OUT/.${name}_fuzzer.new"
+  mv "$OUT/.${name}_fuzzer.new" "$OUT/${name}_fuzzer"
   dictionary=$(dictionary_of "$name")
   [ -n "$dictionary" ] && cp "$dictionary" "$OUT/${name}_fuzzer.dict"
   if [ -d "$src/fuzz/corpus/$name" ]; then
