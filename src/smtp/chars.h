@@ -10,8 +10,6 @@
 #include <cstdint>
 #include <string_view>
 
-#include "relay/base/ascii.h"
-
 namespace relay::smtp::internal {
 
 enum CharClass : std::uint16_t {
@@ -85,23 +83,6 @@ inline bool is_let_dig(char c) {
 }
 inline bool is_digit(char c) {
     return is(c, char_digit);
-}
-
-// Case-insensitive comparison against a literal written in lower case.
-inline constexpr bool equals_lower(std::string_view text, std::string_view lower) {
-    if (text.size() != lower.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (ascii_lower(text[i]) != lower[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-inline constexpr bool starts_with_lower(std::string_view text, std::string_view lower) {
-    return text.size() >= lower.size() && equals_lower(text.substr(0, lower.size()), lower);
 }
 
 inline std::string_view trim_spaces(std::string_view text) {

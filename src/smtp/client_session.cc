@@ -21,15 +21,14 @@
 #include <utility>
 
 #include "chars.h"
+#include "relay/base/ascii.h"
 #include "relay/base/assert.h"
 #include "relay/smtp/sasl.h"
 
 namespace relay::smtp {
 namespace {
 
-using internal::equals_lower;
 using internal::split_word;
-using internal::starts_with_lower;
 using internal::trim_spaces;
 
 constexpr std::size_t auth_mechanisms_max = 32;
@@ -94,24 +93,24 @@ std::optional<std::uint64_t> parse_size_limit(std::string_view argument) {
 
 void parse_ehlo_line(ServerCapabilities& capabilities, std::string_view line) {
     const auto [keyword, argument] = split_word(trim_spaces(line));
-    if (starts_with_lower(keyword, "auth=")) {
+    if (starts_with_ignoring_case(keyword, "auth=")) {
         // The pre-standard form some servers still send: "AUTH=PLAIN LOGIN".
         add_auth_mechanisms(capabilities, trim_spaces(line).substr(5));
-    } else if (equals_lower(keyword, "auth")) {
+    } else if (equal_ignoring_case(keyword, "auth")) {
         add_auth_mechanisms(capabilities, argument);
-    } else if (equals_lower(keyword, "pipelining")) {
+    } else if (equal_ignoring_case(keyword, "pipelining")) {
         capabilities.pipelining = true;
-    } else if (equals_lower(keyword, "chunking")) {
+    } else if (equal_ignoring_case(keyword, "chunking")) {
         capabilities.chunking = true;
-    } else if (equals_lower(keyword, "smtputf8")) {
+    } else if (equal_ignoring_case(keyword, "smtputf8")) {
         capabilities.smtputf8 = true;
-    } else if (equals_lower(keyword, "8bitmime")) {
+    } else if (equal_ignoring_case(keyword, "8bitmime")) {
         capabilities.eight_bit_mime = true;
-    } else if (equals_lower(keyword, "starttls")) {
+    } else if (equal_ignoring_case(keyword, "starttls")) {
         capabilities.starttls = true;
-    } else if (equals_lower(keyword, "enhancedstatuscodes")) {
+    } else if (equal_ignoring_case(keyword, "enhancedstatuscodes")) {
         capabilities.enhanced_status_codes = true;
-    } else if (equals_lower(keyword, "size")) {
+    } else if (equal_ignoring_case(keyword, "size")) {
         capabilities.size = true;
         capabilities.size_max = parse_size_limit(argument);
     }

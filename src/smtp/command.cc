@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "chars.h"
+#include "relay/base/ascii.h"
 
 namespace relay::smtp {
 namespace {
@@ -157,17 +158,17 @@ MailKeyword mail_keyword(std::string_view keyword) {
                 return MailKeyword::unknown;
         }
     }
-    return equals_lower(keyword, "smtputf8") ? MailKeyword::smtputf8 : MailKeyword::unknown;
+    return equal_ignoring_case(keyword, "smtputf8") ? MailKeyword::smtputf8 : MailKeyword::unknown;
 }
 
 std::optional<BodyType> parse_body(std::string_view value) {
-    if (equals_lower(value, "7bit")) {
+    if (equal_ignoring_case(value, "7bit")) {
         return BodyType::seven_bit;
     }
-    if (equals_lower(value, "8bitmime")) {
+    if (equal_ignoring_case(value, "8bitmime")) {
         return BodyType::eight_bit_mime;
     }
-    if (equals_lower(value, "binarymime")) {
+    if (equal_ignoring_case(value, "binarymime")) {
         return BodyType::binary_mime;
     }
     return std::nullopt;
@@ -287,7 +288,7 @@ std::variant<PathArguments, SyntaxReply> split_path_arguments(std::string_view t
 }
 
 Command parse_mail(std::string_view arguments) {
-    if (!starts_with_lower(arguments, "from:")) {
+    if (!starts_with_ignoring_case(arguments, "from:")) {
         return Invalid{replies::mail_syntax};
     }
     const auto split = split_path_arguments(skip_spaces(arguments.substr(5)), replies::mail_syntax,
@@ -308,7 +309,7 @@ Command parse_mail(std::string_view arguments) {
 }
 
 Command parse_rcpt(std::string_view arguments) {
-    if (!starts_with_lower(arguments, "to:")) {
+    if (!starts_with_ignoring_case(arguments, "to:")) {
         return Invalid{replies::rcpt_syntax};
     }
     const auto split = split_path_arguments(skip_spaces(arguments.substr(3)), replies::rcpt_syntax,
@@ -338,7 +339,7 @@ Command parse_bdat(std::string_view arguments) {
         return Bdat{*size, false};
     }
     const WordSplit last_split = split_word(size_split.rest);
-    if (!last_split.rest.empty() || !equals_lower(last_split.word, "last")) {
+    if (!last_split.rest.empty() || !equal_ignoring_case(last_split.word, "last")) {
         return Invalid{replies::bdat_syntax};
     }
     return Bdat{*size, true};
@@ -425,7 +426,7 @@ Command parse_command(std::string_view line) {
             default:
                 break;
         }
-    } else if (equals_lower(verb, "starttls")) {
+    } else if (equal_ignoring_case(verb, "starttls")) {
         return without_arguments<StartTls>(arguments, replies::starttls_syntax);
     }
     return Unknown{verb};

@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "chars.h"
+#include "relay/base/ascii.h"
 #include "relay/smtp/command.h"
 
 namespace relay::smtp {
@@ -180,7 +181,7 @@ bool is_address_literal(std::string_view literal) {
     }
     const std::string_view tag = inner.substr(0, colon);
     const std::string_view content = inner.substr(colon + 1);
-    if (equals_lower(tag, "ipv6")) {
+    if (equal_ignoring_case(tag, "ipv6")) {
         return is_ipv6(content);
     }
     return is_general_literal(tag, content);
@@ -258,7 +259,7 @@ std::size_t source_route_length(std::string_view inner) {
 
 std::variant<Path, SyntaxReply> parse_mailbox(std::string_view mailbox, const RoleReplies& role,
                                               bool allow_postmaster) {
-    if (allow_postmaster && equals_lower(mailbox, "postmaster")) {
+    if (allow_postmaster && equal_ignoring_case(mailbox, "postmaster")) {
         // RFC 5321 §4.1.1.3: "<Postmaster>" must be accepted without a domain.
         return Path{mailbox, mailbox, {}, false};
     }
